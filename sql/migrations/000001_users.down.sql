@@ -1,0 +1,3 @@
+DROP TABLE api_keys;
+DROP TYPE api_key_kind;
+DROP TABLE users;
