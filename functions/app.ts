@@ -1,0 +1,84 @@
+import { swaggerUI } from '@hono/swagger-ui';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ZodError } from 'zod';
+import { dbSettings, type AppEnv } from './env';
+import { Db } from './lib/db';
+import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
+import { validationError } from './lib/openapi';
+import health from './routes/health';
+import users from './routes/users';
+
+const UNAVAILABLE: ErrorBody = {
+  message: 'The database is unavailable. Try again shortly.',
+};
+
+/** Builds the Hono app: middleware, error mapping, routes, and the OpenAPI document. */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
+
+  // One lazily opened connection per request, closed after the response.
+  app.use('*', async (c, next) => {
+    const db = new Db(dbSettings(c.env));
+    c.set('db', db);
+    try {
+      await next();
+    } finally {
+      const closing = db.close();
+      try {
+        c.executionCtx.waitUntil(closing);
+      } catch {
+        await closing; // no execution context (app.request in unit tests)
+      }
+    }
+  });
+
+  app.onError((e, c) => {
+    if (e instanceof ApiError) return c.json(e.body(), e.status);
+    if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
+    if (e instanceof DbUnavailableError) {
+      console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason: e.reason, path: c.req.path }));
+      return c.json(UNAVAILABLE, 503);
+    }
+    if (e instanceof HTTPException) {
+      const status = e.status as ContentfulStatusCode;
+      const message =
+        e.status === 415
+          ? 'The request body must be JSON (Content-Type: application/json).'
+          : e.status === 400
+            ? 'The request body is not valid JSON.'
+            : e.message || 'Request failed.';
+      return c.json({ message } satisfies ErrorBody, status);
+    }
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        msg: 'unhandled error',
+        path: c.req.path,
+        method: c.req.method,
+        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      }),
+    );
+    return c.json({ message: 'An internal error occurred.' } satisfies ErrorBody, 500);
+  });
+
+  app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${c.req.path}.` } satisfies ErrorBody, 404));
+
+  app.route('/', health);
+  app.route('/api/v2/users', users);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'session_token' });
+  app.doc31('/api/v2/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'chatd-edge API',
+      version: '2.0.0',
+      description: 'Multi-user LLM chat backend. Authenticate with `Authorization: Bearer <token>` or the `session_token` cookie.',
+    },
+    security: [{ bearer: [] }, { cookie: [] }],
+  });
+  app.get('/api/v2/docs', swaggerUI({ url: '/api/v2/openapi.json', title: 'chatd-edge API' }));
+  return app;
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import type { Actor } from './authz';
+import type { Db, DbSettings } from './lib/db';
+
+/** Hono's environment for every route: Worker bindings and per-request variables. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    db: Db;
+    actor?: Actor;
+  };
+}
+
+const Settings = z.object({
+  DATABASE_URL: z.string().default(''),
+  PG_WS_PROXY: z.string().default(''),
+  PG_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(15000),
+  SESSION_LIFETIME_SECONDS: z.coerce.number().int().positive().default(86400),
+  API_KEY_MAX_LIFETIME_SECONDS: z.coerce.number().int().positive().default(31536000),
+  PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
+});
+export type Settings = z.infer<typeof Settings>;
+
+const cache = new WeakMap<object, Settings>();
+
+/** Deployment settings from the Worker's vars and secrets, validated once per env object. */
+export function settings(env: Env): Settings {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = Settings.safeParse(env);
+  if (!parsed.success) {
+    // A misconfigured deployment: say which variable, never its value.
+    const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
+    throw new Error(`invalid Worker configuration in: ${fields}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}
+
+/** Connection settings for a Db from the deployment settings. */
+export function dbSettings(env: Env): DbSettings {
+  const s = settings(env);
+  return {
+    url: s.DATABASE_URL,
+    wsProxy: s.PG_WS_PROXY,
+    connectTimeoutMs: s.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: s.PG_STATEMENT_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,13 @@
+import { createApp } from './app';
+import { runScheduled } from './scheduled';
+
+export { ChatRoom } from '../durable-objects/chat-room';
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+  async scheduled(controller, env, ctx): Promise<void> {
+    ctx.waitUntil(runScheduled(env, new Date(controller.scheduledTime)));
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,202 @@
+import { Client, neonConfig } from '@neondatabase/serverless';
+import { DbUnavailableError } from './errors';
+
+/** What the generated query functions (pgtyped) need from a connection. */
+export interface Queryable {
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[]; rowCount: number }>;
+}
+
+export interface DbSettings {
+  url: string;
+  /** `host:port` of the local WebSocket-to-TCP proxy; empty for Neon. */
+  wsProxy: string;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+let configuredProxy: string | undefined;
+
+/**
+ * The Neon driver keeps its transport settings in module scope. They are the same for every request of
+ * a deployment (taken from env), so setting them once per isolate is safe.
+ */
+function configureDriver(wsProxy: string): void {
+  if (configuredProxy === wsProxy) return;
+  configuredProxy = wsProxy;
+  if (wsProxy) {
+    neonConfig.wsProxy = (host, port) => `${wsProxy}/v2?address=${host}:${port}`;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    // 'password' pipelining breaks trust auth ("invalid frontend message type 112").
+    neonConfig.pipelineConnect = false;
+  } else {
+    neonConfig.wsProxy = (host) => `${host}/v2`;
+    neonConfig.useSecureWebSocket = true;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = 'password';
+  }
+}
+
+// SQLSTATEs that mean "the database cannot serve us right now", not "your statement is wrong".
+const UNAVAILABLE_SQLSTATE = /^(08...|53300|57P01|57P02|57P03)$/;
+
+function sqlState(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+    return e.code;
+  }
+  return undefined;
+}
+
+/** True when the error is Postgres refusing the statement (constraint, syntax...), not a transport failure. */
+export function isPostgresError(e: unknown): boolean {
+  const code = sqlState(e);
+  return code !== undefined && !UNAVAILABLE_SQLSTATE.test(code);
+}
+
+/** The SQLSTATE of a Postgres error, if it is one. */
+export function pgErrorCode(e: unknown): string | undefined {
+  return isPostgresError(e) ? sqlState(e) : undefined;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new DbUnavailableError(`${what} timed out after ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+/**
+ * A lazily opened Postgres connection with connect and statement timeouts, a transaction helper that
+ * nests, and errors that mean "database unreachable" turned into DbUnavailableError (503).
+ *
+ * One instance per request in the Worker; one long-lived instance per Durable Object. Statements issued
+ * while a transaction is open on another async path wait for it, so concurrent callers on one connection
+ * never leak statements into each other's transaction.
+ */
+export class Db implements Queryable {
+  private client: Client | null = null;
+  private connecting: Promise<Client> | null = null;
+  private txLock: Promise<void> = Promise.resolve();
+
+  constructor(private readonly settings: DbSettings) {
+    configureDriver(settings.wsProxy);
+  }
+
+  private async connection(): Promise<Client> {
+    if (this.client) return this.client;
+    if (!this.settings.url) throw new DbUnavailableError('DATABASE_URL is not set');
+    if (this.connecting) return await this.connecting;
+    const client = new Client({ connectionString: this.settings.url });
+    client.on('error', () => {
+      // A broken connection (Postgres restart, network loss) is dropped; the next call reconnects.
+      if (this.client === client) this.client = null;
+    });
+    this.connecting = withTimeout(
+      client.connect().then(() => client),
+      this.settings.connectTimeoutMs,
+      () => void client.end().catch(() => undefined),
+      'connecting to the database',
+    )
+      .then((c) => {
+        this.client = c;
+        return c;
+      })
+      .catch((e: unknown) => {
+        throw e instanceof DbUnavailableError ? e : new DbUnavailableError('cannot connect to the database', e);
+      })
+      .finally(() => {
+        this.connecting = null;
+      });
+    return await this.connecting;
+  }
+
+  private async run(client: Client, text: string, values: unknown[]) {
+    try {
+      return await withTimeout(
+        client.query(text, values),
+        this.settings.statementTimeoutMs,
+        () => this.drop(client),
+        'a database statement',
+      );
+    } catch (e) {
+      if (e instanceof DbUnavailableError) throw e;
+      if (sqlState(e) !== undefined && isPostgresError(e)) throw e;
+      // Anything else here is a transport failure: the connection is unusable.
+      this.drop(client);
+      throw new DbUnavailableError('lost the database connection', e);
+    }
+  }
+
+  private drop(client: Client): void {
+    if (this.client === client) this.client = null;
+    void client.end().catch(() => undefined);
+  }
+
+  /** Runs one statement outside any transaction (waits for an open one to finish). */
+  async query(text: string, values: unknown[] = []): Promise<{ rows: unknown[]; rowCount: number }> {
+    await this.txLock;
+    const client = await this.connection();
+    const r = await this.run(client, text, values);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  }
+
+  /**
+   * Runs fn in one transaction; commits when it resolves, rolls back when it throws.
+   * A nested call (fn calling inTx on the Tx it was given) reuses the outer transaction.
+   */
+  async inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const previous = this.txLock;
+    let release: () => void = () => {};
+    this.txLock = new Promise<void>((r) => (release = r));
+    try {
+      await previous;
+      const client = await this.connection();
+      await this.run(client, 'BEGIN', []);
+      const tx = new Tx(async (text, values) => {
+        const r = await this.run(client, text, values);
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      });
+      try {
+        const result = await fn(tx);
+        await this.run(client, 'COMMIT', []);
+        return result;
+      } catch (e) {
+        await this.run(client, 'ROLLBACK', []).catch(() => this.drop(client));
+        throw e;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Closes the connection, if one was opened. */
+  async close(): Promise<void> {
+    const c = this.client ?? (this.connecting ? await this.connecting.catch(() => null) : null);
+    this.client = null;
+    if (c) await c.end().catch(() => undefined);
+  }
+}
+
+/** A connection inside an open transaction. */
+export class Tx implements Queryable {
+  constructor(private readonly exec: (text: string, values: unknown[]) => Promise<{ rows: unknown[]; rowCount: number }>) {}
+
+  async query(text: string, values: unknown[] = []): Promise<{ rows: unknown[]; rowCount: number }> {
+    const r = await this.exec(text, values);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  }
+
+  /** Nested transactions reuse this one. */
+  async inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return await fn(this);
+  }
+}
+
+/** Either a plain connection or one inside a transaction: both can start (or join) a transaction. */
+export type Conn = Db | Tx;

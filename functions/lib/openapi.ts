@@ -1,0 +1,66 @@
+/** Shared pieces for route modules: the router factory with our validation hook, and error schemas. */
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import type { ZodError } from 'zod';
+import type { AppEnv } from '../env';
+import { ApiError, type Validation } from './errors';
+
+/** zod issues as the API's `validations` list. */
+export function validationsOf(error: ZodError): Validation[] {
+  return error.issues.map((i) => ({
+    field: i.path.length ? i.path.map(String).join('.') : '(body)',
+    detail: i.message,
+  }));
+}
+
+export function validationError(error: ZodError): ApiError {
+  return new ApiError(400, 'Validation failed.', undefined, validationsOf(error));
+}
+
+/** A router for one resource; every request part it validates fails as 400 with `validations`. */
+export function router(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error);
+    },
+  });
+}
+
+export const ErrorSchema = z
+  .object({
+    message: z.string(),
+    detail: z.string().optional(),
+    validations: z.array(z.object({ field: z.string(), detail: z.string() })).optional(),
+  })
+  .openapi('Error');
+
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+/** Error responses, for route definitions. */
+export const errors = {
+  400: err('Invalid input'),
+  401: err('Not signed in, or the token is invalid, expired or revoked'),
+  403: err('Signed in but not allowed'),
+  404: err('Not found, or not yours'),
+  409: err('Conflicts with the current state'),
+  503: err('The database is unavailable'),
+} as const;
+
+/** `{ [status]: errors[status] }` for the given statuses. */
+export function errorResponses<S extends keyof typeof errors>(...statuses: S[]): Pick<typeof errors, S> {
+  const out: Partial<Pick<typeof errors, S>> = {};
+  for (const s of statuses) out[s] = errors[s];
+  return out as Pick<typeof errors, S>;
+}
+
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  required,
+  content: { 'application/json': { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export const UuidParam = (name: string) =>
+  z.uuid({ message: `${name} must be a UUID` }).openapi({ param: { name, in: 'path' } });

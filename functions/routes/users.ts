@@ -1,0 +1,187 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { deleteCookie, setCookie } from 'hono/cookie';
+import type { Context } from 'hono';
+import { authorize, Role } from '../authz';
+import { settings, type AppEnv } from '../env';
+import { ApiError, notFound } from '../lib/errors';
+import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
+import { actorUser, createFirstUser, createKey, createUser, login } from '../services/users';
+import { deleteApiKey } from '../../sql/generated/users.queries';
+
+const UserSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    username: z.string(),
+    roles: z.array(Role),
+    created_at: z.iso.datetime(),
+  })
+  .openapi('User');
+
+const Email = z.email({ message: 'must be an email address' }).max(254);
+const Username = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+    message: 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+  });
+const Password = z.string().min(8, { message: 'must be at least 8 characters' }).max(256);
+
+const Credentials = z.object({ email: Email, username: Username, password: Password }).strict();
+
+/** Session cookie for browsers (the WebSocket stream authenticates with it). */
+function setSessionCookie(c: Context<AppEnv>, token: string, maxAge: number): void {
+  setCookie(c, 'session_token', token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure: new URL(c.req.url).protocol === 'https:',
+    maxAge,
+  });
+}
+
+const app = router()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/first',
+      summary: 'Create the first user (an owner); only while no user exists',
+      security: [],
+      request: { body: jsonBody(Credentials) },
+      responses: {
+        201: jsonResponse(z.object({ user: UserSchema, session_token: z.string() }), 'The owner and a session token'),
+        ...errorResponses(400, 409, 503),
+      },
+    }),
+    async (c) => {
+      const s = settings(c.env);
+      const out = await createFirstUser(c.var.db, s, c.req.valid('json'));
+      setSessionCookie(c, out.session_token, s.SESSION_LIFETIME_SECONDS);
+      return c.json(out, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/login',
+      summary: 'Sign in with email and password',
+      security: [],
+      request: { body: jsonBody(z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(256) }).strict()) },
+      responses: {
+        201: jsonResponse(z.object({ session_token: z.string() }), 'A new session token'),
+        ...errorResponses(400, 401, 503),
+      },
+    }),
+    async (c) => {
+      const s = settings(c.env);
+      const { email, password } = c.req.valid('json');
+      const token = await login(c.var.db, s, email, password);
+      setSessionCookie(c, token, s.SESSION_LIFETIME_SECONDS);
+      return c.json({ session_token: token }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/logout',
+      summary: 'Revoke the token this request used',
+      middleware: [authorize('self')] as const,
+      responses: { 204: { description: 'Revoked' }, ...errorResponses(401, 503) },
+    }),
+    async (c) => {
+      const actor = c.var.actor;
+      await deleteApiKey.run({ id: actor.keyId, user_id: actor.userId }, c.var.db);
+      deleteCookie(c, 'session_token', { path: '/' });
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      summary: 'Create a user (owner only)',
+      middleware: [authorize('users.create')] as const,
+      request: {
+        body: jsonBody(
+          Credentials.extend({
+            roles: z.array(Role).min(1, { message: 'must name at least one role' }).optional(),
+          }).strict(),
+        ),
+      },
+      responses: { 201: jsonResponse(UserSchema, 'The new user'), ...errorResponses(400, 401, 403, 409, 503) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const user = await createUser(c.var.db, settings(c.env), { ...body, roles: body.roles ?? ['member'] });
+      return c.json(user, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/me',
+      summary: 'The signed-in user',
+      middleware: [authorize('self')] as const,
+      responses: { 200: jsonResponse(UserSchema, 'The signed-in user'), ...errorResponses(401, 503) },
+    }),
+    (c) => c.json(actorUser(c.var.actor), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/me/keys',
+      summary: 'Create an API key (shown once)',
+      middleware: [authorize('self')] as const,
+      request: {
+        body: jsonBody(
+          z
+            .object({
+              name: z.string().max(64).optional(),
+              lifetime_seconds: z.number().int().min(60, { message: 'must be at least 60' }).optional(),
+            })
+            .strict(),
+          false,
+        ),
+      },
+      responses: {
+        201: jsonResponse(z.object({ id: z.string(), key: z.string() }), 'The key, shown only in this response'),
+        ...errorResponses(400, 401, 503),
+      },
+    }),
+    async (c) => {
+      const s = settings(c.env);
+      const body = c.req.valid('json');
+      const lifetime = body.lifetime_seconds ?? Math.min(30 * 86400, s.API_KEY_MAX_LIFETIME_SECONDS);
+      if (lifetime > s.API_KEY_MAX_LIFETIME_SECONDS) {
+        throw new ApiError(400, 'Validation failed.', undefined, [
+          { field: 'lifetime_seconds', detail: `must be at most ${s.API_KEY_MAX_LIFETIME_SECONDS}` },
+        ]);
+      }
+      const key = await createKey(c.var.db, c.var.actor.userId, 'api_key', body.name ?? '', lifetime);
+      return c.json({ id: key.id, key: key.key }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/me/keys/{id}',
+      summary: 'Revoke one of your API keys or sessions',
+      middleware: [authorize('self')] as const,
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .regex(/^[a-z0-9]{10}$/, { message: 'must be a key id' })
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+      },
+      responses: { 204: { description: 'Revoked' }, ...errorResponses(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const rows = await deleteApiKey.run({ id, user_id: c.var.actor.userId }, c.var.db);
+      if (rows.length === 0) throw notFound();
+      return c.body(null, 204);
+    },
+  );
+
+export default app;
