@@ -1,0 +1,57 @@
+/**
+ * Runs in Node before the suites: a real Postgres (embedded, in a temporary folder) with the real
+ * migrations applied to a template database, and the WebSocket proxy the Neon driver uses to reach it.
+ * Worker tests use `chatd_test` (cloned from the template) or clone their own empty world from it.
+ */
+import type { TestProject } from 'vitest/node';
+import net from 'node:net';
+import pg from 'pg';
+import { migrateUp } from '../scripts/lib/migrate.mjs';
+import { startPgWsProxy } from '../scripts/lib/pg-ws-proxy.mjs';
+import { startScratchPostgres } from '../scripts/lib/scratch-db.mjs';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgUrl: string;
+    pgAdminUrl: string;
+    pgWsProxy: string;
+    pgTemplate: string;
+    silentPort: number;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const server = await startScratchPostgres('test');
+  const proxy = await startPgWsProxy({ port: 0 });
+  const admin = new pg.Client(server.url);
+  await admin.connect();
+  await admin.query('CREATE DATABASE chatd_template');
+  const tpl = new pg.Client(server.urlFor('chatd_template'));
+  await tpl.connect();
+  await migrateUp(tpl);
+  await tpl.end();
+  await admin.query('CREATE DATABASE chatd_test TEMPLATE chatd_template');
+  await admin.end();
+
+  project.provide('pgUrl', server.urlFor('chatd_test'));
+  project.provide('pgAdminUrl', server.url);
+  project.provide('pgWsProxy', `127.0.0.1:${proxy.port}`);
+  project.provide('pgTemplate', 'chatd_template');
+
+  // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    held.add(s);
+    s.on('close', () => held.delete(s));
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const addr = silent.address();
+  project.provide('silentPort', typeof addr === 'object' && addr ? addr.port : 0);
+
+  return async () => {
+    for (const s of held) s.destroy();
+    silent.close();
+    await proxy.close();
+    await server.stop();
+  };
+}

@@ -1,0 +1,141 @@
+/** Test helpers for the Worker suites: HTTP calls, fresh databases, and row factories. */
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
+import { z } from 'zod';
+import worker from '../../functions/index';
+import { dbSettings, settings } from '../../functions/env';
+import { Db } from '../../functions/lib/db';
+import { createKey, createUser, type User } from '../../functions/services/users';
+import type { Role } from '../../functions/authz';
+
+const TestEnv = z.object({
+  DATABASE_URL: z.string(),
+  PG_ADMIN_URL: z.string(),
+  PG_TEMPLATE: z.string(),
+  SILENT_PORT: z.coerce.number(),
+});
+export const testEnv = TestEnv.parse(env);
+
+export interface CallOptions {
+  token?: string;
+  cookie?: string;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  /** Send to a worker whose env differs (another database). */
+  env?: Env;
+}
+
+export interface CallResult {
+  status: number;
+  body: unknown;
+  text: string;
+  headers: Headers;
+}
+
+/** Calls the Worker: through SELF, or through the exported handler with another env. */
+export async function call(method: string, path: string, opts: CallOptions = {}): Promise<CallResult> {
+  const headers = new Headers(opts.headers);
+  if (opts.token !== undefined) headers.set('authorization', `Bearer ${opts.token}`);
+  if (opts.cookie !== undefined) headers.set('cookie', opts.cookie);
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+  }
+  const url = `http://chatd.test${path}`;
+  let res: Response;
+  if (opts.env) {
+    const ctx = createExecutionContext();
+    res = await worker.fetch(new Request(url, { method, headers, body }), opts.env, ctx);
+    await waitOnExecutionContext(ctx);
+  } else {
+    res = await exports.default.fetch(url, { method, headers, body });
+  }
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, body: parsed, text, headers: res.headers };
+}
+
+/** The standard error body, parsed (fails the test when the shape is wrong). */
+export const ErrorBody = z
+  .object({
+    message: z.string().min(1),
+    detail: z.string().optional(),
+    validations: z.array(z.object({ field: z.string(), detail: z.string() })).optional(),
+  })
+  .strict();
+
+/** A connection to the suite's shared database. */
+export function testDb(e: Env = env): Db {
+  return new Db(dbSettings(e));
+}
+
+/** A new, empty, fully migrated database and an env that points the Worker at it. */
+export async function freshWorld(): Promise<{ env: Env; db: Db; url: string }> {
+  const name = `w_${crypto.randomUUID().replaceAll('-', '')}`;
+  const admin = new Db({ ...dbSettings(env), url: testEnv.PG_ADMIN_URL });
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${testEnv.PG_TEMPLATE}`);
+  } finally {
+    await admin.close();
+  }
+  const url = testEnv.DATABASE_URL.replace(/\/[^/]+$/, `/${name}`);
+  const worldEnv: Env = { ...env, DATABASE_URL: url };
+  return { env: worldEnv, db: testDb(worldEnv), url };
+}
+
+/** An env whose database refuses connections. */
+export function unreachableDbEnv(): Env {
+  return { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', PG_CONNECT_TIMEOUT_MS: '2000' };
+}
+
+/** An env whose database accepts the connection and then never answers. */
+export function hangingDbEnv(): Env {
+  return {
+    ...env,
+    DATABASE_URL: `postgres://postgres@127.0.0.1:${testEnv.SILENT_PORT}/none`,
+    PG_CONNECT_TIMEOUT_MS: '500',
+  };
+}
+
+let seq = 0;
+/** A unique suffix for emails and usernames. */
+export function uniq(): string {
+  seq += 1;
+  return `${Date.now().toString(36)}${seq}${crypto.randomUUID().slice(0, 6)}`;
+}
+
+export interface TestUser {
+  user: User;
+  token: string;
+  password: string;
+}
+
+/** Inserts a user (member by default) with a session, like a row factory. */
+export async function makeUser(opts: { roles?: Role[]; db?: Db; env?: Env } = {}): Promise<TestUser> {
+  const e = opts.env ?? env;
+  const db = opts.db ?? testDb(e);
+  const u = uniq();
+  const password = `pw-${u}`;
+  try {
+    const user = await createUser(db, settings(e), {
+      email: `user-${u}@example.com`,
+      username: `user-${u}`,
+      password,
+      roles: opts.roles ?? ['member'],
+    });
+    const key = await createKey(db, user.id, 'session', '', 3600);
+    return { user, token: key.key, password };
+  } finally {
+    if (!opts.db) await db.close();
+  }
+}
+
+export const makeOwner = (opts: { db?: Db; env?: Env } = {}) => makeUser({ ...opts, roles: ['owner'] });
