@@ -7,6 +7,8 @@ import { dbSettings, type AppEnv } from './env';
 import { Db } from './lib/db';
 import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
 import { validationError } from './lib/openapi';
+import chatModelConfigs from './routes/chat-model-configs';
+import chatProviders from './routes/chat-providers';
 import health from './routes/health';
 import users from './routes/users';
 
@@ -35,7 +37,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
   });
 
   app.onError((e, c) => {
-    if (e instanceof ApiError) return c.json(e.body(), e.status);
+    if (e instanceof ApiError) {
+      if (e.status >= 500) console.error(JSON.stringify({ level: 'error', msg: e.message, path: c.req.path }));
+      return c.json(e.body(), e.status);
+    }
     if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
     if (e instanceof DbUnavailableError) {
       console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason: e.reason, path: c.req.path }));
@@ -67,6 +72,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   app.route('/', health);
   app.route('/api/v2/users', users);
+  // Static /chats/* resources before /chats/{id}, so they are never taken for a chat id.
+  app.route('/api/v2/chats', chatProviders);
+  app.route('/api/v2/chats', chatModelConfigs);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'session_token' });

@@ -1,8 +1,39 @@
 /**
- * The cron trigger's work. Retention purge and auto-archive arrive with the retention work; until then a
- * run only records that it happened, so `wrangler dev --test-scheduled` and the tests can drive it.
+ * The cron trigger's work. Each job is independent: one failing is logged and does not stop the others.
+ * Retention purge and auto-archive join this list with the retention work.
  */
-export async function runScheduled(_env: Env, now: Date): Promise<{ ran: string[] }> {
-  console.log(JSON.stringify({ level: 'info', msg: 'scheduled run', at: now.toISOString(), jobs: [] }));
-  return await Promise.resolve({ ran: [] });
+import { dbSettings } from './env';
+import { Db } from './lib/db';
+import { keyRing } from './lib/keyring';
+import { resealProviderKeys } from './services/chat-models';
+
+export interface ScheduledReport {
+  at: string;
+  jobs: Record<string, { ok: boolean; detail: string; ms: number }>;
+}
+
+/** Runs every scheduled job once; `now` is injectable for tests. */
+export async function runScheduled(env: Env, now: Date): Promise<ScheduledReport> {
+  const report: ScheduledReport = { at: now.toISOString(), jobs: {} };
+  const db = new Db(dbSettings(env));
+  const job = async (name: string, fn: () => Promise<string>) => {
+    const started = Date.now();
+    try {
+      report.jobs[name] = { ok: true, detail: await fn(), ms: Date.now() - started };
+    } catch (e) {
+      report.jobs[name] = { ok: false, detail: e instanceof Error ? e.message : String(e), ms: Date.now() - started };
+    }
+  };
+  try {
+    // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
+    await job('reseal_provider_keys', async () => {
+      if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';
+      const n = await resealProviderKeys(db, await keyRing(env.PROVIDER_KEY_ENCRYPTION_KEY));
+      return `resealed ${n}`;
+    });
+  } finally {
+    await db.close();
+  }
+  console.log(JSON.stringify({ level: 'info', msg: 'scheduled run', ...report }));
+  return report;
 }

@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import worker from '../../functions/index';
+import { runScheduled } from '../../functions/scheduled';
 import { call, ErrorBody, hangingDbEnv, makeUser, unreachableDbEnv } from './helpers';
 
 describe('HTTP conventions', () => {
@@ -73,10 +74,18 @@ describe('Durable Object and cron wiring', () => {
     expect(await stub.ping()).toBe('pong');
   });
 
-  it('runs the scheduled handler', async () => {
+  it('runs the scheduled handler through the Worker entry', async () => {
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: '*/10 * * * *' }), env, ctx);
     await waitOnExecutionContext(ctx);
+  });
+
+  it('reports each scheduled job, and a database outage fails the job without throwing', async () => {
+    const ok = await runScheduled(env, new Date('2026-11-21T00:00:00Z'));
+    expect(ok.at).toBe('2026-11-21T00:00:00.000Z');
+    expect(ok.jobs['reseal_provider_keys']).toMatchObject({ ok: true, detail: 'resealed 0' });
+    const down = await runScheduled(unreachableDbEnv(), new Date());
+    expect(down.jobs['reseal_provider_keys']?.ok).toBe(false);
   });
 
   it('authenticated routes work end to end for a member', async () => {

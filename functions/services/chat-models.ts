@@ -1,0 +1,481 @@
+/**
+ * Providers and model configs: admin management with soft delete and default promotion, and the one
+ * function that resolves the model a new turn uses (with a per-isolate cache).
+ */
+import { z } from 'zod';
+import type { Conn, Db, Queryable, Tx } from '../lib/db';
+import { pgErrorCode } from '../lib/db';
+import { ApiError, badRequest, conflict, notFound } from '../lib/errors';
+import type { KeyRing } from '../lib/keyring';
+import {
+  deleteChatProviderById,
+  getChatProviderByIdForUpdate,
+  getChatProviderByTypeForUpdate,
+  getChatProviders,
+  getChatProvidersSealedWithOtherKey,
+  insertChatProvider,
+  resealChatProviderApiKey,
+  updateChatProvider,
+} from '../../sql/generated/chat_providers.queries';
+import {
+  getChatModelConfigByIdForUpdate,
+  getChatModelConfigs,
+  getEnabledChatModels,
+  insertChatModelConfig,
+  lockChatModelDefault,
+  promoteDefaultChatModelConfig,
+  resolveChatModel,
+  softDeleteChatModelConfigById,
+  softDeleteChatModelConfigsByProvider,
+  unsetDefaultChatModelConfigs,
+  updateChatModelConfig,
+} from '../../sql/generated/chat_model_configs.queries';
+
+export const PROVIDER_TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
+export const ProviderType = z.enum(PROVIDER_TYPES);
+export type ProviderType = z.infer<typeof ProviderType>;
+
+const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
+  openai: 'OpenAI',
+  anthropic: 'Anthropic',
+  google: 'Google',
+  'openai-compat': 'OpenAI-compatible',
+  openrouter: 'OpenRouter',
+};
+
+export const ModelOptions = z
+  .object({
+    max_output_tokens: z.number().int().positive().optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    top_k: z.number().int().positive().optional(),
+    presence_penalty: z.number().min(-2).max(2).optional(),
+    frequency_penalty: z.number().min(-2).max(2).optional(),
+    provider_options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+  })
+  .strict();
+export type ModelOptions = z.infer<typeof ModelOptions>;
+
+const ProviderRow = z.object({
+  id: z.string(),
+  provider: z.string(),
+  display_name: z.string(),
+  api_key: z.string().nullable(),
+  api_key_key_id: z.string().nullable(),
+  base_url: z.string(),
+  enabled: z.boolean(),
+  created_at: z.coerce.date(),
+  updated_at: z.coerce.date(),
+});
+
+export interface Provider {
+  id: string;
+  provider: string;
+  display_name: string;
+  enabled: boolean;
+  base_url: string;
+  has_api_key: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The API view of a provider row: the key is reduced to `has_api_key`. */
+function toProvider(row: unknown): Provider {
+  const r = ProviderRow.parse(row);
+  return {
+    id: r.id,
+    provider: r.provider,
+    display_name: r.display_name,
+    enabled: r.enabled,
+    base_url: r.base_url,
+    has_api_key: r.api_key !== null,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+  };
+}
+
+const ConfigRow = z.object({
+  id: z.string(),
+  provider: z.string(),
+  model: z.string(),
+  display_name: z.string(),
+  enabled: z.boolean(),
+  is_default: z.boolean(),
+  context_limit: z.number().int(),
+  compression_threshold: z.number().int(),
+  options: ModelOptions.catch({}),
+  created_at: z.coerce.date(),
+  updated_at: z.coerce.date(),
+});
+
+export interface ModelConfig {
+  id: string;
+  provider: string;
+  model: string;
+  display_name: string;
+  enabled: boolean;
+  is_default: boolean;
+  context_limit: number;
+  compression_threshold: number;
+  options: ModelOptions;
+  created_at: string;
+  updated_at: string;
+}
+
+function toModelConfig(row: unknown): ModelConfig {
+  const r = ConfigRow.parse(row);
+  return { ...r, created_at: r.created_at.toISOString(), updated_at: r.updated_at.toISOString() };
+}
+
+// ---------------------------------------------------------------- providers
+
+export async function listProviders(db: Queryable): Promise<Provider[]> {
+  return (await getChatProviders.run(undefined, db)).map(toProvider);
+}
+
+export interface ProviderInput {
+  provider: ProviderType;
+  display_name?: string | undefined;
+  api_key?: string | null | undefined;
+  base_url?: string | undefined;
+  enabled?: boolean | undefined;
+}
+
+export async function createProvider(db: Db, ring: KeyRing, actorId: string, input: ProviderInput): Promise<Provider> {
+  const id = crypto.randomUUID();
+  const sealed = input.api_key ? await ring.seal(input.api_key, sealBinding(id)) : null;
+  try {
+    const [row] = await insertChatProvider.run(
+      {
+        id,
+        provider: input.provider,
+        display_name: input.display_name ?? DEFAULT_DISPLAY_NAMES[input.provider],
+        api_key: sealed?.ciphertext ?? null,
+        api_key_key_id: sealed?.keyId ?? null,
+        base_url: input.base_url ?? '',
+        enabled: input.enabled ?? true,
+        created_by: actorId,
+      },
+      db,
+    );
+    invalidateModelCache();
+    return toProvider(row);
+  } catch (e) {
+    if (pgErrorCode(e) === '23505') throw conflict('Chat provider already exists.');
+    throw e;
+  }
+}
+
+export type ProviderPatch = Omit<Partial<ProviderInput>, 'provider'>;
+
+export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: ProviderPatch): Promise<Provider> {
+  const row = await db.inTx(async (tx) => {
+    const [current] = await getChatProviderByIdForUpdate.run({ id }, tx);
+    if (!current) throw notFound();
+    let apiKey = current.api_key;
+    let keyId = current.api_key_key_id;
+    if (patch.api_key === null || patch.api_key === '') {
+      apiKey = null;
+      keyId = null;
+    } else if (patch.api_key !== undefined) {
+      const sealed = await ring.seal(patch.api_key, sealBinding(id));
+      apiKey = sealed.ciphertext;
+      keyId = sealed.keyId;
+    }
+    const [updated] = await updateChatProvider.run(
+      {
+        id,
+        display_name: patch.display_name ?? current.display_name,
+        api_key: apiKey,
+        api_key_key_id: keyId,
+        base_url: patch.base_url ?? current.base_url,
+        enabled: patch.enabled ?? current.enabled,
+      },
+      tx,
+    );
+    if (!updated) throw notFound();
+    return updated;
+  });
+  invalidateModelCache();
+  return toProvider(row);
+}
+
+/**
+ * Deletes a provider in one transaction: lock it, soft-delete its model configs, promote a new default when
+ * the default was among them, hard-delete the provider. History keeps pointing at the soft-deleted configs.
+ */
+export async function deleteProvider(db: Db, id: string): Promise<{ softDeleted: number; promoted: string | null }> {
+  const out = await db.inTx(async (tx) => {
+    const [provider] = await getChatProviderByIdForUpdate.run({ id }, tx);
+    if (!provider) throw notFound();
+    await lockChatModelDefault.run(undefined, tx);
+    const gone = await softDeleteChatModelConfigsByProvider.run({ provider: provider.provider }, tx);
+    const promoted = gone.some((g) => g.was_default) ? await promoteDefault(tx) : null;
+    await deleteChatProviderById.run({ id }, tx);
+    return { softDeleted: gone.length, promoted };
+  });
+  invalidateModelCache();
+  return out;
+}
+
+/** The binding (AES-GCM additional data) of a provider's sealed API key: its row. */
+export const sealBinding = (providerId: string): string => `chat_providers:${providerId}`;
+
+/**
+ * Re-encrypts provider keys sealed by an older key with the current one, in bounded batches.
+ * Returns how many were resealed.
+ */
+export async function resealProviderKeys(db: Db, ring: KeyRing, batch = 100): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rows = await getChatProvidersSealedWithOtherKey.run({ current_key_id: ring.currentKeyId, limit: batch }, db);
+    if (rows.length === 0) return total;
+    let progressed = 0;
+    for (const r of rows) {
+      if (r.api_key === null || r.api_key_key_id === null) continue;
+      let plain: string;
+      try {
+        plain = await ring.open({ ciphertext: r.api_key, keyId: r.api_key_key_id }, sealBinding(r.id));
+      } catch (e) {
+        // The old key is no longer configured: nothing we can do but say so.
+        console.error(JSON.stringify({ level: 'error', msg: 'cannot reseal provider key', provider: r.provider, error: String(e) }));
+        continue;
+      }
+      const sealed = await ring.seal(plain, sealBinding(r.id));
+      const done = await resealChatProviderApiKey.run(
+        { id: r.id, api_key: sealed.ciphertext, api_key_key_id: sealed.keyId, previous_key_id: r.api_key_key_id },
+        db,
+      );
+      progressed += done.length;
+    }
+    total += progressed;
+    if (progressed === 0 || rows.length < batch) return total;
+  }
+}
+
+// ---------------------------------------------------------------- model configs
+
+export async function listModelConfigs(db: Queryable): Promise<ModelConfig[]> {
+  return (await getChatModelConfigs.run(undefined, db)).map(toModelConfig);
+}
+
+export interface UsableModel {
+  id: string;
+  provider: string;
+  model: string;
+  display_name: string;
+  is_default: boolean;
+  context_limit: number;
+}
+
+export async function listUsableModels(db: Queryable): Promise<UsableModel[]> {
+  return (await getEnabledChatModels.run(undefined, db)).map((r) => ({
+    id: r.id,
+    provider: r.provider,
+    model: r.model,
+    display_name: r.display_name,
+    is_default: r.is_default,
+    context_limit: r.context_limit,
+  }));
+}
+
+export interface ModelConfigInput {
+  provider: string;
+  model: string;
+  display_name?: string | undefined;
+  enabled?: boolean | undefined;
+  is_default?: boolean | undefined;
+  context_limit: number;
+  compression_threshold?: number | undefined;
+  options?: ModelOptions | undefined;
+}
+
+const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
+
+/** Creates a config; the provider is looked up FOR UPDATE (this serialises against a provider delete). */
+export async function createModelConfig(db: Db, actorId: string, input: ModelConfigInput): Promise<ModelConfig> {
+  const row = await db.inTx(async (tx) => {
+    const [provider] = await getChatProviderByTypeForUpdate.run({ provider: input.provider }, tx);
+    if (!provider) throw badRequest(PROVIDER_NOT_CONFIGURED);
+    const isDefault = input.is_default ?? false;
+    if (isDefault) {
+      await lockChatModelDefault.run(undefined, tx);
+      await unsetDefaultChatModelConfigs.run({ except_id: null }, tx);
+    }
+    const [inserted] = await insertChatModelConfig.run(
+      {
+        provider: input.provider,
+        model: input.model,
+        display_name: input.display_name ?? input.model,
+        enabled: input.enabled ?? true,
+        is_default: isDefault,
+        context_limit: input.context_limit,
+        compression_threshold: input.compression_threshold ?? 70,
+        options: JSON.stringify(input.options ?? {}),
+        created_by: actorId,
+      },
+      tx,
+    );
+    return inserted;
+  });
+  invalidateModelCache();
+  return toModelConfig(row);
+}
+
+export type ModelConfigPatch = Partial<ModelConfigInput>;
+
+/**
+ * Updates a live config. A row that is gone, or vanishes mid-transaction, is a 404; an unknown provider a 400.
+ * Other races (for example on the default) stay internal errors rather than being misreported as "gone".
+ */
+export async function updateModelConfig(db: Db, actorId: string, id: string, patch: ModelConfigPatch): Promise<ModelConfig> {
+  const row = await db.inTx(async (tx) => {
+    const [current] = await getChatModelConfigByIdForUpdate.run({ id }, tx);
+    if (!current) throw notFound();
+    const providerType = patch.provider ?? current.provider;
+    const [provider] = await getChatProviderByTypeForUpdate.run({ provider: providerType }, tx);
+    if (!provider) throw badRequest(PROVIDER_NOT_CONFIGURED);
+    const isDefault = patch.is_default ?? current.is_default;
+    if (isDefault && !current.is_default) {
+      await lockChatModelDefault.run(undefined, tx);
+      await unsetDefaultChatModelConfigs.run({ except_id: id }, tx);
+    }
+    const [updated] = await updateChatModelConfig.run(
+      {
+        id,
+        provider: providerType,
+        model: patch.model ?? current.model,
+        display_name: patch.display_name ?? current.display_name,
+        enabled: patch.enabled ?? current.enabled,
+        is_default: isDefault,
+        context_limit: patch.context_limit ?? current.context_limit,
+        compression_threshold: patch.compression_threshold ?? current.compression_threshold,
+        options: JSON.stringify(patch.options ?? ModelOptions.catch({}).parse(current.options)),
+        updated_by: actorId,
+      },
+      tx,
+    );
+    if (!updated) throw notFound();
+    return updated;
+  });
+  invalidateModelCache();
+  return toModelConfig(row);
+}
+
+/** Soft-deletes a config, promoting another default when it was the default. */
+export async function deleteModelConfig(db: Db, id: string): Promise<{ promoted: string | null }> {
+  const out = await db.inTx(async (tx) => {
+    await lockChatModelDefault.run(undefined, tx);
+    const [gone] = await softDeleteChatModelConfigById.run({ id }, tx);
+    if (!gone) throw notFound();
+    return { promoted: gone.was_default ? await promoteDefault(tx) : null };
+  });
+  invalidateModelCache();
+  return out;
+}
+
+async function promoteDefault(tx: Tx): Promise<string | null> {
+  const [p] = await promoteDefaultChatModelConfig.run(undefined, tx);
+  return p?.id ?? null;
+}
+
+// ---------------------------------------------------------------- resolution for turns
+
+export interface ResolvedModel {
+  config: {
+    id: string;
+    provider: string;
+    model: string;
+    display_name: string;
+    context_limit: number;
+    compression_threshold: number;
+    options: ModelOptions;
+  };
+  provider: {
+    id: string;
+    provider: string;
+    base_url: string;
+    /** Still sealed: only the turn runner opens it. */
+    api_key: { ciphertext: string; keyId: string } | null;
+  };
+  /** False when the requested config was not usable and the default was used instead. */
+  requested: boolean;
+}
+
+export const NO_DEFAULT_MODEL = 'no default chat model config is available';
+
+/** No usable model: neither the requested config nor a default. */
+export class NoModelError extends ApiError {
+  constructor(message = NO_DEFAULT_MODEL) {
+    super(400, message);
+  }
+}
+
+const ResolvedRow = z.object({
+  id: z.string(),
+  provider: z.string(),
+  model: z.string(),
+  display_name: z.string(),
+  context_limit: z.number(),
+  compression_threshold: z.number(),
+  options: ModelOptions.catch({}),
+  provider_id: z.string(),
+  base_url: z.string(),
+  api_key: z.string().nullable(),
+  api_key_key_id: z.string().nullable(),
+  is_requested: z.boolean().nullable(),
+});
+
+/**
+ * The model for a new turn: `requestedId` when it is live, enabled and its provider enabled; otherwise the
+ * default (when `fallback`); none → NoModelError(`no default chat model config is available`).
+ */
+export async function resolveModel(conn: Conn | Queryable, requestedId: string | null, fallback = true): Promise<ResolvedModel> {
+  const [row] = await resolveChatModel.run({ requested_id: requestedId, allow_default: fallback || requestedId === null }, conn);
+  if (!row) throw new NoModelError();
+  const r = ResolvedRow.parse(row);
+  return {
+    config: {
+      id: r.id,
+      provider: r.provider,
+      model: r.model,
+      display_name: r.display_name,
+      context_limit: r.context_limit,
+      compression_threshold: r.compression_threshold,
+      options: r.options,
+    },
+    provider: {
+      id: r.provider_id,
+      provider: r.provider,
+      base_url: r.base_url,
+      api_key: r.api_key !== null && r.api_key_key_id !== null ? { ciphertext: r.api_key, keyId: r.api_key_key_id } : null,
+    },
+    requested: r.is_requested === true,
+  };
+}
+
+/**
+ * Per-isolate cache of resolutions, so a turn does not re-read its provider and model config (the reference
+ * system measured ~3 such reads per turn). Writers in this isolate invalidate it at once; other isolates (in
+ * production, other Durable Object hosts) see a change within `MODEL_CACHE_TTL_MS`.
+ */
+export const MODEL_CACHE_TTL_MS = 30_000;
+let generation = 0;
+const modelCache = new Map<string, { at: number; generation: number; value: ResolvedModel }>();
+
+export function invalidateModelCache(): void {
+  generation += 1;
+  modelCache.clear();
+}
+
+/** `resolveModel` through the cache. */
+export async function resolveModelCached(conn: Conn | Queryable, requestedId: string | null, now = Date.now()): Promise<ResolvedModel> {
+  const key = requestedId ?? '';
+  const hit = modelCache.get(key);
+  if (hit && hit.generation === generation && now - hit.at < MODEL_CACHE_TTL_MS) return hit.value;
+  const started = generation;
+  const value = await resolveModel(conn, requestedId);
+  // A write that landed while we were reading must win: do not store a result fetched before it.
+  if (started === generation) modelCache.set(key, { at: now, generation, value });
+  return value;
+}

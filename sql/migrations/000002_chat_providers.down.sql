@@ -1,0 +1,2 @@
+DROP TABLE chat_model_configs;
+DROP TABLE chat_providers;
