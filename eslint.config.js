@@ -27,6 +27,6 @@ export default tseslint.config(
     // Node-side tools are plain ES modules checked by `tsc -p scripts` through JSDoc.
     files: ['scripts/**/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: globals.node },
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
   },
 );

@@ -47,7 +47,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
       return c.json(UNAVAILABLE, 503);
     }
     if (e instanceof HTTPException) {
-      const status = e.status as ContentfulStatusCode;
+      const status: ContentfulStatusCode = e.status;
       const message =
         e.status === 415
           ? 'The request body must be JSON (Content-Type: application/json).'

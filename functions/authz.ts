@@ -96,7 +96,7 @@ export type AuthedEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Varia
 /** Route middleware: authenticates, then requires `permission` (403 without it). */
 export function authorize(permission: Permission) {
   return createMiddleware<AuthedEnv>(async (c, next) => {
-    const actor = c.get('actor') ?? (await authenticateToken(presentedToken(c), c.var.db));
+    const actor = await authenticateToken(presentedToken(c), c.var.db);
     c.set('actor', actor);
     if (!can(actor, permission)) throw forbidden();
     await next();

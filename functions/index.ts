@@ -7,7 +7,7 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
-  async scheduled(controller, env, ctx): Promise<void> {
+  scheduled(controller, env, ctx): void {
     ctx.waitUntil(runScheduled(env, new Date(controller.scheduledTime)));
   },
 } satisfies ExportedHandler<Env>;

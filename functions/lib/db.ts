@@ -121,7 +121,9 @@ export class Db implements Queryable {
       return await withTimeout(
         client.query(text, values),
         this.settings.statementTimeoutMs,
-        () => this.drop(client),
+        () => {
+          this.drop(client);
+        },
         'a database statement',
       );
     } catch (e) {
@@ -167,7 +169,9 @@ export class Db implements Queryable {
         await this.run(client, 'COMMIT', []);
         return result;
       } catch (e) {
-        await this.run(client, 'ROLLBACK', []).catch(() => this.drop(client));
+        await this.run(client, 'ROLLBACK', []).catch(() => {
+          this.drop(client);
+        });
         throw e;
       }
     } finally {
@@ -188,8 +192,7 @@ export class Tx implements Queryable {
   constructor(private readonly exec: (text: string, values: unknown[]) => Promise<{ rows: unknown[]; rowCount: number }>) {}
 
   async query(text: string, values: unknown[] = []): Promise<{ rows: unknown[]; rowCount: number }> {
-    const r = await this.exec(text, values);
-    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    return await this.exec(text, values);
   }
 
   /** Nested transactions reuse this one. */

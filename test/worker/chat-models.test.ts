@@ -346,8 +346,9 @@ describe('concurrency on two real connections', () => {
         w.api.del(`/providers/${p.id}`),
         w.api.post('/model-configs', { provider: 'openai', model: `n${i}`, context_limit: 10 }),
       ]);
-      expect(results[1]?.status).toBe(204);
-      for (const r of [results[0], results[2]]) expect([201, 400]).toContain(r?.status);
+      const [first, deleted, second] = results;
+      expect(deleted.status).toBe(204);
+      for (const r of [first, second]) expect([201, 400]).toContain(r.status);
       await assertNoLiveOrphans(w.db);
     }
     await w.db.close();
