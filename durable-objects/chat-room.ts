@@ -6,7 +6,7 @@ import { DurableObject } from 'cloudflare:workers';
  */
 export class ChatRoom extends DurableObject<Env> {
   /** Liveness probe over RPC. */
-  async ping(): Promise<string> {
+  ping(): string {
     return 'pong';
   }
 }
