@@ -19,6 +19,8 @@ const Settings = z.object({
   SESSION_LIFETIME_SECONDS: z.coerce.number().int().positive().default(86400),
   API_KEY_MAX_LIFETIME_SECONDS: z.coerce.number().int().positive().default(31536000),
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
+  LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(120000),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
 });
 export type Settings = z.infer<typeof Settings>;
 
