@@ -1,0 +1,87 @@
+import type { Message } from '../functions/services/chats';
+
+/**
+ * The newest durable messages of one chat, in id order, bounded.
+ *
+ * `coveredFrom` is the id after which the cache is known to hold every live message of the chat: a catch-up
+ * for `after_id >= coveredFrom` is served from memory, anything older needs Postgres. Because the chat's
+ * Durable Object is the only writer of its history, every insert passes through `append` and the cache never
+ * has gaps. Message ids are global to the deployment, so ids of other chats may sit between two of ours.
+ */
+export class MessageCache {
+  private msgs: Message[] = [];
+  private covered: number | null = null;
+  /** True when the cache holds the chat's whole live history. */
+  private whole = false;
+
+  constructor(readonly capacity = 256) {}
+
+  get size(): number {
+    return this.msgs.length;
+  }
+
+  get coveredFrom(): number | null {
+    return this.covered;
+  }
+
+  /** The whole live history, when the cache holds all of it. */
+  history(): Message[] | null {
+    return this.whole ? [...this.msgs] : null;
+  }
+
+  newestId(): number | null {
+    return this.msgs.at(-1)?.id ?? null;
+  }
+
+  /** New messages written by this object. `fromStart` when they open the chat (nothing came before). */
+  append(ms: readonly Message[], fromStart = false): void {
+    const first = ms[0];
+    if (!first) return;
+    if (this.covered === null) {
+      this.covered = first.id - 1;
+      this.whole = fromStart;
+    }
+    this.msgs.push(...ms);
+    this.trim();
+  }
+
+  /** Messages with id > afterId, or null when the cache cannot tell (a Postgres read is needed). */
+  after(afterId: number): Message[] | null {
+    if (this.covered === null || afterId < this.covered) return null;
+    return this.msgs.filter((m) => m.id > afterId);
+  }
+
+  /** Every live message after `afterId`, as just read from Postgres. */
+  fill(afterId: number, ms: readonly Message[]): void {
+    const known = new Map(this.msgs.map((m) => [m.id, m]));
+    for (const m of ms) known.set(m.id, m);
+    const lo = this.covered === null ? afterId : Math.min(afterId, this.covered);
+    this.msgs = [...known.values()].filter((m) => m.id > lo).sort((a, b) => a.id - b.id);
+    this.covered = lo;
+    this.whole = this.whole || afterId === 0;
+    this.trim();
+  }
+
+  /** Replaces everything with the full live history (after an edit). */
+  replace(all: readonly Message[]): void {
+    this.msgs = [...all];
+    this.covered = 0;
+    this.whole = true;
+    this.trim();
+  }
+
+  clear(): void {
+    this.msgs = [];
+    this.covered = null;
+    this.whole = false;
+  }
+
+  private trim(): void {
+    const drop = this.msgs.length - this.capacity;
+    if (drop <= 0) return;
+    const dropped = this.msgs.splice(0, drop);
+    const lastDropped = dropped.at(-1);
+    if (lastDropped) this.covered = Math.max(this.covered ?? 0, lastDropped.id);
+    this.whole = false;
+  }
+}
