@@ -16,6 +16,11 @@ export default defineConfig({
                 PG_ADMIN_URL: inject('pgAdminUrl'),
                 PG_TEMPLATE: inject('pgTemplate'),
                 SILENT_PORT: String(inject('silentPort')),
+                MOCK_LLM_URL: inject('mockLlmUrl'),
+                MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+                // Fail fast in tests: no retries, a short idle timeout.
+                LLM_MAX_RETRIES: '0',
+                LLM_IDLE_TIMEOUT_MS: '5000',
                 PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
               },
             },
@@ -24,6 +29,8 @@ export default defineConfig({
         test: {
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
+          // Chat suites share one database (the Durable Objects' binding) and its default model: one file at a time.
+          fileParallelism: false,
           globalSetup: ['./test/global-setup.ts'],
           testTimeout: 20_000,
           hookTimeout: 30_000,

@@ -14,6 +14,8 @@ import { forbidden, notFound, unauthorized } from './lib/errors';
 import { sha256Hex, timingSafeEqual } from './lib/crypto';
 import { parseToken } from './lib/tokens';
 import { getApiKeyWithUser } from '../sql/generated/users.queries';
+import { getChatById } from '../sql/generated/chats.queries';
+import { toChat, type Chat } from './services/chats';
 
 export const Role = z.enum(['owner', 'member']);
 export type Role = z.infer<typeof Role>;
@@ -106,4 +108,13 @@ export function authorize(permission: Permission) {
 /** Objects that belong to someone else are reported as not found, never as forbidden. */
 export function assertOwner(actor: Actor, ownerId: string): void {
   if (actor.userId !== ownerId) throw notFound();
+}
+
+/** A chat the actor owns, or 404 (whether it does not exist or is someone else's). */
+export async function ownedChat(db: Queryable, actor: Actor, chatId: string): Promise<Chat> {
+  const [row] = await getChatById.run({ id: chatId }, db);
+  if (!row) throw notFound();
+  const chat = toChat(row);
+  assertOwner(actor, chat.owner_id);
+  return chat;
 }

@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 import net from 'node:net';
 import pg from 'pg';
 import { migrateUp } from '../scripts/lib/migrate.mjs';
+import { startMockLlm } from '../scripts/lib/mock-llm.mjs';
 import { startPgWsProxy } from '../scripts/lib/pg-ws-proxy.mjs';
 import { startScratchPostgres } from '../scripts/lib/scratch-db.mjs';
 
@@ -17,6 +18,8 @@ declare module 'vitest' {
     pgWsProxy: string;
     pgTemplate: string;
     silentPort: number;
+    mockLlmUrl: string;
+    mockModelConfigId: string;
   }
 }
 
@@ -32,6 +35,21 @@ export default async function setup(project: TestProject) {
   await tpl.end();
   await admin.query('CREATE DATABASE chatd_test TEMPLATE chatd_template');
   await admin.end();
+
+  // The one part replaced in tests: the LLM, by a mock OpenAI-compatible server over HTTP. The shared test
+  // database gets a provider pointing at it and a default model config (chats' Durable Objects use that database).
+  const mock = await startMockLlm({ requireAuth: false });
+  const seed = new pg.Client(server.urlFor('chatd_test'));
+  await seed.connect();
+  await seed.query("INSERT INTO chat_providers (provider, display_name, base_url) VALUES ('openai-compat', 'Mock', $1)", [
+    `${mock.url}/v1`,
+  ]);
+  const cfg = await seed.query(
+    "INSERT INTO chat_model_configs (provider, model, display_name, is_default, context_limit) VALUES ('openai-compat', 'mock-echo', 'Mock echo', true, 100000) RETURNING id",
+  );
+  await seed.end();
+  project.provide('mockLlmUrl', mock.url);
+  project.provide('mockModelConfigId', (cfg.rows[0] as { id: string }).id);
 
   project.provide('pgUrl', server.urlFor('chatd_test'));
   project.provide('pgAdminUrl', server.url);
@@ -51,6 +69,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     for (const s of held) s.destroy();
     silent.close();
+    await mock.close();
     await proxy.close();
     await server.stop();
   };

@@ -13,6 +13,8 @@ const TestEnv = z.object({
   PG_ADMIN_URL: z.string(),
   PG_TEMPLATE: z.string(),
   SILENT_PORT: z.coerce.number(),
+  MOCK_LLM_URL: z.string(),
+  MOCK_MODEL_CONFIG_ID: z.string(),
 });
 export const testEnv = TestEnv.parse(env);
 
@@ -139,3 +141,66 @@ export async function makeUser(opts: { roles?: Role[]; db?: Db; env?: Env } = {}
 }
 
 export const makeOwner = (opts: { db?: Db; env?: Env } = {}) => makeUser({ ...opts, roles: ['owner'] });
+
+/** The Durable Object of a chat, for waiting on turns and reading its counters. */
+export function roomOf(chatId: string) {
+  return env.CHAT_ROOM.getByName(chatId);
+}
+
+export const ChatSchema = z
+  .object({
+    id: z.uuid(),
+    owner_id: z.uuid(),
+    title: z.string(),
+    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+    last_model_config_id: z.uuid().nullable(),
+    archived: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    agent_id: z.uuid().nullable(),
+    last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .strict();
+
+export const MessageSchema = z
+  .object({
+    id: z.number().int().positive(),
+    chat_id: z.uuid(),
+    role: z.enum(['system', 'user', 'assistant', 'tool']),
+    content: z.array(z.looseObject({ type: z.string() })),
+    model_config_id: z.uuid().nullable(),
+    created_at: z.iso.datetime(),
+    usage: z
+      .object({
+        input_tokens: z.number(),
+        output_tokens: z.number(),
+        total_tokens: z.number(),
+        reasoning_tokens: z.number(),
+        cache_read_tokens: z.number(),
+        cache_creation_tokens: z.number(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type MessageT = z.infer<typeof MessageSchema>;
+
+/** Starts a chat as `token` and waits for its first turn to end. */
+export async function startChat(token: string, content: unknown = 'hello world', extra: Record<string, unknown> = {}) {
+  const r = await call('POST', '/api/v2/chats', { token, body: { content, ...extra } });
+  if (r.status !== 201) throw new Error(`POST /chats: ${r.status} ${r.text}`);
+  const chat = ChatSchema.parse(r.body);
+  await roomOf(chat.id).idle();
+  return chat;
+}
+
+/** Every live message of a chat, through the API. */
+export async function messagesOf(chatId: string, token: string): Promise<MessageT[]> {
+  const r = await call('GET', `/api/v2/chats/${chatId}/messages?limit=200`, { token });
+  if (r.status !== 200) throw new Error(`GET messages: ${r.status} ${r.text}`);
+  return z.object({ messages: z.array(MessageSchema) }).strict().parse(r.body).messages;
+}
+
+export const textOf = (m: { content: { type: string }[] }) =>
+  m.content.map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : '')).join('');

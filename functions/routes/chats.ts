@@ -1,0 +1,394 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { ChatRoom, PostResult, RoomResult } from '../../durable-objects/chat-room';
+import { authorize, ownedChat, type AuthedEnv } from '../authz';
+import { ApiError, badRequest } from '../lib/errors';
+import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import { Labels, listChats, listMessages, titleFrom, toChat, UserContent, type Part, type Role } from '../services/chats';
+import { deleteChatById, updateChatMeta } from '../../sql/generated/chats.queries';
+import { getSiteConfig } from '../../sql/generated/site_configs.queries';
+
+const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
+  description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
+});
+const UsageSchema = z.object({
+  input_tokens: z.number(),
+  output_tokens: z.number(),
+  total_tokens: z.number(),
+  reasoning_tokens: z.number(),
+  cache_read_tokens: z.number(),
+  cache_creation_tokens: z.number(),
+});
+const MessageSchema = z
+  .object({
+    id: z.number().int(),
+    chat_id: z.uuid(),
+    role: z.enum(['system', 'user', 'assistant', 'tool']),
+    content: z.array(PartSchema),
+    model_config_id: z.uuid().nullable(),
+    created_at: z.iso.datetime(),
+    usage: UsageSchema.optional(),
+  })
+  .openapi('Message');
+const QueuedSchema = z
+  .object({
+    id: z.uuid(),
+    chat_id: z.uuid(),
+    content: z.array(PartSchema),
+    model_config_id: z.uuid().nullable(),
+    created_at: z.iso.datetime(),
+  })
+  .openapi('QueuedMessage');
+const ChatSchema = z
+  .object({
+    id: z.uuid(),
+    owner_id: z.uuid(),
+    title: z.string(),
+    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+    last_model_config_id: z.uuid().nullable(),
+    archived: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    agent_id: z.uuid().nullable(),
+    last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .openapi('Chat');
+
+const Content = UserContent.openapi({ description: 'A string (one text part) or a list of text parts' });
+const ChatParams = z.object({ id: UuidParam('id') });
+const MessageId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,17}$/, { message: 'must be a message id' })
+  .transform(Number)
+  .openapi({ param: { name: 'message_id', in: 'path' }, type: 'integer' });
+const QueueParams = z.object({ id: UuidParam('id'), qid: UuidParam('qid') });
+const IdQuery = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,17})$/, { message: 'must be a non-negative integer' })
+  .transform(Number);
+
+const self = authorize('self');
+
+type RoomMethod = 'create' | 'postMessage' | 'editMessage' | 'interrupt' | 'listQueue' | 'deleteQueued' | 'promoteQueued' | 'purge' | 'stats' | 'idle' | 'outcome' | 'fetch';
+/** The RPC surface of a ChatRoom with its declared result types (plain data, which RPC carries as-is). */
+export type Room = { [K in RoomMethod]: (...args: Parameters<ChatRoom[K]>) => Promise<Awaited<ReturnType<ChatRoom[K]>>> };
+
+/** The chat's Durable Object. */
+export function room(env: Env, chatId: string): Room {
+  return env.CHAT_ROOM.getByName(chatId);
+}
+
+/** A room's answer, or the ApiError it stands for. */
+function unwrap<T>(r: RoomResult<T>): T {
+  if (r.ok) return r.value;
+  throw new ApiError(r.status, r.message);
+}
+
+async function systemPrompt(c: Context<AuthedEnv>): Promise<string> {
+  const [row] = await getSiteConfig.run({ key: 'system_prompt' }, c.var.db);
+  return row?.value.trim() ?? '';
+}
+
+function postResponse(c: Context<AuthedEnv>, r: PostResult) {
+  return r.kind === 'message' ? c.json({ message: r.message }, 201) : c.json({ queued_message: r.queued_message }, 202);
+}
+
+const app = router()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      summary: 'Start a chat: inserts it with its first messages and starts a turn',
+      middleware: self,
+      request: {
+        body: jsonBody(
+          z
+            .object({
+              content: Content,
+              model_config_id: z.uuid().optional(),
+              title: z.string().trim().max(256).optional(),
+              labels: Labels.optional(),
+              agent_id: z.uuid().optional(),
+            })
+            .strict(),
+        ),
+      },
+      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const content: Part[] = body.content;
+      const prompt = await systemPrompt(c);
+      const messages: { role: Role; content: Part[] }[] = [];
+      if (prompt) messages.push({ role: 'system', content: [{ type: 'text', text: prompt }] });
+      messages.push({ role: 'user', content });
+      const id = crypto.randomUUID();
+      const chat = unwrap(
+        await room(c.env, id).create({
+          id,
+          ownerId: c.var.actor.userId,
+          title: body.title ?? titleFrom(content),
+          labels: body.labels ?? {},
+          agentId: body.agent_id ?? null,
+          modelConfigId: body.model_config_id ?? null,
+          messages,
+        }),
+      );
+      return c.json(chat, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      summary: 'Your chats, most recently active first',
+      middleware: self,
+      request: {
+        query: z.object({
+          archived: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+        }),
+      },
+      responses: { 200: jsonResponse(z.array(ChatSchema), 'Chats'), ...errorResponses(400, 401) },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json(await listChats(c.var.db, c.var.actor.userId, q.archived, q.limit, q.offset), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      summary: 'One chat',
+      middleware: self,
+      request: { params: ChatParams },
+      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => c.json(await ownedChat(c.var.db, c.var.actor, c.req.valid('param').id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}',
+      summary: 'Rename, archive or relabel a chat',
+      middleware: self,
+      request: {
+        params: ChatParams,
+        body: jsonBody(
+          z
+            .object({ title: z.string().trim().max(256).optional(), archived: z.boolean().optional(), labels: Labels.optional() })
+            .strict(),
+        ),
+      },
+      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      await ownedChat(c.var.db, c.var.actor, id);
+      const [row] = await updateChatMeta.run(
+        {
+          id,
+          title: body.title ?? null,
+          archived: body.archived ?? null,
+          labels: body.labels ? JSON.stringify(body.labels) : null,
+        },
+        c.var.db,
+      );
+      if (!row) throw badRequest('The chat could not be updated.');
+      return c.json(toChat(row), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}',
+      summary: 'Delete a chat and everything in it',
+      middleware: self,
+      request: { params: ChatParams },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      await deleteChatById.run({ id }, c.var.db);
+      await room(c.env, id).purge();
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/messages',
+      summary: 'Live messages, ascending by id; with only before_id, the newest page before it',
+      middleware: self,
+      request: {
+        params: ChatParams,
+        query: z.object({
+          after_id: IdQuery.optional(),
+          before_id: IdQuery.optional(),
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+        }),
+      },
+      responses: { 200: jsonResponse(z.object({ messages: z.array(MessageSchema) }), 'Messages'), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const q = c.req.valid('query');
+      await ownedChat(c.var.db, c.var.actor, id);
+      return c.json({ messages: await listMessages(c.var.db, id, q) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/messages',
+      summary: 'Send a message: 201 when its turn starts now, 202 when queued behind a busy chat',
+      middleware: self,
+      request: {
+        params: ChatParams,
+        body: jsonBody(
+          z
+            .object({
+              content: Content,
+              model_config_id: z.uuid().optional(),
+              busy_behavior: z.enum(['queue', 'interrupt']).default('queue'),
+            })
+            .strict(),
+        ),
+      },
+      responses: {
+        201: jsonResponse(z.object({ message: MessageSchema }), 'The message; its turn started'),
+        202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'Queued behind the running turn'),
+        ...errorResponses(400, 401, 404, 409),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      await ownedChat(c.var.db, c.var.actor, id);
+      const r = unwrap(
+        await room(c.env, id).postMessage({
+          userId: c.var.actor.userId,
+          content: body.content,
+          modelConfigId: body.model_config_id ?? null,
+          busyBehavior: body.busy_behavior,
+        }),
+      );
+      return postResponse(c, r);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}/messages/{message_id}',
+      summary: 'Edit a user message: later messages are dropped and a new turn starts',
+      middleware: self,
+      request: {
+        params: z.object({ id: UuidParam('id'), message_id: MessageId }),
+        body: jsonBody(z.object({ content: Content }).strict()),
+      },
+      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id, message_id } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      const message = unwrap(await room(c.env, id).editMessage({ messageId: message_id, content: c.req.valid('json').content }));
+      return c.json({ message }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/interrupt',
+      summary: 'Stop the running turn; its partial text is kept',
+      middleware: self,
+      request: { params: ChatParams },
+      responses: {
+        202: jsonResponse(z.object({ status: z.enum(['waiting', 'running', 'interrupting', 'error']) }), 'Accepted'),
+        ...errorResponses(400, 401, 404),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      return c.json(unwrap(await room(c.env, id).interrupt()), 202);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/queue',
+      summary: 'Queued messages, in the order they will run',
+      middleware: self,
+      request: { params: ChatParams },
+      responses: { 200: jsonResponse(z.object({ queued_messages: z.array(QueuedSchema) }), 'The queue'), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      return c.json({ queued_messages: unwrap(await room(c.env, id).listQueue()) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}/queue/{qid}',
+      summary: 'Remove a queued message',
+      middleware: self,
+      request: { params: QueueParams },
+      responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id, qid } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      unwrap(await room(c.env, id).deleteQueued(qid));
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/queue/{qid}/promote',
+      summary: 'Run a queued message next: at once (201) when the chat is idle, else first in line (202)',
+      middleware: self,
+      request: { params: QueueParams },
+      responses: {
+        201: jsonResponse(z.object({ message: MessageSchema }), 'Sent; its turn started'),
+        202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'First in the queue'),
+        ...errorResponses(400, 401, 404),
+      },
+    }),
+    async (c) => {
+      const { id, qid } = c.req.valid('param');
+      await ownedChat(c.var.db, c.var.actor, id);
+      return postResponse(c, unwrap(await room(c.env, id).promoteQueued(qid)));
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/stream',
+      summary: 'WebSocket stream of the chat (see API.md, "The stream")',
+      middleware: self,
+      request: { params: ChatParams, query: z.object({ after_id: IdQuery.optional() }) },
+      responses: { 101: { description: 'Switching to the WebSocket protocol' }, 426: { description: 'Not a WebSocket upgrade' }, ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { after_id } = c.req.valid('query');
+      await ownedChat(c.var.db, c.var.actor, id);
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+        return c.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, 426);
+      }
+      const headers = new Headers(c.req.raw.headers);
+      headers.set('x-chatd-user', c.var.actor.userId);
+      headers.set('x-chatd-after-id', String(after_id ?? 0));
+      return await room(c.env, id).fetch(new Request(c.req.raw, { headers }));
+    },
+  );
+
+export default app;

@@ -1,0 +1,446 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { insertChatMessages } from '../../sql/generated/chat_messages.queries';
+import { insertChat } from '../../sql/generated/chats.queries';
+import {
+  call,
+  ChatSchema,
+  ErrorBody,
+  makeUser,
+  MessageSchema,
+  messagesOf,
+  roomOf,
+  startChat,
+  testDb,
+  testEnv,
+  textOf,
+} from './helpers';
+import { StreamClient } from './stream-client';
+
+const slow = (n = 40, delay = 25) => `[[mock chunks=${n} chunk_delay_ms=${delay}]]`;
+
+describe('POST /chats', () => {
+  it('creates the chat with the default model, the user message, runs a turn and stores usage', async () => {
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', {
+      token: u.token,
+      body: { content: 'Plan the trip\nwith details', labels: { team: 'infra' } },
+    });
+    expect(r.status).toBe(201);
+    const chat = ChatSchema.parse(r.body);
+    expect(chat).toMatchObject({
+      owner_id: u.user.id,
+      title: 'Plan the trip',
+      last_model_config_id: testEnv.MOCK_MODEL_CONFIG_ID,
+      archived: false,
+      labels: { team: 'infra' },
+      agent_id: null,
+    });
+    expect(['running', 'waiting']).toContain(chat.status);
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(textOf(msgs[1] ?? { content: [] })).toBe('Echo: Plan the trip\nwith details');
+    expect(msgs[1]?.usage).toMatchObject({ input_tokens: 5, output_tokens: 6, total_tokens: 11 });
+    expect(msgs[0]?.usage).toBeUndefined();
+    expect(msgs.every((m) => m.model_config_id === testEnv.MOCK_MODEL_CONFIG_ID)).toBe(true);
+    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    expect(after.status).toBe('waiting');
+  });
+
+  it('puts the deployment system prompt first and the model receives it', async () => {
+    const u = await makeUser();
+    const db = testDb();
+    await db.query("INSERT INTO site_configs (key, value) VALUES ('system_prompt', 'You are terse.')", []);
+    try {
+      const chat = await startChat(u.token, 'hi there');
+      const msgs = await messagesOf(chat.id, u.token);
+      expect(msgs.map((m) => m.role)).toEqual(['system', 'user', 'assistant']);
+      expect(textOf(msgs[0] ?? { content: [] })).toBe('You are terse.');
+      const reqs = z
+        .array(z.object({ body: z.object({ messages: z.array(z.object({ role: z.string(), content: z.unknown() })) }).loose() }).loose())
+        .parse(await (await fetch(`${testEnv.MOCK_LLM_URL}/__mock/requests`)).json());
+      const mine = reqs.filter((q) => JSON.stringify(q.body.messages).includes('hi there'));
+      expect(mine.at(-1)?.body.messages[0]).toEqual({ role: 'system', content: 'You are terse.' });
+    } finally {
+      await db.query("DELETE FROM site_configs WHERE key = 'system_prompt'", []);
+      await db.close();
+    }
+  });
+
+  it.each([
+    [{ content: '' }, 'content'],
+    [{ content: '   ' }, 'content'],
+    [{ content: [] }, 'content'],
+    [{ content: [{ type: 'image', url: 'x' }] }, 'content'],
+    [{}, 'content'],
+    [{ content: 'x', model_config_id: 'nope' }, 'model_config_id'],
+    [{ content: 'x', labels: { a: 1 } }, 'labels.a'],
+    [{ content: 'x', extra: true }, '(body)'],
+  ])('rejects %j with 400 and creates nothing', async (body, field) => {
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body });
+    expect(r.status).toBe(400);
+    expect(ErrorBody.parse(r.body).validations?.map((v) => v.field)).toContain(field);
+    const list = await call('GET', '/api/v2/chats', { token: u.token });
+    expect(list.body).toEqual([]);
+  });
+
+  it('rejects an unknown, disabled or deleted model config with 400', async () => {
+    const u = await makeUser();
+    const db = testDb();
+    const made = await db.query(
+      "INSERT INTO chat_model_configs (provider, model, context_limit, enabled) VALUES ('openai-compat', 'off', 10, false) RETURNING id",
+      [],
+    );
+    const off = z.object({ id: z.string() }).parse(made.rows[0]).id;
+    const del = await db.query(
+      "INSERT INTO chat_model_configs (provider, model, context_limit, deleted, deleted_at) VALUES ('openai-compat', 'gone', 10, true, now()) RETURNING id",
+      [],
+    );
+    const gone = z.object({ id: z.string() }).parse(del.rows[0]).id;
+    await db.close();
+    for (const id of [crypto.randomUUID(), off, gone]) {
+      const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'x', model_config_id: id } });
+      expect(r.status).toBe(400);
+      expect(ErrorBody.parse(r.body).message).toMatch(/model config is not available/);
+    }
+    expect((await call('GET', '/api/v2/chats', { token: u.token })).body).toEqual([]);
+  });
+});
+
+describe('InsertChatMessages, the hot path', () => {
+  async function bareChat(ownerId: string, modelConfigId: string | null) {
+    const db = testDb();
+    const id = crypto.randomUUID();
+    await insertChat.run(
+      { id, owner_id: ownerId, title: 't', status: 'waiting', last_model_config_id: modelConfigId, labels: '{}', agent_id: null },
+      db,
+    );
+    return { db, id };
+  }
+  const xmin = async (db: ReturnType<typeof testDb>, id: string) =>
+    z.object({ xmin: z.string() }).parse((await db.query('SELECT xmin::text FROM chats WHERE id = $1', [id])).rows[0]).xmin;
+  const insert = (db: ReturnType<typeof testDb>, chatId: string, cfg: string | null, n = 1) =>
+    insertChatMessages.run(
+      {
+        chat_id: chatId,
+        model_config_id: cfg,
+        roles: Array.from({ length: n }, (_, i) => (i % 2 ? 'assistant' : 'user')),
+        contents: Array.from({ length: n }, (_, i) => JSON.stringify([{ type: 'text', text: `m${i}` }])),
+        created_bys: Array.from({ length: n }, () => ''),
+        usages: Array.from({ length: n }, (_, i) => JSON.stringify(i === 1 ? { input_tokens: 7, output_tokens: 3, total_tokens: 10 } : null)),
+      },
+      db,
+    );
+
+  it('a same-model insert leaves the chats row untouched (same xmin, no update counted)', async () => {
+    const u = await makeUser();
+    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    const before = await xmin(db, id);
+    const upd = async () =>
+      z.object({ n: z.coerce.number() }).parse((await db.query("SELECT n_tup_upd AS n FROM pg_stat_user_tables WHERE relname = 'chats'", [])).rows[0]).n;
+    await db.query('SELECT pg_stat_clear_snapshot()', []);
+    const updBefore = await upd();
+    await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 3);
+    await insert(db, id, null, 1);
+    expect(await xmin(db, id)).toBe(before);
+    // Statistics are flushed asynchronously; force them before reading.
+    await db.query('SELECT pg_stat_force_next_flush()', []);
+    await db.query('SELECT pg_stat_clear_snapshot()', []);
+    expect(await upd()).toBe(updBefore);
+    await db.close();
+  });
+
+  it('a real model switch updates last_model_config_id', async () => {
+    const u = await makeUser();
+    const db0 = testDb();
+    const made = await db0.query("INSERT INTO chat_model_configs (provider, model, context_limit) VALUES ('openai-compat', 'other', 10) RETURNING id", []);
+    await db0.close();
+    const other = z.object({ id: z.string() }).parse(made.rows[0]).id;
+    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    const before = await xmin(db, id);
+    await insert(db, id, other);
+    expect(await xmin(db, id)).not.toBe(before);
+    const row = await db.query('SELECT last_model_config_id FROM chats WHERE id = $1', [id]);
+    expect(row.rows[0]).toEqual({ last_model_config_id: other });
+    await db.close();
+  });
+
+  it('inserts a batch in one statement, ids ascending in input order, results in input order', async () => {
+    const u = await makeUser();
+    const { db, id } = await bareChat(u.user.id, null);
+    const rows = await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 6);
+    expect(rows.map((r) => z.object({ content: z.array(z.object({ text: z.string() })) }).parse(r).content[0]?.text).sort()).toEqual(
+      ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'],
+    );
+    const stored = await db.query('SELECT id::int, content->0->>\'text\' AS t, input_tokens::int FROM chat_messages WHERE chat_id = $1 ORDER BY id', [id]);
+    expect(stored.rows.map((r) => z.object({ t: z.string() }).parse(r).t)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    expect(z.object({ input_tokens: z.number().nullable() }).parse(stored.rows[1]).input_tokens).toBe(7);
+    // The first insert into a chat with no model set it once.
+    expect((await db.query('SELECT last_model_config_id FROM chats WHERE id = $1', [id])).rows[0]).toEqual({
+      last_model_config_id: testEnv.MOCK_MODEL_CONFIG_ID,
+    });
+    await db.close();
+  });
+});
+
+describe('messages paging', () => {
+  it('pages with after_id, before_id and limit, ascending, hiding soft-deleted messages', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'first');
+    for (const t of ['second', 'third', 'fourth']) {
+      const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: t } });
+      expect(r.status).toBe(201);
+      await roomOf(chat.id).idle();
+    }
+    const all = await messagesOf(chat.id, u.token);
+    expect(all).toHaveLength(8);
+    const ids = all.map((m) => m.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    const page = async (q: string) =>
+      z.object({ messages: z.array(MessageSchema) }).parse((await call('GET', `/api/v2/chats/${chat.id}/messages${q}`, { token: u.token })).body).messages.map((m) => m.id);
+    const id = (i: number) => ids[i] ?? -1;
+    expect(await page('?limit=3')).toEqual(ids.slice(0, 3));
+    expect(await page(`?after_id=${id(2)}&limit=3`)).toEqual(ids.slice(3, 6));
+    expect(await page(`?after_id=${id(7)}`)).toEqual([]);
+    expect(await page(`?before_id=${id(5)}&limit=2`)).toEqual(ids.slice(3, 5));
+    expect(await page(`?before_id=${id(0)}`)).toEqual([]);
+    expect(await page(`?after_id=${id(1)}&before_id=${id(4)}`)).toEqual(ids.slice(2, 4));
+    expect(await page('?after_id=0&limit=200')).toEqual(ids);
+    const db = testDb();
+    await db.query('UPDATE chat_messages SET deleted = true WHERE id = $1', [id(3)]);
+    await db.close();
+    expect(await page('')).toEqual(ids.filter((_, i) => i !== 3));
+    for (const bad of ['?limit=0', '?limit=201', '?after_id=-1', '?after_id=abc', '?before_id=1.5']) {
+      const r = await call('GET', `/api/v2/chats/${chat.id}/messages${bad}`, { token: u.token });
+      expect(r.status, bad).toBe(400);
+    }
+  });
+});
+
+describe('edits', () => {
+  it('replaces a user message, soft-deletes later ones, sends full_refresh, and runs a new turn', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'original');
+    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'follow-up' } });
+    await roomOf(chat.id).idle();
+    const before = await messagesOf(chat.id, u.token);
+    expect(before.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    const first = before[0];
+    if (!first) throw new Error('no first message');
+    const stream = await StreamClient.must(chat.id, u.token, before.at(-1)?.id);
+
+    const r = await call('PATCH', `/api/v2/chats/${chat.id}/messages/${first.id}`, { token: u.token, body: { content: 'edited' } });
+    expect(r.status).toBe(200);
+    expect(textOf(z.object({ message: MessageSchema }).parse(r.body).message)).toBe('edited');
+    await stream.waitFor('full_refresh', (c) => c.events.some((e) => e.type === 'full_refresh'));
+    const refresh = stream.events.find((e) => e.type === 'full_refresh');
+    expect(refresh?.type === 'full_refresh' && refresh.messages.map((m) => m.id)).toEqual([first.id]);
+    await roomOf(chat.id).idle();
+    const after = await messagesOf(chat.id, u.token);
+    expect(after.map((m) => textOf(m))).toEqual(['edited', 'Echo: edited']);
+    const db = testDb();
+    const gone = await db.query('SELECT count(*)::int AS n FROM chat_messages WHERE chat_id = $1 AND deleted', [chat.id]);
+    await db.close();
+    expect(gone.rows[0]).toEqual({ n: 3 });
+    await stream.waitFor('the new assistant message', (c) => c.messages().some((m) => textOf(m) === 'Echo: edited'));
+    stream.close();
+  });
+
+  it('refuses to edit assistant messages (400) and unknown ones (404)', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token);
+    const [, asst] = await messagesOf(chat.id, u.token);
+    const r = await call('PATCH', `/api/v2/chats/${chat.id}/messages/${asst?.id ?? 0}`, { token: u.token, body: { content: 'x' } });
+    expect(r.status).toBe(400);
+    expect(ErrorBody.parse(r.body).message).toBe('Only user messages can be edited.');
+    const missing = await call('PATCH', `/api/v2/chats/${chat.id}/messages/999999999`, { token: u.token, body: { content: 'x' } });
+    expect(missing.status).toBe(404);
+    const bad = await call('PATCH', `/api/v2/chats/${chat.id}/messages/abc`, { token: u.token, body: { content: 'x' } });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('queue and interrupts', () => {
+  it('queues up to 20 behind a running turn, then 409; runs them in order after delete and promote', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${slow(60, 25)}` } });
+    const chat = ChatSchema.parse(created.body);
+    const queued: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `q${i}` } });
+      expect(r.status, r.text).toBe(202);
+      queued.push(z.object({ queued_message: z.object({ id: z.uuid() }).loose() }).parse(r.body).queued_message.id);
+    }
+    const full = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'one too many' } });
+    expect(full.status).toBe(409);
+    expect(ErrorBody.parse(full.body).message).toMatch(/queue is full/);
+
+    const list = z
+      .object({ queued_messages: z.array(z.object({ id: z.string(), content: z.array(z.object({ text: z.string() }).loose()) }).loose()) })
+      .parse((await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body);
+    expect(list.queued_messages.map((q) => q.content[0]?.text)).toEqual(queued.map((_, i) => `q${i}`));
+
+    expect((await call('DELETE', `/api/v2/chats/${chat.id}/queue/${queued[3] ?? ''}`, { token: u.token })).status).toBe(204);
+    expect((await call('DELETE', `/api/v2/chats/${chat.id}/queue/${queued[3] ?? ''}`, { token: u.token })).status).toBe(404);
+    const promoted = await call('POST', `/api/v2/chats/${chat.id}/queue/${queued[19] ?? ''}/promote`, { token: u.token });
+    expect(promoted.status).toBe(202);
+
+    // Drain: every queued message runs, one turn each, in queue order.
+    for (let i = 0; i < 40; i++) {
+      const q = z.object({ queued_messages: z.array(z.unknown()) }).parse((await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body);
+      await roomOf(chat.id).idle();
+      if (q.queued_messages.length === 0) break;
+    }
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    const users = (await messagesOf(chat.id, u.token)).filter((m) => m.role === 'user').map((m) => textOf(m));
+    const expected = ['q19', ...Array.from({ length: 19 }, (_, i) => `q${i}`).filter((t) => t !== 'q3')];
+    expect(users.slice(1)).toEqual(expected);
+    const assistants = (await messagesOf(chat.id, u.token)).filter((m) => m.role === 'assistant');
+    expect(assistants).toHaveLength(20);
+  });
+
+  it('a failed turn pauses the queue; promote then sends the queued message at once', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', {
+      token: u.token,
+      body: { content: 'fails [[mock latency_ms=400 error_status=500]]' },
+    });
+    const chat = ChatSchema.parse(created.body);
+    const q = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'later' } });
+    expect(q.status).toBe(202);
+    const qid = z.object({ queued_message: z.object({ id: z.string() }).loose() }).parse(q.body).queued_message.id;
+    expect(await roomOf(chat.id).idle()).toBe('error');
+    const failed = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    expect(failed.last_error).toEqual({ kind: 'provider_error', message: 'The model provider failed (HTTP 500).' });
+    // Paused, not lost.
+    const queue = z.object({ queued_messages: z.array(z.object({ id: z.string() }).loose()) }).parse(
+      (await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body,
+    );
+    expect(queue.queued_messages.map((m) => m.id)).toEqual([qid]);
+
+    expect((await call('POST', `/api/v2/chats/${chat.id}/queue/${crypto.randomUUID()}/promote`, { token: u.token })).status).toBe(404);
+    const p = await call('POST', `/api/v2/chats/${chat.id}/queue/${qid}/promote`, { token: u.token });
+    expect(p.status, p.text).toBe(201);
+    expect(textOf(z.object({ message: MessageSchema }).parse(p.body).message)).toBe('later');
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    expect(after.last_error).toBeNull();
+    const texts = (await messagesOf(chat.id, u.token)).map((m) => textOf(m));
+    expect(texts).toEqual(['fails [[mock latency_ms=400 error_status=500]]', 'later', 'Echo: later']);
+  });
+
+  it('interrupt keeps the partial text as an assistant message and returns to waiting', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 20)}` } });
+    const chat = ChatSchema.parse(created.body);
+    const stream = await StreamClient.must(chat.id, u.token);
+    await stream.waitFor('some parts', (c) => c.events.filter((e) => e.type === 'message_part').length >= 5);
+    const r = await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: u.token });
+    expect(r.status).toBe(202);
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
+    const partial = textOf(msgs[1] ?? { content: [] });
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.split(' ').length).toBeLessThan(200);
+    expect(partial.startsWith('Echo:')).toBe(true);
+    await stream.waitFor('interrupting then waiting', (c) => c.statuses().includes('interrupting') && c.statuses().at(-1) === 'waiting');
+    stream.close();
+    // Interrupting an idle chat is harmless.
+    expect((await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: u.token })).status).toBe(202);
+  });
+
+  it('busy_behavior "interrupt" stops the running turn and runs the new message now', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 20)}` } });
+    const chat = ChatSchema.parse(created.body);
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, {
+      token: u.token,
+      body: { content: 'change of plan', busy_behavior: 'interrupt' },
+    });
+    expect(r.status, r.text).toBe(201);
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(textOf(msgs[3] ?? { content: [] })).toBe('Echo: change of plan');
+  });
+});
+
+describe('chat management', () => {
+  it('lists own chats by activity, archives, renames and relabels', async () => {
+    const u = await makeUser();
+    const a = await startChat(u.token, 'alpha');
+    const b = await startChat(u.token, 'beta');
+    const list = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body);
+    expect(list.map((c) => c.id)).toEqual([b.id, a.id]);
+    const p = await call('PATCH', `/api/v2/chats/${a.id}`, { token: u.token, body: { title: 'Renamed', archived: true, labels: { k: 'v' } } });
+    expect(p.status).toBe(200);
+    expect(ChatSchema.parse(p.body)).toMatchObject({ title: 'Renamed', archived: true, labels: { k: 'v' } });
+    const live = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body);
+    expect(live.map((c) => c.id)).toEqual([b.id]);
+    const archived = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats?archived=true', { token: u.token })).body);
+    expect(archived.map((c) => c.id)).toEqual([a.id]);
+    const paged = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats?limit=1&offset=0', { token: u.token })).body);
+    expect(paged).toHaveLength(1);
+    for (const q of ['?limit=0', '?limit=999', '?offset=-1', '?archived=maybe']) {
+      expect((await call('GET', `/api/v2/chats${q}`, { token: u.token })).status, q).toBe(400);
+    }
+    expect((await call('PATCH', `/api/v2/chats/${a.id}`, { token: u.token, body: { status: 'running' } })).status).toBe(400);
+  });
+
+  it('deleting a chat cascades to its messages and queue, and closes its stream', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${slow(100, 20)}` } });
+    const chat = ChatSchema.parse(created.body);
+    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'queued' } });
+    const stream = await StreamClient.must(chat.id, u.token);
+    const r = await call('DELETE', `/api/v2/chats/${chat.id}`, { token: u.token });
+    expect(r.status).toBe(204);
+    const db = testDb();
+    for (const t of ['chat_messages', 'chat_queued_messages']) {
+      const n = await db.query(`SELECT count(*)::int AS n FROM ${t} WHERE chat_id = $1`, [chat.id]);
+      expect(n.rows[0], t).toEqual({ n: 0 });
+    }
+    await db.close();
+    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
+    await stream.waitFor('the socket to close', (c) => c.closed !== null);
+    expect(stream.closed?.code).toBe(4404);
+    expect((await call('DELETE', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
+  });
+});
+
+describe('cross-user access', () => {
+  it("another user's chat is a 404 on every chat route, and nothing changes", async () => {
+    const owner = await makeUser();
+    const other = await makeUser();
+    const chat = await startChat(owner.token);
+    const [msg] = await messagesOf(chat.id, owner.token);
+    const qid = crypto.randomUUID();
+    const t = other.token;
+    const results = [
+      await call('GET', `/api/v2/chats/${chat.id}`, { token: t }),
+      await call('PATCH', `/api/v2/chats/${chat.id}`, { token: t, body: { title: 'mine now' } }),
+      await call('DELETE', `/api/v2/chats/${chat.id}`, { token: t }),
+      await call('GET', `/api/v2/chats/${chat.id}/messages`, { token: t }),
+      await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: t, body: { content: 'hi' } }),
+      await call('PATCH', `/api/v2/chats/${chat.id}/messages/${msg?.id ?? 1}`, { token: t, body: { content: 'x' } }),
+      await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: t }),
+      await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: t }),
+      await call('DELETE', `/api/v2/chats/${chat.id}/queue/${qid}`, { token: t }),
+      await call('POST', `/api/v2/chats/${chat.id}/queue/${qid}/promote`, { token: t }),
+    ];
+    for (const r of results) {
+      expect(r.status).toBe(404);
+      expect(ErrorBody.parse(r.body).message).toBe('Resource not found or you do not have access to this resource');
+    }
+    const s = await StreamClient.open(chat.id, t);
+    expect(s instanceof StreamClient ? 101 : s.status).toBe(404);
+    expect((await call('GET', '/api/v2/chats', { token: t })).body).toEqual([]);
+    const still = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: owner.token })).body);
+    expect(still.title).toBe(chat.title);
+    expect(await messagesOf(chat.id, owner.token)).toHaveLength(2);
+  });
+});
