@@ -47,7 +47,8 @@ export class MessageCache {
 
   /** Messages with id > afterId, or null when the cache cannot tell (a Postgres read is needed). */
   after(afterId: number): Message[] | null {
-    if (this.covered === null || afterId < this.covered) return null;
+    if (this.covered === null) return null;
+    if (afterId < this.covered && !this.whole) return null;
     return this.msgs.filter((m) => m.id > afterId);
   }
 

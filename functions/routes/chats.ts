@@ -69,6 +69,7 @@ const IdQuery = z
   .transform(Number);
 
 const self = authorize('self');
+const deployment = authorize('deployment.manage');
 
 type RoomMethod = 'create' | 'postMessage' | 'editMessage' | 'interrupt' | 'listQueue' | 'deleteQueued' | 'promoteQueued' | 'purge' | 'stats' | 'idle' | 'outcome' | 'fetch';
 /** The RPC surface of a ChatRoom with its declared result types (plain data, which RPC carries as-is). */
@@ -367,6 +368,29 @@ const app = router()
       await ownedChat(c.var.db, c.var.actor, id);
       return postResponse(c, unwrap(await room(c.env, id).promoteQueued(qid)));
     },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/stream-stats',
+      summary: "A chat's stream counters (owners): catch-ups served from the cache vs from Postgres",
+      middleware: deployment,
+      request: { params: ChatParams },
+      responses: {
+        200: jsonResponse(
+          z.object({
+            cacheCatchups: z.number(),
+            dbCatchups: z.number(),
+            fullRefreshes: z.number(),
+            sockets: z.number(),
+            cached: z.number(),
+          }),
+          'Counters since the chat object last started',
+        ),
+        ...errorResponses(400, 401, 403),
+      },
+    }),
+    async (c) => c.json(await room(c.env, c.req.valid('param').id).stats(), 200),
   )
   .openapi(
     createRoute({
