@@ -1,14 +1,13 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ModelMessage } from 'ai';
 import { z } from 'zod';
 import { dbSettings, settings } from '../functions/env';
 import { Db, pgErrorCode } from '../functions/lib/db';
 import { keyRing } from '../functions/lib/keyring';
+import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../functions/llm/compaction';
 import { callModel, ModelError, type ModelDelta, type ModelResult } from '../functions/llm/model';
 import { NoModelError, resolveModelCached, sealBinding, type ResolvedModel } from '../functions/services/chat-models';
 import {
   MAX_QUEUED,
-  textOf,
   toChat,
   toMessage,
   toQueued,
@@ -24,6 +23,7 @@ import {
 import { getChatMessageById, getChatMessagesByChatId, insertChatMessages, softDeleteChatMessagesAfter, updateChatMessageContent } from '../sql/generated/chat_messages.queries';
 import { deleteQueuedMessage, getQueuedMessages, insertQueuedMessage, popQueuedMessage, promoteQueuedMessage } from '../sql/generated/chat_queue.queries';
 import { getChatById, insertChat, updateChatStatus } from '../sql/generated/chats.queries';
+import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
 import { MessageCache } from './message-cache';
 
 /** Events sent to stream subscribers; each frame is a JSON array of them. */
@@ -74,6 +74,7 @@ export interface RoomStats {
   fullRefreshes: number;
   sockets: number;
   cached: number;
+  compactions: number;
 }
 
 interface Turn {
@@ -128,6 +129,9 @@ export class ChatRoom extends DurableObject<Env> {
   private gone = false;
   /** Outcomes of finished turns, for tests and for work after a turn. */
   private lastOutcome: TurnOutcome | null = null;
+  /** The newest compaction summary; undefined until read once (then kept current by this object). */
+  private summary: Summary | null | undefined = undefined;
+  private compactions = 0;
 
   private get chatId(): string {
     const name = this.ctx.id.name;
@@ -235,6 +239,7 @@ export class ChatRoom extends DurableObject<Env> {
         if (!resolved.ok) return resolved;
         const updated = await this.db.inTx(async (tx) => {
           await softDeleteChatMessagesAfter.run({ chat_id: this.chatId, id: String(input.messageId) }, tx);
+          await deleteChatSummariesFrom.run({ chat_id: this.chatId, from_id: String(input.messageId) }, tx);
           const [u] = await updateChatMessageContent.run(
             { chat_id: this.chatId, id: String(input.messageId), content: JSON.stringify(input.content) },
             tx,
@@ -242,6 +247,7 @@ export class ChatRoom extends DurableObject<Env> {
           return u;
         });
         if (!updated) return fail(404, 'Resource not found or you do not have access to this resource');
+        this.summary = undefined;
         await this.fullRefresh();
         await this.startTurn(resolved.value);
         return ok(toMessage(updated));
@@ -325,7 +331,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Cache and fan-out counters (for the scale test and the owners' metrics route). */
   stats(): RoomStats {
-    return { ...this.counters, sockets: this.ctx.getWebSockets().length, cached: this.cache.size };
+    return { ...this.counters, sockets: this.ctx.getWebSockets().length, cached: this.cache.size, compactions: this.compactions };
   }
 
   /** The last finished turn's outcome (final text, resolved model): reused by notifications and tests. */
@@ -594,16 +600,13 @@ export class ChatRoom extends DurableObject<Env> {
     let failure: ModelError | null = null;
     try {
       const s = settings(this.env);
-      const history = await this.historyForModel();
-      const system = history.filter((m) => m.role === 'system').map((m) => textOf(m.content)).join('\n\n');
-      const messages: ModelMessage[] = history
-        .filter((m) => m.role === 'user' || m.role === 'assistant')
-        .map((m) => (m.role === 'user' ? { role: 'user', content: textOf(m.content) } : { role: 'assistant', content: textOf(m.content) }));
+      const apiKey = await this.openApiKey(turn.resolved);
+      const prompt = await this.promptFor(turn, apiKey);
       result = await callModel({
         resolved: turn.resolved,
-        apiKey: await this.openApiKey(turn.resolved),
-        system: system || undefined,
-        messages,
+        apiKey,
+        system: prompt.system,
+        messages: prompt.messages,
         signal: turn.abort.signal,
         onDelta: (d) => {
           this.publishPart(turn, d);
@@ -628,6 +631,55 @@ export class ChatRoom extends DurableObject<Env> {
       console.error(JSON.stringify({ level: 'error', msg: 'cannot open provider key', provider: resolved.provider.provider, error: String(e) }));
       throw new ModelError('config', "The provider's API key cannot be decrypted on this deployment.");
     }
+  }
+
+  /**
+   * The prompt for a turn; compacts first when the context has reached the model's threshold. A failed
+   * compaction is logged and the turn goes on with the full history.
+   */
+  private async promptFor(turn: Turn, apiKey: string | null): Promise<Prompt> {
+    const history = await this.historyForModel();
+    if (this.summary === undefined) {
+      const [row] = await getLatestChatSummary.run({ chat_id: this.chatId }, this.db);
+      this.summary = row ? { throughId: Number(row.through_message_id), content: row.content } : null;
+    }
+    let prompt = buildPrompt(history, this.summary);
+    const cfg = turn.resolved.config;
+    if (!shouldCompact(contextTokens(prompt, history, this.summary), cfg.context_limit, cfg.compression_threshold)) return prompt;
+    const plan = compactionPlan(history, this.summary);
+    if (!plan) return prompt;
+    try {
+      const s = settings(this.env);
+      const request = summaryRequest(plan.fold, this.summary);
+      const r = await callModel({
+        resolved: turn.resolved,
+        apiKey,
+        system: request.system,
+        messages: request.messages,
+        signal: turn.abort.signal,
+        onDelta: () => undefined,
+        idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
+        maxRetries: s.LLM_MAX_RETRIES,
+      });
+      if (r.finishReason === 'aborted' || !r.text.trim()) return prompt;
+      await insertChatSummary.run(
+        {
+          chat_id: this.chatId,
+          through_message_id: String(plan.through),
+          content: r.text,
+          model_config_id: cfg.id,
+          input_tokens: String(r.usage.input_tokens),
+          output_tokens: String(r.usage.output_tokens),
+        },
+        this.db,
+      );
+      this.summary = { throughId: plan.through, content: r.text };
+      this.compactions += 1;
+      prompt = buildPrompt(history, this.summary);
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'warn', msg: 'compaction failed; using the full history', chat_id: this.chatId, error: String(e) }));
+    }
+    return prompt;
   }
 
   /** The whole live history, from the cache when it holds all of it. */

@@ -27,6 +27,8 @@ export interface ModelCall {
   /** Abort when no chunk arrives for this long. */
   idleTimeoutMs: number;
   maxRetries: number;
+  /** A model to use instead of the one the resolved provider builds (unit tests use the AI SDK's mock). */
+  model?: LanguageModel;
 }
 
 export interface ModelResult {
@@ -148,7 +150,7 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
   call.signal.addEventListener('abort', onOuterAbort);
   try {
     arm();
-    const model = languageModel(call.resolved, call.apiKey);
+    const model = call.model ?? languageModel(call.resolved, call.apiKey);
     const result = streamText({
       model,
       instructions: call.system,

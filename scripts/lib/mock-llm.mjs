@@ -452,12 +452,12 @@ export async function startMockLlm({
     if ((isChat && method !== 'POST') || (isModels && method !== 'GET')) {
       throw new MockError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error', 'method_not_allowed');
     }
-    if (requireAuth) {
-      const auth = req.headers.authorization ?? '';
-      const m = /^Bearer\s+(\S.*)$/i.exec(auth);
-      if (!m) throw new MockError(401, "You didn't provide an API key (Authorization: Bearer <key>).", 'invalid_request_error', 'missing_api_key');
-      if (m[1]?.trim() === 'bad-key') throw new MockError(401, 'Incorrect API key provided: bad-key.', 'invalid_request_error', 'invalid_api_key');
+    const auth = /^Bearer\s+(\S.*)$/i.exec(req.headers.authorization ?? '');
+    if (requireAuth && !auth) {
+      throw new MockError(401, "You didn't provide an API key (Authorization: Bearer <key>).", 'invalid_request_error', 'missing_api_key');
     }
+    // Always refused, whether or not keys are required, so tests can exercise a rejected key.
+    if (auth?.[1]?.trim() === 'bad-key') throw new MockError(401, 'Incorrect API key provided: bad-key.', 'invalid_request_error', 'invalid_api_key');
     if (isModels) {
       const created = 1_700_000_000;
       return sendJson(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created, owned_by: 'chatd-mock' })) });

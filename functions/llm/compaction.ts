@@ -1,0 +1,87 @@
+/**
+ * What the model sees for a turn, and when to compact it: when the context reaches `compression_threshold`
+ * percent of the model's `context_limit` (100 disables), history before the newest user message is summarised
+ * and the summary replaces it. Token counts are estimated (4 characters a token) or, when larger, taken from
+ * the provider's own count for the previous turn.
+ */
+import type { ModelMessage } from 'ai';
+import { textOf, type Message } from '../services/chats';
+
+export interface Summary {
+  throughId: number;
+  content: string;
+}
+
+export interface Prompt {
+  system: string | undefined;
+  messages: ModelMessage[];
+}
+
+export const SUMMARY_INSTRUCTIONS =
+  'You compress chat transcripts. Write a compact summary of the conversation you are given that keeps every fact, decision, ' +
+  'open question, name, number and stated preference needed to continue it. Reply with the summary only.';
+export const SUMMARY_REQUEST = 'Summarize the conversation so far.';
+export const SUMMARY_PREFIX = 'Summary of the earlier conversation:\n';
+
+const chars = (s: string) => s.length;
+export const estimateTokens = (text: string): number => Math.ceil(chars(text) / 4);
+
+function toModelMessage(m: Message): ModelMessage | null {
+  const text = textOf(m.content);
+  if (m.role === 'user') return { role: 'user', content: text };
+  if (m.role === 'assistant') return { role: 'assistant', content: text };
+  return null;
+}
+
+/** The prompt for a turn: system messages joined, then the summary (if any), then messages after it. */
+export function buildPrompt(history: readonly Message[], summary: Summary | null): Prompt {
+  const system = history
+    .filter((m) => m.role === 'system')
+    .map((m) => textOf(m.content))
+    .filter(Boolean);
+  if (summary) system.push(SUMMARY_PREFIX + summary.content);
+  const messages = history
+    .filter((m) => !summary || m.id > summary.throughId)
+    .map(toModelMessage)
+    .filter((m): m is ModelMessage => m !== null);
+  return { system: system.length ? system.join('\n\n') : undefined, messages };
+}
+
+/** Estimated tokens of a prompt, or the provider's count for the last turn plus what came after it. */
+export function contextTokens(prompt: Prompt, history: readonly Message[], summary: Summary | null): number {
+  const text = (prompt.system ?? '') + prompt.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('');
+  const estimated = estimateTokens(text);
+  const live = history.filter((m) => !summary || m.id > summary.throughId);
+  const lastAssistant = live.map((m, i) => ({ m, i })).filter(({ m }) => m.role === 'assistant' && m.usage).at(-1);
+  if (!lastAssistant?.m.usage) return estimated;
+  const after = live.slice(lastAssistant.i + 1).map((m) => textOf(m.content)).join('');
+  return Math.max(estimated, lastAssistant.m.usage.total_tokens + estimateTokens(after));
+}
+
+export function shouldCompact(tokens: number, contextLimit: number, thresholdPercent: number): boolean {
+  return thresholdPercent < 100 && tokens >= (contextLimit * thresholdPercent) / 100;
+}
+
+/**
+ * The messages to fold into a new summary: everything after the current summary up to (not including) the
+ * newest user message. Null when there is too little to be worth it.
+ */
+export function compactionPlan(history: readonly Message[], summary: Summary | null): { through: number; fold: Message[] } | null {
+  const live = history.filter((m) => m.role !== 'system' && (!summary || m.id > summary.throughId));
+  let lastUser = -1;
+  live.forEach((m, i) => {
+    if (m.role === 'user') lastUser = i;
+  });
+  const fold = live.slice(0, lastUser);
+  const through = fold.at(-1)?.id;
+  if (through === undefined || fold.length < 2) return null;
+  return { through, fold };
+}
+
+/** The request that asks the model for a summary (the previous summary, if any, is carried in). */
+export function summaryRequest(fold: readonly Message[], summary: Summary | null): Prompt {
+  const messages = fold.map(toModelMessage).filter((m): m is ModelMessage => m !== null);
+  if (summary) messages.unshift({ role: 'user', content: SUMMARY_PREFIX + summary.content });
+  messages.push({ role: 'user', content: SUMMARY_REQUEST });
+  return { system: SUMMARY_INSTRUCTIONS, messages };
+}

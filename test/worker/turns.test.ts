@@ -1,0 +1,248 @@
+import { env } from 'cloudflare:workers';
+import { MockLanguageModelV4 } from 'ai/test';
+import { APICallError } from 'ai';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { KeyRing } from '../../functions/lib/keyring';
+import { callModel, callSettings, classify, toUsage } from '../../functions/llm/model';
+import { createProvider, type ResolvedModel } from '../../functions/services/chat-models';
+import { call, ChatSchema, makeUser, messagesOf, roomOf, testDb, testEnv, textOf } from './helpers';
+import { StreamClient } from './stream-client';
+
+const Recorded = z.array(
+  z
+    .object({
+      headers: z.record(z.string(), z.unknown()),
+      body: z.looseObject({ messages: z.array(z.object({ role: z.string(), content: z.unknown() }).loose()) }),
+    })
+    .loose(),
+);
+async function recorded(marker: string) {
+  const all = Recorded.parse(await (await fetch(`${testEnv.MOCK_LLM_URL}/__mock/requests`)).json());
+  return all.filter((r) => JSON.stringify(r.body.messages).includes(marker));
+}
+
+async function config(fields: { model?: string; context_limit?: number; compression_threshold?: number; options?: object; provider?: string }) {
+  const db = testDb();
+  const r = await db.query(
+    `INSERT INTO chat_model_configs (provider, model, context_limit, compression_threshold, options)
+     VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id`,
+    [
+      fields.provider ?? 'openai-compat',
+      fields.model ?? 'mock-echo',
+      fields.context_limit ?? 100_000,
+      fields.compression_threshold ?? 70,
+      JSON.stringify(fields.options ?? {}),
+    ],
+  );
+  await db.close();
+  return z.object({ id: z.string() }).parse(r.rows[0]).id;
+}
+
+async function chatWith(token: string, content: string, modelConfigId: string) {
+  const r = await call('POST', '/api/v2/chats', { token, body: { content, model_config_id: modelConfigId } });
+  expect(r.status, r.text).toBe(201);
+  const chat = ChatSchema.parse(r.body);
+  await roomOf(chat.id).idle();
+  return chat;
+}
+
+async function send(chatId: string, token: string, content: string) {
+  const r = await call('POST', `/api/v2/chats/${chatId}/messages`, { token, body: { content } });
+  expect(r.status, r.text).toBe(201);
+  return await roomOf(chatId).idle();
+}
+
+describe('compaction', () => {
+  it('summarises older history when the context reaches the threshold, and the model then receives the summary', async () => {
+    const u = await makeUser();
+    const cfg = await config({ context_limit: 60, compression_threshold: 50 });
+    const tag = crypto.randomUUID().slice(0, 8);
+    const chat = await chatWith(u.token, `first ${tag} message with some words to take up room in the context`, cfg);
+    expect(await send(chat.id, u.token, `second ${tag}`)).toBe('waiting');
+
+    const reqs = await recorded(tag);
+    const isSummary = (r: (typeof reqs)[number]) => String(r.body.messages[0]?.content).startsWith('You compress chat transcripts');
+    const summarise = reqs.filter(isSummary);
+    expect(summarise).toHaveLength(1);
+    const last = reqs.at(-1);
+    if (!last) throw new Error('no request');
+    // The final call carries the summary in the system prompt and only the newest user message.
+    expect(last.body.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(String(last.body.messages[0]?.content)).toContain('Summary of the earlier conversation:');
+    expect(last.body.messages[1]?.content).toBe(`second ${tag}`);
+    expect((await roomOf(chat.id).stats()).compactions).toBe(1);
+    // History itself is untouched.
+    expect((await messagesOf(chat.id, u.token)).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    const db = testDb();
+    const rows = await db.query('SELECT through_message_id::int AS t FROM chat_summaries WHERE chat_id = $1', [chat.id]);
+    await db.close();
+    expect(rows.rows).toHaveLength(1);
+  });
+
+  it('never compacts at threshold 100', async () => {
+    const u = await makeUser();
+    const cfg = await config({ context_limit: 10, compression_threshold: 100 });
+    const tag = crypto.randomUUID().slice(0, 8);
+    const chat = await chatWith(u.token, `first ${tag} long enough to exceed a tiny context limit many times over`, cfg);
+    await send(chat.id, u.token, `second ${tag}`);
+    const reqs = await recorded(tag);
+    expect(reqs.some((r) => String(r.body.messages[0]?.content).startsWith('You compress chat transcripts'))).toBe(false);
+    expect(reqs.at(-1)?.body.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+  });
+});
+
+describe('model calls', () => {
+  it('passes model options through to the provider', async () => {
+    const u = await makeUser();
+    const cfg = await config({
+      options: { temperature: 0.3, max_output_tokens: 64, top_p: 0.9, presence_penalty: 0.5, frequency_penalty: 0.25 },
+    });
+    const tag = crypto.randomUUID().slice(0, 8);
+    await chatWith(u.token, `options ${tag}`, cfg);
+    const [req] = await recorded(tag);
+    expect(req?.body).toMatchObject({ temperature: 0.3, max_tokens: 64, top_p: 0.9, presence_penalty: 0.5, frequency_penalty: 0.25, stream: true });
+  });
+
+  it('streams reasoning parts and stores them before the text', async () => {
+    const u = await makeUser();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'think [[mock reasoning="step one step two"]]' } });
+    const chat = ChatSchema.parse(created.body);
+    const s = await StreamClient.must(chat.id, u.token);
+    await s.waitIdle();
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs[1]?.content).toEqual([
+      { type: 'reasoning', text: 'step one step two' },
+      { type: 'text', text: 'Echo: think' },
+    ]);
+    s.close();
+  });
+
+  it('a rejected API key ends the turn with kind "auth", after the sealed key was opened and sent', async () => {
+    const u = await makeUser();
+    const ring = await KeyRing.fromSecret(env.PROVIDER_KEY_ENCRYPTION_KEY);
+    const db = testDb();
+    await createProvider(db, ring, u.user.id, { provider: 'openrouter', api_key: 'bad-key', base_url: `${testEnv.MOCK_LLM_URL}/v1` });
+    await db.close();
+    const cfg = await config({ provider: 'openrouter', model: 'any' });
+    const tag = crypto.randomUUID().slice(0, 8);
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `key ${tag}`, model_config_id: cfg } });
+    const chat = ChatSchema.parse(r.body);
+    expect(await roomOf(chat.id).idle()).toBe('error');
+    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    expect(after.last_error).toEqual({ kind: 'auth', message: 'The model provider rejected the API key (HTTP 401).' });
+    const [req] = await recorded(tag);
+    expect(String(req?.headers.authorization)).toMatch(/^Bearer bad-ke/);
+    expect(JSON.stringify(after)).not.toContain('bad-key');
+  });
+
+  it('a model that never answers ends the turn with kind "timeout"', async () => {
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'silence [[mock hang]]' } });
+    const chat = ChatSchema.parse(r.body);
+    expect(await roomOf(chat.id).idle()).toBe('error');
+    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    expect(after.last_error?.kind).toBe('timeout');
+  });
+
+  it('an upstream that dies mid-stream keeps the partial text and reports the error', async () => {
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'cut [[mock chunks=30 drop_after=5]]' } });
+    const chat = ChatSchema.parse(r.body);
+    expect(await roomOf(chat.id).idle()).toBe('error');
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(textOf(msgs[1] ?? { content: [] }).split(' ').length).toBeLessThanOrEqual(6);
+  });
+
+  it('the turn reports its final text and resolved model for work after it', async () => {
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'outcome' } });
+    const chat = ChatSchema.parse(r.body);
+    await roomOf(chat.id).idle();
+    const outcome = z
+      .object({ status: z.string(), finalText: z.string(), error: z.null(), resolved: z.object({ config: z.object({ id: z.string() }).loose() }).loose() })
+      .parse(await roomOf(chat.id).outcome());
+    expect(outcome).toMatchObject({ status: 'waiting', finalText: 'Echo: outcome' });
+    expect(outcome.resolved.config.id).toBe(testEnv.MOCK_MODEL_CONFIG_ID);
+  });
+});
+
+describe('option and error mapping (AI SDK mock model)', () => {
+  const resolved: ResolvedModel = {
+    config: {
+      id: 'c',
+      provider: 'openai-compat',
+      model: 'm',
+      display_name: 'm',
+      context_limit: 1000,
+      compression_threshold: 70,
+      options: { temperature: 0.7, max_output_tokens: 10, top_k: 3, provider_options: { openai: { user: 'u1' } } },
+    },
+    provider: { id: 'p', provider: 'openai-compat', base_url: 'http://unused', api_key: null },
+    requested: true,
+  };
+
+  it('maps options to the call and usage back', async () => {
+    const model = new MockLanguageModelV4({
+      doStream: {
+        stream: new ReadableStream({
+          start(c) {
+            c.enqueue({ type: 'stream-start', warnings: [] });
+            c.enqueue({ type: 'text-start', id: 't' });
+            c.enqueue({ type: 'text-delta', id: 't', delta: 'Hel' });
+            c.enqueue({ type: 'text-delta', id: 't', delta: 'lo' });
+            c.enqueue({ type: 'text-end', id: 't' });
+            c.enqueue({
+              type: 'finish',
+              finishReason: { unified: 'stop', raw: 'stop' },
+              usage: {
+                inputTokens: { total: 12, noCache: 10, cacheRead: 2, cacheWrite: 1 },
+                outputTokens: { total: 5, text: 3, reasoning: 2 },
+              },
+            });
+            c.close();
+          },
+        }),
+      },
+    });
+    const deltas: string[] = [];
+    const out = await callModel({
+      resolved,
+      apiKey: null,
+      system: 'sys',
+      messages: [{ role: 'user', content: 'hi' }],
+      signal: new AbortController().signal,
+      onDelta: (d) => deltas.push(d.text),
+      idleTimeoutMs: 1000,
+      maxRetries: 0,
+      model,
+    });
+    expect(deltas).toEqual(['Hel', 'lo']);
+    expect(out).toMatchObject({ text: 'Hello', finishReason: 'stop' });
+    expect(out.usage).toEqual({
+      input_tokens: 12,
+      output_tokens: 5,
+      total_tokens: 17,
+      reasoning_tokens: 2,
+      cache_read_tokens: 2,
+      cache_creation_tokens: 1,
+    });
+    const opts = model.doStreamCalls[0];
+    expect(opts).toMatchObject({ temperature: 0.7, maxOutputTokens: 10, topK: 3, providerOptions: { openai: { user: 'u1' } } });
+  });
+
+  it('classifies provider failures without their bodies', () => {
+    const err = (statusCode: number) =>
+      new APICallError({ message: 'secret sk-123 echoed', url: 'http://x', requestBodyValues: {}, statusCode, responseBody: 'sk-123' });
+    const p = { text: '', reasoning: '' };
+    expect(classify(err(401), p, false).kind).toBe('auth');
+    expect(classify(err(429), p, false).kind).toBe('rate_limit');
+    expect(classify(err(400), p, false).kind).toBe('invalid_request');
+    expect(classify(err(503), p, false).kind).toBe('provider_error');
+    expect(classify(new Error('x'), p, true).kind).toBe('timeout');
+    for (const s of [401, 429, 400, 503]) expect(classify(err(s), p, false).message).not.toContain('sk-123');
+    expect(callSettings({})).toMatchObject({ temperature: undefined, maxOutputTokens: undefined });
+    expect(toUsage(undefined).total_tokens).toBe(0);
+  });
+});
