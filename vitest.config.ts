@@ -18,9 +18,10 @@ export default defineConfig({
                 SILENT_PORT: String(inject('silentPort')),
                 MOCK_LLM_URL: inject('mockLlmUrl'),
                 MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+                SEALED_FROM_NODE: inject('sealedFromNode'),
                 // Fail fast in tests: no retries, a short idle timeout.
                 LLM_MAX_RETRIES: '0',
-                LLM_IDLE_TIMEOUT_MS: '5000',
+                LLM_IDLE_TIMEOUT_MS: '2000',
                 PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
               },
             },

