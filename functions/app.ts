@@ -9,6 +9,7 @@ import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
 import { validationError } from './lib/openapi';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
+import chatConfig from './routes/chat-config';
 import chats from './routes/chats';
 import health from './routes/health';
 import users from './routes/users';
@@ -76,6 +77,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   // Static /chats/* resources before /chats/{id}, so they are never taken for a chat id.
   app.route('/api/v2/chats', chatProviders);
   app.route('/api/v2/chats', chatModelConfigs);
+  app.route('/api/v2/chats', chatConfig);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

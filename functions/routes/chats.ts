@@ -6,7 +6,7 @@ import { ApiError, badRequest } from '../lib/errors';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, listChats, listMessages, titleFrom, toChat, UserContent, type Part, type Role } from '../services/chats';
 import { deleteChatById, updateChatMeta } from '../../sql/generated/chats.queries';
-import { getSiteConfig } from '../../sql/generated/site_configs.queries';
+import { getSetting } from '../services/site-config';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
   description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
@@ -87,8 +87,7 @@ function unwrap<T>(r: RoomResult<T>): T {
 }
 
 async function systemPrompt(c: Context<AuthedEnv>): Promise<string> {
-  const [row] = await getSiteConfig.run({ key: 'system_prompt' }, c.var.db);
-  return row?.value.trim() ?? '';
+  return (await getSetting(c.var.db, 'system_prompt')).trim();
 }
 
 function postResponse(c: Context<AuthedEnv>, r: PostResult) {

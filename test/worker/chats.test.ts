@@ -51,7 +51,7 @@ describe('POST /chats', () => {
   it('puts the deployment system prompt first and the model receives it', async () => {
     const u = await makeUser();
     const db = testDb();
-    await db.query("INSERT INTO site_configs (key, value) VALUES ('system_prompt', 'You are terse.')", []);
+    await db.query('INSERT INTO site_configs (key, value) VALUES ($1, $2)', ['system_prompt', JSON.stringify('You are terse.')]);
     try {
       const chat = await startChat(u.token, 'hi there');
       const msgs = await messagesOf(chat.id, u.token);

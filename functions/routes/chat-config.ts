@@ -1,0 +1,78 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { authorize } from '../authz';
+import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
+import { getSetting, SETTINGS, setSetting } from '../services/site-config';
+
+const owner = authorize('deployment.manage');
+
+const RetentionDays = z.object({ retention_days: SETTINGS.retention_days.schema }).strict().openapi('RetentionDays');
+const AutoArchiveDays = z.object({ auto_archive_days: SETTINGS.auto_archive_days.schema }).strict().openapi('AutoArchiveDays');
+const SystemPrompt = z.object({ system_prompt: SETTINGS.system_prompt.schema }).strict().openapi('SystemPrompt');
+
+const app = router()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/retention-days',
+      summary: 'Days an archived chat is kept before the purge deletes it (owner); 0 disables the purge',
+      middleware: owner,
+      responses: { 200: jsonResponse(RetentionDays, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json({ retention_days: await getSetting(c.var.db, 'retention_days') }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/retention-days',
+      summary: 'Set the retention of archived chats (owner)',
+      middleware: owner,
+      request: { body: jsonBody(RetentionDays) },
+      responses: { 200: jsonResponse(RetentionDays, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => c.json({ retention_days: await setSetting(c.var.db, 'retention_days', c.req.valid('json').retention_days) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/auto-archive-days',
+      summary: 'Days of inactivity after which chats are archived (owner); 0 is off',
+      middleware: owner,
+      responses: { 200: jsonResponse(AutoArchiveDays, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json({ auto_archive_days: await getSetting(c.var.db, 'auto_archive_days') }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/auto-archive-days',
+      summary: 'Set auto-archiving (owner)',
+      middleware: owner,
+      request: { body: jsonBody(AutoArchiveDays) },
+      responses: { 200: jsonResponse(AutoArchiveDays, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) =>
+      c.json({ auto_archive_days: await setSetting(c.var.db, 'auto_archive_days', c.req.valid('json').auto_archive_days) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/system-prompt',
+      summary: 'The system prompt new chats start with (owner)',
+      middleware: owner,
+      responses: { 200: jsonResponse(SystemPrompt, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json({ system_prompt: await getSetting(c.var.db, 'system_prompt') }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/system-prompt',
+      summary: 'Set the system prompt for new chats (owner); "" for none',
+      middleware: owner,
+      request: { body: jsonBody(SystemPrompt) },
+      responses: { 200: jsonResponse(SystemPrompt, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => c.json({ system_prompt: await setSetting(c.var.db, 'system_prompt', c.req.valid('json').system_prompt) }, 200),
+  );
+
+export default app;

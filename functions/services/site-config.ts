@@ -1,0 +1,34 @@
+/** Deployment settings kept in site_configs, typed, validated, with defaults. Values are stored as JSON text. */
+import { z } from 'zod';
+import type { Queryable } from '../lib/db';
+import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
+
+export const SETTINGS = {
+  retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
+  auto_archive_days: { schema: z.number().int().min(0).max(36_500), default: 0 },
+  system_prompt: { schema: z.string().max(100_000), default: '' },
+} as const;
+export type SettingName = keyof typeof SETTINGS;
+export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;
+
+/** A setting's value; its default when unset or unreadable (a bad stored value is logged, never fatal). */
+export async function getSetting<N extends SettingName>(conn: Queryable, name: N): Promise<SettingValue<N>> {
+  const [row] = await getSiteConfig.run({ key: name }, conn);
+  const def = SETTINGS[name];
+  if (!row) return def.default as SettingValue<N>;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(row.value);
+  } catch {
+    raw = undefined;
+  }
+  const parsed = def.schema.safeParse(raw);
+  if (parsed.success) return parsed.data as SettingValue<N>;
+  console.error(JSON.stringify({ level: 'warn', msg: 'invalid stored setting, using the default', setting: name }));
+  return def.default as SettingValue<N>;
+}
+
+export async function setSetting<N extends SettingName>(conn: Queryable, name: N, value: SettingValue<N>): Promise<SettingValue<N>> {
+  await upsertSiteConfig.run({ key: name, value: JSON.stringify(value) }, conn);
+  return value;
+}
