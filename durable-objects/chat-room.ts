@@ -22,7 +22,7 @@ import {
 } from '../functions/services/chats';
 import { getChatMessageById, getChatMessagesByChatId, insertChatMessages, softDeleteChatMessagesAfter, updateChatMessageContent } from '../sql/generated/chat_messages.queries';
 import { deleteQueuedMessage, getQueuedMessages, insertQueuedMessage, popQueuedMessage, promoteQueuedMessage } from '../sql/generated/chat_queue.queries';
-import { getChatById, insertChat, updateChatStatus } from '../sql/generated/chats.queries';
+import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../sql/generated/chats.queries';
 import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
 import { MessageCache } from './message-cache';
 
@@ -140,8 +140,48 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private get db(): Db {
-    this.dbConn ??= new Db(dbSettings(this.env));
+    this.dbConn ??= new Db(dbSettings(this.env, { durable: true }));
     return this.dbConn;
+  }
+
+  // ------------------------------------------------------------------ RPC: the chat row
+
+  /** The chat, from memory once loaded (every change to it goes through this object). Null when none. */
+  async chatRow(): Promise<Chat | null> {
+    return await this.lock.run(() => this.loadChat());
+  }
+
+  /** Renames, archives or relabels; null when the chat does not exist. */
+  async updateMeta(patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined }): Promise<Chat | null> {
+    return await this.lock.run(async () => {
+      if (!(await this.loadChat())) return null;
+      const [row] = await updateChatMeta.run(
+        {
+          id: this.chatId,
+          title: patch.title ?? null,
+          archived: patch.archived ?? null,
+          labels: patch.labels ? JSON.stringify(patch.labels) : null,
+        },
+        this.db,
+      );
+      this.chat = row ? toChat(row) : null;
+      return this.chat;
+    });
+  }
+
+  /** Deletes the chat (every chat-scoped row goes by ON DELETE CASCADE) and everything held here. */
+  async deleteChat(): Promise<boolean> {
+    const existed = await this.lock.run(async () => (await deleteChatById.run({ id: this.chatId }, this.db)).length > 0);
+    await this.purge();
+    return existed;
+  }
+
+  /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */
+  async refresh(): Promise<void> {
+    await this.lock.run(() => {
+      this.chat = null;
+      return Promise.resolve();
+    });
   }
 
   // ------------------------------------------------------------------ RPC: writes

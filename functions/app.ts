@@ -18,6 +18,14 @@ const UNAVAILABLE: ErrorBody = {
   message: 'The database is unavailable. Try again shortly.',
 };
 
+/**
+ * Errors thrown inside a Durable Object reach the Worker over RPC as plain Errors with the same message;
+ * a database outage there is still a 503.
+ */
+function isRemoteDbUnavailable(e: unknown): boolean {
+  return e instanceof Error && /^(DbUnavailableError: )?database unavailable:/.test(e.message);
+}
+
 /** Builds the Hono app: middleware, error mapping, routes, and the OpenAPI document. */
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>();
@@ -44,8 +52,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
       return c.json(e.body(), e.status);
     }
     if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
-    if (e instanceof DbUnavailableError) {
-      console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason: e.reason, path: c.req.path }));
+    if (e instanceof DbUnavailableError || isRemoteDbUnavailable(e)) {
+      const reason = e instanceof DbUnavailableError ? e.reason : e instanceof Error ? e.message : String(e);
+      console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason, path: c.req.path }));
       return c.json(UNAVAILABLE, 503);
     }
     if (e instanceof HTTPException) {

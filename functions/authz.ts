@@ -7,29 +7,19 @@
 import { getCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
-import { z } from 'zod';
 import type { AppEnv } from './env';
-import type { Queryable } from './lib/db';
-import { forbidden, notFound, unauthorized } from './lib/errors';
-import { sha256Hex, timingSafeEqual } from './lib/crypto';
+import { DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import { sha256Hex } from './lib/crypto';
+import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
-import { getApiKeyWithUser } from '../sql/generated/users.queries';
-import { getChatById } from '../sql/generated/chats.queries';
-import { toChat, type Chat } from './services/chats';
+import type { Chat } from './services/chats';
+import type { KeyIdentity } from '../durable-objects/auth-directory';
+import type { Role } from './lib/roles';
 
-export const Role = z.enum(['owner', 'member']);
-export type Role = z.infer<typeof Role>;
+export { Role } from './lib/roles';
 
-export interface Actor {
-  userId: string;
-  email: string;
-  username: string;
-  roles: Role[];
-  createdAt: Date;
-  /** The id of the session or API key the request used. */
-  keyId: string;
-  keyKind: 'session' | 'api_key';
-}
+/** Who a request acts as: the user and the session or API key (`keyId`) it used. */
+export type Actor = KeyIdentity;
 
 /** Every permission a route can ask for, and the roles that hold it. */
 const POLICY = {
@@ -47,18 +37,6 @@ export function can(actor: Actor, permission: Permission): boolean {
   return actor.roles.some((r) => allowed.includes(r));
 }
 
-const DbKeyRow = z.object({
-  key_id: z.string(),
-  key_kind: z.enum(['session', 'api_key']),
-  hashed_secret: z.string(),
-  expires_at: z.coerce.date(),
-  user_id: z.string(),
-  email: z.string(),
-  username: z.string(),
-  roles: z.array(Role),
-  created_at: z.coerce.date(),
-});
-
 /** The token a request presents: the Bearer header first, then the `session_token` cookie. */
 export function presentedToken(c: Context): string | undefined {
   const header = c.req.header('authorization');
@@ -69,27 +47,28 @@ export function presentedToken(c: Context): string | undefined {
   return getCookie(c, 'session_token');
 }
 
-/** Resolves the actor a token belongs to, or throws 401. */
-export async function authenticateToken(token: string | undefined, db: Queryable): Promise<Actor> {
+/**
+ * Resolves the actor a token belongs to, or throws 401. The lookup goes to the key's AuthDirectory shard,
+ * which answers from memory or its own warm connection: no request opens a Postgres connection to authenticate.
+ */
+export async function authenticateToken(token: string | undefined, env: Env): Promise<Actor> {
   if (token === undefined) throw unauthorized('No session token or API key was given.');
   const parsed = parseToken(token);
   if (!parsed) throw unauthorized('The session token is malformed.');
-  const [row] = await getApiKeyWithUser.run({ id: parsed.id }, db);
-  const key = row ? DbKeyRow.parse(row) : null;
-  if (!key || !timingSafeEqual(await sha256Hex(parsed.secret), key.hashed_secret)) {
-    throw unauthorized('The session token is invalid or has been revoked.');
+  const d = directory(env, parsed.id);
+  if (!d.db) throw new DbUnavailableError('DATABASE_URL is not set');
+  const answer = await d.shard.authenticate(d.db, parsed.id, await sha256Hex(parsed.secret));
+  if (!answer.ok) {
+    if (answer.reason === 'unavailable') throw new DbUnavailableError('the key directory cannot reach the database');
+    throw unauthorized(answer.reason === 'expired' ? 'The session token has expired.' : 'The session token is invalid or has been revoked.');
   }
-  if (key.expires_at.getTime() <= Date.now()) throw unauthorized('The session token has expired.');
-  const actor: Actor = {
-    userId: key.user_id,
-    email: key.email,
-    username: key.username,
-    roles: key.roles,
-    createdAt: key.created_at,
-    keyId: key.key_id,
-    keyKind: key.key_kind,
-  };
-  return actor;
+  return answer.identity;
+}
+
+/** Revokes one of the actor's keys (or sessions); false when they have no such key. */
+export async function revokeKey(env: Env, actor: Actor, keyId: string): Promise<boolean> {
+  const d = directory(env, keyId);
+  return await d.shard.revoke(d.db, keyId, actor.userId);
 }
 
 /** Environment of a route behind `authorize`: the actor is known. */
@@ -98,7 +77,7 @@ export type AuthedEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Varia
 /** Route middleware: authenticates, then requires `permission` (403 without it). */
 export function authorize(permission: Permission) {
   return createMiddleware<AuthedEnv>(async (c, next) => {
-    const actor = await authenticateToken(presentedToken(c), c.var.db);
+    const actor = await authenticateToken(presentedToken(c), c.env);
     c.set('actor', actor);
     if (!can(actor, permission)) throw forbidden();
     await next();
@@ -110,11 +89,13 @@ export function assertOwner(actor: Actor, ownerId: string): void {
   if (actor.userId !== ownerId) throw notFound();
 }
 
-/** A chat the actor owns, or 404 (whether it does not exist or is someone else's). */
-export async function ownedChat(db: Queryable, actor: Actor, chatId: string): Promise<Chat> {
-  const [row] = await getChatById.run({ id: chatId }, db);
-  if (!row) throw notFound();
-  const chat = toChat(row);
+/**
+ * A chat the actor owns, or 404 (whether it does not exist or is someone else's). The row comes from the
+ * chat's object, which holds it in memory (every change to a chat goes through it).
+ */
+export async function ownedChat(env: Env, actor: Actor, chatId: string): Promise<Chat> {
+  const chat = await room(env, chatId).chatRow();
+  if (!chat) throw notFound();
   assertOwner(actor, chat.owner_id);
   return chat;
 }

@@ -16,6 +16,7 @@ const Settings = z.object({
   PG_WS_PROXY: z.string().default(''),
   PG_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(15000),
+  PG_IDLE_CLOSE_MS: z.coerce.number().int().min(0).default(10000),
   SESSION_LIFETIME_SECONDS: z.coerce.number().int().positive().default(86400),
   API_KEY_MAX_LIFETIME_SECONDS: z.coerce.number().int().positive().default(31536000),
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
@@ -40,13 +41,17 @@ export function settings(env: Env): Settings {
   return parsed.data;
 }
 
-/** Connection settings for a Db from the deployment settings. */
-export function dbSettings(env: Env): DbSettings {
+/**
+ * Connection settings for a Db from the deployment settings. Durable Objects keep their connection but close
+ * it after PG_IDLE_CLOSE_MS without use; a Worker request's connection lives for the request.
+ */
+export function dbSettings(env: Env, opts: { durable?: boolean } = {}): DbSettings {
   const s = settings(env);
   return {
     url: s.DATABASE_URL,
     wsProxy: s.PG_WS_PROXY,
     connectTimeoutMs: s.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: s.PG_STATEMENT_TIMEOUT_MS,
+    idleCloseMs: opts.durable ? s.PG_IDLE_CLOSE_MS : 0,
   };
 }

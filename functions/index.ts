@@ -1,6 +1,7 @@
 import { createApp } from './app';
 import { runScheduled } from './scheduled';
 
+export { AuthDirectory } from '../durable-objects/auth-directory';
 export { ChatRoom } from '../durable-objects/chat-room';
 
 const app = createApp();

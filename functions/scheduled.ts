@@ -40,6 +40,9 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
         onDeleted: async (ids) => {
           await Promise.allSettled(ids.map((id) => env.CHAT_ROOM.getByName(id).purge()));
         },
+        onArchived: async (ids) => {
+          await Promise.allSettled(ids.map((id) => env.CHAT_ROOM.getByName(id).refresh()));
+        },
       });
       report.retention = r;
       if (!r.ran) return 'skipped: another run holds the lock';

@@ -12,9 +12,17 @@ export interface DbSettings {
   wsProxy: string;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  /**
+   * Close the connection after this long without a statement (0: keep it). Durable Objects use it so that
+   * thousands of idle chats do not pin thousands of Postgres connections; the next call reconnects.
+   */
+  idleCloseMs?: number;
 }
 
 let configuredProxy: string | undefined;
+
+/** Connections opened by this isolate (Worker requests and Durable Objects alike), for tests and metrics. */
+export const dbStats = { connects: 0 };
 
 /**
  * The Neon driver keeps its transport settings in module scope. They are the same for every request of
@@ -91,29 +99,70 @@ export class Db implements Queryable {
   private async connection(): Promise<Client> {
     if (this.client) return this.client;
     if (!this.settings.url) throw new DbUnavailableError('DATABASE_URL is not set');
-    if (this.connecting) return await this.connecting;
-    const client = new Client({ connectionString: this.settings.url });
-    client.on('error', () => {
-      // A broken connection (Postgres restart, network loss) is dropped; the next call reconnects.
-      if (this.client === client) this.client = null;
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = null;
     });
-    this.connecting = withTimeout(
-      client.connect().then(() => client),
-      this.settings.connectTimeoutMs,
-      () => void client.end().catch(() => undefined),
-      'connecting to the database',
-    )
-      .then((c) => {
-        this.client = c;
-        return c;
-      })
-      .catch((e: unknown) => {
-        throw e instanceof DbUnavailableError ? e : new DbUnavailableError('cannot connect to the database', e);
-      })
-      .finally(() => {
-        this.connecting = null;
-      });
     return await this.connecting;
+  }
+
+  /**
+   * Opens a connection within the connect timeout. "Too many clients" and "starting up" are retried with a
+   * short jittered pause until the timeout, since connections free up as idle objects close theirs.
+   */
+  private async connect(): Promise<Client> {
+    const deadline = Date.now() + this.settings.connectTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const client = new Client({ connectionString: this.settings.url });
+      client.on('error', () => {
+        // A broken connection (Postgres restart, network loss) is dropped; the next call reconnects.
+        if (this.client === client) this.client = null;
+      });
+      try {
+        await withTimeout(
+          client.connect(),
+          Math.max(1, deadline - Date.now()),
+          () => void client.end().catch(() => undefined),
+          'connecting to the database',
+        );
+        this.client = client;
+        dbStats.connects += 1;
+        return client;
+      } catch (e) {
+        // No end() here: the socket is already gone (a timeout ended it above), and ending a client whose
+        // socket closed makes the driver throw from inside its own event handler.
+        const code = sqlState(e);
+        const pause = Math.min(1000, 50 * 2 ** attempt) * (0.5 + Math.random());
+        if ((code === '53300' || code === '57P03') && Date.now() + pause < deadline) {
+          await new Promise((r) => setTimeout(r, pause));
+          continue;
+        }
+        throw e instanceof DbUnavailableError ? e : new DbUnavailableError('cannot connect to the database', e);
+      }
+    }
+  }
+
+  private busy = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Runs fn as activity on this connection; when all activity ends, the idle close is armed. */
+  private async active<T>(fn: () => Promise<T>): Promise<T> {
+    this.busy += 1;
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    try {
+      return await fn();
+    } finally {
+      this.busy -= 1;
+      const idleMs = this.settings.idleCloseMs ?? 0;
+      if (this.busy === 0 && idleMs > 0) {
+        this.idleTimer = setTimeout(() => {
+          this.idleTimer = undefined;
+          if (this.busy === 0 && this.client) this.drop(this.client);
+        }, idleMs);
+      }
+    }
   }
 
   private async run(client: Client, text: string, values: unknown[]) {
@@ -142,10 +191,12 @@ export class Db implements Queryable {
 
   /** Runs one statement outside any transaction (waits for an open one to finish). */
   async query(text: string, values: unknown[] = []): Promise<{ rows: unknown[]; rowCount: number }> {
-    await this.txLock;
-    const client = await this.connection();
-    const r = await this.run(client, text, values);
-    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    return await this.active(async () => {
+      await this.txLock;
+      const client = await this.connection();
+      const r = await this.run(client, text, values);
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+    });
   }
 
   /**
@@ -153,6 +204,10 @@ export class Db implements Queryable {
    * A nested call (fn calling inTx on the Tx it was given) reuses the outer transaction.
    */
   async inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return await this.active(() => this.transaction(fn));
+  }
+
+  private async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const previous = this.txLock;
     let release: () => void = () => {};
     this.txLock = new Promise<void>((r) => (release = r));
@@ -181,6 +236,8 @@ export class Db implements Queryable {
 
   /** Closes the connection, if one was opened. */
   async close(): Promise<void> {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const c = this.client ?? (this.connecting ? await this.connecting.catch(() => null) : null);
     this.client = null;
     if (c) await c.end().catch(() => undefined);

@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { ChatRoom, PostResult, RoomResult } from '../../durable-objects/chat-room';
+import type { PostResult, RoomResult } from '../../durable-objects/chat-room';
 import { authorize, ownedChat, type AuthedEnv } from '../authz';
-import { ApiError, badRequest } from '../lib/errors';
+import { ApiError, notFound } from '../lib/errors';
+import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { Labels, listChats, listMessages, titleFrom, toChat, UserContent, type Part, type Role } from '../services/chats';
-import { deleteChatById, updateChatMeta } from '../../sql/generated/chats.queries';
+import { Labels, listChats, listMessages, titleFrom, UserContent, type Part, type Role } from '../services/chats';
 import { getSetting } from '../services/site-config';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
@@ -70,15 +70,6 @@ const IdQuery = z
 
 const self = authorize('self');
 const deployment = authorize('deployment.manage');
-
-type RoomMethod = 'create' | 'postMessage' | 'editMessage' | 'interrupt' | 'listQueue' | 'deleteQueued' | 'promoteQueued' | 'purge' | 'stats' | 'idle' | 'outcome' | 'fetch';
-/** The RPC surface of a ChatRoom with its declared result types (plain data, which RPC carries as-is). */
-export type Room = { [K in RoomMethod]: (...args: Parameters<ChatRoom[K]>) => Promise<Awaited<ReturnType<ChatRoom[K]>>> };
-
-/** The chat's Durable Object. */
-export function room(env: Env, chatId: string): Room {
-  return env.CHAT_ROOM.getByName(chatId);
-}
 
 /** A room's answer, or the ApiError it stands for. */
 function unwrap<T>(r: RoomResult<T>): T {
@@ -167,7 +158,7 @@ const app = router()
       request: { params: ChatParams },
       responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404) },
     }),
-    async (c) => c.json(await ownedChat(c.var.db, c.var.actor, c.req.valid('param').id), 200),
+    async (c) => c.json(await ownedChat(c.env, c.var.actor, c.req.valid('param').id), 200),
   )
   .openapi(
     createRoute({
@@ -188,18 +179,10 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      await ownedChat(c.var.db, c.var.actor, id);
-      const [row] = await updateChatMeta.run(
-        {
-          id,
-          title: body.title ?? null,
-          archived: body.archived ?? null,
-          labels: body.labels ? JSON.stringify(body.labels) : null,
-        },
-        c.var.db,
-      );
-      if (!row) throw badRequest('The chat could not be updated.');
-      return c.json(toChat(row), 200);
+      await ownedChat(c.env, c.var.actor, id);
+      const chat = await room(c.env, id).updateMeta(body);
+      if (!chat) throw notFound();
+      return c.json(chat, 200);
     },
   )
   .openapi(
@@ -213,9 +196,8 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
-      await deleteChatById.run({ id }, c.var.db);
-      await room(c.env, id).purge();
+      await ownedChat(c.env, c.var.actor, id);
+      await room(c.env, id).deleteChat();
       return c.body(null, 204);
     },
   )
@@ -238,7 +220,7 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const q = c.req.valid('query');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       return c.json({ messages: await listMessages(c.var.db, id, q) }, 200);
     },
   )
@@ -269,7 +251,7 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       const r = unwrap(
         await room(c.env, id).postMessage({
           userId: c.var.actor.userId,
@@ -295,7 +277,7 @@ const app = router()
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       const message = unwrap(await room(c.env, id).editMessage({ messageId: message_id, content: c.req.valid('json').content }));
       return c.json({ message }, 200);
     },
@@ -314,7 +296,7 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       return c.json(unwrap(await room(c.env, id).interrupt()), 202);
     },
   )
@@ -329,7 +311,7 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       return c.json({ queued_messages: unwrap(await room(c.env, id).listQueue()) }, 200);
     },
   )
@@ -344,7 +326,7 @@ const app = router()
     }),
     async (c) => {
       const { id, qid } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       unwrap(await room(c.env, id).deleteQueued(qid));
       return c.body(null, 204);
     },
@@ -364,7 +346,7 @@ const app = router()
     }),
     async (c) => {
       const { id, qid } = c.req.valid('param');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       return postResponse(c, unwrap(await room(c.env, id).promoteQueued(qid)));
     },
   )
@@ -403,7 +385,7 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const { after_id } = c.req.valid('query');
-      await ownedChat(c.var.db, c.var.actor, id);
+      await ownedChat(c.env, c.var.actor, id);
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         return c.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, 426);
       }

@@ -1,12 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
-import { authorize, Role } from '../authz';
+import { authorize, revokeKey, Role } from '../authz';
 import { settings, type AppEnv } from '../env';
 import { ApiError, notFound } from '../lib/errors';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { actorUser, createFirstUser, createKey, createUser, login } from '../services/users';
-import { deleteApiKey } from '../../sql/generated/users.queries';
 
 const UserSchema = z
   .object({
@@ -89,7 +88,7 @@ const app = router()
     }),
     async (c) => {
       const actor = c.var.actor;
-      await deleteApiKey.run({ id: actor.keyId, user_id: actor.userId }, c.var.db);
+      await revokeKey(c.env, actor, actor.keyId);
       deleteCookie(c, 'session_token', { path: '/' });
       return c.body(null, 204);
     },
@@ -178,8 +177,7 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const rows = await deleteApiKey.run({ id, user_id: c.var.actor.userId }, c.var.db);
-      if (rows.length === 0) throw notFound();
+      if (!(await revokeKey(c.env, c.var.actor, id))) throw notFound();
       return c.body(null, 204);
     },
   );

@@ -14,6 +14,8 @@ export interface RetentionOptions {
   budgetMs?: number;
   /** Told about every deleted chat, to free what its Durable Object holds (best effort). */
   onDeleted?: (chatIds: string[]) => Promise<void>;
+  /** Told about every auto-archived chat, so its object drops the row it holds in memory. */
+  onArchived?: (chatIds: string[]) => Promise<void>;
 }
 
 export interface RetentionReport {
@@ -53,6 +55,7 @@ export async function runRetention(db: Db, opts: RetentionOptions): Promise<Rete
         const rows = await archiveIdleChats.run({ now: opts.now, cutoff, batch }, db);
         report.batches += 1;
         report.archived += rows.length;
+        if (rows.length > 0 && opts.onArchived) await opts.onArchived(rows.map((r) => r.id));
         if (rows.length < batch) break;
         if (outOfTime()) {
           report.complete = false;

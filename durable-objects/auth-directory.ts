@@ -1,0 +1,123 @@
+import { DurableObject } from 'cloudflare:workers';
+import { z } from 'zod';
+import { dbSettings } from '../functions/env';
+import { Db } from '../functions/lib/db';
+import { DbUnavailableError } from '../functions/lib/errors';
+import { timingSafeEqual } from '../functions/lib/crypto';
+import { Role } from '../functions/lib/roles';
+import { deleteApiKey, getApiKeyWithUser } from '../sql/generated/users.queries';
+
+
+const KeyRow = z.object({
+  key_id: z.string(),
+  key_kind: z.enum(['session', 'api_key']),
+  hashed_secret: z.string(),
+  expires_at: z.coerce.date(),
+  user_id: z.string(),
+  email: z.string(),
+  username: z.string(),
+  roles: z.array(Role),
+  created_at: z.coerce.date(),
+});
+type KeyRow = z.infer<typeof KeyRow>;
+
+export interface KeyIdentity {
+  userId: string;
+  email: string;
+  username: string;
+  roles: Role[];
+  createdAt: Date;
+  keyId: string;
+  keyKind: 'session' | 'api_key';
+}
+
+export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'unavailable' };
+
+/** How long a cached key is trusted without asking Postgres (revocation through this object is immediate). */
+const CACHE_MS = 60_000;
+const MAX_CACHED = 10_000;
+
+/**
+ * Token lookups without a fresh Postgres connection per request: a Worker request asks the shard that owns
+ * its key id (`shardFor`), which answers from memory or from its own long-lived connection. Every revocation
+ * goes through the same shard (`revoke`), so a revoked key stops working at once; a key changed in Postgres
+ * behind the API's back is picked up within CACHE_MS.
+ */
+export class AuthDirectory extends DurableObject<Env> {
+  private dbConn: Db | null = null;
+  private dbUrl: string | null = null;
+  private readonly cache = new Map<string, { row: KeyRow | null; at: number }>();
+
+  /**
+   * The connection to the database the calling Worker serves. Shards are per database (`shardFor` puts a
+   * fingerprint of the URL in the name), so one object only ever sees one URL.
+   */
+  private db(url: string): Db {
+    if (this.dbConn && this.dbUrl !== url) throw new Error('an AuthDirectory shard serves one database');
+    this.dbUrl = url;
+    this.dbConn ??= new Db({ ...dbSettings(this.env, { durable: true }), url });
+    return this.dbConn;
+  }
+
+  /** Checks a key id and the SHA-256 (hex) of its secret against the database at `dbUrl`. */
+  async authenticate(dbUrl: string, keyId: string, hashedSecret: string): Promise<AuthAnswer> {
+    let row: KeyRow | null;
+    try {
+      row = await this.lookup(dbUrl, keyId);
+    } catch (e) {
+      if (e instanceof DbUnavailableError) return { ok: false, reason: 'unavailable' };
+      throw e;
+    }
+    if (!row || !timingSafeEqual(hashedSecret, row.hashed_secret)) return { ok: false, reason: 'unknown' };
+    if (row.expires_at.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
+    return {
+      ok: true,
+      identity: {
+        userId: row.user_id,
+        email: row.email,
+        username: row.username,
+        roles: row.roles,
+        createdAt: row.created_at,
+        keyId: row.key_id,
+        keyKind: row.key_kind,
+      },
+    };
+  }
+
+  /** Deletes a key of `userId`; false when there is no such key of theirs. */
+  async revoke(dbUrl: string, keyId: string, userId: string): Promise<boolean> {
+    const rows = await deleteApiKey.run({ id: keyId, user_id: userId }, this.db(dbUrl));
+    this.cache.delete(keyId);
+    return rows.length > 0;
+  }
+
+  /** Forgets a cached key (after a change made elsewhere). */
+  forget(keyId: string): void {
+    this.cache.delete(keyId);
+  }
+
+  private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {
+    const hit = this.cache.get(keyId);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.row;
+    const [raw] = await getApiKeyWithUser.run({ id: keyId }, this.db(dbUrl));
+    const row = raw ? KeyRow.parse(raw) : null;
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(keyId, { row, at: Date.now() });
+    return row;
+  }
+}
+
+/** FNV-1a of a string, as 8 hex digits: names shards per database without putting the URL in the name. */
+function fingerprint(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The directory shard for a key id: 36 shards per database, by the id's first character. */
+export function shardFor(dbUrl: string, keyId: string): string {
+  return `keys-${fingerprint(dbUrl)}-${keyId.charAt(0)}`;
+}

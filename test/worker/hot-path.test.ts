@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { dbStats } from '../../functions/lib/db';
+import { call, makeUser, roomOf, startChat } from './helpers';
+
+describe('the hot path opens no Postgres connection per request', () => {
+  it('authenticated chat reads and message posts reuse the objects’ warm connections', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token);
+    // Warm up: the key's directory shard and the chat's object open their connections once.
+    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(200);
+    const before = dbStats.connects;
+    for (let i = 0; i < 10; i++) {
+      expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(200);
+      expect((await call('GET', '/api/v2/users/me', { token: u.token })).status).toBe(200);
+      const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `turn ${i}` } });
+      expect(r.status).toBe(201);
+      await roomOf(chat.id).idle();
+    }
+    expect(dbStats.connects - before).toBe(0);
+  });
+
+  it('a revoked session stops working at once, even though lookups are cached', async () => {
+    const u = await makeUser();
+    expect((await call('GET', '/api/v2/users/me', { token: u.token })).status).toBe(200);
+    expect((await call('GET', '/api/v2/users/me', { token: u.token })).status).toBe(200);
+    expect((await call('POST', '/api/v2/users/logout', { token: u.token })).status).toBe(204);
+    expect((await call('GET', '/api/v2/users/me', { token: u.token })).status).toBe(401);
+  });
+});
