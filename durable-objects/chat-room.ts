@@ -6,6 +6,7 @@ import { keyRing } from '../functions/lib/keyring';
 import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../functions/llm/compaction';
 import { callModel, ModelError, type ModelDelta, type ModelResult } from '../functions/llm/model';
 import { NoModelError, resolveModelCached, sealBinding, type ResolvedModel } from '../functions/services/chat-models';
+import { pinAgentContext, promptContextItems, renderPromptContext, type PromptContextItem } from '../functions/services/agent-context';
 import {
   MAX_QUEUED,
   toChat,
@@ -24,6 +25,7 @@ import { getChatMessageById, getChatMessagesByChatId, insertChatMessages, softDe
 import { deleteQueuedMessage, getQueuedMessages, insertQueuedMessage, popQueuedMessage, promoteQueuedMessage } from '../sql/generated/chat_queue.queries';
 import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../sql/generated/chats.queries';
 import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
+import { getChatPromptContext } from '../sql/generated/chat_context.queries';
 import { MessageCache } from './message-cache';
 
 /** Events sent to stream subscribers; each frame is a JSON array of them. */
@@ -33,7 +35,9 @@ export type StreamEvent =
   | { type: 'status'; chat_id: string; status: { status: ChatStatus; last_error?: LastError } }
   | { type: 'error'; chat_id: string; error: LastError }
   | { type: 'queue_update'; chat_id: string; queued_messages: QueuedMessage[] }
-  | { type: 'full_refresh'; chat_id: string; messages: Message[] };
+  | { type: 'full_refresh'; chat_id: string; messages: Message[] }
+  /** The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins). */
+  | { type: 'context_dirty'; chat_id: string };
 
 /** What an RPC reports instead of throwing (errors lose their class across RPC). */
 export type RoomResult<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
@@ -99,6 +103,10 @@ const INTERRUPTED: LastError = {
   kind: 'interrupted',
   message: 'The turn was interrupted before it finished (the chat runner restarted). Send the message again to retry.',
 };
+const UNKNOWN_AGENT = 'Unknown agent.';
+
+/** Thrown inside create()'s transaction to roll it back when the agent vanished after the Worker checked it. */
+class UnknownAgentError extends Error {}
 
 /** Runs async sections one at a time, in call order. */
 class Mutex {
@@ -132,6 +140,10 @@ export class ChatRoom extends DurableObject<Env> {
   /** The newest compaction summary; undefined until read once (then kept current by this object). */
   private summary: Summary | null | undefined = undefined;
   private compactions = 0;
+  /** The pinned instruction files and skills the model is given; undefined until read once (dropped on re-pin). */
+  private pinnedContext: PromptContextItem[] | undefined = undefined;
+  /** Bumped whenever pinnedContext is dropped, so a read that raced with a re-pin is not kept. */
+  private pinnedGeneration = 0;
 
   private get chatId(): string {
     const name = this.ctx.id.name;
@@ -176,6 +188,29 @@ export class ChatRoom extends DurableObject<Env> {
     return existed;
   }
 
+  /**
+   * Re-pins the chat's context from its agent's current set: delete + copy in one transaction, the agent's
+   * aggregate hash stamped and the dirty mark cleared. The next turn reads the new pin.
+   */
+  async repinContext(): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>> {
+    return await this.lock.run(async () => {
+      const chat = await this.loadChat();
+      if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
+      const agentId = chat.agent_id;
+      if (agentId === null) return fail(409, 'This chat has no agent to pin context from.');
+      const r = await this.db.inTx((tx) => pinAgentContext(tx, this.chatId, agentId, { replace: true }));
+      if (!r) return fail(409, "The chat's agent no longer exists; its pinned context is kept.");
+      this.dropPinnedContext();
+      return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
+    });
+  }
+
+  /** Tells the stream's subscribers that the agent's context changed since the chat pinned it (best effort). */
+  contextDirty(): void {
+    if (this.gone) return;
+    this.publish([{ type: 'context_dirty', chat_id: this.chatId }]);
+  }
+
   /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */
   async refresh(): Promise<void> {
     await this.lock.run(() => {
@@ -191,22 +226,33 @@ export class ChatRoom extends DurableObject<Env> {
     return await this.lock.run(async () => {
       const resolved = await this.resolve(input.modelConfigId, false);
       if (!resolved.ok) return resolved;
-      const { chat, messages } = await this.db.inTx(async (tx) => {
-        const [row] = await insertChat.run(
-          {
-            id: input.id,
-            owner_id: input.ownerId,
-            title: input.title,
-            status: 'waiting',
-            last_model_config_id: resolved.value.config.id,
-            labels: JSON.stringify(input.labels),
-            agent_id: input.agentId,
-          },
-          tx,
-        );
-        const inserted = await this.insertMessages(tx, resolved.value.config.id, input.messages.map((m) => ({ ...m, createdBy: input.ownerId })));
-        return { chat: toChat(row), messages: inserted };
-      });
+      const agentId = input.agentId;
+      let created: { chat: Chat; messages: Message[] };
+      try {
+        created = await this.db.inTx(async (tx) => {
+          const [row] = await insertChat.run(
+            {
+              id: input.id,
+              owner_id: input.ownerId,
+              title: input.title,
+              status: 'waiting',
+              last_model_config_id: resolved.value.config.id,
+              labels: JSON.stringify(input.labels),
+              agent_id: agentId,
+            },
+            tx,
+          );
+          // Hydration: the chat pins its own copy of the agent's context, in the same transaction.
+          if (agentId !== null && !(await pinAgentContext(tx, input.id, agentId, { replace: false }))) throw new UnknownAgentError();
+          const inserted = await this.insertMessages(tx, resolved.value.config.id, input.messages.map((m) => ({ ...m, createdBy: input.ownerId })));
+          return { chat: toChat(row), messages: inserted };
+        });
+      } catch (e) {
+        if (e instanceof UnknownAgentError) return fail(400, UNKNOWN_AGENT);
+        throw e;
+      }
+      const { chat, messages } = created;
+      this.dropPinnedContext();
       this.chat = chat;
       this.gone = false;
       this.cache.append(messages, true);
@@ -362,6 +408,7 @@ export class ChatRoom extends DurableObject<Env> {
       this.cache.clear();
       this.chat = null;
       this.queue = null;
+      this.dropPinnedContext();
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
       await this.dbConn?.close();
@@ -683,8 +730,9 @@ export class ChatRoom extends DurableObject<Env> {
       const [row] = await getLatestChatSummary.run({ chat_id: this.chatId }, this.db);
       this.summary = row ? { throughId: Number(row.through_message_id), content: row.content } : null;
     }
-    let prompt = buildPrompt(history, this.summary);
     const cfg = turn.resolved.config;
+    const withContext = await this.withPinnedContext(history, cfg.context_limit);
+    let prompt = buildPrompt(withContext, this.summary);
     if (!shouldCompact(contextTokens(prompt, history, this.summary), cfg.context_limit, cfg.compression_threshold)) return prompt;
     const plan = compactionPlan(history, this.summary);
     if (!plan) return prompt;
@@ -715,11 +763,44 @@ export class ChatRoom extends DurableObject<Env> {
       );
       this.summary = { throughId: plan.through, content: r.text };
       this.compactions += 1;
-      prompt = buildPrompt(history, this.summary);
+      prompt = buildPrompt(withContext, this.summary);
     } catch (e) {
       console.error(JSON.stringify({ level: 'warn', msg: 'compaction failed; using the full history', chat_id: this.chatId, error: String(e) }));
     }
     return prompt;
+  }
+
+  /**
+   * The history with the pinned context as one more system message after the chat's own system messages (the
+   * deployment system prompt), so buildPrompt puts it right after them and before any summary. The pinned
+   * rows are read once per object life (none for a chat without an agent) and kept until a re-pin.
+   */
+  private async withPinnedContext(history: Message[], contextLimit: number): Promise<Message[]> {
+    let items = this.pinnedContext;
+    if (items === undefined) {
+      const generation = this.pinnedGeneration;
+      // The row may have been dropped (refresh()) since the turn started: read it again rather than guess.
+      const chat = this.chat ?? (await this.lock.run(() => this.loadChat()));
+      items = chat?.agent_id ? promptContextItems(await getChatPromptContext.run({ chat_id: this.chatId }, this.db)) : [];
+      if (generation === this.pinnedGeneration) this.pinnedContext = items;
+    }
+    const text = renderPromptContext(items, contextLimit);
+    if (!text) return history;
+    const context: Message = {
+      id: 0,
+      chat_id: this.chatId,
+      role: 'system',
+      content: [{ type: 'text', text }],
+      model_config_id: null,
+      created_at: new Date(0).toISOString(),
+    };
+    const system = history.filter((m) => m.role === 'system');
+    return [...system, context, ...history.filter((m) => m.role !== 'system')];
+  }
+
+  private dropPinnedContext(): void {
+    this.pinnedContext = undefined;
+    this.pinnedGeneration += 1;
   }
 
   /** The whole live history, from the cache when it holds all of it. */

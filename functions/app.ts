@@ -7,6 +7,8 @@ import { dbSettings, type AppEnv } from './env';
 import { Db } from './lib/db';
 import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
 import { validationError } from './lib/openapi';
+import agents from './routes/agents';
+import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
@@ -87,6 +89,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatProviders);
   app.route('/api/v2/chats', chatModelConfigs);
   app.route('/api/v2/chats', chatConfig);
+  app.route('/api/v2/agents', agents);
+  app.route('/api/v2/chats', chatContext);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

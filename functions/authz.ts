@@ -8,10 +8,12 @@ import { getCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import type { AppEnv } from './env';
+import type { Queryable } from './lib/db';
 import { DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
-import { sha256Hex } from './lib/crypto';
+import { sha256Hex, timingSafeEqual } from './lib/crypto';
 import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
+import { getWorkspaceAgentByTokenId } from '../sql/generated/agents.queries';
 import type { Chat } from './services/chats';
 import type { KeyIdentity } from '../durable-objects/auth-directory';
 import type { Role } from './lib/roles';
@@ -27,6 +29,8 @@ const POLICY = {
   'self': ['owner', 'member'],
   'users.create': ['owner'],
   'deployment.manage': ['owner'],
+  /** Agents are deployment-wide: only owners create them. */
+  'agents.create': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof POLICY;
@@ -80,6 +84,42 @@ export function authorize(permission: Permission) {
     const actor = await authenticateToken(presentedToken(c), c.env);
     c.set('actor', actor);
     if (!can(actor, permission)) throw forbidden();
+    await next();
+  });
+}
+
+/** An agent, authenticated by its own token (see `authorizeAgent`). */
+export interface Agent {
+  id: string;
+  name: string;
+  createdBy: string | null;
+}
+
+/** Environment of a route behind `authorizeAgent`: the agent is known. */
+export type AgentEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Variables'] & { agent: Agent } };
+
+/**
+ * Resolves the agent a Bearer token belongs to, or throws 401. Agent tokens have the users' shape
+ * (`<id>-<secret>`) but live in `workspace_agents`, so each kind only works where it is looked up: user routes ask
+ * `api_keys` (through the AuthDirectory) and refuse agent tokens, agent routes ask `workspace_agents` and refuse
+ * user tokens. Agent calls are rare (a push when the agent's context changes), so this asks Postgres directly.
+ */
+export async function authenticateAgent(header: string | undefined, db: Queryable): Promise<Agent> {
+  if (header === undefined) throw unauthorized('No agent token was given.');
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '';
+  const parsed = parseToken(token);
+  if (!parsed) throw unauthorized('The agent token is malformed.');
+  const [row] = await getWorkspaceAgentByTokenId.run({ token_id: parsed.id }, db);
+  if (!row || !timingSafeEqual(await sha256Hex(parsed.secret), row.hashed_secret)) {
+    throw unauthorized('The agent token is invalid.');
+  }
+  return { id: row.id, name: row.name, createdBy: row.created_by };
+}
+
+/** Route middleware for agent routes: authenticates the agent (Bearer only; user tokens get 401). */
+export function authorizeAgent() {
+  return createMiddleware<AgentEnv>(async (c, next) => {
+    c.set('agent', await authenticateAgent(c.req.header('authorization'), c.var.db));
     await next();
   });
 }

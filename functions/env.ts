@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Actor } from './authz';
+import type { Actor, Agent } from './authz';
 import type { Db, DbSettings } from './lib/db';
 
 /** Hono's environment for every route: Worker bindings and per-request variables. */
@@ -8,6 +8,7 @@ export interface AppEnv {
   Variables: {
     db: Db;
     actor?: Actor;
+    agent?: Agent;
   };
 }
 

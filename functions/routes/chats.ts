@@ -2,11 +2,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { PostResult, RoomResult } from '../../durable-objects/chat-room';
 import { authorize, ownedChat, type AuthedEnv } from '../authz';
-import { ApiError, notFound } from '../lib/errors';
+import { ApiError, badRequest, notFound } from '../lib/errors';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, listChats, listMessages, titleFrom, UserContent, type Part, type Role } from '../services/chats';
 import { getSetting } from '../services/site-config';
+import { agentExists } from '../services/agent-context';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
   description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
@@ -109,6 +110,10 @@ const app = router()
     }),
     async (c) => {
       const body = c.req.valid('json');
+      // Agents are deployment-wide: any user may start a chat with any agent (the chat pins a copy of its context).
+      if (body.agent_id !== undefined && !(await agentExists(c.var.db, body.agent_id))) {
+        throw badRequest('Unknown agent.', [{ field: 'agent_id', detail: 'no agent has this id' }]);
+      }
       const content: Part[] = body.content;
       const prompt = await systemPrompt(c);
       const messages: { role: Role; content: Part[] }[] = [];

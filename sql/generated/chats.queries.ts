@@ -21,6 +21,8 @@ export interface IInsertChatParams {
 export interface IInsertChatResult {
   agent_id: string | null;
   archived: boolean;
+  context_aggregate_hash: string | null;
+  context_dirty_since: Date | null;
   created_at: Date;
   id: string;
   labels: Json;
@@ -68,6 +70,8 @@ export interface IGetChatByIdParams {
 export interface IGetChatByIdResult {
   agent_id: string | null;
   archived: boolean;
+  context_aggregate_hash: string | null;
+  context_dirty_since: Date | null;
   created_at: Date;
   id: string;
   labels: Json;
@@ -108,6 +112,8 @@ export interface IGetChatsByOwnerParams {
 export interface IGetChatsByOwnerResult {
   agent_id: string | null;
   archived: boolean;
+  context_aggregate_hash: string | null;
+  context_dirty_since: Date | null;
   created_at: Date;
   id: string;
   labels: Json;
@@ -152,6 +158,8 @@ export interface IUpdateChatMetaParams {
 export interface IUpdateChatMetaResult {
   agent_id: string | null;
   archived: boolean;
+  context_aggregate_hash: string | null;
+  context_dirty_since: Date | null;
   created_at: Date;
   id: string;
   labels: Json;
@@ -199,6 +207,8 @@ export interface IUpdateChatStatusParams {
 export interface IUpdateChatStatusResult {
   agent_id: string | null;
   archived: boolean;
+  context_aggregate_hash: string | null;
+  context_dirty_since: Date | null;
   created_at: Date;
   id: string;
   labels: Json;

@@ -18,6 +18,7 @@ export const StreamEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), chat_id: z.string(), error: z.object({ message: z.string(), kind: z.string() }) }),
   z.object({ type: z.literal('queue_update'), chat_id: z.string(), queued_messages: z.array(z.looseObject({ id: z.string() })) }),
   z.object({ type: z.literal('full_refresh'), chat_id: z.string(), messages: z.array(Message) }),
+  z.object({ type: z.literal('context_dirty'), chat_id: z.string() }),
 ]);
 export type StreamEvent = z.infer<typeof StreamEvent>;
 export type StreamMessage = z.infer<typeof Message>;
