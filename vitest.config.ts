@@ -18,6 +18,9 @@ export default defineConfig({
                 SILENT_PORT: String(inject('silentPort')),
                 MOCK_LLM_URL: inject('mockLlmUrl'),
                 MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+                PUSH_SERVER_URL: inject('pushServerUrl'),
+                // The test push service is http on loopback.
+                WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
                 SEALED_FROM_NODE: inject('sealedFromNode'),
                 // Fail fast in tests: no retries, a short idle timeout.
                 LLM_MAX_RETRIES: '0',

@@ -26,6 +26,7 @@ import { deleteQueuedMessage, getQueuedMessages, insertQueuedMessage, popQueuedM
 import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../sql/generated/chats.queries';
 import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
 import { getChatPromptContext } from '../sql/generated/chat_context.queries';
+import { notifyTurnEnd } from '../functions/services/turn-notify';
 import { MessageCache } from './message-cache';
 
 /** Events sent to stream subscribers; each frame is a JSON array of them. */
@@ -841,11 +842,13 @@ export class ChatRoom extends DurableObject<Env> {
         this.publish([{ type: 'error', chat_id: this.chatId, error }]);
         await this.setStatus('error', error);
         this.lastOutcome = { status: 'error', finalText: text, error, resolved: turn.resolved };
+        this.notifyOwner(text, true);
         return;
       }
       this.lastOutcome = { status: 'waiting', finalText: text, error: null, resolved: turn.resolved };
       if (this.holdQueue === 0 && (await this.runNextQueued())) return;
       await this.setStatus('waiting', null);
+      this.notifyOwner(text, false);
     } catch (e) {
       if (pgErrorCode(e) === '23503') {
         // The chat was deleted under the turn: nothing to keep.
@@ -879,6 +882,19 @@ export class ChatRoom extends DurableObject<Env> {
       await this.startTurn(resolved.value);
       return message;
     }
+  }
+
+  /**
+   * After the status is published: push the turn's end to the chat's owner, in the background, from what the
+   * turn already holds (its final text, the chat row), with no Postgres read here.
+   */
+  private notifyOwner(finalText: string, failed: boolean): void {
+    const chat = this.chat;
+    if (!chat) return;
+    const ownerWatching = this.ctx.getWebSockets().some((ws) => this.attachment(ws)?.userId === chat.owner_id);
+    this.ctx.waitUntil(
+      notifyTurnEnd(this.env, { chatId: this.chatId, ownerId: chat.owner_id, title: chat.title, finalText, failed, ownerWatching }),
+    );
   }
 
   /** Whether a turn runs now (a method, so callers re-read the field after awaits). */

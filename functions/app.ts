@@ -15,6 +15,7 @@ import chatConfig from './routes/chat-config';
 import chats from './routes/chats';
 import health from './routes/health';
 import users from './routes/users';
+import { mine as myWebpush, vapid } from './routes/webpush';
 
 const UNAVAILABLE: ErrorBody = {
   message: 'The database is unavailable. Try again shortly.',
@@ -84,7 +85,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${c.req.path}.` } satisfies ErrorBody, 404));
 
   app.route('/', health);
+  app.route('/api/v2/users/me/webpush', myWebpush);
   app.route('/api/v2/users', users);
+  app.route('/api/v2/webpush', vapid);
   // Static /chats/* resources before /chats/{id}, so they are never taken for a chat id.
   app.route('/api/v2/chats', chatProviders);
   app.route('/api/v2/chats', chatModelConfigs);

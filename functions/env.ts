@@ -23,6 +23,17 @@ const Settings = z.object({
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
   LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(120000),
   LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  WEBPUSH_CONTACT: z.string().min(1).default('mailto:admin@example.com'),
+  // Development and tests only: accept http and private-host push endpoints.
+  WEBPUSH_ALLOW_INSECURE_ENDPOINTS: z
+    .enum(['true', 'false', ''])
+    .default('false')
+    .transform((v) => v === 'true'),
+  // Skip a turn's notification while the chat's owner has its stream open.
+  WEBPUSH_SKIP_WHEN_WATCHING: z
+    .enum(['true', 'false', ''])
+    .default('true')
+    .transform((v) => v !== 'false'),
 });
 export type Settings = z.infer<typeof Settings>;
 

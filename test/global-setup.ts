@@ -4,6 +4,7 @@
  * Worker tests use `chatd_test` (cloned from the template) or clone their own empty world from it.
  */
 import type { TestProject } from 'vitest/node';
+import http from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
 import { migrateUp } from '../scripts/lib/migrate.mjs';
@@ -23,6 +24,7 @@ declare module 'vitest' {
     mockModelConfigId: string;
     /** JSON `{ ciphertext, keyId, providerId, plaintext }` sealed by scripts/lib/seal.mjs, for seal-compat.test.ts. */
     sealedFromNode: string;
+    pushServerUrl: string;
   }
 }
 
@@ -66,6 +68,26 @@ export default async function setup(project: TestProject) {
   const sealed = await sealProviderKey('dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=', providerId, plaintext);
   project.provide('sealedFromNode', JSON.stringify({ ...sealed, providerId, plaintext }));
 
+  // A stand-in push service: POST /push/<status>/<id> records the request and answers <status>;
+  // GET /__requests lists what it received (bodies base64), for the tests to decrypt and verify.
+  const pushed: { path: string; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+  const pushServer = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/__requests') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(pushed));
+        return;
+      }
+      const m = /^\/push\/(\d{3})\//.exec(req.url ?? '');
+      pushed.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('base64') });
+      res.writeHead(m ? Number(m[1]) : 404).end();
+    });
+  });
+  await new Promise<void>((r) => pushServer.listen(0, '127.0.0.1', r));
+  const pushAddr = pushServer.address();
+  project.provide('pushServerUrl', `http://127.0.0.1:${typeof pushAddr === 'object' && pushAddr ? pushAddr.port : 0}`);
+
   // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
   const held = new Set<net.Socket>();
   const silent = net.createServer((s) => {
@@ -77,6 +99,8 @@ export default async function setup(project: TestProject) {
   project.provide('silentPort', typeof addr === 'object' && addr ? addr.port : 0);
 
   return async () => {
+    pushServer.closeAllConnections();
+    pushServer.close();
     for (const s of held) s.destroy();
     silent.close();
     await mock.close();

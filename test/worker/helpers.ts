@@ -15,6 +15,7 @@ const TestEnv = z.object({
   SILENT_PORT: z.coerce.number(),
   MOCK_LLM_URL: z.string(),
   MOCK_MODEL_CONFIG_ID: z.string(),
+  PUSH_SERVER_URL: z.string(),
 });
 export const testEnv = TestEnv.parse(env);
 

@@ -1,0 +1,31 @@
+/**
+ * The push after a turn: it reuses what the turn already has (final text, chat title, owner) instead of
+ * re-reading the last message or re-resolving the model, and it runs after the status is published, in the
+ * background: it never delays or fails the turn.
+ */
+import { pushCenterName } from '../../durable-objects/push-center';
+import { settings } from '../env';
+import { notificationBody } from './webpush';
+
+export interface TurnEnd {
+  chatId: string;
+  ownerId: string;
+  title: string;
+  finalText: string;
+  failed: boolean;
+  /** Whether the owner has this chat's stream open now. */
+  ownerWatching: boolean;
+}
+
+export async function notifyTurnEnd(env: Env, t: TurnEnd): Promise<void> {
+  if (t.ownerWatching && settings(env).WEBPUSH_SKIP_WHEN_WATCHING) return;
+  try {
+    await env.PUSH_CENTER.getByName(pushCenterName(t.ownerId)).dispatch(t.ownerId, {
+      title: t.title || 'Chat',
+      body: notificationBody(t.finalText, t.failed),
+      data: { url: `/chats/${t.chatId}`, chat_id: t.chatId },
+    });
+  } catch (e) {
+    console.error(JSON.stringify({ level: 'warn', msg: 'turn notification failed', chat_id: t.chatId, error: String(e) }));
+  }
+}
