@@ -245,16 +245,8 @@ export async function pinAgentContext(tx: Queryable, chatId: string, agentId: st
 
 export const ChangeKind = z.enum(['added', 'removed', 'modified']);
 
-export interface ChatContextResource {
-  source: string;
-  body_kind: BodyKind;
-  body: unknown;
-  status: ResourceStatus;
-  error: string | null;
-  source_path: string | null;
-  content_hash: string;
-  size_bytes: number;
-}
+/** A pinned resource has exactly the shape of the agent's resource it was copied from. */
+export type ChatContextResource = PreparedResource;
 
 export interface ChatContext {
   resources: ChatContextResource[];
