@@ -1,0 +1,154 @@
+// @ts-check
+/**
+ * The local stack for a scale-test run: `node scripts/dev.mjs` itself, spawned on free ports with a throwaway
+ * Postgres data folder and Durable Object storage under .data/scaletest-<time>-<pid>/, no seed.
+ *
+ * Why spawn dev.mjs rather than start the pieces here: the run then measures exactly what `npm run dev` runs
+ * (same proxy, mock, migrations, wrangler flags), dev.mjs already knows how to stop everything in order on
+ * SIGINT, and the stack's CPU stays in processes of its own, apart from this client's, so the per-process CPU
+ * account can tell them apart. Its output goes straight to a log file (never through this process: wrangler
+ * logs one line per request); readiness is /healthz answering 200.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { freePort } from './ports.mjs';
+
+/**
+ * @typedef {object} LocalStack
+ * @property {string} url          the Worker, e.g. http://127.0.0.1:41234
+ * @property {string} pgUrl        the chatd database (superuser, trust auth)
+ * @property {string} mockBaseUrl  the mock LLM's OpenAI base URL (…/v1)
+ * @property {string} mockUrl      the mock LLM's root (for /__mock/*)
+ * @property {number} pid          dev.mjs
+ * @property {string} dir          the run's folder (data, Durable Object storage, stack.log)
+ * @property {string} logFile
+ * @property {(opts?: { keep?: 'all' | 'log' | 'none' }) => Promise<void>} stop   SIGINT to dev.mjs, wait, then remove the
+ *   folder (`none`, the default), everything but stack.log (`log`), or nothing (`all`)
+ */
+
+/**
+ * @param {string} file
+ * @param {number} n
+ * @returns {string[]}
+ */
+export function lastLines(file, n) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(-n);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * @param {{ root: string, wranglerArgs?: string[], env?: Record<string, string>, log?: (line: string) => void, timeoutMs?: number }} opts
+ * @returns {Promise<LocalStack>}
+ */
+export async function startLocalStack({ root, wranglerArgs = [], env = {}, log = () => {}, timeoutMs = 120_000 }) {
+  const devVarsFile = path.join(root, '.dev.vars');
+  if (existsSync(devVarsFile)) {
+    const vars = parseEnv(readFileSync(devVarsFile, 'utf8'));
+    for (const name of ['DATABASE_URL', 'PG_WS_PROXY']) {
+      if (vars[name] !== undefined) {
+        throw new Error(
+          `.dev.vars sets ${name}, which would make the scale test's stack use another database than its own. ` +
+            'Move .dev.vars aside, or start that stack yourself and pass --url (and --pg-url).',
+        );
+      }
+    }
+  }
+  const [port, pgPort, proxyPort, mockPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  const dir = path.join(root, '.data', `scaletest-${stamp}-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  const logFile = path.join(dir, 'stack.log');
+  const fd = openSync(logFile, 'a');
+  /** @type {NodeJS.ProcessEnv} */
+  const childEnv = {
+    ...process.env,
+    CHATD_PORT: String(port),
+    CHATD_PG_PORT: String(pgPort),
+    CHATD_PG_PROXY_PORT: String(proxyPort),
+    CHATD_MOCK_LLM_PORT: String(mockPort),
+    CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
+    CHATD_NO_SEED: '1',
+    CHATD_VERBOSE: '',
+    // A key of its own, so the run neither needs nor touches .data/dev-secrets.json.
+    PROVIDER_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    NO_COLOR: '1',
+    ...env,
+  };
+  delete childEnv.DATABASE_URL; // the embedded server, always
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev.mjs'), '--persist-to', path.join(dir, 'wrangler'), ...wranglerArgs], {
+    cwd: root,
+    env: childEnv,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const pid = child.pid ?? 0;
+  /** @type {{ code: number | null, signal: NodeJS.Signals | null } | null} */
+  let exited = null;
+  const exit = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(undefined);
+    });
+  });
+  log(`starting the stack (scripts/dev.mjs, pid ${pid}) in ${path.relative(root, dir)}: Worker :${port}, Postgres :${pgPort}, proxy :${proxyPort}, mock LLM :${mockPort}`);
+
+  let stopped = false;
+  /** @param {{ keep?: 'all' | 'log' | 'none' }} [o] */
+  const stop = async ({ keep = 'none' } = {}) => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited) {
+      child.kill('SIGINT');
+      const t = setTimeout(() => {
+        if (!exited) child.kill('SIGTERM');
+      }, 45_000);
+      const k = setTimeout(() => {
+        if (!exited) child.kill('SIGKILL');
+      }, 60_000);
+      await exit;
+      clearTimeout(t);
+      clearTimeout(k);
+    }
+    if (keep === 'none') await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (keep === 'log') {
+      for (const sub of ['postgres', 'wrangler']) await rm(path.join(dir, sub), { recursive: true, force: true }).catch(() => undefined);
+    }
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      if (exited) {
+        const e = /** @type {{ code: number | null, signal: NodeJS.Signals | null }} */ (exited);
+        throw new Error(`the stack exited during start-up (${e.code !== null ? `code ${e.code}` : e.signal}); last lines of ${logFile}:\n  ${lastLines(logFile, 25).join('\n  ')}`);
+      }
+      if (Date.now() > deadline) throw new Error(`the stack was not ready within ${timeoutMs / 1000} s; last lines of ${logFile}:\n  ${lastLines(logFile, 25).join('\n  ')}`);
+      // /healthz answers once wrangler serves the Worker and the Worker reaches Postgres. (Not the ready line:
+      // wrangler prints it at info level, which --log-level may hide.)
+      const r = await fetch(`${url}/healthz`).catch(() => null);
+      if (r?.ok) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  } catch (e) {
+    await stop({ keep: 'log' });
+    throw e;
+  }
+  return {
+    url,
+    pgUrl: `postgres://postgres@127.0.0.1:${pgPort}/chatd`,
+    mockBaseUrl: `http://127.0.0.1:${mockPort}/v1`,
+    mockUrl: `http://127.0.0.1:${mockPort}`,
+    pid,
+    dir,
+    logFile,
+    stop,
+  };
+}
