@@ -863,6 +863,8 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Inside the lock: takes the next queued message, inserts it, starts its turn. Null when none could run. */
   private async runNextQueued(): Promise<Message | null> {
+    // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
+    if (this.queue?.length === 0) return null;
     for (;;) {
       const [row] = await popQueuedMessage.run({ chat_id: this.chatId }, this.db);
       if (!row) return null;
