@@ -146,10 +146,27 @@ export class ChatRoom extends DurableObject<Env> {
   /** Bumped whenever pinnedContext is dropped, so a read that raced with a re-pin is not kept. */
   private pinnedGeneration = 0;
 
+  /**
+   * The chat id is the object's name. Some invocations (alarms, seen under load) arrive without `ctx.id.name`,
+   * so the first named call stores it and later ones fall back to the stored copy.
+   */
   private get chatId(): string {
     const name = this.ctx.id.name;
-    if (!name) throw new Error('ChatRoom must be addressed by chat id (getByName)');
-    return name;
+    if (name) {
+      if (this.ctx.storage.kv.get('chat_id') !== name) this.ctx.storage.kv.put('chat_id', name);
+      return name;
+    }
+    const stored = this.ctx.storage.kv.get('chat_id');
+    if (typeof stored === 'string') return stored;
+    throw new Error('ChatRoom must be addressed by chat id (getByName)');
+  }
+
+  private chatIdOrEmpty(): string {
+    try {
+      return this.chatId;
+    } catch {
+      return '';
+    }
   }
 
   private get db(): Db {
@@ -410,8 +427,10 @@ export class ChatRoom extends DurableObject<Env> {
       this.chat = null;
       this.queue = null;
       this.dropPinnedContext();
+      const id = this.chatIdOrEmpty();
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
+      if (id) this.ctx.storage.kv.put('chat_id', id);
       await this.dbConn?.close();
       this.dbConn = null;
     });
