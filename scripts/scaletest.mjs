@@ -28,7 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Api, ChatRun, Semaphore, compareIds, ensureModel, isRecord, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
+import { Api, ApiError, ChatRun, Semaphore, compareIds, ensureModel, isRecord, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
 import { OTHER, WORKERD_APP, WORKERD_DEV, cpuByGroup, fdsByGroup, fmt, gitInfo, machineInfo, packageVersion, progress, round2, sampleProcesses, sampleTcp, summarize, table, tcpDelta, writeResults } from './lib/scaletest-report.mjs';
 import { TAG, groupByName, loadGeneratedStatements, nameOf, pgSnapshot, tableDelta } from './lib/scaletest-sql.mjs';
 import { devBundle, openInspector, summarizeProfile } from './lib/scaletest-inspector.mjs';
@@ -322,6 +322,14 @@ async function main() {
       }
       return run;
     };
+    // When the own stack dies mid-run (wrangler crashed), fail the turns in flight now instead of after their timeout.
+    const watchdog = setInterval(() => {
+      if (!stack || stack.alive()) return;
+      clearInterval(watchdog);
+      countError(`the stack stopped during the run (see ${path.relative(ROOT, stack.logFile)})`);
+      info(`the stack stopped during the run; failing the turns in flight (log: ${path.relative(ROOT, stack.logFile)})`);
+      for (const r of runs) r.abortTurn();
+    }, 1000);
     if (rolling) {
       // C chats at a time, each from its first turn to its last; its stream closes after it, so at most C are open.
       await mapLimit(
@@ -329,12 +337,13 @@ async function main() {
         concurrency,
         async (i) => {
           const run = await runChat(i);
-          run.close();
+          await run.closeGracefully();
         },
       );
     } else {
       await Promise.all(Array.from({ length: chats }, (_, i) => runChat(i)));
     }
+    clearInterval(watchdog);
     const wallMs = performance.now() - t0;
     const clientCpu = process.cpuUsage(clientCpuStart);
     clearInterval(sampler);
@@ -480,7 +489,9 @@ async function main() {
             const server = await serverMessageIds(api, chatId);
             return { server, ...compareIds(r.ids, server) };
           } catch (e) {
-            if (attempt < 4) {
+            // Retried: an answer (a 503 while the stack is still busy). Not: no stack to answer.
+            const down = !(e instanceof ApiError) || (stack !== null && !stack.alive());
+            if (attempt < 4 && !down) {
               integrity.checkRetries += 1;
               await new Promise((res) => setTimeout(res, 1000 * attempt));
               continue;

@@ -574,10 +574,39 @@ export class ChatRun {
     this.lastId = Math.max(this.lastId, id);
   }
 
+  /** Ends the turn in flight as failed (the stack under test went away). */
+  abortTurn() {
+    this.active?.resolve({ status: 'aborted', at: performance.now() });
+  }
+
+  /** Drops the stream at once (end of the run). */
   close() {
     this.closing = true;
     const ws = this.ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+  }
+
+  /**
+   * Closes the stream as a well-behaved client does (close frame 1000, wait for the server's), dropping it after
+   * `timeoutMs`. Used when a chat is done in the middle of a run.
+   * @param {number} [timeoutMs]
+   * @returns {Promise<void>}
+   */
+  async closeGracefully(timeoutMs = 2000) {
+    this.closing = true;
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise((resolve) => {
+      const t = setTimeout(() => {
+        ws.terminate();
+        resolve(undefined);
+      }, timeoutMs);
+      ws.once('close', () => {
+        clearTimeout(t);
+        resolve(undefined);
+      });
+      ws.close(1000, 'done');
+    });
   }
 }
 

@@ -26,6 +26,7 @@ import { freePort } from './ports.mjs';
  * @property {number} pid          dev.mjs
  * @property {string} dir          the run's folder (data, Durable Object storage, stack.log)
  * @property {string} logFile
+ * @property {() => boolean} alive   dev.mjs is still running (it stops everything when wrangler dies)
  * @property {(opts?: { keep?: 'all' | 'log' | 'none' }) => Promise<void>} stop   SIGINT to dev.mjs, wait, then remove the
  *   folder (`none`, the default), everything but stack.log (`log`), or nothing (`all`)
  */
@@ -149,6 +150,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
     pid,
     dir,
     logFile,
+    alive: () => exited === null,
     stop,
   };
 }
