@@ -13,7 +13,7 @@ const LOCK_KEY = 7_415_300_001; // arbitrary, project-wide constant for the migr
 
 /**
  * @typedef {{ version: number, name: string, up: string, down: string }} Migration
- * @typedef {{ query: (text: string, values?: unknown[]) => Promise<{ rows: any[] }> }} PgLike
+ * @typedef {{ query: (text: string, values?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }> }} PgLike
  */
 
 /** @returns {Promise<Migration[]>} */
