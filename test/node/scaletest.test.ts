@@ -115,6 +115,33 @@ describe('npm run scaletest', () => {
     expect((await readdir(path.join(ROOT, '.data'))).filter((d) => d.startsWith('scaletest-') && d.endsWith(`-${String(r.pid)}`))).toEqual([]);
   }, 90_000);
 
+  it('runs chats two at a time (--rolling) with the dev instrumentation off and a CPU profile of the Worker', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'chatd-scaletest-rolling-'));
+    try {
+      const r = await run('scaletest.mjs', ['--chats', '4', '--turns', '2', '--concurrency', '2', '--rolling', '--quiet-dev', '--cpu-profile', '--sample-s', '1', '--out', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const files = await readdir(dir);
+      expect(files.filter((f) => f.startsWith('scaletest-cpuprofile-'))).toHaveLength(1);
+      const report = JSON.parse(await readFile(path.join(dir, files.find((f) => /^scaletest-\d/.test(f)) ?? ''), 'utf8')) as {
+        args: { rolling: boolean };
+        stack: { quietDev: boolean };
+        result: Record<string, unknown>;
+      };
+      expect(report.args.rolling).toBe(true);
+      expect(report.stack.quietDev).toBe(true);
+      expect(report.result.turns).toEqual({ planned: 8, completed: 8, failed: 0 });
+      expect(report.result.durableMessages).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, onServer: 16 });
+      // Each chat's stream was closed after its last turn.
+      expect(report.result.streams).toMatchObject({ sockets: 0, unexpectedCloses: 0 });
+      const profile = report.result.workerProfile as { totalMs: number; byModule: { module: string }[] };
+      expect(profile.totalMs).toBeGreaterThan(0);
+      // Samples are attributed to bundled modules (npm packages or project files), not only to the runtime.
+      expect(profile.byModule.some((m) => !m.module.startsWith('(') && m.module !== 'index.js')).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('refuses bad arguments before starting anything', async () => {
     const r = await run('scaletest.mjs', ['--chats', 'many']);
     expect(r.code).toBe(1);
