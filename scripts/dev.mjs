@@ -5,6 +5,10 @@
  *      $CHATD_DATA_DIR (.data/postgres) across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database;
  *      skipped when DATABASE_URL is set.
  *   2. The WebSocket-to-TCP proxy the Neon driver needs to reach it, on 127.0.0.1:$CHATD_PG_PROXY_PORT (54330).
+ *      It pools Postgres sessions like Neon's pooled endpoint (PgBouncer session mode: a client that leaves hands its
+ *      session, reset with DISCARD ALL, to the next one), because every chat's Durable Object opens its own
+ *      connection and a fresh Postgres session costs ~15-25 ms of Postgres CPU on these machines. CHATD_PG_POOL=0
+ *      gives every connection its own session instead.
  *   3. The mock OpenAI-compatible LLM (scripts/lib/mock-llm.mjs, no API key needed) on
  *      127.0.0.1:$CHATD_MOCK_LLM_PORT (54331), always: it is cheap, and the seeded provider may point at it.
  *   4. Pending migrations from sql/migrations, then the dev seed (scripts/lib/dev-seed.mjs; CHATD_NO_SEED=1 skips it):
@@ -313,17 +317,19 @@ async function main() {
   if (devVars.PG_WS_PROXY !== undefined) {
     proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
   } else if (needProxy) {
-    const proxy = await step(startPgWsProxy({ port: proxyPort, log: (line) => err('[proxy]', line) }), {
+    const pool = process.env.CHATD_PG_POOL !== '0';
+    const proxy = await step(startPgWsProxy({ port: proxyPort, pool, log: (line) => err('[proxy]', line) }), {
       name: 'the WebSocket proxy',
       stop: async (p) => {
+        const s = p.stats();
         await p.close();
-        out('[proxy]', 'stopped');
+        out('[proxy]', `stopped (${s.clients} clients, ${s.backendsOpened} Postgres sessions opened, ${s.reused} reused)`);
       },
     });
     if (stopping) return;
     vars.PG_WS_PROXY = `127.0.0.1:${proxy.port}`;
     proxyLabel = vars.PG_WS_PROXY;
-    out('[proxy]', `listening on ws://127.0.0.1:${proxy.port}`);
+    out('[proxy]', `listening on ws://127.0.0.1:${proxy.port}, ${pool ? 'pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)' : 'one Postgres session per connection (CHATD_PG_POOL=0)'}`);
   } else {
     proxyLabel = 'none, direct wss';
     out('[proxy]', 'not started: the database is not on this machine, the Worker connects to it directly');

@@ -259,6 +259,7 @@ describe('scripts/dev.mjs', () => {
     await until(() => dev.out().includes('chatd-edge ready on') || dev.child.exitCode !== null, 90_000);
     expect(dev.out()).toMatch(new RegExp(`chatd-edge ready on http://127\\.0\\.0\\.1:${port} \\(Postgres: postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/dev_smoke from DATABASE_URL, proxy: 127\\.0\\.0\\.1:${proxyPort}\\)`));
     expect(dev.out()).toMatch(/\[migrate\] applied 000001_/);
+    expect(dev.out()).toContain(`[proxy] listening on ws://127.0.0.1:${proxyPort}, pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)`);
     expect(dev.out()).toContain('[wrangler]');
     expect(dev.out() + dev.err()).not.toContain('hunter2-secret');
     expect((await processesUsing(port)).length).toBeGreaterThan(0);
@@ -267,7 +268,7 @@ describe('scripts/dev.mjs', () => {
     const { code } = await dev.exit;
     expect(code).toBe(0);
     expect(dev.out()).toContain('[wrangler] stopped');
-    expect(dev.out()).toContain('[proxy] stopped');
+    expect(dev.out()).toMatch(/\[proxy\] stopped \(\d+ clients, \d+ Postgres sessions opened, \d+ reused\)/);
     expect(await processesUsing(port)).toEqual([]);
     await expect(assertPortFree(port, 'wrangler', 'CHATD_PORT')).resolves.toBeUndefined();
     await expect(assertPortFree(proxyPort, 'proxy', 'CHATD_PG_PROXY_PORT')).resolves.toBeUndefined();
