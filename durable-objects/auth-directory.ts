@@ -35,6 +35,12 @@ export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reas
 
 /** How long a cached key is trusted without asking Postgres (revocation through this object is immediate). */
 const CACHE_MS = 60_000;
+/**
+ * How long an expired cache entry still answers while Postgres cannot be reached (a burst of new connections,
+ * a restart): an outage of the key lookup alone must not turn every request into a 503. Revocations through
+ * this object stay immediate; only changes made behind the API's back wait this long at worst.
+ */
+export const STALE_ON_ERROR_MS = 10 * 60_000;
 const MAX_CACHED = 10_000;
 
 /**
@@ -47,6 +53,10 @@ export class AuthDirectory extends DurableObject<Env> {
   private dbConn: Db | null = null;
   private dbUrl: string | null = null;
   private readonly cache = new Map<string, { row: KeyRow | null; at: number }>();
+  /** One Postgres read per key at a time: requests arriving while it runs wait for it (single flight). */
+  private readonly inflight = new Map<string, Promise<KeyRow | null>>();
+  /** Bumped by every revocation and forget, so a read that started before one is not cached after it. */
+  private generation = 0;
 
   /**
    * The connection to the database the calling Worker serves. Shards are per database (`shardFor` puts a
@@ -87,22 +97,44 @@ export class AuthDirectory extends DurableObject<Env> {
   /** Deletes a key of `userId`; false when there is no such key of theirs. */
   async revoke(dbUrl: string, keyId: string, userId: string): Promise<boolean> {
     const rows = await deleteApiKey.run({ id: keyId, user_id: userId }, this.db(dbUrl));
-    this.cache.delete(keyId);
+    this.forget(keyId);
     return rows.length > 0;
   }
 
-  /** Forgets a cached key (after a change made elsewhere). */
+  /** Forgets a cached key (after a change made elsewhere); a read of it already under way is not kept. */
   forget(keyId: string): void {
     this.cache.delete(keyId);
+    this.inflight.delete(keyId);
+    this.generation += 1;
   }
 
   private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {
     const hit = this.cache.get(keyId);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.row;
+    const now = Date.now();
+    if (hit && now - hit.at < CACHE_MS) return hit.row;
+    let read = this.inflight.get(keyId);
+    if (!read) {
+      read = this.read(dbUrl, keyId).finally(() => {
+        if (this.inflight.get(keyId) === read) this.inflight.delete(keyId);
+      });
+      this.inflight.set(keyId, read);
+    }
+    try {
+      return await read;
+    } catch (e) {
+      if (e instanceof DbUnavailableError && hit && now - hit.at < STALE_ON_ERROR_MS) return hit.row;
+      throw e;
+    }
+  }
+
+  private async read(dbUrl: string, keyId: string): Promise<KeyRow | null> {
+    const generation = this.generation;
     const [raw] = await getApiKeyWithUser.run({ id: keyId }, this.db(dbUrl));
     const row = raw ? KeyRow.parse(raw) : null;
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(keyId, { row, at: Date.now() });
+    if (generation === this.generation) {
+      if (this.cache.size >= MAX_CACHED) this.cache.clear();
+      this.cache.set(keyId, { row, at: Date.now() });
+    }
     return row;
   }
 }

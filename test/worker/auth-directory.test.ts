@@ -1,0 +1,98 @@
+/**
+ * The key directory (AuthDirectory shards): cached lookups, a single Postgres read per key when the cache entry
+ * expires, and stale answers while Postgres cannot be reached, never for a revoked key.
+ */
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { dbSettings } from '../../functions/env';
+import { Db } from '../../functions/lib/db';
+import { shardFor, STALE_ON_ERROR_MS, type AuthDirectory } from '../../durable-objects/auth-directory';
+import { call, freshWorld, makeUser, testEnv } from './helpers';
+
+/** What these tests reach inside a shard (private at compile time, plain fields at run time). */
+interface ShardInternals {
+  cache: Map<string, { at: number }>;
+  dbConn: { query: (text: string, values?: unknown[]) => Promise<unknown> } | null;
+}
+const internals = (d: AuthDirectory) => d as unknown as ShardInternals;
+
+const keyIdOf = (token: string) => token.slice(0, token.indexOf('-'));
+
+function shardOf(url: string, token: string) {
+  return env.AUTH_DIRECTORY.getByName(shardFor(url, keyIdOf(token)));
+}
+
+/** Moves the cached entry of a key `ms` into the past. */
+async function age(url: string, token: string, ms: number): Promise<void> {
+  await runInDurableObject(shardOf(url, token), (d: AuthDirectory) => {
+    const hit = internals(d).cache.get(keyIdOf(token));
+    if (!hit) throw new Error('the key is not cached');
+    hit.at -= ms;
+  });
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const name = url.slice(url.lastIndexOf('/') + 1);
+  const admin = new Db({ ...dbSettings(env), url: testEnv.PG_ADMIN_URL });
+  try {
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+  } finally {
+    await admin.close();
+  }
+}
+
+describe('the key directory', () => {
+  it('reads an expired key once for many concurrent requests', async () => {
+    const world = await freshWorld();
+    const u = await makeUser({ env: world.env });
+    expect((await call('GET', '/api/v2/users/me', { token: u.token, env: world.env })).status).toBe(200);
+    await age(world.url, u.token, 61_000);
+    const reads: string[] = [];
+    await runInDurableObject(shardOf(world.url, u.token), (d: AuthDirectory) => {
+      const conn = internals(d).dbConn;
+      if (!conn) throw new Error('the shard has no connection');
+      const query = conn.query.bind(conn);
+      conn.query = async (text, values) => {
+        reads.push(text);
+        await new Promise((r) => setTimeout(r, 50));
+        return await query(text, values);
+      };
+    });
+    const answers = await Promise.all(Array.from({ length: 12 }, () => call('GET', '/api/v2/users/me', { token: u.token, env: world.env })));
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 12 }, () => 200));
+    expect(reads).toHaveLength(1);
+    await world.db.close();
+  });
+
+  it('answers from an expired entry while Postgres is unreachable, within the stale window only', async () => {
+    const world = await freshWorld();
+    const u = await makeUser({ env: world.env });
+    expect((await call('GET', '/api/v2/users/me', { token: u.token, env: world.env })).status).toBe(200);
+    await world.db.close();
+    await dropDatabase(world.url);
+
+    // Expired for lookups, but within the stale window: the cached identity answers.
+    await age(world.url, u.token, 61_000);
+    const me = await call('GET', '/api/v2/users/me', { token: u.token, env: world.env });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ id: u.user.id });
+
+    // Past the stale window: the database decides, and it is gone.
+    await age(world.url, u.token, STALE_ON_ERROR_MS);
+    const late = await call('GET', '/api/v2/users/me', { token: u.token, env: world.env });
+    expect(late.status).toBe(503);
+    expect(late.body).toEqual({ message: 'The database is unavailable. Try again shortly.' });
+  });
+
+  it('never answers for a revoked key, even while Postgres is unreachable', async () => {
+    const world = await freshWorld();
+    const u = await makeUser({ env: world.env });
+    expect((await call('GET', '/api/v2/users/me', { token: u.token, env: world.env })).status).toBe(200);
+    expect((await call('POST', '/api/v2/users/logout', { token: u.token, env: world.env })).status).toBe(204);
+    await world.db.close();
+    await dropDatabase(world.url);
+    const after = await call('GET', '/api/v2/users/me', { token: u.token, env: world.env });
+    expect(after.status).not.toBe(200);
+  });
+});
