@@ -4,7 +4,7 @@ import { APICallError } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { KeyRing } from '../../functions/lib/keyring';
-import { callModel, callSettings, classify, toUsage } from '../../functions/llm/model';
+import { callModel, callSettings, classify, languageModel, retryDelayMs, toPrompt, toUsage } from '../../functions/llm/model';
 import { createProvider, type ResolvedModel } from '../../functions/services/chat-models';
 import { call, ChatSchema, makeUser, messagesOf, roomOf, testDb, testEnv, textOf } from './helpers';
 import { StreamClient } from './stream-client';
@@ -230,6 +230,99 @@ describe('option and error mapping (AI SDK mock model)', () => {
     });
     const opts = model.doStreamCalls[0];
     expect(opts).toMatchObject({ temperature: 0.7, maxOutputTokens: 10, topK: 3, providerOptions: { openai: { user: 'u1' } } });
+  });
+
+  /** A mock model whose stream says "ok", after failing its first `failures` calls with HTTP `status`. */
+  const flaky = (failures: number, status: number) => {
+    let calls = 0;
+    const model = new MockLanguageModelV4({
+      doStream: () => {
+        calls += 1;
+        if (calls <= failures) {
+          throw new APICallError({
+            message: 'down',
+            url: 'http://x',
+            requestBodyValues: {},
+            statusCode: status,
+            responseHeaders: { 'retry-after-ms': '5' },
+            isRetryable: status === 429 || status >= 500,
+          });
+        }
+        return Promise.resolve({
+          stream: new ReadableStream({
+            start(c) {
+              c.enqueue({ type: 'text-delta', id: 't', delta: 'ok' });
+              c.enqueue({
+                type: 'finish',
+                finishReason: { unified: 'stop', raw: 'stop' },
+                usage: {
+                  inputTokens: { total: 1, noCache: 1, cacheRead: undefined, cacheWrite: undefined },
+                  outputTokens: { total: 1, text: 1, reasoning: undefined },
+                },
+              });
+              c.close();
+            },
+          }),
+        });
+      },
+    });
+    return { model, calls: () => calls };
+  };
+  const run = (model: MockLanguageModelV4, maxRetries: number) =>
+    callModel({ resolved, apiKey: null, system: undefined, messages: [{ role: 'user', content: 'hi' }], signal: new AbortController().signal, onDelta: () => undefined, idleTimeoutMs: 1000, maxRetries, model });
+
+  it('retries a retryable failure before the stream starts, up to maxRetries, then classifies it', async () => {
+    const twice = flaky(2, 503);
+    expect(await run(twice.model, 2)).toMatchObject({ text: 'ok', finishReason: 'stop' });
+    expect(twice.calls()).toBe(3);
+    const thrice = flaky(3, 503);
+    await expect(run(thrice.model, 2)).rejects.toMatchObject({ kind: 'provider_error' });
+    expect(thrice.calls()).toBe(3);
+  });
+
+  it('does not retry a request the provider rejected', async () => {
+    const bad = flaky(1, 400);
+    await expect(run(bad.model, 2)).rejects.toMatchObject({ kind: 'invalid_request' });
+    expect(bad.calls()).toBe(1);
+  });
+
+  it("waits the provider's retry-after when it is sane, else 2 s doubling", () => {
+    const err = (headers: Record<string, string>) =>
+      new APICallError({ message: 'x', url: 'http://x', requestBodyValues: {}, statusCode: 429, responseHeaders: headers });
+    expect(retryDelayMs(err({ 'retry-after-ms': '250' }), 0)).toBe(250);
+    expect(retryDelayMs(err({ 'retry-after': '3' }), 0)).toBe(3000);
+    expect(retryDelayMs(err({ 'retry-after': '3600' }), 1)).toBe(4000);
+    expect(retryDelayMs(err({}), 0)).toBe(2000);
+  });
+
+  it("puts the system text and the history in the provider's prompt format", () => {
+    expect(
+      toPrompt('be brief', [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'text', text: 'hello' }] },
+        { role: 'system', content: 'summary' },
+      ]),
+    ).toEqual([
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'hello' }] },
+      { role: 'system', content: 'summary' },
+    ]);
+    expect(toPrompt(undefined, [])).toEqual([]);
+  });
+
+  it('builds a provider model once per provider, base URL, model and key', () => {
+    const r = (patch: { base_url?: string; model?: string; id?: string }): ResolvedModel => ({
+      ...resolved,
+      config: { ...resolved.config, model: patch.model ?? 'm' },
+      provider: { ...resolved.provider, id: patch.id ?? 'p-cache', base_url: patch.base_url ?? 'http://127.0.0.1:9/v1' },
+    });
+    const a = languageModel(r({}), 'k1');
+    expect(languageModel(r({}), 'k1')).toBe(a);
+    expect(languageModel(r({}), 'k2')).not.toBe(a);
+    expect(languageModel(r({ model: 'other' }), 'k1')).not.toBe(languageModel(r({}), 'k1'));
+    expect(languageModel(r({ base_url: 'http://127.0.0.1:8/v1' }), 'k1')).not.toBe(languageModel(r({}), 'k1'));
+    expect(languageModel(r({ id: 'p-other' }), 'k1')).not.toBe(languageModel(r({}), 'k1'));
   });
 
   it('classifies provider failures without their bodies', () => {
