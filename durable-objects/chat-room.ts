@@ -27,6 +27,7 @@ import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStat
 import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
 import { getChatPromptContext } from '../sql/generated/chat_context.queries';
 import { notifyTurnEnd } from '../functions/services/turn-notify';
+import { getSetting } from '../functions/services/site-config';
 import { MessageCache } from './message-cache';
 
 /** Events sent to stream subscribers; each frame is a JSON array of them. */
@@ -61,6 +62,7 @@ export interface NewChat {
   agentId: string | null;
   /** Null: the default config. */
   modelConfigId: string | null;
+  /** The chat's first messages; the deployment system prompt, when set, is put before them here. */
   messages: { role: Role; content: Part[] }[];
 }
 
@@ -77,6 +79,8 @@ export interface RoomStats {
   cacheCatchups: number;
   dbCatchups: number;
   fullRefreshes: number;
+  /** Times the model's history was read from Postgres (a cold object's first turn; never again while it is warm). */
+  historyReads: number;
   sockets: number;
   cached: number;
   compactions: number;
@@ -134,7 +138,10 @@ export class ChatRoom extends DurableObject<Env> {
   private holdQueue = 0;
   private readonly lock = new Mutex();
   private readonly attachments = new Map<WebSocket, Attachment>();
-  private readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0 };
+  /** `message_part` events not sent yet: a turn's deltas go out together, one frame per STREAM_FLUSH_MS. */
+  private pendingParts: StreamEvent[] = [];
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0 };
   private gone = false;
   /** Outcomes of finished turns, for tests and for work after a turn. */
   private lastOutcome: TurnOutcome | null = null;
@@ -151,15 +158,22 @@ export class ChatRoom extends DurableObject<Env> {
    * so the first named call stores it and later ones fall back to the stored copy.
    */
   private get chatId(): string {
+    // Read on every event and statement of a turn: kept in a field, so storage is touched once per object life.
+    if (this.knownChatId !== null) return this.knownChatId;
     const name = this.ctx.id.name;
+    const stored = this.ctx.storage.kv.get('chat_id');
     if (name) {
-      if (this.ctx.storage.kv.get('chat_id') !== name) this.ctx.storage.kv.put('chat_id', name);
+      if (stored !== name) this.ctx.storage.kv.put('chat_id', name);
+      this.knownChatId = name;
       return name;
     }
-    const stored = this.ctx.storage.kv.get('chat_id');
-    if (typeof stored === 'string') return stored;
+    if (typeof stored === 'string') {
+      this.knownChatId = stored;
+      return stored;
+    }
     throw new Error('ChatRoom must be addressed by chat id (getByName)');
   }
+  private knownChatId: string | null = null;
 
   private chatIdOrEmpty(): string {
     try {
@@ -262,7 +276,11 @@ export class ChatRoom extends DurableObject<Env> {
           );
           // Hydration: the chat pins its own copy of the agent's context, in the same transaction.
           if (agentId !== null && !(await pinAgentContext(tx, input.id, agentId, { replace: false }))) throw new UnknownAgentError();
-          const inserted = await this.insertMessages(tx, resolved.value.config.id, input.messages.map((m) => ({ ...m, createdBy: input.ownerId })));
+          const prompt = (await getSetting(tx, 'system_prompt')).trim();
+          const first: { role: Role; content: Part[] }[] = prompt
+            ? [{ role: 'system', content: [{ type: 'text', text: prompt }] }, ...input.messages]
+            : input.messages;
+          const inserted = await this.insertMessages(tx, resolved.value.config.id, first.map((m) => ({ ...m, createdBy: input.ownerId })));
           return { chat: toChat(row), messages: inserted };
         });
       } catch (e) {
@@ -423,6 +441,8 @@ export class ChatRoom extends DurableObject<Env> {
         }
       }
       this.attachments.clear();
+      this.cancelFlush();
+      this.pendingParts = [];
       this.cache.clear();
       this.chat = null;
       this.queue = null;
@@ -477,6 +497,9 @@ export class ChatRoom extends DurableObject<Env> {
       for (const m of missed) events.push({ type: 'message', chat_id: this.chatId, message: m });
       events.push(this.statusEvent(chat));
       events.push({ type: 'queue_update', chat_id: this.chatId, queued_messages: await this.loadQueue() });
+      // Parts still waiting to be sent go to the other sockets now (this one has no attachment yet, so it is
+      // skipped): the catch-up below then holds every part so far and nothing is sent to it twice.
+      this.flushParts();
       if (this.turn) {
         for (const p of this.turn.parts) {
           events.push({ type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part: p.part, seq: p.seq } });
@@ -603,6 +626,7 @@ export class ChatRoom extends DurableObject<Env> {
     const all = (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: '0' }, this.db)).map(toMessage);
     this.cache.replace(all);
     this.counters.fullRefreshes += 1;
+    this.flushParts();
     const lastId = all.at(-1)?.id ?? 0;
     for (const ws of this.ctx.getWebSockets()) {
       const att = this.attachment(ws);
@@ -655,8 +679,35 @@ export class ChatRoom extends DurableObject<Env> {
     ws.serializeAttachment(att);
   }
 
-  /** Sends one frame to every subscriber; durable messages a socket already has are not sent again. */
+  /**
+   * Sends one frame to every subscriber; durable messages a socket already has are not sent again. Parts still
+   * waiting are sent first, in the same frame, so events keep their order.
+   */
   private publish(events: StreamEvent[]): void {
+    if (this.pendingParts.length > 0) {
+      this.cancelFlush();
+      events = [...this.pendingParts, ...events];
+      this.pendingParts = [];
+    }
+    this.fanOut(events);
+  }
+
+  /** Sends the waiting `message_part` events now. */
+  private flushParts(): void {
+    this.cancelFlush();
+    if (this.pendingParts.length === 0) return;
+    const events = this.pendingParts;
+    this.pendingParts = [];
+    this.fanOut(events);
+  }
+
+  private cancelFlush(): void {
+    if (this.flushTimer === undefined) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  private fanOut(events: StreamEvent[]): void {
     if (events.length === 0) return;
     for (const ws of this.ctx.getWebSockets()) {
       const att = this.attachment(ws);
@@ -827,7 +878,11 @@ export class ChatRoom extends DurableObject<Env> {
   private async historyForModel(): Promise<Message[]> {
     const cached = this.cache.history();
     if (cached) return cached;
-    return (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: '0' }, this.db)).map(toMessage);
+    this.counters.historyReads += 1;
+    const all = (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: '0' }, this.db)).map(toMessage);
+    // Keep what was read: a cold object reads its history once, not again on every later turn.
+    this.cache.fill(0, all);
+    return all;
   }
 
   private publishPart(turn: Turn, d: ModelDelta): void {
@@ -835,7 +890,19 @@ export class ChatRoom extends DurableObject<Env> {
     const part: Part = { type: d.type, text: d.text };
     const seq = turn.seq++;
     turn.parts.push({ part, seq });
-    this.publish([{ type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part, seq } }]);
+    const event: StreamEvent = { type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part, seq } };
+    const flushMs = settings(this.env).STREAM_FLUSH_MS;
+    // The first part goes out at once (time to first token); later ones are batched into one frame per
+    // flushMs: one JSON frame and one send per socket instead of one per delta.
+    if (seq === 0 || flushMs === 0) {
+      this.publish([event]);
+      return;
+    }
+    this.pendingParts.push(event);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushParts();
+    }, flushMs);
   }
 
   /** Inside the lock: persist what the turn produced, settle the status, and run the next queued message. */

@@ -23,6 +23,8 @@ const Settings = z.object({
   PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
   LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(120000),
   LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  // A turn's deltas after its first are sent to the stream together, at most this often (0: one frame per delta).
+  STREAM_FLUSH_MS: z.coerce.number().int().min(0).max(1000).default(25),
   WEBPUSH_CONTACT: z.string().min(1).default('mailto:admin@example.com'),
   // Development and tests only: accept http and private-host push endpoints.
   WEBPUSH_ALLOW_INSECURE_ENDPOINTS: z

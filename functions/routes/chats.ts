@@ -6,7 +6,6 @@ import { ApiError, badRequest, notFound } from '../lib/errors';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, listChats, listMessages, titleFrom, UserContent, type Part, type Role } from '../services/chats';
-import { getSetting } from '../services/site-config';
 import { agentExists } from '../services/agent-context';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
@@ -78,10 +77,6 @@ function unwrap<T>(r: RoomResult<T>): T {
   throw new ApiError(r.status, r.message);
 }
 
-async function systemPrompt(c: Context<AuthedEnv>): Promise<string> {
-  return (await getSetting(c.var.db, 'system_prompt')).trim();
-}
-
 function postResponse(c: Context<AuthedEnv>, r: PostResult) {
   return r.kind === 'message' ? c.json({ message: r.message }, 201) : c.json({ queued_message: r.queued_message }, 202);
 }
@@ -115,10 +110,9 @@ const app = router()
         throw badRequest('Unknown agent.', [{ field: 'agent_id', detail: 'no agent has this id' }]);
       }
       const content: Part[] = body.content;
-      const prompt = await systemPrompt(c);
-      const messages: { role: Role; content: Part[] }[] = [];
-      if (prompt) messages.push({ role: 'system', content: [{ type: 'text', text: prompt }] });
-      messages.push({ role: 'user', content });
+      // The deployment system prompt is added by the chat's object, read on its own warm connection inside the
+      // creation transaction (no Worker-side Postgres session for it).
+      const messages: { role: Role; content: Part[] }[] = [{ role: 'user', content }];
       const id = crypto.randomUUID();
       const chat = unwrap(
         await room(c.env, id).create({
@@ -367,6 +361,7 @@ const app = router()
           z.object({
             cacheCatchups: z.number(),
             dbCatchups: z.number(),
+            historyReads: z.number(),
             fullRefreshes: z.number(),
             sockets: z.number(),
             cached: z.number(),

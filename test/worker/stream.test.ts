@@ -39,6 +39,46 @@ describe('connect sequence', () => {
     s.close();
   });
 
+  it("batches a turn's deltas into few frames: the first at once, nothing lost, reordered or repeated", async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'seed');
+    const s = await StreamClient.must(chat.id, u.token);
+    await s.waitFor('connect', (c) => c.messages().length === 2);
+    const from = s.frames.length;
+    expect((await post(chat.id, u.token, `batched ${slow(60, 2)}`)).status).toBe(201);
+    await s.waitIdle();
+    const frames = s.frames.slice(from).filter((f) => f.some((e) => e.type === 'message_part'));
+    const parts = frames.flat().flatMap((e) => (e.type === 'message_part' ? [e.message_part] : []));
+    expect(parts.map((p) => p.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    // One delta every ~2 ms for ~120 ms, flushed every 25 ms: a handful of frames, not 60.
+    expect(frames.length).toBeLessThan(20);
+    expect(frames[0]?.flatMap((e) => (e.type === 'message_part' ? [e.message_part.seq] : []))).toEqual([0]);
+    // The durable message comes after the last delta, in the frame that flushes it or a later one.
+    const tail = s.events.slice(s.events.findIndex((e) => e.type === 'message_part'));
+    const lastPart = tail.map((e) => e.type).lastIndexOf('message_part');
+    expect(tail.findIndex((e) => e.type === 'message' && e.message.role === 'assistant')).toBeGreaterThan(lastPart);
+    s.close();
+  });
+
+  it('sockets connecting while deltas wait to be flushed get each part exactly once', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'seed');
+    expect((await post(chat.id, u.token, `many ${slow(80, 3)}`)).status).toBe(201);
+    const late: StreamClient[] = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 17));
+      late.push(await StreamClient.must(chat.id, u.token, 2));
+    }
+    for (const c of late) await c.waitIdle();
+    const text = textOf((await messagesOf(chat.id, u.token)).at(-1) ?? { content: [] });
+    for (const c of late) {
+      const parts = c.events.flatMap((e) => (e.type === 'message_part' ? [e.message_part] : []));
+      expect(parts.map((p) => p.seq)).toEqual(parts.map((_, i) => i));
+      expect(parts.map((p) => p.part.text).join('')).toBe(text);
+      c.close();
+    }
+  });
+
   it('two subscribers receive identical sequences', async () => {
     const u = await makeUser();
     const chat = await startChat(u.token);
@@ -134,6 +174,22 @@ describe('catch-up and the message cache', () => {
     expect(s2.messages().map((m) => m.id)).toEqual(all.slice(11));
     s2.close();
     expect(await roomOf(chat.id).stats()).toMatchObject({ dbCatchups: 2, cacheCatchups: 1, cached: 256 });
+  });
+
+  it("a cold object reads the model's history once, then serves later turns from its cache", async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'first');
+    await roomOf(chat.id).idle();
+    await abortAllDurableObjects();
+    for (const t of ['after eviction 1', 'after eviction 2', 'after eviction 3']) {
+      expect((await post(chat.id, u.token, t)).status).toBe(201);
+      await roomOf(chat.id).idle();
+    }
+    expect(await roomOf(chat.id).stats()).toMatchObject({ historyReads: 1 });
+    // The model was given the whole history on every turn.
+    const msgs = await messagesOf(chat.id, u.token);
+    expect(msgs).toHaveLength(8);
+    expect(textOf(msgs[7] ?? { content: [] })).toBe('Echo: after eviction 3');
   });
 
   it('after an eviction, a client reconnecting with its last id misses nothing and gets no duplicate', async () => {
