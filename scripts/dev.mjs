@@ -317,7 +317,9 @@ async function main() {
   if (devVars.PG_WS_PROXY !== undefined) {
     proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
   } else if (needProxy) {
-    const pool = process.env.CHATD_PG_POOL !== '0';
+    // Up to 256 idle sessions per database for a minute: a wave of new chats (each object opens its own connection
+    // while the previous wave's objects still hold theirs for PG_IDLE_CLOSE_MS) finds warm sessions waiting.
+    const pool = process.env.CHATD_PG_POOL === '0' ? false : { maxIdle: 256, idleTimeoutMs: 60_000 };
     const proxy = await step(startPgWsProxy({ port: proxyPort, pool, log: (line) => err('[proxy]', line) }), {
       name: 'the WebSocket proxy',
       stop: async (p) => {

@@ -22,7 +22,9 @@ import { assertPortFree } from './ports.mjs';
  * @returns {Promise<LocalPostgres>}
  */
 export async function startLocalPostgres(opts) {
-  const { dataDir, port, persistent = true, maxConnections = 400 } = opts;
+  // Every active chat object holds a connection (plus, with the dev proxy's pool, up to 256 idle sessions): room for
+  // a few hundred active chats. A backend costs a few MB, so this is cheap on a development machine.
+  const { dataDir, port, persistent = true, maxConnections = 1000 } = opts;
   const log = opts.log ?? (() => {});
   await assertPortFree(port, 'Postgres', 'CHATD_PG_PORT');
   const socketDir = path.join(path.dirname(dataDir), `.pg-socket-${port}`);

@@ -604,6 +604,10 @@ export async function startMockLlm({
       }
     });
   });
+  // Keep idle keep-alive sockets well past a client's reuse window: with Node's default 5 s, a client that reuses
+  // a socket just as the server closes it sees the request fail ("The model call failed before completing").
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('clientError', (_e, socket) => socket.destroy());
 
   const reset = () => {
