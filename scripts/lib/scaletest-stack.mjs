@@ -27,9 +27,27 @@ import { freePort } from './ports.mjs';
  * @property {string} dir          the run's folder (data, Durable Object storage, stack.log)
  * @property {string} logFile
  * @property {() => boolean} alive   dev.mjs is still running (it stops everything when wrangler dies)
- * @property {(opts?: { keep?: 'all' | 'log' | 'none' }) => Promise<void>} stop   SIGINT to dev.mjs, wait, then remove the
- *   folder (`none`, the default), everything but stack.log (`log`), or nothing (`all`)
+ * @property {(opts?: { keep?: 'all' | 'log' | 'none' }) => Promise<ProxyCounts | null>} stop   SIGINT to dev.mjs, wait, then
+ *   remove the folder (`none`, the default), everything but stack.log (`log`), or nothing (`all`); answers the Postgres
+ *   proxy's counts from the line dev.mjs prints when it stops (null when it printed none)
  */
+
+/**
+ * @typedef {object} ProxyCounts
+ * @property {number} clients          driver connections the proxy accepted (one per connect of a Worker or object)
+ * @property {number} sessionsOpened   Postgres sessions it opened for them
+ * @property {number} reused           connections served by a pooled session
+ */
+
+/**
+ * The counts in dev.mjs's `[proxy] stopped (N clients, M Postgres sessions opened, K reused)` line.
+ * @param {string} log
+ * @returns {ProxyCounts | null}
+ */
+export function proxyCounts(log) {
+  const m = /\[proxy\] stopped \((\d+) clients, (\d+) Postgres sessions opened, (\d+) reused\)/.exec(log);
+  return m ? { clients: Number(m[1]), sessionsOpened: Number(m[2]), reused: Number(m[3]) } : null;
+}
 
 /**
  * @param {string} file
@@ -103,7 +121,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
   let stopped = false;
   /** @param {{ keep?: 'all' | 'log' | 'none' }} [o] */
   const stop = async ({ keep = 'none' } = {}) => {
-    if (stopped) return;
+    if (stopped) return null;
     stopped = true;
     if (!exited) {
       child.kill('SIGINT');
@@ -117,10 +135,18 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
       clearTimeout(t);
       clearTimeout(k);
     }
+    /** @type {ProxyCounts | null} */
+    let counts = null;
+    try {
+      counts = proxyCounts(readFileSync(logFile, 'utf8').slice(-4096));
+    } catch {
+      counts = null;
+    }
     if (keep === 'none') await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     if (keep === 'log') {
       for (const sub of ['postgres', 'wrangler']) await rm(path.join(dir, sub), { recursive: true, force: true }).catch(() => undefined);
     }
+    return counts;
   };
 
   const url = `http://127.0.0.1:${port}`;

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { groupByName, loadGeneratedStatements, nameOf, normalizeSql } from '../../scripts/lib/scaletest-sql.mjs';
 import { compareIds, Semaphore } from '../../scripts/lib/scaletest-client.mjs';
 import { summarize } from '../../scripts/lib/scaletest-report.mjs';
@@ -110,6 +111,12 @@ describe('npm run scaletest', () => {
     expect(pgr.messageInserts).toBe(12);
     expect(pgr.countersSettled).toBe(true);
     expect(pgr.insertCausedChatsUpdates).toBe(0);
+    // The dev proxy's counts, read from its stop line: sessions are pooled, so never more sessions than connections.
+    const proxy = z.object({ clients: z.number(), sessionsOpened: z.number(), reused: z.number() }).parse(x.postgresProxy);
+    expect(proxy.clients).toBeGreaterThanOrEqual(3);
+    expect(proxy.sessionsOpened).toBeLessThanOrEqual(proxy.clients);
+    expect(proxy.sessionsOpened + proxy.reused).toBeLessThanOrEqual(proxy.clients);
+    expect(proxy.reused).toBeGreaterThan(0);
     expect(report.machine).toMatchObject({ cpus: os.cpus().length, node: process.version });
     // The throwaway stack's folder (.data/scaletest-<time>-<pid>) is gone.
     expect((await readdir(path.join(ROOT, '.data'))).filter((d) => d.startsWith('scaletest-') && d.endsWith(`-${String(r.pid)}`))).toEqual([]);
