@@ -5,7 +5,7 @@
  *      $CHATD_DATA_DIR (.data/postgres) across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database;
  *      skipped when DATABASE_URL is set.
  *   2. The WebSocket-to-TCP proxy the Neon driver needs to reach it, on 127.0.0.1:$CHATD_PG_PROXY_PORT (54330).
- *      It pools Postgres sessions like Neon's pooled endpoint (PgBouncer session mode: a client that leaves hands its
+ *      It pools Postgres sessions, as Neon's pooled endpoint does (PgBouncer's session mode: a client that leaves hands its
  *      session, reset with DISCARD ALL, to the next one), because every chat's Durable Object opens its own
  *      connection and a fresh Postgres session costs ~15-25 ms of Postgres CPU on these machines. CHATD_PG_POOL=0
  *      gives every connection its own session instead.

@@ -1,10 +1,12 @@
 /**
- * The retention purge (Coder's dbpurge, on a cron trigger): under an advisory lock, auto-archive chats idle
- * longer than `auto_archive_days`, then delete archived chats untouched for `retention_days`, in bounded
- * batches until done or out of time; the next run continues. The clock is injected.
+ * The retention purge (Coder's dbpurge, on a cron trigger): auto-archive chats idle longer than
+ * `auto_archive_days`, then delete archived chats untouched for `retention_days`, in bounded batches until done or
+ * out of time; the next run continues. Each batch is one transaction under a transaction-level advisory lock, so
+ * no two batches run at once and no lock outlives its transaction (which a transaction-mode pooler requires).
+ * The clock is injected.
  */
-import type { Db } from '../lib/db';
-import { archiveIdleChats, deleteOldChats, releaseRetentionLock, tryRetentionLock } from '../../sql/generated/retention.queries';
+import type { Db, Tx } from '../lib/db';
+import { archiveIdleChats, deleteOldChats, tryRetentionLock } from '../../sql/generated/retention.queries';
 import { getSetting } from './site-config';
 
 export interface RetentionOptions {
@@ -37,12 +39,18 @@ export async function runRetention(db: Db, opts: RetentionOptions): Promise<Rete
   const batch = opts.batchSize ?? 1000;
   const budget = opts.budgetMs ?? 20_000;
   const report: RetentionReport = { ran: false, archived: 0, deleted: 0, batches: 0, complete: true, retentionDays: 0, autoArchiveDays: 0, ms: 0 };
-  const [lock] = await tryRetentionLock.run(undefined, db);
-  if (!lock?.locked) {
-    report.ms = Date.now() - started;
-    return report; // another run holds it
-  }
-  report.ran = true;
+  /** Runs one batch in its own transaction under the lock; null when another run's batch holds it. */
+  const locked = async <T,>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T } | null> =>
+    await db.inTx(async (tx) => {
+      const [lock] = await tryRetentionLock.run(undefined, tx);
+      return lock?.locked ? { value: await fn(tx) } : null;
+    });
+  /** Set when another run's batch held the lock: this run stops there (and counts as skipped if it did nothing). */
+  const state = { yielded: false };
+  const yieldToOther = () => {
+    state.yielded = true;
+    if (report.batches > 0) report.complete = false;
+  };
   try {
     report.retentionDays = await getSetting(db, 'retention_days');
     report.autoArchiveDays = await getSetting(db, 'auto_archive_days');
@@ -52,7 +60,12 @@ export async function runRetention(db: Db, opts: RetentionOptions): Promise<Rete
       const cutoff = new Date(opts.now.getTime() - report.autoArchiveDays * DAY);
       // At least one batch per run, so a tiny budget still makes progress.
       for (;;) {
-        const rows = await archiveIdleChats.run({ now: opts.now, cutoff, batch }, db);
+        const got = await locked((tx) => archiveIdleChats.run({ now: opts.now, cutoff, batch }, tx));
+        if (!got) {
+          yieldToOther();
+          break;
+        }
+        const rows = got.value;
         report.batches += 1;
         report.archived += rows.length;
         if (rows.length > 0 && opts.onArchived) await opts.onArchived(rows.map((r) => r.id));
@@ -63,10 +76,15 @@ export async function runRetention(db: Db, opts: RetentionOptions): Promise<Rete
         }
       }
     }
-    if (report.retentionDays > 0 && report.complete) {
+    if (report.retentionDays > 0 && report.complete && !state.yielded) {
       const cutoff = new Date(opts.now.getTime() - report.retentionDays * DAY);
       for (;;) {
-        const rows = await deleteOldChats.run({ cutoff, batch }, db);
+        const got = await locked((tx) => deleteOldChats.run({ cutoff, batch }, tx));
+        if (!got) {
+          yieldToOther();
+          break;
+        }
+        const rows = got.value;
         report.batches += 1;
         report.deleted += rows.length;
         if (rows.length > 0 && opts.onDeleted) await opts.onDeleted(rows.map((r) => r.id));
@@ -78,7 +96,7 @@ export async function runRetention(db: Db, opts: RetentionOptions): Promise<Rete
       }
     }
   } finally {
-    await releaseRetentionLock.run(undefined, db);
+    report.ran = !state.yielded || report.batches > 0;
     report.ms = Date.now() - started;
   }
   return report;

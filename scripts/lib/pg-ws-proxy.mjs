@@ -6,8 +6,8 @@
  *
  * Two modes:
  *   - plain (`pool` false or absent): every WebSocket gets its own TCP connection, bytes piped both ways.
- *   - session pooling (`pool: true` or `{ maxIdle, idleTimeoutMs }`), like PgBouncer's session mode behind Neon's
- *     pooled endpoint: when a client leaves a backend idle and healthy, the proxy sends it `DISCARD ALL` and keeps
+ *   - session pooling (`pool: true` or `{ maxIdle, idleTimeoutMs }`), PgBouncer's session mode (Neon's pooled endpoint
+ *     runs PgBouncer in transaction mode, which is stricter; the Worker keeps no session state): when a client leaves a backend idle and healthy, the proxy sends it `DISCARD ALL` and keeps
  *     it; the next client with the same target and startup parameters gets it without a new Postgres session
  *     (a fresh one costs ~15-25 ms of Postgres CPU on a VM where fork is slow). The proxy answers that client's
  *     startup itself with what the backend said at its own startup (AuthenticationOk, ParameterStatus,

@@ -18,41 +18,19 @@ export interface ITryRetentionLockQuery {
   result: ITryRetentionLockResult;
 }
 
-const tryRetentionLockIR: any = {"usedParamSet":{},"params":[],"statement":"-- Session-level, so it spans the run's batches; only one purge runs at a time across the deployment.\nSELECT pg_try_advisory_lock(hashtext('chatd:retention')::bigint) AS \"locked!\""};
+const tryRetentionLockIR: any = {"usedParamSet":{},"params":[],"statement":"-- Transaction-level: taken first in each batch's transaction and released by its COMMIT. A session-level lock would\n-- break behind a transaction-mode pooler (Neon's pooled endpoint): the lock and the unlock can reach different server\n-- connections, and the lock then stays held by a pooled connection, so later runs would never get it. Two\n-- overlapping runs interleave batch by batch; no two batches ever run at once.\nSELECT pg_try_advisory_xact_lock(hashtext('chatd:retention')::bigint) AS \"locked!\""};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Session-level, so it spans the run's batches; only one purge runs at a time across the deployment.
- * SELECT pg_try_advisory_lock(hashtext('chatd:retention')::bigint) AS "locked!"
+ * -- Transaction-level: taken first in each batch's transaction and released by its COMMIT. A session-level lock would
+ * -- break behind a transaction-mode pooler (Neon's pooled endpoint): the lock and the unlock can reach different server
+ * -- connections, and the lock then stays held by a pooled connection, so later runs would never get it. Two
+ * -- overlapping runs interleave batch by batch; no two batches ever run at once.
+ * SELECT pg_try_advisory_xact_lock(hashtext('chatd:retention')::bigint) AS "locked!"
  * ```
  */
 export const tryRetentionLock = new PreparedQuery<ITryRetentionLockParams,ITryRetentionLockResult>(tryRetentionLockIR);
-
-
-/** 'ReleaseRetentionLock' parameters type */
-export type IReleaseRetentionLockParams = void;
-
-/** 'ReleaseRetentionLock' return type */
-export interface IReleaseRetentionLockResult {
-  released: boolean;
-}
-
-/** 'ReleaseRetentionLock' query type */
-export interface IReleaseRetentionLockQuery {
-  params: IReleaseRetentionLockParams;
-  result: IReleaseRetentionLockResult;
-}
-
-const releaseRetentionLockIR: any = {"usedParamSet":{},"params":[],"statement":"SELECT pg_advisory_unlock(hashtext('chatd:retention')::bigint) AS \"released!\""};
-
-/**
- * Query generated from SQL:
- * ```
- * SELECT pg_advisory_unlock(hashtext('chatd:retention')::bigint) AS "released!"
- * ```
- */
-export const releaseRetentionLock = new PreparedQuery<IReleaseRetentionLockParams,IReleaseRetentionLockResult>(releaseRetentionLockIR);
 
 
 /** 'ArchiveIdleChats' parameters type */

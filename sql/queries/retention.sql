@@ -1,9 +1,9 @@
 /* @name TryRetentionLock */
--- Session-level, so it spans the run's batches; only one purge runs at a time across the deployment.
-SELECT pg_try_advisory_lock(hashtext('chatd:retention')::bigint) AS "locked!";
-
-/* @name ReleaseRetentionLock */
-SELECT pg_advisory_unlock(hashtext('chatd:retention')::bigint) AS "released!";
+-- Transaction-level: taken first in each batch's transaction and released by its COMMIT. A session-level lock would
+-- break behind a transaction-mode pooler (Neon's pooled endpoint): the lock and the unlock can reach different server
+-- connections, and the lock then stays held by a pooled connection, so later runs would never get it. Two
+-- overlapping runs interleave batch by batch; no two batches ever run at once.
+SELECT pg_try_advisory_xact_lock(hashtext('chatd:retention')::bigint) AS "locked!";
 
 /* @name ArchiveIdleChats */
 -- Auto-archive: chats idle since before the cutoff, never ones with a turn in flight.

@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runScheduled } from '../../functions/scheduled';
+import { runRetention } from '../../functions/services/retention';
 import { call, ErrorBody, makeOwner, makeUser, startChat, testDb } from './helpers';
 import { StreamClient } from './stream-client';
 
@@ -170,6 +171,36 @@ describe('retention purge', () => {
     }
     expect((await runScheduled(env, new Date())).retention?.ran).toBe(true);
     expect((await rowsFor([old])).chats).toBe(0);
+  });
+
+  it('holds its lock only inside each batch transaction, as a transaction-mode pooler (Neon pooled) requires', async () => {
+    const u = await makeUser();
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await oldChat(u.user.id, 60 + i, true));
+    const probe = testDb();
+    const db = testDb();
+    const heldBetweenBatches: number[] = [];
+    try {
+      const report = await runRetention(db, {
+        now: new Date(),
+        batchSize: 1,
+        onDeleted: async () => {
+          const r = await probe.query(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = (hashtext('chatd:retention')::bigint & 4294967295)::oid",
+            [],
+          );
+          heldBetweenBatches.push(z.object({ n: z.number() }).parse(r.rows[0]).n);
+        },
+      });
+      expect(report).toMatchObject({ ran: true, complete: true });
+      expect(report.deleted).toBeGreaterThanOrEqual(3);
+    } finally {
+      await probe.close();
+      await db.close();
+    }
+    expect(heldBetweenBatches.length).toBeGreaterThanOrEqual(3);
+    expect(heldBetweenBatches.every((n) => n === 0)).toBe(true);
+    expect((await rowsFor(ids)).chats).toBe(0);
   });
 
   it('stops at the time budget and the next run continues', async () => {
