@@ -141,6 +141,8 @@ export class ChatRoom extends DurableObject<Env> {
   /** `message_part` events not sent yet: a turn's deltas go out together, one frame per STREAM_FLUSH_MS. */
   private pendingParts: StreamEvent[] = [];
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The chat id once known (see `chatId`). */
+  private knownChatId: string | null = null;
   private readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0 };
   private gone = false;
   /** Outcomes of finished turns, for tests and for work after a turn. */
@@ -173,7 +175,6 @@ export class ChatRoom extends DurableObject<Env> {
     }
     throw new Error('ChatRoom must be addressed by chat id (getByName)');
   }
-  private knownChatId: string | null = null;
 
   private chatIdOrEmpty(): string {
     try {
@@ -441,8 +442,7 @@ export class ChatRoom extends DurableObject<Env> {
         }
       }
       this.attachments.clear();
-      this.cancelFlush();
-      this.pendingParts = [];
+      this.takePendingParts();
       this.cache.clear();
       this.chat = null;
       this.queue = null;
@@ -684,27 +684,21 @@ export class ChatRoom extends DurableObject<Env> {
    * waiting are sent first, in the same frame, so events keep their order.
    */
   private publish(events: StreamEvent[]): void {
-    if (this.pendingParts.length > 0) {
-      this.cancelFlush();
-      events = [...this.pendingParts, ...events];
-      this.pendingParts = [];
-    }
-    this.fanOut(events);
+    this.fanOut(this.pendingParts.length > 0 ? [...this.takePendingParts(), ...events] : events);
   }
 
   /** Sends the waiting `message_part` events now. */
   private flushParts(): void {
-    this.cancelFlush();
-    if (this.pendingParts.length === 0) return;
-    const events = this.pendingParts;
-    this.pendingParts = [];
-    this.fanOut(events);
+    this.fanOut(this.takePendingParts());
   }
 
-  private cancelFlush(): void {
-    if (this.flushTimer === undefined) return;
-    clearTimeout(this.flushTimer);
+  /** The waiting `message_part` events, handed over once: the flush timer is cancelled. */
+  private takePendingParts(): StreamEvent[] {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    const parts = this.pendingParts;
+    this.pendingParts = [];
+    return parts;
   }
 
   private fanOut(events: StreamEvent[]): void {
