@@ -23,7 +23,7 @@
  * Exit status: 0 when every turn ended in `waiting` and no client saw a lost, duplicated or out-of-order durable
  * message; 2 when the run finished but some did; 1 when the run itself failed.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,8 +170,8 @@ async function main() {
   }
   /** @type {'all' | 'log' | 'none'} what of the own stack's folder to keep: stack.log stays after a failed run */
   let keep = a['keep-stack'] === true ? 'all' : 'none';
-  /** @type {string | null} the results file, completed with the proxy's counts once the stack has stopped */
-  let resultsFile = null;
+  /** @type {{ file: string, report: { result: Record<string, unknown> } } | null} written; completed with the proxy's counts once the stack has stopped */
+  let written = null;
   /** @type {ChatRun[]} */
   const runs = [];
   /** @type {pg.Client | null} */
@@ -592,7 +592,7 @@ async function main() {
       },
     };
     const file = await writeResults(outDir, 'scaletest', report);
-    resultsFile = file;
+    written = { file, report };
     process.stdout.write(`${render(report)}\nresults: ${path.relative(process.cwd(), file) || file}\n`);
     const bad = failed > 0 || integrity.lost + integrity.duplicated + integrity.outOfOrder + integrity.phantom > 0;
     if (bad && keep === 'none') keep = 'log';
@@ -613,23 +613,15 @@ async function main() {
           `the Postgres proxy: ${counts.clients} driver connections, ${counts.sessionsOpened} Postgres sessions opened, ` +
             `${counts.reused} connections served by a pooled session`,
         );
-        if (resultsFile) await addToResults(resultsFile, { postgresProxy: counts });
+        if (written) {
+          written.report.result.postgresProxy = counts;
+          await writeFile(written.file, `${JSON.stringify(written.report, null, 2)}\n`);
+        }
       }
       if (keep === 'all') info(`kept ${path.relative(ROOT, stack.dir)}`);
       if (keep === 'log') info(`kept the stack's log: ${path.relative(ROOT, stack.logFile)}`);
     }
   }
-}
-
-/**
- * Adds fields to `result` of a results file written earlier (what is only known after the stack stopped).
- * @param {string} file
- * @param {Record<string, unknown>} fields
- */
-async function addToResults(file, fields) {
-  const report = /** @type {{ result: Record<string, unknown> }} */ (JSON.parse(await readFile(file, 'utf8')));
-  Object.assign(report.result, fields);
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
 }
 
 /**

@@ -135,13 +135,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
       clearTimeout(t);
       clearTimeout(k);
     }
-    /** @type {ProxyCounts | null} */
-    let counts = null;
-    try {
-      counts = proxyCounts(readFileSync(logFile, 'utf8').slice(-4096));
-    } catch {
-      counts = null;
-    }
+    const counts = proxyCounts(lastLines(logFile, 20).join('\n'));
     if (keep === 'none') await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     if (keep === 'log') {
       for (const sub of ['postgres', 'wrangler']) await rm(path.join(dir, sub), { recursive: true, force: true }).catch(() => undefined);
