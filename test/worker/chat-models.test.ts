@@ -13,7 +13,7 @@ import {
   sealBinding,
 } from '../../functions/services/chat-models';
 import { ApiError } from '../../functions/lib/errors';
-import { call, ErrorBody, freshWorld, makeOwner, makeUser, testDb } from './helpers';
+import { call, ErrorBody, freshWorld, lockWaiters, makeOwner, makeUser, testDb } from './helpers';
 
 const Provider = z
   .object({
@@ -322,7 +322,7 @@ describe('concurrency on two real connections', () => {
       const pending = createModelConfig(b, w.owner.user.id, { provider: 'openai', model: 'racer', context_limit: 10 }).finally(() => {
         createSettled = true;
       });
-      await new Promise((r) => setTimeout(r, 300));
+      await lockWaiters(tx);
       expect(createSettled).toBe(false); // blocked on the provider row lock
       await tx.query("UPDATE chat_model_configs SET deleted = true, deleted_at = now() WHERE provider = 'openai' AND NOT deleted", []);
       await tx.query('DELETE FROM chat_providers WHERE id = $1', [p.id]);
@@ -361,7 +361,7 @@ describe('concurrency on two real connections', () => {
     const outcome = await w.db.inTx(async (tx) => {
       await tx.query('SELECT 1 FROM chat_model_configs WHERE id = $1 FOR UPDATE', [c.id]);
       const pending = w.api.patch(`/model-configs/${c.id}`, { display_name: 'late' });
-      await new Promise((r) => setTimeout(r, 300));
+      await lockWaiters(tx);
       await tx.query('UPDATE chat_model_configs SET deleted = true, deleted_at = now() WHERE id = $1', [c.id]);
       return { pending }; // wrapped: commit first, then wait for the blocked PATCH
     });

@@ -9,6 +9,7 @@ import {
   makeUser,
   MessageSchema,
   messagesOf,
+  mockGate,
   roomOf,
   startChat,
   testDb,
@@ -265,8 +266,10 @@ describe('edits', () => {
 describe('queue and interrupts', () => {
   it('queues up to 20 behind a running turn, then 409; runs them in order after delete and promote', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${slow(60, 25)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${gate.directive(3)}` } });
     const chat = ChatSchema.parse(created.body);
+    await gate.waiting(1);
     const queued: string[] = [];
     for (let i = 0; i < 20; i++) {
       const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `q${i}` } });
@@ -286,6 +289,7 @@ describe('queue and interrupts', () => {
     expect((await call('DELETE', `/api/v2/chats/${chat.id}/queue/${queued[3] ?? ''}`, { token: u.token })).status).toBe(404);
     const promoted = await call('POST', `/api/v2/chats/${chat.id}/queue/${queued[19] ?? ''}/promote`, { token: u.token });
     expect(promoted.status).toBe(202);
+    await gate.open();
 
     // Drain: every queued message runs, one turn each, in queue order.
     for (let i = 0; i < 40; i++) {
@@ -303,13 +307,14 @@ describe('queue and interrupts', () => {
 
   it('a failed turn pauses the queue; promote then sends the queued message at once', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', {
-      token: u.token,
-      body: { content: 'fails [[mock latency_ms=400 error_status=500]]' },
-    });
+    const gate = mockGate();
+    const failing = `fails [[mock error_status=500]] ${gate.directive()}`;
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: failing } });
     const chat = ChatSchema.parse(created.body);
+    await gate.waiting(1);
     const q = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'later' } });
     expect(q.status).toBe(202);
+    await gate.open();
     const qid = z.object({ queued_message: z.object({ id: z.string() }).loose() }).parse(q.body).queued_message.id;
     expect(await roomOf(chat.id).idle()).toBe('error');
     const failed = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
@@ -328,24 +333,24 @@ describe('queue and interrupts', () => {
     const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
     expect(after.last_error).toBeNull();
     const texts = (await messagesOf(chat.id, u.token)).map((m) => textOf(m));
-    expect(texts).toEqual(['fails [[mock latency_ms=400 error_status=500]]', 'later', 'Echo: later']);
+    expect(texts).toEqual([failing, 'later', 'Echo: later']);
   });
 
   it('interrupt keeps the partial text as an assistant message and returns to waiting', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 0)} ${gate.directive(5)}` } });
     const chat = ChatSchema.parse(created.body);
     const stream = await StreamClient.must(chat.id, u.token);
-    await stream.waitFor('some parts', (c) => c.events.filter((e) => e.type === 'message_part').length >= 5);
+    await gate.waiting(1);
+    await stream.waitFor('the 5 parts sent', (c) => c.events.filter((e) => e.type === 'message_part').length === 5);
     const r = await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: u.token });
     expect(r.status).toBe(202);
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
-    const partial = textOf(msgs[1] ?? { content: [] });
-    expect(partial.length).toBeGreaterThan(0);
-    expect(partial.split(' ').length).toBeLessThan(200);
-    expect(partial.startsWith('Echo:')).toBe(true);
+    // Exactly the 5 deltas the model sent before it was stopped at the gate.
+    expect(textOf(msgs[1] ?? { content: [] })).toBe('Echo: long Echo: long Echo:');
     await stream.waitFor('interrupting then waiting', (c) => c.statuses().includes('interrupting') && c.statuses().at(-1) === 'waiting');
     stream.close();
     // Interrupting an idle chat is harmless.
@@ -354,9 +359,10 @@ describe('queue and interrupts', () => {
 
   it('busy_behavior "interrupt" stops the running turn and runs the new message now', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 2)} ${gate.directive(10)}` } });
     const chat = ChatSchema.parse(created.body);
-    await new Promise((r) => setTimeout(r, 200));
+    await gate.waiting(1);
     const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, {
       token: u.token,
       body: { content: 'change of plan', busy_behavior: 'interrupt' },
@@ -393,9 +399,11 @@ describe('chat management', () => {
 
   it('deleting a chat cascades to its messages and queue, and closes its stream', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${slow(100, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${gate.directive(2)}` } });
     const chat = ChatSchema.parse(created.body);
-    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'queued' } });
+    await gate.waiting(1);
+    expect((await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'queued' } })).status).toBe(202);
     const stream = await StreamClient.must(chat.id, u.token);
     const r = await call('DELETE', `/api/v2/chats/${chat.id}`, { token: u.token });
     expect(r.status).toBe(204);

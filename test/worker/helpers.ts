@@ -4,7 +4,7 @@ import { env, exports } from 'cloudflare:workers';
 import { z } from 'zod';
 import worker from '../../functions/index';
 import { dbSettings, settings } from '../../functions/env';
-import { Db } from '../../functions/lib/db';
+import { Db, type Queryable } from '../../functions/lib/db';
 import { createKey, createUser, type User } from '../../functions/services/users';
 import type { Role } from '../../functions/authz';
 
@@ -205,3 +205,48 @@ export async function messagesOf(chatId: string, token: string): Promise<Message
 
 export const textOf = (m: { content: { type: string }[] }) =>
   m.content.map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+
+const GateState = z.object({ name: z.string(), open: z.boolean(), waiting: z.number(), arrived: z.number(), timed_out: z.boolean().optional() });
+
+/**
+ * A gate of the mock LLM: a turn whose message carries `[[mock gate="<name>"]]` holds its stream at the gate
+ * until the test opens it, so a test holds a turn open for exactly as long as it needs, whatever the machine's speed.
+ */
+export function mockGate(name = `g${crypto.randomUUID().replaceAll('-', '')}`) {
+  const url = `${testEnv.MOCK_LLM_URL}/__mock/gates/${name}`;
+  return {
+    name,
+    /** The directive that holds a stream at this gate after `after` content deltas. */
+    directive: (after = 0) => `[[mock gate="${name}" gate_after=${after}]]`,
+    /** Resolves once `n` model calls wait at the gate (fails after timeoutMs). */
+    async waiting(n = 1, timeoutMs = 10_000) {
+      const state = GateState.parse(await (await fetch(`${url}?waiting=${n}&timeout_ms=${timeoutMs}`)).json());
+      if (state.timed_out) throw new Error(`mock gate ${name}: ${state.waiting} of ${n} calls waiting after ${timeoutMs} ms`);
+      return state;
+    },
+    async open() {
+      const r = await fetch(`${url}/open`, { method: 'POST' });
+      if (r.status !== 200) throw new Error(`mock gate ${name}: open answered ${r.status}`);
+    },
+  };
+}
+
+/**
+ * Resolves once `n` sessions of the database `db` points at wait on a lock (`pg_stat_activity`): a test that holds a
+ * row lock knows the statement it raced is blocked on it, without guessing how long that takes.
+ */
+export async function lockWaiters(db: Queryable, n = 1, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // Statistics views are snapshotted per transaction: a caller inside one would see the same counts forever.
+    await db.query('SELECT pg_stat_clear_snapshot()', []);
+    const r = await db.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      [],
+    );
+    const got = z.object({ n: z.number() }).parse(r.rows[0]).n;
+    if (got >= n) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} sessions blocked on a lock (${got})`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}

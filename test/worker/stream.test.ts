@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { call, ChatSchema, makeOwner, makeUser, messagesOf, roomOf, startChat, testDb, textOf } from './helpers';
+import { call, ChatSchema, makeOwner, makeUser, messagesOf, mockGate, roomOf, startChat, testDb, textOf } from './helpers';
 import { StreamClient, type StreamEvent } from './stream-client';
 
 const slow = (n = 40, delay = 25) => `[[mock chunks=${n} chunk_delay_ms=${delay}]]`;
@@ -14,11 +14,14 @@ const kinds = (events: StreamEvent[]) => events.map((e) => e.type);
 describe('connect sequence', () => {
   it('sends missed messages, status, queue, then the running turn from seq 0; parts precede the durable message', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `go ${slow(60, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `go ${slow(60, 2)} ${gate.directive(20)}` } });
     const chat = ChatSchema.parse(created.body);
-    await new Promise((r) => setTimeout(r, 300));
+    // 20 deltas are out and the model holds the rest: the turn is running with parts to replay.
+    await gate.waiting(1);
     const s = await StreamClient.must(chat.id, u.token);
     await s.waitFor('the first frame', (c) => c.frames.length > 0);
+    await gate.open();
     const first = s.frames[0] ?? [];
     const k = kinds(first);
     expect(k[0]).toBe('message');
@@ -63,12 +66,18 @@ describe('connect sequence', () => {
   it('sockets connecting while deltas wait to be flushed get each part exactly once', async () => {
     const u = await makeUser();
     const chat = await startChat(u.token, 'seed');
-    expect((await post(chat.id, u.token, `many ${slow(80, 3)}`)).status).toBe(201);
+    // The model sends its 80 deltas, then waits at the gate before finishing: the turn stays open until every
+    // socket has connected, however slow the machine (on a fast one they connect while deltas still flow).
+    const gate = mockGate();
+    expect((await post(chat.id, u.token, `many ${slow(80, 3)} ${gate.directive(80)}`)).status).toBe(201);
     const late: StreamClient[] = [];
     for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, 17));
       late.push(await StreamClient.must(chat.id, u.token, 2));
+      await new Promise((r) => setTimeout(r, 17));
     }
+    for (const c of late) await c.waitFor('the connect frame', (s) => s.frames.length > 0);
+    await gate.waiting(1);
+    await gate.open();
     for (const c of late) await c.waitIdle();
     const text = textOf((await messagesOf(chat.id, u.token)).at(-1) ?? { content: [] });
     for (const c of late) {
@@ -90,9 +99,10 @@ describe('connect sequence', () => {
       expect((await post(chat.id, u.token, t)).status).toBe(201);
       await roomOf(chat.id).idle();
     }
-    await a.waitFor('3 turns', (c) => c.messages().length === 8);
-    await b.waitFor('3 turns', (c) => c.messages().length === 8);
-    await new Promise((r) => setTimeout(r, 50));
+    // The connect status, then running and waiting for each of the 3 turns.
+    const settled = (c: StreamClient) => c.messages().length === 8 && c.statuses().filter((x) => x === 'waiting').length === 4;
+    await a.waitFor('3 turns', settled);
+    await b.waitFor('3 turns', settled);
     expect(b.events).toEqual(a.events);
     a.close();
     b.close();
@@ -235,9 +245,10 @@ describe('catch-up and the message cache', () => {
 describe('recovery', () => {
   it('an eviction mid-turn never leaves the chat running: the heartbeat alarm ends it as interrupted', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(400, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${gate.directive(5)}` } });
     const chat = ChatSchema.parse(created.body);
-    await new Promise((r) => setTimeout(r, 200));
+    await gate.waiting(1);
     expect(ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body).status).toBe('running');
     await abortAllDurableObjects();
     expect(await runDurableObjectAlarm(roomOf(chat.id))).toBe(true);
@@ -251,9 +262,10 @@ describe('recovery', () => {
 
   it('the first request to a cold object also recovers an orphaned running chat', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(400, 20)}` } });
+    const gate = mockGate();
+    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${gate.directive(5)}` } });
     const chat = ChatSchema.parse(created.body);
-    await new Promise((r) => setTimeout(r, 200));
+    await gate.waiting(1);
     await abortAllDurableObjects();
     const s = await StreamClient.must(chat.id, u.token);
     await s.waitFor('recovery', (c) => c.statuses().includes('error'));
