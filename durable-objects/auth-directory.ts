@@ -1,10 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { dbSettings } from '../functions/env';
+import { dbSettings } from '../functions/lib/settings';
 import { Db } from '../functions/lib/db';
 import { DbUnavailableError } from '../functions/lib/errors';
 import { timingSafeEqual } from '../functions/lib/crypto';
 import { Role } from '../functions/lib/roles';
+import type { AuthAnswer } from '../functions/services/key-shards';
 import { deleteApiKey, getApiKeyWithUser } from '../sql/generated/users.queries';
 
 
@@ -20,18 +21,6 @@ const KeyRow = z.object({
   created_at: z.coerce.date(),
 });
 type KeyRow = z.infer<typeof KeyRow>;
-
-export interface KeyIdentity {
-  userId: string;
-  email: string;
-  username: string;
-  roles: Role[];
-  createdAt: Date;
-  keyId: string;
-  keyKind: 'session' | 'api_key';
-}
-
-export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'unavailable' };
 
 /** How long a cached key is trusted without asking Postgres (revocation through this object is immediate). */
 const CACHE_MS = 60_000;
@@ -137,19 +126,4 @@ export class AuthDirectory extends DurableObject<Env> {
     }
     return row;
   }
-}
-
-/** FNV-1a of a string, as 8 hex digits: names shards per database without putting the URL in the name. */
-function fingerprint(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
-
-/** The directory shard for a key id: 36 shards per database, by the id's first character. */
-export function shardFor(dbUrl: string, keyId: string): string {
-  return `keys-${fingerprint(dbUrl)}-${keyId.charAt(0)}`;
 }

@@ -1,166 +1,128 @@
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { dbSettings, settings } from '../functions/env';
-import { Db, pgErrorCode } from '../functions/lib/db';
-import { keyRing } from '../functions/lib/keyring';
-import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../functions/llm/compaction';
-import { callModel, ModelError, type ModelDelta, type ModelResult } from '../functions/llm/model';
-import { NoModelError, resolveModelCached, sealBinding, type ResolvedModel } from '../functions/services/chat-models';
-import { pinAgentContext, promptContextItems, renderPromptContext, type PromptContextItem } from '../functions/services/agent-context';
+import { ownsChat, type ChatActor } from '../functions/lib/access';
+import { Db, isTransient, pgErrorCode } from '../functions/lib/db';
 import {
-  MAX_QUEUED,
-  toChat,
-  toMessage,
-  toQueued,
-  type Chat,
-  type ChatStatus,
-  type LastError,
-  type Message,
-  type Part,
-  type QueuedMessage,
-  type Role,
-  type Usage,
-} from '../functions/services/chats';
-import { getChatMessageById, getChatMessagesByChatId, insertChatMessages, softDeleteChatMessagesAfter, updateChatMessageContent } from '../sql/generated/chat_messages.queries';
-import { deleteQueuedMessage, getQueuedMessages, insertQueuedMessage, popQueuedMessage, promoteQueuedMessage } from '../sql/generated/chat_queue.queries';
-import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../sql/generated/chats.queries';
-import { deleteChatSummariesFrom, getLatestChatSummary, insertChatSummary } from '../sql/generated/chat_summaries.queries';
-import { getChatPromptContext } from '../sql/generated/chat_context.queries';
+  DB_UNAVAILABLE,
+  fail,
+  NOT_FOUND,
+  ok,
+  type ChatRoomRpc,
+  type MessagePageQuery,
+  type NewChat,
+  type PostMessage,
+  type PostResult,
+  type RoomResult,
+  type RoomStats,
+  type StreamEvent,
+  type TurnOutcome,
+} from '../functions/lib/room-api';
+import { dbSettings, settings } from '../functions/lib/settings';
+import type { ModelDelta } from '../functions/llm/model';
+import { NoModelError, resolveModelCached, type ResolvedModel } from '../functions/services/chat-models';
+import { pinAgentContext } from '../functions/services/agent-context';
+import { type Chat, type ChatStatus, type LastError, type Message, type Part, type QueuedMessage } from '../functions/services/chats';
 import { notifyTurnEnd } from '../functions/services/turn-notify';
-import { getSetting } from '../functions/services/site-config';
 import { MessageCache } from './message-cache';
-
-/** Events sent to stream subscribers; each frame is a JSON array of them. */
-export type StreamEvent =
-  | { type: 'message'; chat_id: string; message: Message }
-  | { type: 'message_part'; chat_id: string; message_part: { role: 'assistant'; part: Part; seq: number } }
-  | { type: 'status'; chat_id: string; status: { status: ChatStatus; last_error?: LastError } }
-  | { type: 'error'; chat_id: string; error: LastError }
-  | { type: 'queue_update'; chat_id: string; queued_messages: QueuedMessage[] }
-  | { type: 'full_refresh'; chat_id: string; messages: Message[] }
-  /** The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins). */
-  | { type: 'context_dirty'; chat_id: string };
-
-/** What an RPC reports instead of throwing (errors lose their class across RPC). */
-export type RoomResult<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
-
-const ok = <T,>(value: T): RoomResult<T> => ({ ok: true, value });
-const fail = (status: 400 | 404 | 409, message: string): RoomResult<never> => ({ ok: false, status, message });
-
-/** Per-socket state, kept in the socket's attachment so it survives hibernation. Parsed when restored. */
-const Attachment = z.object({ userId: z.string(), lastId: z.number().int().nonnegative() });
-type Attachment = z.infer<typeof Attachment>;
-
-/** Frames a client may send. Anything else closes the socket with 1008. */
-const ClientFrame = z.object({ type: z.literal('ping') }).strict();
-
-export interface NewChat {
-  id: string;
-  ownerId: string;
-  title: string;
-  labels: Record<string, string>;
-  agentId: string | null;
-  /** Null: the default config. */
-  modelConfigId: string | null;
-  /** The chat's first messages; the deployment system prompt, when set, is put before them here. */
-  messages: { role: Role; content: Part[] }[];
-}
-
-export interface PostMessage {
-  userId: string;
-  content: Part[];
-  modelConfigId: string | null;
-  busyBehavior: 'queue' | 'interrupt';
-}
-
-export type PostResult = { kind: 'message'; message: Message } | { kind: 'queued'; queued_message: QueuedMessage };
-
-export interface RoomStats {
-  cacheCatchups: number;
-  dbCatchups: number;
-  fullRefreshes: number;
-  /** Times the model's history was read from Postgres (a cold object's first turn; never again while it is warm). */
-  historyReads: number;
-  sockets: number;
-  cached: number;
-  compactions: number;
-}
-
-interface Turn {
-  abort: AbortController;
-  parts: { part: Part; seq: number }[];
-  seq: number;
-  done: Promise<void>;
-  resolved: ResolvedModel;
-}
-
-/** The result of a finished turn, reused by work after it (notifications) instead of re-reading. */
-export interface TurnOutcome {
-  status: 'waiting' | 'error';
-  finalText: string;
-  error: LastError | null;
-  resolved: ResolvedModel;
-}
+import { ChatStore, requestKey, type Written } from './room/chat-store';
+import { Mutex } from './room/mutex';
+import { Outbox } from './room/outbox';
+import { StreamHub } from './room/stream-hub';
+import { finishEntryOf, partsOf, type CallOutcome, type FinishEntry, type Turn } from './room/turn';
+import { TurnRunner } from './room/turn-runner';
 
 const HEARTBEAT_MS = 15_000;
+/** Retries of writes waiting in the outbox: 250 ms, doubling, at most every 3 s; once given up, every minute. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 3_000;
+const RETRY_AFTER_GIVE_UP_MS = 60_000;
 const NO_MODEL_MESSAGE = 'No default chat model config is configured.';
+const UNAVAILABLE_MODEL = 'The requested model config is not available (unknown, disabled or deleted).';
 const INTERRUPTED: LastError = {
   kind: 'interrupted',
   message: 'The turn was interrupted before it finished (the chat runner restarted). Send the message again to retry.',
 };
-const UNKNOWN_AGENT = 'Unknown agent.';
-
-/** Thrown inside create()'s transaction to roll it back when the agent vanished after the Worker checked it. */
-class UnknownAgentError extends Error {}
-
-/** Runs async sections one at a time, in call order. */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
+const DB_WAIT: LastError = {
+  kind: 'database_unavailable',
+  message: 'The database is unavailable: the answer is kept and will be saved as soon as the database answers again.',
+};
+const DB_GAVE_UP: LastError = {
+  kind: 'database_unavailable',
+  message: 'The database has been unavailable for too long: the answer is kept and will be saved when it answers again.',
+};
+const REPLIES_KEPT = 256;
+const ChatSnapshot = z.object({
+  id: z.string(),
+  owner_id: z.string(),
+  title: z.string(),
+  status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+  last_model_config_id: z.string().nullable(),
+  archived: z.boolean(),
+  labels: z.record(z.string(), z.string()),
+  agent_id: z.string().nullable(),
+  last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}) satisfies z.ZodType<Chat>;
 
 /**
- * One object per chat: the single writer of the chat's history (so per-chat order is exact), a bounded cache
- * of its newest durable messages, the WebSocket fan-out, and the turn runner. Every write goes through
- * `lock`, so a subscriber's catch-up and a concurrent insert can never interleave.
+ * One object per chat: the single writer of the chat's history (so per-chat order is exact), the one place that
+ * decides whether a turn runs (every decision is made under `lock`, so at most one model call exists per chat), a
+ * bounded cache of its newest durable messages, and the owner check on every call (it holds the chat row).
+ * The parts live in small modules: the stream hub (sockets, fan-out), the turn runner (prompt, model call), the
+ * store (its Postgres statements) and the outbox (turn endings Postgres could not take yet).
  */
-export class ChatRoom extends DurableObject<Env> {
+export class ChatRoom extends DurableObject<Env> implements ChatRoomRpc {
   private dbConn: Db | null = null;
+  private knownChatId: string | null = null;
+  /** The chat row as this object last wrote or read it; while the outbox holds writes, shown with their status. */
   private chat: Chat | null = null;
   private readonly cache = new MessageCache(256);
   private queue: QueuedMessage[] | null = null;
   private turn: Turn | null = null;
-  /** >0 while a caller interrupts a turn to run its own message next: the queue must not jump in. */
-  private holdQueue = 0;
-  private readonly lock = new Mutex();
-  private readonly attachments = new Map<WebSocket, Attachment>();
-  /** `message_part` events not sent yet: a turn's deltas go out together, one frame per STREAM_FLUSH_MS. */
-  private pendingParts: StreamEvent[] = [];
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The chat id once known (see `chatId`). */
-  private knownChatId: string | null = null;
-  private readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0 };
+  /** A finished turn whose write waits in the outbox: its parts are still shown to sockets that connect. */
+  private held: FinishEntry | null = null;
   private gone = false;
-  /** Outcomes of finished turns, for tests and for work after a turn. */
+  private readonly lock = new Mutex();
+  private readonly hub: StreamHub;
+  private readonly runner: TurnRunner;
+  private readonly store: ChatStore;
+  private outbox: Outbox;
+  /** Answers to recent requests that carried an Idempotency-Key (by stored key), for replays to a warm object. */
+  private readonly replies = new Map<string, PostResult>();
   private lastOutcome: TurnOutcome | null = null;
-  /** The newest compaction summary; undefined until read once (then kept current by this object). */
-  private summary: Summary | null | undefined = undefined;
-  private compactions = 0;
-  /** The pinned instruction files and skills the model is given; undefined until read once (dropped on re-pin). */
-  private pinnedContext: PromptContextItem[] | undefined = undefined;
-  /** Bumped whenever pinnedContext is dropped, so a read that raced with a re-pin is not kept. */
-  private pinnedGeneration = 0;
+  /** When the alarm is set for; undefined until read once. */
+  private alarmAt: number | null | undefined = undefined;
+  private readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0, cachePages: 0, dbPages: 0 };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const s = settings(env);
+    this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
+    this.store = new ChatStore(
+      () => this.chatId,
+      () => this.db,
+    );
+    this.outbox = new Outbox(ctx.storage.sql);
+    this.runner = new TurnRunner({
+      chatId: () => this.chatId,
+      db: () => this.db,
+      history: () => this.history(),
+      hasAgent: async () => ((this.chat ?? (await this.lock.run(() => this.loadChat())))?.agent_id ?? null) !== null,
+      encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY,
+      idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
+      maxRetries: s.LLM_MAX_RETRIES,
+      onDelta: (turn, d) => {
+        this.part(turn, d);
+      },
+    });
+  }
 
   /**
-   * The chat id is the object's name. Some invocations (alarms, seen under load) arrive without `ctx.id.name`,
-   * so the first named call stores it and later ones fall back to the stored copy.
+   * The chat id is the object's name. Some invocations (alarms, seen under load) arrive without `ctx.id.name`, so
+   * the first named call stores it and later ones fall back to the stored copy.
    */
   private get chatId(): string {
-    // Read on every event and statement of a turn: kept in a field, so storage is touched once per object life.
     if (this.knownChatId !== null) return this.knownChatId;
     const name = this.ctx.id.name;
     const stored = this.ctx.storage.kv.get('chat_id');
@@ -176,72 +138,240 @@ export class ChatRoom extends DurableObject<Env> {
     throw new Error('ChatRoom must be addressed by chat id (getByName)');
   }
 
-  private chatIdOrEmpty(): string {
-    try {
-      return this.chatId;
-    } catch {
-      return '';
-    }
-  }
-
   private get db(): Db {
     this.dbConn ??= new Db(dbSettings(this.env, { durable: true }));
     return this.dbConn;
   }
 
-  // ------------------------------------------------------------------ RPC: the chat row
+  // ------------------------------------------------------------------ RPC: reads
 
-  /** The chat, from memory once loaded (every change to it goes through this object). Null when none. */
-  async chatRow(): Promise<Chat | null> {
-    return await this.lock.run(() => this.loadChat());
-  }
-
-  /** Renames, archives or relabels; null when the chat does not exist. */
-  async updateMeta(patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined }): Promise<Chat | null> {
-    return await this.lock.run(async () => {
-      if (!(await this.loadChat())) return null;
-      const [row] = await updateChatMeta.run(
-        {
-          id: this.chatId,
-          title: patch.title ?? null,
-          archived: patch.archived ?? null,
-          labels: patch.labels ? JSON.stringify(patch.labels) : null,
-        },
-        this.db,
-      );
-      this.chat = row ? toChat(row) : null;
-      return this.chat;
+  /** The chat, when the actor may see it (from memory once loaded); null when none or not theirs. */
+  async get(actor: ChatActor): Promise<RoomResult<Chat>> {
+    return await this.guard(async () => {
+      const chat = await this.owned(actor);
+      return chat ? ok(chat) : fail(404, NOT_FOUND);
     });
   }
 
-  /** Deletes the chat (every chat-scoped row goes by ON DELETE CASCADE) and everything held here. */
-  async deleteChat(): Promise<boolean> {
-    const existed = await this.lock.run(async () => (await deleteChatById.run({ id: this.chatId }, this.db)).length > 0);
-    await this.purge();
-    return existed;
+  /** A page of live messages, from the cache when it holds the range, else from Postgres. */
+  async messages(actor: ChatActor, q: MessagePageQuery): Promise<RoomResult<Message[]>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      const cached = this.cache.page(q);
+      if (cached) {
+        this.counters.cachePages += 1;
+        return ok(cached);
+      }
+      this.counters.dbPages += 1;
+      return ok(await this.store.page(q));
+    });
+  }
+
+  async listQueue(actor: ChatActor): Promise<RoomResult<QueuedMessage[]>> {
+    return await this.guard(async () => ((await this.owned(actor)) ? ok(await this.loadQueue()) : fail(404, NOT_FOUND)));
+  }
+
+  // ------------------------------------------------------------------ RPC: writes
+
+  /** Inserts the chat and its first messages in one transaction, running, then starts the first turn. */
+  async create(actor: ChatActor, input: NewChat): Promise<RoomResult<Chat>> {
+    return await this.guard(async () => {
+      if (input.idempotencyKey !== null) {
+        const existing = await this.loadChat();
+        if (existing) return this.replayCreate(actor, existing);
+      }
+      const resolved = await this.resolve(input.modelConfigId, false);
+      if (!resolved.ok) return resolved;
+      const key = input.idempotencyKey;
+      const r = await this.store.create({
+        ownerId: actor.userId,
+        title: input.title,
+        labels: input.labels,
+        agentId: input.agentId,
+        modelConfigId: resolved.value.config.id,
+        messages: input.messages.map((m) => ({ ...m, createdBy: actor.userId, key: m.role === 'user' && key !== null ? requestKey(key) : null })),
+      });
+      if (r === 'unknown-agent') return fail(400, 'Unknown agent.');
+      if (r === 'exists') {
+        const chat = await this.loadChat();
+        return chat ? this.replayCreate(actor, chat) : fail(409, 'This chat id is taken.');
+      }
+      this.gone = false;
+      this.chat = r.chat;
+      this.cache.append(r.messages, true);
+      this.queue = [];
+      this.runner.forget();
+      this.startTurn(resolved.value);
+      if (key !== null) this.ctx.storage.kv.put('create_reply', JSON.stringify(r.chat));
+      return ok(r.chat);
+    });
+  }
+
+  /** A new user message: runs now when the chat is idle, else queues (or interrupts the running turn). */
+  async postMessage(actor: ChatActor, input: PostMessage): Promise<RoomResult<PostResult>> {
+    return await this.guard(async () => {
+      const chat = await this.owned(actor);
+      if (!chat) return fail(404, NOT_FOUND);
+      const key = input.idempotencyKey === null ? null : requestKey(input.idempotencyKey);
+      const known = key === null ? undefined : this.replies.get(key);
+      if (known) return ok(known);
+      await this.drain();
+      if (this.turn && input.busyBehavior === 'interrupt') {
+        // A replay must not stop the turn its first request started.
+        const prior = key === null ? null : await this.store.byKey(key);
+        if (prior) return ok(this.remember(key, prior));
+        await this.stopTurn({ runQueue: false });
+      }
+      if (this.turn) {
+        if (input.modelConfigId) {
+          const check = await this.resolve(input.modelConfigId, false);
+          if (!check.ok) return check;
+        }
+        const queued = await this.store.enqueue({ content: input.content, modelConfigId: input.modelConfigId, createdBy: actor.userId, key });
+        if (!queued) {
+          const prior = key === null ? null : await this.store.byKey(key);
+          if (prior) return ok(this.remember(key, prior));
+          return fail(409, 'The chat\'s queue is full (20 messages). Wait for a turn to finish or remove a queued message.');
+        }
+        await this.refreshQueue();
+        return ok(this.remember(key, { kind: 'queued', queued_message: queued }));
+      }
+      const resolved = await this.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
+      if (!resolved.ok) return resolved;
+      const w = await this.store.insert(this.db, resolved.value.config.id, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], {
+        status: 'running',
+        lastError: null,
+      });
+      const [message] = w.messages;
+      if (!message) {
+        const prior = key === null ? null : await this.store.byKey(key);
+        if (!prior) throw new Error('the insert returned no message');
+        return ok(this.remember(key, prior));
+      }
+      this.wrote(w, { status: 'running', last_error: null, last_model_config_id: resolved.value.config.id });
+      this.startTurn(resolved.value);
+      return ok(this.remember(key, { kind: 'message', message }));
+    });
+  }
+
+  /** Replaces a user message's content, drops every later message, refreshes subscribers, runs a new turn. */
+  async editMessage(actor: ChatActor, input: { messageId: number; content: Part[] }): Promise<RoomResult<Message>> {
+    return await this.guard(async () => {
+      const chat = await this.owned(actor);
+      if (!chat) return fail(404, NOT_FOUND);
+      await this.drain();
+      const target = await this.store.message(input.messageId);
+      if (!target) return fail(404, NOT_FOUND);
+      if (target.role !== 'user') return fail(400, 'Only user messages can be edited.');
+      const resolved = await this.resolve(chat.last_model_config_id, true);
+      if (!resolved.ok) return resolved;
+      // The running turn answers the history being replaced: it stops (its partial is kept until the edit drops it).
+      await this.stopTurn({ runQueue: false });
+      const updated = await this.store.edit(input.messageId, input.content);
+      if (!updated) return fail(404, NOT_FOUND);
+      this.runner.forget();
+      this.setChat({ ...chat, status: 'running', last_error: null });
+      await this.fullRefresh();
+      this.hub.publish([this.statusEvent()]);
+      this.startTurn(resolved.value);
+      return ok(updated);
+    });
+  }
+
+  /** Stops the running turn; its partial text is kept. Returns the status after the request. */
+  async interrupt(actor: ChatActor): Promise<RoomResult<{ status: ChatStatus }>> {
+    return await this.guard(async () => {
+      const chat = await this.owned(actor);
+      if (!chat) return fail(404, NOT_FOUND);
+      const turn = this.turn;
+      if (!turn) return ok({ status: chat.status });
+      // The call stops first, whether or not Postgres can record `interrupting`.
+      turn.abort.abort();
+      try {
+        const row = await this.store.setStatus('interrupting', null);
+        if (row) this.setChat(row);
+        this.hub.publish([this.statusEvent()]);
+      } catch (e) {
+        if (!isTransient(e)) throw e;
+      }
+      return ok({ status: 'interrupting' });
+    });
+  }
+
+  async deleteQueued(actor: ChatActor, id: string): Promise<RoomResult<null>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      if (!(await this.store.dequeue(id))) return fail(404, NOT_FOUND);
+      await this.refreshQueue();
+      return ok(null);
+    });
+  }
+
+  /** Moves a queued message to the front. When the chat is idle it runs at once (`message`), else it is next. */
+  async promoteQueued(actor: ChatActor, id: string): Promise<RoomResult<PostResult>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      await this.drain();
+      const row = await this.store.promote(id);
+      if (!row) return fail(404, NOT_FOUND);
+      if (this.turn) {
+        await this.refreshQueue();
+        return ok<PostResult>({ kind: 'queued', queued_message: row });
+      }
+      this.queue = null;
+      const started = await this.runNextQueued();
+      if (!started.ok) return started;
+      return started.value ? ok<PostResult>({ kind: 'message', message: started.value }) : fail(404, NOT_FOUND);
+    });
+  }
+
+  /** Renames, archives or relabels. */
+  async updateMeta(
+    actor: ChatActor,
+    patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined },
+  ): Promise<RoomResult<Chat>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      const row = await this.store.updateMeta(patch);
+      if (!row) return fail(404, NOT_FOUND);
+      this.setChat(row);
+      return ok(this.view());
+    });
+  }
+
+  /** Deletes the chat (every chat-scoped row goes by ON DELETE CASCADE), its turn, and everything held here. */
+  async deleteChat(actor: ChatActor): Promise<RoomResult<null>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      await this.store.delete();
+      await this.forgetAll();
+      return ok(null);
+    });
   }
 
   /**
-   * Re-pins the chat's context from its agent's current set: delete + copy in one transaction, the agent's
-   * aggregate hash stamped and the dirty mark cleared. The next turn reads the new pin.
+   * Re-pins the chat's context from its agent's current set: delete + copy in one transaction, the agent's aggregate
+   * hash stamped and the dirty mark cleared. The next turn reads the new pin.
    */
-  async repinContext(): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>> {
-    return await this.lock.run(async () => {
-      const chat = await this.loadChat();
-      if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
+  async repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>> {
+    return await this.guard(async () => {
+      const chat = await this.owned(actor);
+      if (!chat) return fail(404, NOT_FOUND);
       const agentId = chat.agent_id;
       if (agentId === null) return fail(409, 'This chat has no agent to pin context from.');
       const r = await this.db.inTx((tx) => pinAgentContext(tx, this.chatId, agentId, { replace: true }));
       if (!r) return fail(409, "The chat's agent no longer exists; its pinned context is kept.");
-      this.dropPinnedContext();
+      this.runner.forgetPinned();
       return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
     });
   }
 
+  // ------------------------------------------------------------------ RPC: from the deployment (cron, agents)
+
   /** Tells the stream's subscribers that the agent's context changed since the chat pinned it (best effort). */
-  contextDirty(): void {
-    if (this.gone) return;
-    this.publish([{ type: 'context_dirty', chat_id: this.chatId }]);
+  contextDirty(): Promise<void> {
+    if (!this.gone) this.hub.publish([{ type: 'context_dirty', chat_id: this.chatId }]);
+    return Promise.resolve();
   }
 
   /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */
@@ -252,360 +382,293 @@ export class ChatRoom extends DurableObject<Env> {
     });
   }
 
-  // ------------------------------------------------------------------ RPC: writes
-
-  /** Inserts the chat and its first messages in one transaction, then starts the first turn. */
-  async create(input: NewChat): Promise<RoomResult<Chat>> {
-    return await this.lock.run(async () => {
-      const resolved = await this.resolve(input.modelConfigId, false);
-      if (!resolved.ok) return resolved;
-      const agentId = input.agentId;
-      let created: { chat: Chat; messages: Message[] };
-      try {
-        created = await this.db.inTx(async (tx) => {
-          const [row] = await insertChat.run(
-            {
-              id: input.id,
-              owner_id: input.ownerId,
-              title: input.title,
-              status: 'waiting',
-              last_model_config_id: resolved.value.config.id,
-              labels: JSON.stringify(input.labels),
-              agent_id: agentId,
-            },
-            tx,
-          );
-          // Hydration: the chat pins its own copy of the agent's context, in the same transaction.
-          if (agentId !== null && !(await pinAgentContext(tx, input.id, agentId, { replace: false }))) throw new UnknownAgentError();
-          const prompt = (await getSetting(tx, 'system_prompt')).trim();
-          const first: { role: Role; content: Part[] }[] = prompt
-            ? [{ role: 'system', content: [{ type: 'text', text: prompt }] }, ...input.messages]
-            : input.messages;
-          const inserted = await this.insertMessages(tx, resolved.value.config.id, first.map((m) => ({ ...m, createdBy: input.ownerId })));
-          return { chat: toChat(row), messages: inserted };
-        });
-      } catch (e) {
-        if (e instanceof UnknownAgentError) return fail(400, UNKNOWN_AGENT);
-        throw e;
-      }
-      const { chat, messages } = created;
-      this.dropPinnedContext();
-      this.chat = chat;
-      this.gone = false;
-      this.cache.append(messages, true);
-      this.queue = [];
-      await this.startTurn(resolved.value);
-      return ok(this.chat);
-    });
-  }
-
-  /** A new user message: runs now when the chat is idle, else queues (or interrupts the running turn). */
-  async postMessage(input: PostMessage): Promise<RoomResult<PostResult>> {
-    if (input.busyBehavior === 'interrupt' && this.turn) {
-      this.holdQueue += 1;
-      try {
-        await this.interruptAndWait();
-        return await this.lock.run(() => this.acceptMessage(input));
-      } finally {
-        this.holdQueue -= 1;
-      }
-    }
-    return await this.lock.run(() => this.acceptMessage(input));
-  }
-
-  private async acceptMessage(input: PostMessage): Promise<RoomResult<PostResult>> {
-    const chat = await this.loadChat();
-    if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
-    if (this.turn) {
-      if (input.modelConfigId) {
-        const check = await this.resolve(input.modelConfigId, false);
-        if (!check.ok) return check;
-      }
-      const [row] = await insertQueuedMessage.run(
-        {
-          chat_id: this.chatId,
-          content: JSON.stringify(input.content),
-          model_config_id: input.modelConfigId,
-          created_by: input.userId,
-          max: MAX_QUEUED,
-        },
-        this.db,
-      );
-      if (!row) return fail(409, `The chat's queue is full (${MAX_QUEUED} messages). Wait for a turn to finish or remove a queued message.`);
-      const queued = toQueued(row);
-      await this.refreshQueue();
-      return ok({ kind: 'queued', queued_message: queued });
-    }
-    const resolved = await this.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
-    if (!resolved.ok) return resolved;
-    const [message] = await this.insertMessages(this.db, resolved.value.config.id, [
-      { role: 'user', content: input.content, createdBy: input.userId },
-    ]);
-    if (!message) throw new Error('insert returned no message');
-    this.appendAndPublish([message]);
-    await this.startTurn(resolved.value);
-    return ok({ kind: 'message', message });
-  }
-
-  /** Replaces a user message's content, drops every later message, refreshes subscribers, runs a new turn. */
-  async editMessage(input: { messageId: number; content: Part[] }): Promise<RoomResult<Message>> {
-    this.holdQueue += 1;
-    try {
-      if (this.turn) await this.interruptAndWait();
-      return await this.lock.run(async () => {
-        const chat = await this.loadChat();
-        if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
-        const [row] = await getChatMessageById.run({ chat_id: this.chatId, id: String(input.messageId) }, this.db);
-        if (!row) return fail(404, 'Resource not found or you do not have access to this resource');
-        if (row.role !== 'user') return fail(400, 'Only user messages can be edited.');
-        const resolved = await this.resolve(chat.last_model_config_id, true);
-        if (!resolved.ok) return resolved;
-        const updated = await this.db.inTx(async (tx) => {
-          await softDeleteChatMessagesAfter.run({ chat_id: this.chatId, id: String(input.messageId) }, tx);
-          await deleteChatSummariesFrom.run({ chat_id: this.chatId, from_id: String(input.messageId) }, tx);
-          const [u] = await updateChatMessageContent.run(
-            { chat_id: this.chatId, id: String(input.messageId), content: JSON.stringify(input.content) },
-            tx,
-          );
-          return u;
-        });
-        if (!updated) return fail(404, 'Resource not found or you do not have access to this resource');
-        this.summary = undefined;
-        await this.fullRefresh();
-        await this.startTurn(resolved.value);
-        return ok(toMessage(updated));
-      });
-    } finally {
-      this.holdQueue -= 1;
-    }
-  }
-
-  /** Stops the running turn; its partial text is kept. Returns the status after the request. */
-  async interrupt(): Promise<RoomResult<{ status: ChatStatus }>> {
-    const chat = await this.lock.run(() => this.loadChat());
-    if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
-    if (!this.turn) return ok({ status: chat.status });
-    await this.requestInterrupt();
-    return ok({ status: 'interrupting' });
-  }
-
-  async listQueue(): Promise<RoomResult<QueuedMessage[]>> {
-    return await this.lock.run(async () => {
-      if (!(await this.loadChat())) return fail(404, 'Resource not found or you do not have access to this resource');
-      return ok(await this.loadQueue());
-    });
-  }
-
-  async deleteQueued(id: string): Promise<RoomResult<null>> {
-    return await this.lock.run(async () => {
-      if (!(await this.loadChat())) return fail(404, 'Resource not found or you do not have access to this resource');
-      const rows = await deleteQueuedMessage.run({ chat_id: this.chatId, id }, this.db);
-      if (rows.length === 0) return fail(404, 'Resource not found or you do not have access to this resource');
-      await this.refreshQueue();
-      return ok(null);
-    });
-  }
-
-  /**
-   * Moves a queued message to the front. When the chat is idle it runs at once (`message`); otherwise it is
-   * next (`queued`).
-   */
-  async promoteQueued(id: string): Promise<RoomResult<PostResult>> {
-    return await this.lock.run(async () => {
-      const chat = await this.loadChat();
-      if (!chat) return fail(404, 'Resource not found or you do not have access to this resource');
-      const [row] = await promoteQueuedMessage.run({ chat_id: this.chatId, id }, this.db);
-      if (!row) return fail(404, 'Resource not found or you do not have access to this resource');
-      if (this.turn) {
-        await this.refreshQueue();
-        return ok({ kind: 'queued', queued_message: toQueued(row) });
-      }
-      const started = await this.runNextQueued();
-      if (!started) {
-        await this.refreshQueue();
-        return fail(400, NO_MODEL_MESSAGE);
-      }
-      return ok({ kind: 'message', message: started });
-    });
-  }
-
-  /** The chat was deleted: stop work, close sockets, forget everything. */
+  /** The chat was deleted in Postgres (retention): stop work, close sockets, forget everything. */
   async purge(): Promise<void> {
-    this.gone = true;
-    this.turn?.abort.abort();
-    await this.lock.run(async () => {
-      for (const ws of this.ctx.getWebSockets()) {
-        try {
-          ws.close(4404, 'chat deleted');
-        } catch {
-          // already closed
-        }
-      }
-      this.attachments.clear();
-      this.takePendingParts();
-      this.cache.clear();
-      this.chat = null;
-      this.queue = null;
-      this.dropPinnedContext();
-      const id = this.chatIdOrEmpty();
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      if (id) this.ctx.storage.kv.put('chat_id', id);
-      await this.dbConn?.close();
-      this.dbConn = null;
-    });
+    await this.lock.run(() => this.forgetAll());
   }
 
   /** Cache and fan-out counters (for the scale test and the owners' metrics route). */
-  stats(): RoomStats {
-    return { ...this.counters, sockets: this.ctx.getWebSockets().length, cached: this.cache.size, compactions: this.compactions };
+  stats(): Promise<RoomStats> {
+    return Promise.resolve({
+      ...this.counters,
+      sockets: this.hub.count,
+      cached: this.cache.size,
+      compactions: this.runner.compactions,
+      outbox: this.outbox.size,
+    });
   }
 
-  /** The last finished turn's outcome (final text, resolved model): reused by notifications and tests. */
-  outcome(): TurnOutcome | null {
-    return this.lastOutcome;
+  /** The last finished turn's outcome: reused by tests. */
+  outcome(): Promise<TurnOutcome | null> {
+    return Promise.resolve(this.lastOutcome);
   }
 
-  /** Resolves when no turn is running (for tests and the scale test's shutdown). */
+  /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
   async idle(): Promise<ChatStatus | null> {
-    while (this.turn) await this.turn.done;
-    return (await this.lock.run(() => this.loadChat()))?.status ?? null;
+    for (let turn = this.turn; turn; turn = this.turn) {
+      await turn.call;
+      await this.lock.run(() => Promise.resolve());
+    }
+    return await this.lock.run(async () => (await this.loadChat())?.status ?? null);
   }
 
   // ------------------------------------------------------------------ stream
 
-  /** The stream: the Worker has authenticated and checked ownership; it passes the user and `after_id`. */
+  /**
+   * The stream. The Worker has authenticated the request and passes the actor and `after_id`; this object checks
+   * that the chat is theirs (404 before any upgrade), then accepts the socket and sends its first frame.
+   */
   override async fetch(request: Request): Promise<Response> {
     const params = z
-      .object({ userId: z.string().min(1), afterId: z.coerce.number().int().nonnegative() })
-      .safeParse({ userId: request.headers.get('x-chatd-user'), afterId: request.headers.get('x-chatd-after-id') });
-    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !params.success) {
-      return new Response('expected a WebSocket upgrade from the Worker', { status: 400 });
-    }
-    const pair = new WebSocketPair();
-    const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server);
-    await this.lock.run(async () => {
-      const chat = await this.loadChat();
-      if (!chat) {
-        server.close(4404, 'chat not found');
-        return;
-      }
-      const afterId = params.data.afterId;
-      const events: StreamEvent[] = [];
-      const missed = await this.catchUp(afterId);
-      for (const m of missed) events.push({ type: 'message', chat_id: this.chatId, message: m });
-      events.push(this.statusEvent(chat));
-      events.push({ type: 'queue_update', chat_id: this.chatId, queued_messages: await this.loadQueue() });
-      // Parts still waiting to be sent go to the other sockets now (this one has no attachment yet, so it is
-      // skipped): the catch-up below then holds every part so far and nothing is sent to it twice.
-      this.flushParts();
-      if (this.turn) {
-        for (const p of this.turn.parts) {
+      .object({ userId: z.string().min(1), keyId: z.string(), afterId: z.coerce.number().int().nonnegative() })
+      .safeParse({
+        userId: request.headers.get('x-chatd-user'),
+        keyId: request.headers.get('x-chatd-key') ?? '',
+        afterId: request.headers.get('x-chatd-after-id'),
+      });
+    if (!params.success) return Response.json({ message: 'expected a stream request from the Worker' }, { status: 400 });
+    const { userId, keyId, afterId } = params.data;
+    try {
+      return await this.lock.run(async () => {
+        const chat = await this.loadChat();
+        if (!chat || chat.owner_id !== userId) return Response.json({ message: NOT_FOUND }, { status: 404 });
+        if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+          return Response.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, { status: 426 });
+        }
+        const missed = await this.catchUp(afterId);
+        const queue = await this.loadQueue();
+        const events: StreamEvent[] = missed.map((m) => ({ type: 'message', chat_id: this.chatId, message: m }));
+        events.push(this.statusEvent());
+        events.push({ type: 'queue_update', chat_id: this.chatId, queued_messages: queue });
+        for (const p of this.turn?.parts ?? (this.held ? partsOf(this.held) : [])) {
           events.push({ type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part: p.part, seq: p.seq } });
         }
-      }
-      const att: Attachment = { userId: params.data.userId, lastId: Math.max(afterId, missed.at(-1)?.id ?? 0) };
-      this.setAttachment(server, att);
-      this.sendTo(server, events);
-    });
-    return new Response(null, { status: 101, webSocket: client });
+        const pair = new WebSocketPair();
+        this.hub.accept(pair[1]);
+        this.hub.attach(pair[1], { userId, keyId, lastId: Math.max(afterId, missed.at(-1)?.id ?? 0) }, events);
+        return new Response(null, { status: 101, webSocket: pair[0] });
+      });
+    } catch (e) {
+      if (!isTransient(e)) throw e;
+      this.reset();
+      return Response.json({ message: DB_UNAVAILABLE }, { status: 503 });
+    }
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    let frame: unknown = null;
-    try {
-      frame = typeof message === 'string' ? JSON.parse(message) : null;
-    } catch {
-      frame = null;
-    }
-    if (!ClientFrame.safeParse(frame).success) {
-      this.attachments.delete(ws);
-      ws.close(1008, 'unsupported frame: the stream accepts only {"type":"ping"}');
-    }
+    this.hub.message(ws, message);
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
-    this.attachments.delete(ws);
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closing');
-    } catch {
-      // already closed
-    }
+    this.hub.closed(ws, code);
   }
 
   override webSocketError(ws: WebSocket): void {
-    this.attachments.delete(ws);
+    this.hub.forget(ws);
   }
 
-  // ------------------------------------------------------------------ heartbeat and recovery
+  // ------------------------------------------------------------------ heartbeat, outbox retries and recovery
 
-  /** The heartbeat while a turn runs; recovers a chat left `running` by a runner that vanished. */
+  /**
+   * The heartbeat while a turn runs, the retries of writes waiting in the outbox, and the recovery of a chat left
+   * `running` by a runner that vanished. It never throws: a failure schedules the next try.
+   */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     if (this.gone) return;
-    if (this.turn) {
-      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    await this.lock.run(async () => {
+      try {
+        if (this.outbox.size > 0) await this.drain();
+        await this.loadChat();
+      } catch (e) {
+        if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'chat alarm failed', chat_id: this.chatId, error: String(e) }));
+        this.reset();
+      }
+    });
+    if (this.outbox.size > 0) this.retryLater();
+    else if (this.turn) this.wakeBy(Date.now() + HEARTBEAT_MS);
+  }
+
+  /** Schedules the next try of the outbox with backoff; past OUTBOX_GIVE_UP_MS the chat is shown as `error`. */
+  private retryLater(): void {
+    const [first] = this.outbox.all();
+    if (!first) return;
+    const now = Date.now();
+    const givenUp = now - first.createdAt >= settings(this.env).OUTBOX_GIVE_UP_MS;
+    if (givenUp && this.chat && this.chat.status !== 'error') {
+      this.chat = { ...this.chat, status: 'error', last_error: DB_GAVE_UP };
+      this.hub.publish([{ type: 'error', chat_id: this.chatId, error: DB_GAVE_UP }, this.statusEvent()]);
+    }
+    const delay = givenUp ? RETRY_AFTER_GIVE_UP_MS : Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** first.attempts);
+    this.wakeBy(now + delay);
+  }
+
+  /** Makes sure the alarm fires by `at` (one storage write only when it would fire later or not at all). */
+  private wakeBy(at: number): void {
+    if (this.alarmAt === undefined) {
+      // Read once per object life; after that this object is the only one that sets it.
+      void this.ctx.storage.getAlarm().then((current) => {
+        this.alarmAt = current;
+        this.wakeBy(at);
+      });
       return;
     }
-    await this.lock.run(async () => {
-      await this.loadChat();
-    });
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 
-  // ------------------------------------------------------------------ internals
+  // ------------------------------------------------------------------ the chat row
 
-  /** The chat row (cached); on first load, a chat left running by a vanished runner is recovered. */
+  /**
+   * Runs an RPC under the lock. Any error resets what this object holds (the cache, the chat row, the queue), since
+   * it may have come after a commit; a database that cannot be reached is a 503 result.
+   */
+  private async guard<T>(fn: () => Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+    try {
+      return await this.lock.run(async () => {
+        try {
+          return await fn();
+        } catch (e) {
+          this.reset();
+          throw e;
+        }
+      });
+    } catch (e) {
+      if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
+      throw e;
+    }
+  }
+
+  /** Forget what may be stale; the next call reloads it from Postgres. A running turn and the outbox stay. */
+  private reset(): void {
+    this.chat = null;
+    this.queue = null;
+    this.cache.clear();
+    this.runner.forget();
+  }
+
+  /** The chat when the actor may see it. */
+  private async owned(actor: ChatActor): Promise<Chat | null> {
+    const chat = await this.loadChat();
+    return chat && ownsChat(actor, chat) ? chat : null;
+  }
+
+  /**
+   * The chat row (cached). On first load, a chat left running by a vanished runner is recovered, unless its turn's
+   * write waits in the outbox; while Postgres is down, the snapshot kept with the outbox stands in for it.
+   */
   private async loadChat(): Promise<Chat | null> {
     if (this.gone) return null;
-    if (this.chat) return this.chat;
-    const [row] = await getChatById.run({ id: this.chatId }, this.db);
-    if (!row) return null;
-    this.chat = toChat(row);
-    if ((this.chat.status === 'running' || this.chat.status === 'interrupting') && !this.turn) {
-      // Nothing runs here: the object was evicted or crashed mid-turn. Never leave the chat running.
-      await this.setStatus('error', INTERRUPTED);
-      this.publish([{ type: 'error', chat_id: this.chatId, error: INTERRUPTED }]);
+    if (this.chat) return this.view();
+    let row: Chat | null;
+    try {
+      row = await this.store.chat();
+    } catch (e) {
+      const snapshot = this.outbox.size > 0 ? ChatSnapshot.safeParse(JSON.parse(String(this.ctx.storage.kv.get('chat_snapshot') ?? 'null'))) : null;
+      if (!isTransient(e) || !snapshot?.success) throw e;
+      row = snapshot.data;
     }
+    if (!row) return null;
+    this.setChat(row);
+    if (this.outbox.size > 0) {
+      this.held ??= this.outbox.all().at(-1)?.entry ?? null;
+      this.retryLater();
+    } else if ((row.status === 'running' || row.status === 'interrupting') && !this.turn) {
+      // Nothing runs here: the object was evicted or crashed mid-turn. Never leave the chat running.
+      this.setChat((await this.store.setStatus('error', INTERRUPTED)) ?? row);
+      this.hub.publish([{ type: 'error', chat_id: this.chatId, error: INTERRUPTED }, this.statusEvent()]);
+    }
+    return this.view();
+  }
+
+  /** Keeps a row; while the outbox holds writes, the chat shows as running with a `database_unavailable` error. */
+  private setChat(row: Chat): void {
+    const waiting = this.outbox.size > 0;
+    this.chat = waiting && row.last_error?.kind !== 'database_unavailable' ? { ...row, status: 'running', last_error: DB_WAIT } : row;
+  }
+
+  private view(): Chat {
+    if (!this.chat) throw new Error('the chat is not loaded');
     return this.chat;
+  }
+
+  private statusEvent(): StreamEvent {
+    const chat = this.view();
+    return {
+      type: 'status',
+      chat_id: this.chatId,
+      status: chat.last_error ? { status: chat.status, last_error: chat.last_error } : { status: chat.status },
+    };
+  }
+
+  /** After messages and a status change were written: cache and publish them, then the status. */
+  private wrote(w: Written, change: Partial<Pick<Chat, 'status' | 'last_error' | 'last_model_config_id'>>): void {
+    const chat = this.view();
+    this.setChat({ ...chat, ...change, updated_at: w.chatUpdatedAt ?? chat.updated_at });
+    this.cache.append(w.messages);
+    this.hub.publish([...w.messages.map((m): StreamEvent => ({ type: 'message', chat_id: this.chatId, message: m })), this.statusEvent()]);
+  }
+
+  private replayCreate(actor: ChatActor, chat: Chat): RoomResult<Chat> {
+    if (!ownsChat(actor, chat)) return fail(409, 'This Idempotency-Key was already used for another request.');
+    const first = ChatSnapshot.safeParse(JSON.parse(String(this.ctx.storage.kv.get('create_reply') ?? 'null')));
+    return ok(first.success ? first.data : chat);
+  }
+
+  /** Keeps the answer to a request with an Idempotency-Key for replays (a bounded, oldest-out map). */
+  private remember(key: string | null, r: PostResult): PostResult {
+    if (key === null) return r;
+    this.replies.delete(key);
+    this.replies.set(key, r);
+    if (this.replies.size > REPLIES_KEPT) {
+      const oldest = this.replies.keys().next();
+      if (!oldest.done) this.replies.delete(oldest.value);
+    }
+    return r;
   }
 
   private async resolve(configId: string | null, fallback: boolean): Promise<RoomResult<ResolvedModel>> {
     try {
       const r = await resolveModelCached(this.db, configId);
-      if (configId !== null && !fallback && !r.requested) return fail(400, 'The requested model config is not available (unknown, disabled or deleted).');
+      if (configId !== null && !fallback && !r.requested) return fail(400, UNAVAILABLE_MODEL);
       return ok(r);
     } catch (e) {
-      if (e instanceof NoModelError) {
-        return fail(400, configId !== null && !fallback ? 'The requested model config is not available (unknown, disabled or deleted).' : NO_MODEL_MESSAGE);
-      }
+      if (e instanceof NoModelError) return fail(400, configId !== null && !fallback ? UNAVAILABLE_MODEL : NO_MODEL_MESSAGE);
       throw e;
     }
   }
 
-  private async insertMessages(
-    conn: Db | Parameters<Parameters<Db['inTx']>[0]>[0],
-    modelConfigId: string | null,
-    ms: { role: Role; content: readonly unknown[]; createdBy: string | null; usage?: Usage }[],
-  ): Promise<Message[]> {
-    const rows = await insertChatMessages.run(
-      {
-        chat_id: this.chatId,
-        model_config_id: modelConfigId,
-        roles: ms.map((m) => m.role),
-        contents: ms.map((m) => JSON.stringify(m.content)),
-        created_bys: ms.map((m) => m.createdBy ?? ''),
-        usages: ms.map((m) => JSON.stringify(m.usage ?? null)),
-      },
-      conn,
-    );
-    const out = rows.map(toMessage).sort((a, b) => a.id - b.id);
-    if (this.chat && modelConfigId !== null) this.chat.last_model_config_id = modelConfigId;
-    return out;
+  /** Everything this object holds goes: the chat was deleted. */
+  private async forgetAll(): Promise<void> {
+    this.gone = true;
+    this.turn?.abort.abort();
+    this.turn = null;
+    this.held = null;
+    this.hub.closeAll(4404, 'chat deleted');
+    this.reset();
+    this.replies.clear();
+    const id = this.knownChatId ?? this.ctx.id.name ?? null;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.alarmAt = null;
+    this.outbox = new Outbox(this.ctx.storage.sql);
+    if (id) this.ctx.storage.kv.put('chat_id', id);
+    await this.dbConn?.close();
+    this.dbConn = null;
   }
 
-  private appendAndPublish(ms: Message[]): void {
-    this.cache.append(ms);
-    this.publish(ms.map((m) => ({ type: 'message' as const, chat_id: this.chatId, message: m })));
+  // ------------------------------------------------------------------ messages, queue, catch-up
+
+  /** The whole live history, from the cache when it holds all of it. */
+  private async history(): Promise<Message[]> {
+    const cached = this.cache.history();
+    if (cached) return cached;
+    this.counters.historyReads += 1;
+    const all = await this.store.after(0);
+    // Keep what was read: a cold object reads its history once, not again on every later turn.
+    this.cache.fill(0, all);
+    return all;
   }
 
   /** Messages after `afterId`: from the cache when it covers them, else one Postgres read that fills it. */
@@ -616,387 +679,209 @@ export class ChatRoom extends DurableObject<Env> {
       return cached;
     }
     this.counters.dbCatchups += 1;
-    const rows = (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: String(afterId) }, this.db)).map(toMessage);
+    const rows = await this.store.after(afterId);
     this.cache.fill(afterId, rows);
     return rows;
   }
 
   /** After an edit: re-read the live history from Postgres (never the cache) and replace every client's copy. */
   private async fullRefresh(): Promise<void> {
-    const all = (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: '0' }, this.db)).map(toMessage);
+    const all = await this.store.after(0);
     this.cache.replace(all);
     this.counters.fullRefreshes += 1;
-    this.flushParts();
-    const lastId = all.at(-1)?.id ?? 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = this.attachment(ws);
-      if (!att) continue;
-      this.setAttachment(ws, { ...att, lastId });
-      this.sendTo(ws, [{ type: 'full_refresh', chat_id: this.chatId, messages: all }]);
-    }
+    this.hub.refresh(this.chatId, { type: 'full_refresh', chat_id: this.chatId, messages: all });
   }
 
   private async loadQueue(): Promise<QueuedMessage[]> {
-    if (this.queue) return this.queue;
-    this.queue = (await getQueuedMessages.run({ chat_id: this.chatId }, this.db)).map(toQueued);
+    this.queue ??= await this.store.queue();
     return this.queue;
   }
 
   private async refreshQueue(): Promise<void> {
     this.queue = null;
     const q = await this.loadQueue();
-    this.publish([{ type: 'queue_update', chat_id: this.chatId, queued_messages: q }]);
-  }
-
-  private statusEvent(chat: Chat): StreamEvent {
-    return {
-      type: 'status',
-      chat_id: this.chatId,
-      status: chat.last_error ? { status: chat.status, last_error: chat.last_error } : { status: chat.status },
-    };
-  }
-
-  private async setStatus(status: ChatStatus, lastError: LastError | null): Promise<void> {
-    const [row] = await updateChatStatus.run({ id: this.chatId, status, last_error: lastError ? JSON.stringify(lastError) : null }, this.db);
-    if (!row) return;
-    this.chat = toChat(row);
-    this.publish([this.statusEvent(this.chat)]);
-  }
-
-  // ------------------------------------------------------------------ fan-out
-
-  private attachment(ws: WebSocket): Attachment | null {
-    const known = this.attachments.get(ws);
-    if (known) return known;
-    const parsed = Attachment.safeParse(ws.deserializeAttachment());
-    if (!parsed.success) return null;
-    this.attachments.set(ws, parsed.data);
-    return parsed.data;
-  }
-
-  private setAttachment(ws: WebSocket, att: Attachment): void {
-    this.attachments.set(ws, att);
-    ws.serializeAttachment(att);
-  }
-
-  /**
-   * Sends one frame to every subscriber; durable messages a socket already has are not sent again. Parts still
-   * waiting are sent first, in the same frame, so events keep their order.
-   */
-  private publish(events: StreamEvent[]): void {
-    this.fanOut(this.pendingParts.length > 0 ? [...this.takePendingParts(), ...events] : events);
-  }
-
-  /** Sends the waiting `message_part` events now. */
-  private flushParts(): void {
-    this.fanOut(this.takePendingParts());
-  }
-
-  /** The waiting `message_part` events, handed over once: the flush timer is cancelled. */
-  private takePendingParts(): StreamEvent[] {
-    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const parts = this.pendingParts;
-    this.pendingParts = [];
-    return parts;
-  }
-
-  private fanOut(events: StreamEvent[]): void {
-    if (events.length === 0) return;
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = this.attachment(ws);
-      if (!att) continue;
-      let lastId = att.lastId;
-      const frame = events.filter((e) => {
-        if (e.type !== 'message') return true;
-        if (e.message.id <= lastId) return false;
-        lastId = e.message.id;
-        return true;
-      });
-      if (lastId !== att.lastId) this.setAttachment(ws, { ...att, lastId });
-      this.sendTo(ws, frame);
-    }
-  }
-
-  private sendTo(ws: WebSocket, events: StreamEvent[]): void {
-    if (events.length === 0) return;
-    try {
-      ws.send(JSON.stringify(events));
-    } catch {
-      // A dead socket never holds up the others.
-      this.attachments.delete(ws);
-      try {
-        ws.close(1011, 'send failed');
-      } catch {
-        // already closed
-      }
-    }
+    this.hub.publish([{ type: 'queue_update', chat_id: this.chatId, queued_messages: q }]);
   }
 
   // ------------------------------------------------------------------ turns
 
-  /** Called inside the lock: marks the chat running and starts the model call in the background. */
-  private async startTurn(resolved: ResolvedModel): Promise<void> {
-    await this.setStatus('running', null);
-    const turn: Turn = { abort: new AbortController(), parts: [], seq: 0, done: Promise.resolve(), resolved };
+  /** Inside the lock, with the chat already `running` in Postgres: starts the model call in the background. */
+  private startTurn(resolved: ResolvedModel): void {
+    if (this.turn) throw new Error('a turn is already running');
+    const turn: Turn = { id: crypto.randomUUID(), resolved, abort: new AbortController(), parts: [], call: Promise.resolve({ result: null, failure: null }) };
     this.turn = turn;
-    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
-    turn.done = this.runTurn(turn).catch((e: unknown) => {
-      console.error(JSON.stringify({ level: 'error', msg: 'turn crashed', chat_id: this.chatId, error: String(e) }));
-    });
-    this.ctx.waitUntil(turn.done);
-  }
-
-  private async runTurn(turn: Turn): Promise<void> {
-    let result: ModelResult | null = null;
-    let failure: ModelError | null = null;
-    try {
-      const s = settings(this.env);
-      const apiKey = await this.openApiKey(turn.resolved);
-      const prompt = await this.promptFor(turn, apiKey);
-      result = await callModel({
-        resolved: turn.resolved,
-        apiKey,
-        system: prompt.system,
-        messages: prompt.messages,
-        signal: turn.abort.signal,
-        onDelta: (d) => {
-          this.publishPart(turn, d);
-        },
-        idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
-        maxRetries: s.LLM_MAX_RETRIES,
+    this.wakeBy(Date.now() + HEARTBEAT_MS);
+    turn.call = this.runner.run(turn);
+    const done = turn.call
+      .then((outcome) => this.lock.run(() => this.completeTurn(turn, outcome, { runQueue: true })))
+      .catch((e: unknown) => {
+        console.error(JSON.stringify({ level: 'error', msg: 'turn completion failed', chat_id: this.chatId, error: String(e) }));
       });
-    } catch (e) {
-      failure = e instanceof ModelError ? e : new ModelError('network', 'The turn failed unexpectedly.');
-      if (!(e instanceof ModelError)) console.error(JSON.stringify({ level: 'error', msg: 'turn failed', chat_id: this.chatId, error: String(e) }));
-    }
-    await this.lock.run(() => this.finishTurn(turn, result, failure));
+    this.ctx.waitUntil(done);
   }
 
-  private async openApiKey(resolved: ResolvedModel): Promise<string | null> {
-    const sealed = resolved.provider.api_key;
-    if (!sealed) return null;
-    try {
-      const ring = await keyRing(this.env.PROVIDER_KEY_ENCRYPTION_KEY);
-      return await ring.open(sealed, sealBinding(resolved.provider.id));
-    } catch (e) {
-      console.error(JSON.stringify({ level: 'error', msg: 'cannot open provider key', provider: resolved.provider.provider, error: String(e) }));
-      throw new ModelError('config', "The provider's API key cannot be decrypted on this deployment.");
-    }
-  }
-
-  /**
-   * The prompt for a turn; compacts first when the context has reached the model's threshold. A failed
-   * compaction is logged and the turn goes on with the full history.
-   */
-  private async promptFor(turn: Turn, apiKey: string | null): Promise<Prompt> {
-    const history = await this.historyForModel();
-    if (this.summary === undefined) {
-      const [row] = await getLatestChatSummary.run({ chat_id: this.chatId }, this.db);
-      this.summary = row ? { throughId: Number(row.through_message_id), content: row.content } : null;
-    }
-    const cfg = turn.resolved.config;
-    const withContext = await this.withPinnedContext(history, cfg.context_limit);
-    let prompt = buildPrompt(withContext, this.summary);
-    if (!shouldCompact(contextTokens(prompt, history, this.summary), cfg.context_limit, cfg.compression_threshold)) return prompt;
-    const plan = compactionPlan(history, this.summary);
-    if (!plan) return prompt;
-    try {
-      const s = settings(this.env);
-      const request = summaryRequest(plan.fold, this.summary);
-      const r = await callModel({
-        resolved: turn.resolved,
-        apiKey,
-        system: request.system,
-        messages: request.messages,
-        signal: turn.abort.signal,
-        onDelta: () => undefined,
-        idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
-        maxRetries: s.LLM_MAX_RETRIES,
-      });
-      if (r.finishReason === 'aborted' || !r.text.trim()) return prompt;
-      await insertChatSummary.run(
-        {
-          chat_id: this.chatId,
-          through_message_id: String(plan.through),
-          content: r.text,
-          model_config_id: cfg.id,
-          input_tokens: String(r.usage.input_tokens),
-          output_tokens: String(r.usage.output_tokens),
-        },
-        this.db,
-      );
-      this.summary = { throughId: plan.through, content: r.text };
-      this.compactions += 1;
-      prompt = buildPrompt(withContext, this.summary);
-    } catch (e) {
-      console.error(JSON.stringify({ level: 'warn', msg: 'compaction failed; using the full history', chat_id: this.chatId, error: String(e) }));
-    }
-    return prompt;
-  }
-
-  /**
-   * The history with the pinned context as one more system message after the chat's own system messages (the
-   * deployment system prompt), so buildPrompt puts it right after them and before any summary. The pinned
-   * rows are read once per object life (none for a chat without an agent) and kept until a re-pin.
-   */
-  private async withPinnedContext(history: Message[], contextLimit: number): Promise<Message[]> {
-    let items = this.pinnedContext;
-    if (items === undefined) {
-      const generation = this.pinnedGeneration;
-      // The row may have been dropped (refresh()) since the turn started: read it again rather than guess.
-      const chat = this.chat ?? (await this.lock.run(() => this.loadChat()));
-      items = chat?.agent_id ? promptContextItems(await getChatPromptContext.run({ chat_id: this.chatId }, this.db)) : [];
-      if (generation === this.pinnedGeneration) this.pinnedContext = items;
-    }
-    const text = renderPromptContext(items, contextLimit);
-    if (!text) return history;
-    const context: Message = {
-      id: 0,
-      chat_id: this.chatId,
-      role: 'system',
-      content: [{ type: 'text', text }],
-      model_config_id: null,
-      created_at: new Date(0).toISOString(),
-    };
-    const system = history.filter((m) => m.role === 'system');
-    return [...system, context, ...history.filter((m) => m.role !== 'system')];
-  }
-
-  private dropPinnedContext(): void {
-    this.pinnedContext = undefined;
-    this.pinnedGeneration += 1;
-  }
-
-  /** The whole live history, from the cache when it holds all of it. */
-  private async historyForModel(): Promise<Message[]> {
-    const cached = this.cache.history();
-    if (cached) return cached;
-    this.counters.historyReads += 1;
-    const all = (await getChatMessagesByChatId.run({ chat_id: this.chatId, after_id: '0' }, this.db)).map(toMessage);
-    // Keep what was read: a cold object reads its history once, not again on every later turn.
-    this.cache.fill(0, all);
-    return all;
-  }
-
-  private publishPart(turn: Turn, d: ModelDelta): void {
+  private part(turn: Turn, d: ModelDelta): void {
     if (this.turn !== turn) return;
     const part: Part = { type: d.type, text: d.text };
-    const seq = turn.seq++;
+    const seq = turn.parts.length;
     turn.parts.push({ part, seq });
-    const event: StreamEvent = { type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part, seq } };
-    const flushMs = settings(this.env).STREAM_FLUSH_MS;
-    // The first part goes out at once (time to first token); later ones are batched into one frame per
-    // flushMs: one JSON frame and one send per socket instead of one per delta.
-    if (seq === 0 || flushMs === 0) {
-      this.publish([event]);
-      return;
-    }
-    this.pendingParts.push(event);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushParts();
-    }, flushMs);
+    this.hub.part({ type: 'message_part', chat_id: this.chatId, message_part: { role: 'assistant', part, seq } });
   }
 
-  /** Inside the lock: persist what the turn produced, settle the status, and run the next queued message. */
-  private async finishTurn(turn: Turn, result: ModelResult | null, failure: ModelError | null): Promise<void> {
+  /** Inside the lock: stops the running turn, waits for its call to end, and writes what it produced. */
+  private async stopTurn(opts: { runQueue: boolean }): Promise<void> {
+    const turn = this.turn;
+    if (!turn) return;
+    turn.abort.abort();
+    await this.completeTurn(turn, await turn.call, opts);
+  }
+
+  /**
+   * Inside the lock, once a turn's call is over: writes its ending (once, whoever comes first: the turn itself, or
+   * a request that stopped it), then runs the next queued message.
+   */
+  private async completeTurn(turn: Turn, outcome: CallOutcome, opts: { runQueue: boolean }): Promise<void> {
     if (this.turn !== turn) return;
     this.turn = null;
     if (this.gone) return;
-    const text = result?.text ?? failure?.partial.text ?? '';
-    const reasoning = result?.reasoning ?? failure?.partial.reasoning ?? '';
-    const content: Part[] = [];
-    if (reasoning) content.push({ type: 'reasoning', text: reasoning });
-    if (text || (result && result.finishReason !== 'aborted' && !reasoning)) content.push({ type: 'text', text });
+    const entry = finishEntryOf(turn, outcome);
+    this.lastOutcome = { status: entry.status, finalText: entry.finalText, error: entry.lastError, modelConfigId: entry.modelConfigId };
+    if (this.outbox.size > 0) {
+      // Writes keep their order: this one goes behind those already waiting.
+      this.defer(entry);
+      await this.drain().catch((e: unknown) => {
+        if (!isTransient(e)) throw e;
+      });
+      return;
+    }
+    let w: Written;
     try {
-      if (content.length > 0) {
-        const usage = result && result.finishReason !== 'aborted' ? result.usage : undefined;
-        const ms = await this.insertMessages(this.db, turn.resolved.config.id, [
-          { role: 'assistant', content, createdBy: null, ...(usage ? { usage } : {}) },
-        ]);
-        this.appendAndPublish(ms);
-      }
-      if (failure) {
-        const error: LastError = { message: failure.message, kind: failure.kind };
-        this.publish([{ type: 'error', chat_id: this.chatId, error }]);
-        await this.setStatus('error', error);
-        this.lastOutcome = { status: 'error', finalText: text, error, resolved: turn.resolved };
-        this.notifyOwner(text, true);
-        return;
-      }
-      this.lastOutcome = { status: 'waiting', finalText: text, error: null, resolved: turn.resolved };
-      if (this.holdQueue === 0 && (await this.runNextQueued())) return;
-      await this.setStatus('waiting', null);
-      this.notifyOwner(text, false);
+      w = await this.store.finish(entry);
     } catch (e) {
       if (pgErrorCode(e) === '23503') {
         // The chat was deleted under the turn: nothing to keep.
         this.gone = true;
         return;
       }
-      throw e;
-    } finally {
-      if (!this.running()) await this.ctx.storage.deleteAlarm();
+      if (!isTransient(e)) throw e;
+      this.defer(entry);
+      return;
     }
+    await this.finished(entry, w, opts.runQueue);
   }
 
-  /** Inside the lock: takes the next queued message, inserts it, starts its turn. Null when none could run. */
-  private async runNextQueued(): Promise<Message | null> {
-    // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
-    if (this.queue?.length === 0) return null;
-    for (;;) {
-      const [row] = await popQueuedMessage.run({ chat_id: this.chatId }, this.db);
-      if (!row) return null;
-      const q = toQueued(row);
-      const chat = await this.loadChat();
-      const resolved = await this.resolve(q.model_config_id ?? chat?.last_model_config_id ?? null, true);
-      if (!resolved.ok) {
-        await this.refreshQueue();
-        return null;
+  /** A turn's ending is in Postgres: publish it, notify the owner, and run the next queued message. */
+  private async finished(entry: FinishEntry, w: Written, runQueue: boolean): Promise<void> {
+    const chat = this.chat ?? (await this.loadChat());
+    if (!chat) return;
+    this.setChat({ ...chat, status: entry.status, last_error: entry.lastError, updated_at: w.chatUpdatedAt ?? chat.updated_at });
+    this.cache.append(w.messages);
+    const events: StreamEvent[] = w.messages.map((m) => ({ type: 'message', chat_id: this.chatId, message: m }));
+    if (entry.lastError) events.push({ type: 'error', chat_id: this.chatId, error: entry.lastError });
+    // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
+    const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
+    if (next?.ok && next.value) return;
+    this.hub.publish([...events, this.statusEvent()]);
+    this.notifyOwner(entry);
+  }
+
+  /** Postgres could not take a turn's ending: keep it in the outbox, show it, and retry with backoff. */
+  private defer(entry: FinishEntry): void {
+    this.outbox.push(entry);
+    this.held = entry;
+    if (this.chat) {
+      this.ctx.storage.kv.put('chat_snapshot', JSON.stringify(this.chat));
+      this.setChat(this.chat);
+      this.hub.publish([this.statusEvent()]);
+    }
+    console.error(JSON.stringify({ level: 'warn', msg: 'turn ending kept in the outbox until the database answers', chat_id: this.chatId }));
+    this.retryLater();
+  }
+
+  /**
+   * Applies the outbox in order; an entry leaves it only once Postgres committed it (a replay after a lost reply
+   * changes nothing: each carries its turn's idempotency key). Throws when Postgres still cannot take them.
+   */
+  private async drain(): Promise<void> {
+    if (this.outbox.size === 0) return;
+    for (const item of this.outbox.all()) {
+      let w: Written;
+      try {
+        w = await this.store.finish(item.entry);
+      } catch (e) {
+        if (pgErrorCode(e) === '23503') {
+          await this.forgetAll();
+          return;
+        }
+        if (isTransient(e)) {
+          this.outbox.failed(item.seq);
+          throw e;
+        }
+        // Postgres refuses it for good (it could never be applied): keep going with the rest.
+        console.error(JSON.stringify({ level: 'error', msg: 'dropping an outbox entry Postgres refuses', chat_id: this.chatId, error: String(e) }));
+        this.outbox.remove(item.seq);
+        continue;
       }
-      const [message] = await this.insertMessages(this.db, resolved.value.config.id, [
-        { role: 'user', content: q.content, createdBy: row.created_by },
-      ]);
-      if (!message) continue;
-      await this.refreshQueue();
-      this.appendAndPublish([message]);
-      await this.startTurn(resolved.value);
-      return message;
+      this.outbox.remove(item.seq);
+      const last = this.outbox.size === 0;
+      if (last) {
+        this.held = null;
+        this.ctx.storage.kv.delete('chat_snapshot');
+        if (this.chat) this.chat = { ...this.chat, status: item.entry.status, last_error: item.entry.lastError };
+      }
+      await this.finished(item.entry, w, last);
     }
   }
 
   /**
-   * After the status is published: push the turn's end to the chat's owner, in the background, from what the
-   * turn already holds (its final text, the chat row), with no Postgres read here.
+   * Inside the lock, with no turn running: the queue's first message becomes the next user message and its turn
+   * starts. Its model is resolved first, and taking it out of the queue and inserting it is one statement, so a
+   * failure loses nothing. `events` (a finished turn's) are published before it. Null when the queue is empty.
    */
-  private notifyOwner(finalText: string, failed: boolean): void {
+  private async runNextQueued(events: StreamEvent[] = []): Promise<RoomResult<Message | null>> {
+    // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
+    const [head] = await this.loadQueue();
+    if (!head) return ok(null);
+    const chat = this.view();
+    const resolved = await this.resolve(head.model_config_id ?? chat.last_model_config_id, true);
+    if (!resolved.ok) {
+      // Paused, not lost: the message stays first in the queue.
+      const error: LastError = { kind: 'config', message: resolved.message };
+      const row = await this.store.setStatus('error', error);
+      if (row) this.setChat(row);
+      this.hub.publish([...events, { type: 'error', chat_id: this.chatId, error }, this.statusEvent()]);
+      return resolved;
+    }
+    const w = await this.store.runQueued(head.id, resolved.value.config.id);
+    this.queue = (this.queue ?? []).filter((q) => q.id !== head.id);
+    const [message] = w.messages;
+    if (!message) {
+      await this.refreshQueue();
+      return ok(null);
+    }
+    this.hub.publish([...events, { type: 'queue_update', chat_id: this.chatId, queued_messages: this.queue }]);
+    this.wrote(w, { status: 'running', last_error: null, last_model_config_id: resolved.value.config.id });
+    this.startTurn(resolved.value);
+    return ok(message);
+  }
+
+  /**
+   * After the status is published: push the turn's end to the chat's owner, in the background, from what the turn
+   * already holds (its final text, the chat row), with no Postgres read here.
+   */
+  private notifyOwner(entry: FinishEntry): void {
     const chat = this.chat;
     if (!chat) return;
-    const ownerWatching = this.ctx.getWebSockets().some((ws) => this.attachment(ws)?.userId === chat.owner_id);
     this.ctx.waitUntil(
-      notifyTurnEnd(this.env, { chatId: this.chatId, ownerId: chat.owner_id, title: chat.title, finalText, failed, ownerWatching }),
+      notifyTurnEnd(this.env, {
+        chatId: this.chatId,
+        ownerId: chat.owner_id,
+        title: chat.title,
+        finalText: entry.finalText,
+        failed: entry.status === 'error',
+        ownerWatching: this.hub.watching(chat.owner_id),
+      }),
     );
   }
-
-  /** Whether a turn runs now (a method, so callers re-read the field after awaits). */
-  private running(): boolean {
-    return this.turn !== null;
-  }
-
-  private async requestInterrupt(): Promise<void> {
-    const turn = this.turn;
-    if (!turn || turn.abort.signal.aborted) return;
-    await this.lock.run(async () => {
-      if (this.turn === turn) await this.setStatus('interrupting', null);
-    });
-    turn.abort.abort();
-  }
-
-  private async interruptAndWait(): Promise<void> {
-    const turn = this.turn;
-    if (!turn) return;
-    await this.requestInterrupt();
-    await turn.done;
-  }
 }
+

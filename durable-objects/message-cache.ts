@@ -1,3 +1,4 @@
+import type { MessagePageQuery } from '../functions/lib/room-api';
 import type { Message } from '../functions/services/chats';
 
 /**
@@ -50,6 +51,24 @@ export class MessageCache {
     if (this.covered === null) return null;
     if (afterId < this.covered && !this.whole) return null;
     return this.msgs.filter((m) => m.id > afterId);
+  }
+
+  /**
+   * One page of `GET /messages` (ascending; with only `before_id`, the newest page before it), or null when the
+   * cache cannot answer it exactly.
+   */
+  page(q: MessagePageQuery): Message[] | null {
+    if (this.covered === null) return null;
+    const before = q.before_id ?? Number.MAX_SAFE_INTEGER;
+    if (q.before_id !== undefined && q.after_id === undefined) {
+      const below = this.msgs.filter((m) => m.id < before);
+      // The cache holds every live message above `covered`: the newest `limit` below `before` are all here.
+      if (below.length >= q.limit) return below.slice(-q.limit);
+      return this.whole ? below : null;
+    }
+    const after = q.after_id ?? 0;
+    if (after < this.covered && !this.whole) return null;
+    return this.msgs.filter((m) => m.id > after && m.id < before).slice(0, q.limit);
   }
 
   /** Every live message after `afterId`, as just read from Postgres. */

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import { dbSettings, settings } from '../functions/env';
+import { dbSettings, settings } from '../functions/lib/settings';
 import { Db } from '../functions/lib/db';
 import { keyRing } from '../functions/lib/keyring';
 import { SubscriptionCache, type CacheStats } from '../functions/services/subscription-cache';
@@ -105,6 +105,3 @@ export class PushCenter extends DurableObject<Env> {
     return report;
   }
 }
-
-/** The push object of a user. */
-export const pushCenterName = (userId: string): string => `push-${userId}`;

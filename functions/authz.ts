@@ -9,37 +9,21 @@ import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import type { AppEnv } from './env';
 import type { Queryable } from './lib/db';
-import { DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import { can, ownsChat, type Agent, type ChatActor, type Permission } from './lib/access';
+import { ApiError, DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
 import { sha256Hex, timingSafeEqual } from './lib/crypto';
 import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
 import { getWorkspaceAgentByTokenId } from '../sql/generated/agents.queries';
 import type { Chat } from './services/chats';
-import type { KeyIdentity } from '../durable-objects/auth-directory';
-import type { Role } from './lib/roles';
+import type { KeyIdentity } from './services/key-shards';
 
 export { Role } from './lib/roles';
 
 /** Who a request acts as: the user and the session or API key (`keyId`) it used. */
 export type Actor = KeyIdentity;
 
-/** Every permission a route can ask for, and the roles that hold it. */
-const POLICY = {
-  /** Anything a signed-in user may do to their own account and their own objects. */
-  'self': ['owner', 'member'],
-  'users.create': ['owner'],
-  'deployment.manage': ['owner'],
-  /** Agents are deployment-wide: only owners create them. */
-  'agents.create': ['owner'],
-} as const satisfies Record<string, readonly Role[]>;
-
-export type Permission = keyof typeof POLICY;
-
-/** Whether an actor holds a permission. */
-export function can(actor: Actor, permission: Permission): boolean {
-  const allowed: readonly Role[] = POLICY[permission];
-  return actor.roles.some((r) => allowed.includes(r));
-}
+export { can, type Permission } from './lib/access';
 
 /** The token a request presents: the Bearer header first, then the `session_token` cookie. */
 export function presentedToken(c: Context): string | undefined {
@@ -88,12 +72,7 @@ export function authorize(permission: Permission) {
   });
 }
 
-/** An agent, authenticated by its own token (see `authorizeAgent`). */
-export interface Agent {
-  id: string;
-  name: string;
-  createdBy: string | null;
-}
+export type { Agent } from './lib/access';
 
 /** Environment of a route behind `authorizeAgent`: the agent is known. */
 export type AgentEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Variables'] & { agent: Agent } };
@@ -126,16 +105,20 @@ export function authorizeAgent() {
 
 /** Objects that belong to someone else are reported as not found, never as forbidden. */
 export function assertOwner(actor: Actor, ownerId: string): void {
-  if (actor.userId !== ownerId) throw notFound();
+  if (!ownsChat(actor, { owner_id: ownerId })) throw notFound();
 }
 
 /**
- * A chat the actor owns, or 404 (whether it does not exist or is someone else's). The row comes from the
- * chat's object, which holds it in memory (every change to a chat goes through it).
+ * A chat the actor owns, or 404 (whether it does not exist or is someone else's). The chat's object holds the row
+ * and makes the check itself (with `ownsChat`), as it does on every chat call.
  */
 export async function ownedChat(env: Env, actor: Actor, chatId: string): Promise<Chat> {
-  const chat = await room(env, chatId).chatRow();
-  if (!chat) throw notFound();
-  assertOwner(actor, chat.owner_id);
-  return chat;
+  const r = await room(env, chatId).get(chatActor(actor));
+  if (!r.ok) throw new ApiError(r.status, r.message);
+  return r.value;
+}
+
+/** What a chat's object needs to know of the actor (plain data for RPC). */
+export function chatActor(actor: Actor): ChatActor {
+  return { userId: actor.userId, roles: actor.roles };
 }

@@ -134,6 +134,10 @@ async function main() {
         contents: [text],
         created_bys: [role === 'user' ? user : ''],
         usages: [JSON.stringify(role === 'user' ? null : usage)],
+        keys: [''],
+        // No status change: what is measured is the model guard alone (a turn's inserts also carry its status).
+        status: null,
+        last_error: null,
       };
       return insert.params.map((n) => {
         if (!(n in byName)) throw new Error(`InsertChatMessages has a parameter the bench does not know: ${n}`);

@@ -45,8 +45,11 @@ function configureDriver(wsProxy: string): void {
   }
 }
 
-// SQLSTATEs that mean "the database cannot serve us right now", not "your statement is wrong".
-const UNAVAILABLE_SQLSTATE = /^(08...|53300|57P01|57P02|57P03)$/;
+// SQLSTATEs that mean "the database cannot serve us right now", not "your statement is wrong": connection
+// failures, too many clients, shutdown/restart, and a statement the server cancelled at its statement_timeout.
+const UNAVAILABLE_SQLSTATE = /^(08...|53300|57P01|57P02|57P03|57014)$/;
+// A transaction that lost a race with another (serialization failure, deadlock): the same write may succeed again.
+const RETRYABLE_SQLSTATE = /^(40001|40P01)$/;
 
 function sqlState(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
@@ -59,6 +62,16 @@ function sqlState(e: unknown): string | undefined {
 export function isPostgresError(e: unknown): boolean {
   const code = sqlState(e);
   return code !== undefined && !UNAVAILABLE_SQLSTATE.test(code);
+}
+
+/**
+ * True when the write may succeed if tried again later: the database was unreachable or did not answer (the
+ * statement may or may not have committed: only idempotent writes may be retried), or lost a race.
+ */
+export function isTransient(e: unknown): boolean {
+  if (e instanceof DbUnavailableError) return true;
+  const code = sqlState(e);
+  return code !== undefined && (UNAVAILABLE_SQLSTATE.test(code) || RETRYABLE_SQLSTATE.test(code));
 }
 
 /** The SQLSTATE of a Postgres error, if it is one. */

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { authorize, ownedChat } from '../authz';
+import { authorize, chatActor, ownedChat } from '../authz';
+import { room } from '../lib/rooms';
 import { ApiError, notFound } from '../lib/errors';
 import { errorResponses, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { BodyKind, ChangeKind, getChatContext, ResourceStatus } from '../services/agent-context';
@@ -64,9 +65,8 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      // Through the chat's object: it drops the pinned context it keeps for the model.
-      const r = await c.env.CHAT_ROOM.getByName(id).repinContext();
+      // Through the chat's object: it checks the owner and drops the pinned context it keeps for the model.
+      const r = await room(c.env, id).repinContext(chatActor(c.var.actor));
       if (!r.ok) throw new ApiError(r.status, r.message);
       const ctx = await getChatContext(c.var.db, id);
       if (!ctx) throw notFound();

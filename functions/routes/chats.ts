@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { PostResult, RoomResult } from '../../durable-objects/chat-room';
-import { authorize, ownedChat, type AuthedEnv } from '../authz';
-import { ApiError, badRequest, notFound } from '../lib/errors';
+import { authorize, chatActor, type AuthedEnv } from '../authz';
+import { ApiError, badRequest } from '../lib/errors';
+import { chatIdForKey, IdempotencyHeaders } from '../lib/idempotency';
+import type { PostResult, RoomResult } from '../lib/room-api';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { Labels, listChats, listMessages, titleFrom, UserContent, type Part, type Role } from '../services/chats';
+import { Labels, listChats, titleFrom, UserContent, type Part, type Role } from '../services/chats';
 import { agentExists } from '../services/agent-context';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
@@ -89,6 +90,7 @@ const app = router()
       summary: 'Start a chat: inserts it with its first messages and starts a turn',
       middleware: self,
       request: {
+        headers: IdempotencyHeaders,
         body: jsonBody(
           z
             .object({
@@ -101,10 +103,11 @@ const app = router()
             .strict(),
         ),
       },
-      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401) },
+      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 409, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
+      const key = c.req.valid('header')['idempotency-key'] ?? null;
       // Agents are deployment-wide: any user may start a chat with any agent (the chat pins a copy of its context).
       if (body.agent_id !== undefined && !(await agentExists(c.var.db, body.agent_id))) {
         throw badRequest('Unknown agent.', [{ field: 'agent_id', detail: 'no agent has this id' }]);
@@ -113,16 +116,17 @@ const app = router()
       // The deployment system prompt is added by the chat's object, read on its own warm connection inside the
       // creation transaction (no Worker-side Postgres session for it).
       const messages: { role: Role; content: Part[] }[] = [{ role: 'user', content }];
-      const id = crypto.randomUUID();
+      // A key names the chat, so a replay reaches the same object, which answers with the first response.
+      const id = key === null ? crypto.randomUUID() : await chatIdForKey(c.var.actor.userId, key);
       const chat = unwrap(
-        await room(c.env, id).create({
+        await room(c.env, id).create(chatActor(c.var.actor), {
           id,
-          ownerId: c.var.actor.userId,
           title: body.title ?? titleFrom(content),
           labels: body.labels ?? {},
           agentId: body.agent_id ?? null,
           modelConfigId: body.model_config_id ?? null,
           messages,
+          idempotencyKey: key,
         }),
       );
       return c.json(chat, 201);
@@ -155,9 +159,9 @@ const app = router()
       summary: 'One chat',
       middleware: self,
       request: { params: ChatParams },
-      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404, 503) },
     }),
-    async (c) => c.json(await ownedChat(c.env, c.var.actor, c.req.valid('param').id), 200),
+    async (c) => c.json(unwrap(await room(c.env, c.req.valid('param').id).get(chatActor(c.var.actor))), 200),
   )
   .openapi(
     createRoute({
@@ -173,15 +177,11 @@ const app = router()
             .strict(),
         ),
       },
-      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      await ownedChat(c.env, c.var.actor, id);
-      const chat = await room(c.env, id).updateMeta(body);
-      if (!chat) throw notFound();
-      return c.json(chat, 200);
+      return c.json(unwrap(await room(c.env, id).updateMeta(chatActor(c.var.actor), c.req.valid('json'))), 200);
     },
   )
   .openapi(
@@ -191,12 +191,10 @@ const app = router()
       summary: 'Delete a chat and everything in it',
       middleware: self,
       request: { params: ChatParams },
-      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404) },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
-      const { id } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      await room(c.env, id).deleteChat();
+      unwrap(await room(c.env, c.req.valid('param').id).deleteChat(chatActor(c.var.actor)));
       return c.body(null, 204);
     },
   )
@@ -214,13 +212,12 @@ const app = router()
           limit: z.coerce.number().int().min(1).max(200).default(50),
         }),
       },
-      responses: { 200: jsonResponse(z.object({ messages: z.array(MessageSchema) }), 'Messages'), ...errorResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(z.object({ messages: z.array(MessageSchema) }), 'Messages'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
-      const { id } = c.req.valid('param');
-      const q = c.req.valid('query');
-      await ownedChat(c.env, c.var.actor, id);
-      return c.json({ messages: await listMessages(c.var.db, id, q) }, 200);
+      // The chat's object answers from its cache when it holds the page, else from Postgres.
+      const messages = unwrap(await room(c.env, c.req.valid('param').id).messages(chatActor(c.var.actor), c.req.valid('query')));
+      return c.json({ messages }, 200);
     },
   )
   .openapi(
@@ -231,6 +228,7 @@ const app = router()
       middleware: self,
       request: {
         params: ChatParams,
+        headers: IdempotencyHeaders,
         body: jsonBody(
           z
             .object({
@@ -244,19 +242,18 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: MessageSchema }), 'The message; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'Queued behind the running turn'),
-        ...errorResponses(400, 401, 404, 409),
+        ...errorResponses(400, 401, 404, 409, 503),
       },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      await ownedChat(c.env, c.var.actor, id);
       const r = unwrap(
-        await room(c.env, id).postMessage({
-          userId: c.var.actor.userId,
+        await room(c.env, id).postMessage(chatActor(c.var.actor), {
           content: body.content,
           modelConfigId: body.model_config_id ?? null,
           busyBehavior: body.busy_behavior,
+          idempotencyKey: c.req.valid('header')['idempotency-key'] ?? null,
         }),
       );
       return postResponse(c, r);
@@ -272,12 +269,13 @@ const app = router()
         params: z.object({ id: UuidParam('id'), message_id: MessageId }),
         body: jsonBody(z.object({ content: Content }).strict()),
       },
-      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      const message = unwrap(await room(c.env, id).editMessage({ messageId: message_id, content: c.req.valid('json').content }));
+      const message = unwrap(
+        await room(c.env, id).editMessage(chatActor(c.var.actor), { messageId: message_id, content: c.req.valid('json').content }),
+      );
       return c.json({ message }, 200);
     },
   )
@@ -290,14 +288,10 @@ const app = router()
       request: { params: ChatParams },
       responses: {
         202: jsonResponse(z.object({ status: z.enum(['waiting', 'running', 'interrupting', 'error']) }), 'Accepted'),
-        ...errorResponses(400, 401, 404),
+        ...errorResponses(400, 401, 404, 503),
       },
     }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      return c.json(unwrap(await room(c.env, id).interrupt()), 202);
-    },
+    async (c) => c.json(unwrap(await room(c.env, c.req.valid('param').id).interrupt(chatActor(c.var.actor))), 202),
   )
   .openapi(
     createRoute({
@@ -306,13 +300,9 @@ const app = router()
       summary: 'Queued messages, in the order they will run',
       middleware: self,
       request: { params: ChatParams },
-      responses: { 200: jsonResponse(z.object({ queued_messages: z.array(QueuedSchema) }), 'The queue'), ...errorResponses(400, 401, 404) },
+      responses: { 200: jsonResponse(z.object({ queued_messages: z.array(QueuedSchema) }), 'The queue'), ...errorResponses(400, 401, 404, 503) },
     }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      return c.json({ queued_messages: unwrap(await room(c.env, id).listQueue()) }, 200);
-    },
+    async (c) => c.json({ queued_messages: unwrap(await room(c.env, c.req.valid('param').id).listQueue(chatActor(c.var.actor))) }, 200),
   )
   .openapi(
     createRoute({
@@ -321,12 +311,11 @@ const app = router()
       summary: 'Remove a queued message',
       middleware: self,
       request: { params: QueueParams },
-      responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404) },
+      responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
       const { id, qid } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      unwrap(await room(c.env, id).deleteQueued(qid));
+      unwrap(await room(c.env, id).deleteQueued(chatActor(c.var.actor), qid));
       return c.body(null, 204);
     },
   )
@@ -340,13 +329,12 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: MessageSchema }), 'Sent; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'First in the queue'),
-        ...errorResponses(400, 401, 404),
+        ...errorResponses(400, 401, 404, 503),
       },
     }),
     async (c) => {
       const { id, qid } = c.req.valid('param');
-      await ownedChat(c.env, c.var.actor, id);
-      return postResponse(c, unwrap(await room(c.env, id).promoteQueued(qid)));
+      return postResponse(c, unwrap(await room(c.env, id).promoteQueued(chatActor(c.var.actor), qid)));
     },
   )
   .openapi(
@@ -385,12 +373,10 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const { after_id } = c.req.valid('query');
-      await ownedChat(c.env, c.var.actor, id);
-      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-        return c.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, 426);
-      }
+      // The chat's object checks the owner (404) and the upgrade (426) before it accepts the socket.
       const headers = new Headers(c.req.raw.headers);
       headers.set('x-chatd-user', c.var.actor.userId);
+      headers.set('x-chatd-key', c.var.actor.keyId);
       headers.set('x-chatd-after-id', String(after_id ?? 0));
       return await room(c.env, id).fetch(new Request(c.req.raw, { headers }));
     },

@@ -1,11 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { pushCenterName } from '../../durable-objects/push-center';
 import { authorize } from '../authz';
 import { settings } from '../env';
 import { keyRingOrFail } from '../lib/keyring';
 import { errorResponses, jsonBody, jsonResponse, router, validationError } from '../lib/openapi';
 import { getWebpushEnabled } from '../../sql/generated/webpush.queries';
-import { subscriptionSchema, vapidKeys } from '../services/webpush';
+import { pushCenterName, subscriptionSchema, vapidKeys } from '../services/webpush';
 
 const self = authorize('self');
 const Subscribe = z

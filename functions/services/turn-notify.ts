@@ -3,9 +3,8 @@
  * re-reading the last message or re-resolving the model, and it runs after the status is published, in the
  * background: it never delays or fails the turn.
  */
-import { pushCenterName } from '../../durable-objects/push-center';
-import { settings } from '../env';
-import { notificationBody } from './webpush';
+import { settings } from '../lib/settings';
+import { notificationBody, pushCenterName } from './webpush';
 
 export interface TurnEnd {
   chatId: string;

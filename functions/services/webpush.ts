@@ -142,3 +142,6 @@ export function notificationBody(finalText: string, failed: boolean): string {
   if (!text) return 'Your chat is ready.';
   return text.length > 200 ? `${text.slice(0, 199).trimEnd()}…` : text;
 }
+
+/** The push object of a user. */
+export const pushCenterName = (userId: string): string => `push-${userId}`;

@@ -66,6 +66,8 @@ export async function appliedVersions(db) {
  * @param {() => Promise<T>} fn
  */
 async function withLock(db, fn) {
+  // Migrations may run long (index builds); the role's default statement_timeout is for the application.
+  await db.query('SET statement_timeout = 0');
   await db.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
   try {
     return await fn();

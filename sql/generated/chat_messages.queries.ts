@@ -4,6 +4,8 @@ import { PreparedQuery } from '@pgtyped/runtime';
 
 export type chat_message_role = 'assistant' | 'system' | 'tool' | 'user';
 
+export type chat_status = 'error' | 'interrupting' | 'running' | 'waiting';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export type JsonArray = (Json)[];
@@ -19,8 +21,11 @@ export interface IInsertChatMessagesParams {
   chat_id: string;
   contents: JsonArray;
   created_bys: stringArray;
+  keys: stringArray;
+  last_error?: Json | null | void;
   model_config_id?: string | null | void;
   roles: chat_message_roleArray;
+  status?: chat_status | null | void;
   usages: JsonArray;
 }
 
@@ -29,11 +34,13 @@ export interface IInsertChatMessagesResult {
   cache_creation_tokens: string | null;
   cache_read_tokens: string | null;
   chat_id: string;
+  chat_updated_at: Date | null;
   content: Json;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -48,51 +55,181 @@ export interface IInsertChatMessagesQuery {
   result: IInsertChatMessagesResult;
 }
 
-const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":566,"b":581},{"a":632,"b":647},{"a":723,"b":738},{"a":1017,"b":1032}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":604,"b":612},{"a":969,"b":977}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":1364,"b":1370}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":1398,"b":1407}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1423,"b":1435}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":1450,"b":1457}]}],"statement":"-- The hottest write. One round trip for a batch of messages of one chat (parallel arrays, in input order:\n-- identity values are assigned in the SELECT's order). The updated_chat CTE rewrites\n-- chats.last_model_config_id only when the incoming config IS DISTINCT FROM the stored one, so same-model\n-- inserts never touch the chats row. created_bys uses '' for \"no user\"; usages holds a usage object or\n-- JSON null per message (arrays of nullable scalars do not survive the typed parameters).\nWITH updated_chat AS (\n    UPDATE chats\n    SET last_model_config_id = :model_config_id::uuid\n    WHERE id = :chat_id!::uuid\n        AND :model_config_id::uuid IS NOT NULL\n        AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid\n    RETURNING id\n)\nINSERT INTO chat_messages (\n    chat_id, role, content, model_config_id, created_by,\n    input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens\n)\nSELECT\n    :chat_id!::uuid,\n    m.role,\n    m.content,\n    :model_config_id::uuid,\n    NULLIF(m.created_by, '')::uuid,\n    (m.usage ->> 'input_tokens')::bigint,\n    (m.usage ->> 'output_tokens')::bigint,\n    (m.usage ->> 'total_tokens')::bigint,\n    (m.usage ->> 'reasoning_tokens')::bigint,\n    (m.usage ->> 'cache_read_tokens')::bigint,\n    (m.usage ->> 'cache_creation_tokens')::bigint\nFROM unnest(\n    :roles!::chat_message_role[],\n    :contents!::jsonb[],\n    :created_bys!::text[],\n    :usages!::jsonb[]\n) WITH ORDINALITY AS m (role, content, created_by, usage, ord)\nORDER BY m.ord\nRETURNING *"};
+const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"status":true,"last_error":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true,"keys":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1001,"b":1016},{"a":1359,"b":1374},{"a":1442,"b":1457},{"a":2032,"b":2047}]},{"name":"status","required":false,"transform":{"type":"scalar"},"locs":[{"a":1074,"b":1080},{"a":1136,"b":1142},{"a":1241,"b":1247},{"a":1499,"b":1505},{"a":1583,"b":1589}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1186,"b":1196},{"a":1641,"b":1651}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1316,"b":1324},{"a":1972,"b":1980},{"a":2766,"b":2774}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":2442,"b":2448}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":2480,"b":2489}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2509,"b":2521}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":2540,"b":2547}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2567,"b":2572}]}],"statement":"-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity\n-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;\n-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only\n-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model\n-- insert that leaves the status alone never touches the chats row. created_bys uses '' for \"no user\"; usages holds\n-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys\n-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a\n-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.\nWITH updated_chat AS (\n    UPDATE chats\n    SET\n        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),\n        status = COALESCE(:status::chat_status, status),\n        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,\n        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END\n    WHERE id = :chat_id!::uuid\n        AND (\n            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)\n            OR (\n                :status::chat_status IS NOT NULL\n                AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)\n            )\n        )\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (\n        chat_id, role, content, model_config_id, created_by, idempotency_key,\n        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens\n    )\n    SELECT\n        :chat_id!::uuid,\n        m.role,\n        m.content,\n        :model_config_id::uuid,\n        NULLIF(m.created_by, '')::uuid,\n        NULLIF(m.key, ''),\n        (m.usage ->> 'input_tokens')::bigint,\n        (m.usage ->> 'output_tokens')::bigint,\n        (m.usage ->> 'total_tokens')::bigint,\n        (m.usage ->> 'reasoning_tokens')::bigint,\n        (m.usage ->> 'cache_read_tokens')::bigint,\n        (m.usage ->> 'cache_creation_tokens')::bigint\n    FROM unnest(\n        :roles!::chat_message_role[],\n        :contents!::jsonb[],\n        :created_bys!::text[],\n        :usages!::jsonb[],\n        :keys!::text[]\n    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)\n    WHERE m.key = ''\n        OR NOT EXISTS (\n            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key\n        )\n    ORDER BY m.ord\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted\nORDER BY inserted.id"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- The hottest write. One round trip for a batch of messages of one chat (parallel arrays, in input order:
- * -- identity values are assigned in the SELECT's order). The updated_chat CTE rewrites
- * -- chats.last_model_config_id only when the incoming config IS DISTINCT FROM the stored one, so same-model
- * -- inserts never touch the chats row. created_bys uses '' for "no user"; usages holds a usage object or
- * -- JSON null per message (arrays of nullable scalars do not survive the typed parameters).
+ * -- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity
+ * -- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;
+ * -- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only
+ * -- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model
+ * -- insert that leaves the status alone never touches the chats row. created_bys uses '' for "no user"; usages holds
+ * -- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys
+ * -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
+ * -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
  * WITH updated_chat AS (
  *     UPDATE chats
- *     SET last_model_config_id = :model_config_id::uuid
+ *     SET
+ *         last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),
+ *         status = COALESCE(:status::chat_status, status),
+ *         last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,
+ *         updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END
  *     WHERE id = :chat_id!::uuid
- *         AND :model_config_id::uuid IS NOT NULL
- *         AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid
- *     RETURNING id
+ *         AND (
+ *             (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)
+ *             OR (
+ *                 :status::chat_status IS NOT NULL
+ *                 AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)
+ *             )
+ *         )
+ *     RETURNING updated_at
+ * ), inserted AS (
+ *     INSERT INTO chat_messages (
+ *         chat_id, role, content, model_config_id, created_by, idempotency_key,
+ *         input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
+ *     )
+ *     SELECT
+ *         :chat_id!::uuid,
+ *         m.role,
+ *         m.content,
+ *         :model_config_id::uuid,
+ *         NULLIF(m.created_by, '')::uuid,
+ *         NULLIF(m.key, ''),
+ *         (m.usage ->> 'input_tokens')::bigint,
+ *         (m.usage ->> 'output_tokens')::bigint,
+ *         (m.usage ->> 'total_tokens')::bigint,
+ *         (m.usage ->> 'reasoning_tokens')::bigint,
+ *         (m.usage ->> 'cache_read_tokens')::bigint,
+ *         (m.usage ->> 'cache_creation_tokens')::bigint
+ *     FROM unnest(
+ *         :roles!::chat_message_role[],
+ *         :contents!::jsonb[],
+ *         :created_bys!::text[],
+ *         :usages!::jsonb[],
+ *         :keys!::text[]
+ *     ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)
+ *     WHERE m.key = ''
+ *         OR NOT EXISTS (
+ *             SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key
+ *         )
+ *     ORDER BY m.ord
+ *     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+ *     RETURNING *
  * )
- * INSERT INTO chat_messages (
- *     chat_id, role, content, model_config_id, created_by,
- *     input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
- * )
- * SELECT
- *     :chat_id!::uuid,
- *     m.role,
- *     m.content,
- *     :model_config_id::uuid,
- *     NULLIF(m.created_by, '')::uuid,
- *     (m.usage ->> 'input_tokens')::bigint,
- *     (m.usage ->> 'output_tokens')::bigint,
- *     (m.usage ->> 'total_tokens')::bigint,
- *     (m.usage ->> 'reasoning_tokens')::bigint,
- *     (m.usage ->> 'cache_read_tokens')::bigint,
- *     (m.usage ->> 'cache_creation_tokens')::bigint
- * FROM unnest(
- *     :roles!::chat_message_role[],
- *     :contents!::jsonb[],
- *     :created_bys!::text[],
- *     :usages!::jsonb[]
- * ) WITH ORDINALITY AS m (role, content, created_by, usage, ord)
- * ORDER BY m.ord
- * RETURNING *
+ * SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
+ * FROM inserted
+ * ORDER BY inserted.id
  * ```
  */
 export const insertChatMessages = new PreparedQuery<IInsertChatMessagesParams,IInsertChatMessagesResult>(insertChatMessagesIR);
+
+
+/** 'RunQueuedMessage' parameters type */
+export interface IRunQueuedMessageParams {
+  chat_id: string;
+  id: string;
+  model_config_id: string;
+}
+
+/** 'RunQueuedMessage' return type */
+export interface IRunQueuedMessageResult {
+  cache_creation_tokens: string | null;
+  cache_read_tokens: string | null;
+  chat_id: string;
+  chat_updated_at: Date | null;
+  content: Json;
+  created_at: Date;
+  created_by: string | null;
+  deleted: boolean;
+  id: string;
+  idempotency_key: string | null;
+  input_tokens: string | null;
+  model_config_id: string | null;
+  output_tokens: string | null;
+  reasoning_tokens: string | null;
+  role: chat_message_role;
+  total_tokens: string | null;
+}
+
+/** 'RunQueuedMessage' query type */
+export interface IRunQueuedMessageQuery {
+  params: IRunQueuedMessageParams;
+  result: IRunQueuedMessageResult;
+}
+
+const runQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"id":true,"model_config_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":370,"b":378},{"a":589,"b":597},{"a":793,"b":801}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":395,"b":398}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":550,"b":566},{"a":829,"b":845}]}],"statement":"-- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's\n-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A\n-- message already taken (a retry after a lost reply) inserts nothing.\nWITH popped AS (\n    DELETE FROM chat_queued_messages\n    WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid\n    RETURNING *\n), updated_chat AS (\n    UPDATE chats\n    SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid\n    WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)\n    FROM popped p\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's
+ * -- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A
+ * -- message already taken (a retry after a lost reply) inserts nothing.
+ * WITH popped AS (
+ *     DELETE FROM chat_queued_messages
+ *     WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid
+ *     RETURNING *
+ * ), updated_chat AS (
+ *     UPDATE chats
+ *     SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid
+ *     WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)
+ *     RETURNING updated_at
+ * ), inserted AS (
+ *     INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)
+ *     SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)
+ *     FROM popped p
+ *     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+ *     RETURNING *
+ * )
+ * SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
+ * FROM inserted
+ * ```
+ */
+export const runQueuedMessage = new PreparedQuery<IRunQueuedMessageParams,IRunQueuedMessageResult>(runQueuedMessageIR);
+
+
+/** 'GetChatMessageByKey' parameters type */
+export interface IGetChatMessageByKeyParams {
+  chat_id: string;
+  key: string;
+}
+
+/** 'GetChatMessageByKey' return type */
+export interface IGetChatMessageByKeyResult {
+  cache_creation_tokens: string | null;
+  cache_read_tokens: string | null;
+  chat_id: string;
+  content: Json;
+  created_at: Date;
+  created_by: string | null;
+  deleted: boolean;
+  id: string;
+  idempotency_key: string | null;
+  input_tokens: string | null;
+  model_config_id: string | null;
+  output_tokens: string | null;
+  reasoning_tokens: string | null;
+  role: chat_message_role;
+  total_tokens: string | null;
+}
+
+/** 'GetChatMessageByKey' query type */
+export interface IGetChatMessageByKeyQuery {
+  params: IGetChatMessageByKeyParams;
+  result: IGetChatMessageByKeyResult;
+}
+
+const getChatMessageByKeyIR: any = {"usedParamSet":{"chat_id":true,"key":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":115,"b":123}]},{"name":"key","required":true,"transform":{"type":"scalar"},"locs":[{"a":153,"b":157}]}],"statement":"-- A request replayed with its Idempotency-Key: the message it stored.\nSELECT * FROM chat_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- A request replayed with its Idempotency-Key: the message it stored.
+ * SELECT * FROM chat_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text
+ * ```
+ */
+export const getChatMessageByKey = new PreparedQuery<IGetChatMessageByKeyParams,IGetChatMessageByKeyResult>(getChatMessageByKeyIR);
 
 
 /** 'GetChatMessagesByChatId' parameters type */
@@ -111,6 +248,7 @@ export interface IGetChatMessagesByChatIdResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -158,6 +296,7 @@ export interface IGetChatMessagesAfterResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -205,6 +344,7 @@ export interface IGetChatMessagesBeforeResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -251,6 +391,7 @@ export interface IGetNewestChatMessagesResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -297,6 +438,7 @@ export interface IGetChatMessageByIdResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;
@@ -367,6 +509,7 @@ export interface IUpdateChatMessageContentResult {
   created_by: string | null;
   deleted: boolean;
   id: string;
+  idempotency_key: string | null;
   input_tokens: string | null;
   model_config_id: string | null;
   output_tokens: string | null;

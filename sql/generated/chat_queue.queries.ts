@@ -9,6 +9,7 @@ export interface IInsertQueuedMessageParams {
   chat_id: string;
   content: Json;
   created_by?: string | null | void;
+  idempotency_key?: string | null | void;
   max: number;
   model_config_id?: string | null | void;
 }
@@ -20,6 +21,7 @@ export interface IInsertQueuedMessageResult {
   created_at: Date;
   created_by: string | null;
   id: string;
+  idempotency_key: string | null;
   model_config_id: string | null;
   position: string;
 }
@@ -30,21 +32,63 @@ export interface IInsertQueuedMessageQuery {
   result: IInsertQueuedMessageResult;
 }
 
-const insertQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"content":true,"model_config_id":true,"created_by":true,"max":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":193,"b":201},{"a":344,"b":352}]},{"name":"content","required":true,"transform":{"type":"scalar"},"locs":[{"a":210,"b":218}]},{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":228,"b":243}]},{"name":"created_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":252,"b":262}]},{"name":"max","required":true,"transform":{"type":"scalar"},"locs":[{"a":378,"b":382}]}],"statement":"-- Appends to the chat's queue unless it already holds :max messages (then no row comes back).\nINSERT INTO chat_queued_messages (chat_id, content, model_config_id, created_by, position)\nSELECT :chat_id!::uuid, :content!::jsonb, :model_config_id::uuid, :created_by::uuid, COALESCE(MAX(position), 0) + 1\nFROM chat_queued_messages\nWHERE chat_id = :chat_id!::uuid\nHAVING count(*) < :max!::int\nRETURNING *"};
+const insertQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"content":true,"model_config_id":true,"created_by":true,"idempotency_key":true,"max":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":306,"b":314},{"a":481,"b":489},{"a":646,"b":654}]},{"name":"content","required":true,"transform":{"type":"scalar"},"locs":[{"a":323,"b":331}]},{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":341,"b":356}]},{"name":"created_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":365,"b":375}]},{"name":"idempotency_key","required":false,"transform":{"type":"scalar"},"locs":[{"a":416,"b":431},{"a":544,"b":559},{"a":686,"b":701}]},{"name":"max","required":true,"transform":{"type":"scalar"},"locs":[{"a":515,"b":519}]}],"statement":"-- Appends to the chat's queue unless it already holds :max messages, or the request's idempotency key is already\n-- stored for the chat (queued, or a message since); then no row comes back.\nINSERT INTO chat_queued_messages (chat_id, content, model_config_id, created_by, position, idempotency_key)\nSELECT :chat_id!::uuid, :content!::jsonb, :model_config_id::uuid, :created_by::uuid, COALESCE(MAX(position), 0) + 1, :idempotency_key::text\nFROM chat_queued_messages\nWHERE chat_id = :chat_id!::uuid\nHAVING count(*) < :max!::int\n    AND (\n        :idempotency_key::text IS NULL\n        OR NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.chat_id = :chat_id!::uuid AND m.idempotency_key = :idempotency_key::text)\n    )\nON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Appends to the chat's queue unless it already holds :max messages (then no row comes back).
- * INSERT INTO chat_queued_messages (chat_id, content, model_config_id, created_by, position)
- * SELECT :chat_id!::uuid, :content!::jsonb, :model_config_id::uuid, :created_by::uuid, COALESCE(MAX(position), 0) + 1
+ * -- Appends to the chat's queue unless it already holds :max messages, or the request's idempotency key is already
+ * -- stored for the chat (queued, or a message since); then no row comes back.
+ * INSERT INTO chat_queued_messages (chat_id, content, model_config_id, created_by, position, idempotency_key)
+ * SELECT :chat_id!::uuid, :content!::jsonb, :model_config_id::uuid, :created_by::uuid, COALESCE(MAX(position), 0) + 1, :idempotency_key::text
  * FROM chat_queued_messages
  * WHERE chat_id = :chat_id!::uuid
  * HAVING count(*) < :max!::int
+ *     AND (
+ *         :idempotency_key::text IS NULL
+ *         OR NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.chat_id = :chat_id!::uuid AND m.idempotency_key = :idempotency_key::text)
+ *     )
+ * ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
  * RETURNING *
  * ```
  */
 export const insertQueuedMessage = new PreparedQuery<IInsertQueuedMessageParams,IInsertQueuedMessageResult>(insertQueuedMessageIR);
+
+
+/** 'GetQueuedMessageByKey' parameters type */
+export interface IGetQueuedMessageByKeyParams {
+  chat_id: string;
+  key: string;
+}
+
+/** 'GetQueuedMessageByKey' return type */
+export interface IGetQueuedMessageByKeyResult {
+  chat_id: string;
+  content: Json;
+  created_at: Date;
+  created_by: string | null;
+  id: string;
+  idempotency_key: string | null;
+  model_config_id: string | null;
+  position: string;
+}
+
+/** 'GetQueuedMessageByKey' query type */
+export interface IGetQueuedMessageByKeyQuery {
+  params: IGetQueuedMessageByKeyParams;
+  result: IGetQueuedMessageByKeyResult;
+}
+
+const getQueuedMessageByKeyIR: any = {"usedParamSet":{"chat_id":true,"key":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":106,"b":114}]},{"name":"key","required":true,"transform":{"type":"scalar"},"locs":[{"a":144,"b":148}]}],"statement":"-- A queued request replayed with its Idempotency-Key.\nSELECT * FROM chat_queued_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- A queued request replayed with its Idempotency-Key.
+ * SELECT * FROM chat_queued_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text
+ * ```
+ */
+export const getQueuedMessageByKey = new PreparedQuery<IGetQueuedMessageByKeyParams,IGetQueuedMessageByKeyResult>(getQueuedMessageByKeyIR);
 
 
 /** 'GetQueuedMessages' parameters type */
@@ -59,6 +103,7 @@ export interface IGetQueuedMessagesResult {
   created_at: Date;
   created_by: string | null;
   id: string;
+  idempotency_key: string | null;
   model_config_id: string | null;
   position: string;
 }
@@ -93,6 +138,7 @@ export interface IDeleteQueuedMessageResult {
   created_at: Date;
   created_by: string | null;
   id: string;
+  idempotency_key: string | null;
   model_config_id: string | null;
   position: string;
 }
@@ -127,6 +173,7 @@ export interface IPromoteQueuedMessageResult {
   created_at: Date;
   created_by: string | null;
   id: string;
+  idempotency_key: string | null;
   model_config_id: string | null;
   position: string;
 }
@@ -150,43 +197,5 @@ const promoteQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"id":true},"
  * ```
  */
 export const promoteQueuedMessage = new PreparedQuery<IPromoteQueuedMessageParams,IPromoteQueuedMessageResult>(promoteQueuedMessageIR);
-
-
-/** 'PopQueuedMessage' parameters type */
-export interface IPopQueuedMessageParams {
-  chat_id: string;
-}
-
-/** 'PopQueuedMessage' return type */
-export interface IPopQueuedMessageResult {
-  chat_id: string;
-  content: Json;
-  created_at: Date;
-  created_by: string | null;
-  id: string;
-  model_config_id: string | null;
-  position: string;
-}
-
-/** 'PopQueuedMessage' query type */
-export interface IPopQueuedMessageQuery {
-  params: IPopQueuedMessageParams;
-  result: IPopQueuedMessageResult;
-}
-
-const popQueuedMessageIR: any = {"usedParamSet":{"chat_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":136,"b":144}]}],"statement":"-- Takes the next message to run.\nDELETE FROM chat_queued_messages\nWHERE id = (\n    SELECT id FROM chat_queued_messages WHERE chat_id = :chat_id!::uuid ORDER BY position ASC, created_at ASC LIMIT 1\n)\nRETURNING *"};
-
-/**
- * Query generated from SQL:
- * ```
- * -- Takes the next message to run.
- * DELETE FROM chat_queued_messages
- * WHERE id = (
- *     SELECT id FROM chat_queued_messages WHERE chat_id = :chat_id!::uuid ORDER BY position ASC, created_at ASC LIMIT 1
- * )
- * RETURNING *
- * ```
- */
-export const popQueuedMessage = new PreparedQuery<IPopQueuedMessageParams,IPopQueuedMessageResult>(popQueuedMessageIR);
 
 

@@ -40,7 +40,7 @@ export interface IInsertChatQuery {
   result: IInsertChatResult;
 }
 
-const insertChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"status":true,"last_model_config_id":true,"labels":true,"agent_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":101,"b":104}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":117,"b":126}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":139,"b":145}]},{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":158,"b":165}]},{"name":"last_model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":185,"b":205}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":218,"b":225}]},{"name":"agent_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":239,"b":247}]}],"statement":"INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)\nVALUES (\n    :id!::uuid,\n    :owner_id!::uuid,\n    :title!::text,\n    :status!::chat_status,\n    :last_model_config_id::uuid,\n    :labels!::jsonb,\n    :agent_id::uuid\n)\nRETURNING *"};
+const insertChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"status":true,"last_model_config_id":true,"labels":true,"agent_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":101,"b":104}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":117,"b":126}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":139,"b":145}]},{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":158,"b":165}]},{"name":"last_model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":185,"b":205}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":218,"b":225}]},{"name":"agent_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":239,"b":247}]}],"statement":"INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)\nVALUES (\n    :id!::uuid,\n    :owner_id!::uuid,\n    :title!::text,\n    :status!::chat_status,\n    :last_model_config_id::uuid,\n    :labels!::jsonb,\n    :agent_id::uuid\n)\n-- A chat id derived from a request's Idempotency-Key is taken when the request is replayed: nothing is inserted.\nON CONFLICT (id) DO NOTHING\nRETURNING *"};
 
 /**
  * Query generated from SQL:
@@ -55,6 +55,8 @@ const insertChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":tru
  *     :labels!::jsonb,
  *     :agent_id::uuid
  * )
+ * -- A chat id derived from a request's Idempotency-Key is taken when the request is replayed: nothing is inserted.
+ * ON CONFLICT (id) DO NOTHING
  * RETURNING *
  * ```
  */

@@ -1,41 +1,91 @@
 /* @name InsertChatMessages */
--- The hottest write. One round trip for a batch of messages of one chat (parallel arrays, in input order:
--- identity values are assigned in the SELECT's order). The updated_chat CTE rewrites
--- chats.last_model_config_id only when the incoming config IS DISTINCT FROM the stored one, so same-model
--- inserts never touch the chats row. created_bys uses '' for "no user"; usages holds a usage object or
--- JSON null per message (arrays of nullable scalars do not survive the typed parameters).
+-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity
+-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;
+-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only
+-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model
+-- insert that leaves the status alone never touches the chats row. created_bys uses '' for "no user"; usages holds
+-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys
+-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
+-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
 WITH updated_chat AS (
     UPDATE chats
-    SET last_model_config_id = :model_config_id::uuid
+    SET
+        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),
+        status = COALESCE(:status::chat_status, status),
+        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,
+        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END
     WHERE id = :chat_id!::uuid
-        AND :model_config_id::uuid IS NOT NULL
-        AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid
-    RETURNING id
+        AND (
+            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)
+            OR (
+                :status::chat_status IS NOT NULL
+                AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)
+            )
+        )
+    RETURNING updated_at
+), inserted AS (
+    INSERT INTO chat_messages (
+        chat_id, role, content, model_config_id, created_by, idempotency_key,
+        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
+    )
+    SELECT
+        :chat_id!::uuid,
+        m.role,
+        m.content,
+        :model_config_id::uuid,
+        NULLIF(m.created_by, '')::uuid,
+        NULLIF(m.key, ''),
+        (m.usage ->> 'input_tokens')::bigint,
+        (m.usage ->> 'output_tokens')::bigint,
+        (m.usage ->> 'total_tokens')::bigint,
+        (m.usage ->> 'reasoning_tokens')::bigint,
+        (m.usage ->> 'cache_read_tokens')::bigint,
+        (m.usage ->> 'cache_creation_tokens')::bigint
+    FROM unnest(
+        :roles!::chat_message_role[],
+        :contents!::jsonb[],
+        :created_bys!::text[],
+        :usages!::jsonb[],
+        :keys!::text[]
+    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)
+    WHERE m.key = ''
+        OR NOT EXISTS (
+            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key
+        )
+    ORDER BY m.ord
+    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
 )
-INSERT INTO chat_messages (
-    chat_id, role, content, model_config_id, created_by,
-    input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
+SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
+FROM inserted
+ORDER BY inserted.id;
+
+/* @name RunQueuedMessage */
+-- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's
+-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A
+-- message already taken (a retry after a lost reply) inserts nothing.
+WITH popped AS (
+    DELETE FROM chat_queued_messages
+    WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid
+    RETURNING *
+), updated_chat AS (
+    UPDATE chats
+    SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid
+    WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)
+    RETURNING updated_at
+), inserted AS (
+    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)
+    SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)
+    FROM popped p
+    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
 )
-SELECT
-    :chat_id!::uuid,
-    m.role,
-    m.content,
-    :model_config_id::uuid,
-    NULLIF(m.created_by, '')::uuid,
-    (m.usage ->> 'input_tokens')::bigint,
-    (m.usage ->> 'output_tokens')::bigint,
-    (m.usage ->> 'total_tokens')::bigint,
-    (m.usage ->> 'reasoning_tokens')::bigint,
-    (m.usage ->> 'cache_read_tokens')::bigint,
-    (m.usage ->> 'cache_creation_tokens')::bigint
-FROM unnest(
-    :roles!::chat_message_role[],
-    :contents!::jsonb[],
-    :created_bys!::text[],
-    :usages!::jsonb[]
-) WITH ORDINALITY AS m (role, content, created_by, usage, ord)
-ORDER BY m.ord
-RETURNING *;
+SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
+FROM inserted;
+
+/* @name GetChatMessageByKey */
+-- A request replayed with its Idempotency-Key: the message it stored.
+SELECT * FROM chat_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text;
 
 /* @name GetChatMessagesByChatID */
 -- Stream catch-up on a cache miss and full refreshes: every live message after an id.

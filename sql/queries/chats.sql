@@ -9,6 +9,8 @@ VALUES (
     :labels!::jsonb,
     :agent_id::uuid
 )
+-- A chat id derived from a request's Idempotency-Key is taken when the request is replayed: nothing is inserted.
+ON CONFLICT (id) DO NOTHING
 RETURNING *;
 
 /* @name GetChatByID */

@@ -46,7 +46,7 @@ describe('scaletest helpers', () => {
   it('names every generated statement, and pg_stat_statements texts of them, by their @name', () => {
     const generated = loadGeneratedStatements(ROOT);
     const insert = generated.find((s) => s.name === 'InsertChatMessages');
-    expect(insert?.params).toEqual(['model_config_id', 'chat_id', 'roles', 'contents', 'created_bys', 'usages']);
+    expect(insert?.params).toEqual(['model_config_id', 'status', 'last_error', 'chat_id', 'roles', 'contents', 'created_bys', 'usages', 'keys']);
     expect(insert?.sql).toContain('WITH updated_chat AS');
     // What pg_stat_statements records: the same text with constants replaced by $n.
     const recorded = (insert?.sql ?? '').replace("NULLIF(m.created_by, '')", 'NULLIF(m.created_by, $7)').replace("'input_tokens'", '$8');
@@ -110,7 +110,9 @@ describe('npm run scaletest', () => {
     expect(calls('InsertChat')).toBe(3);
     expect(pgr.messageInserts).toBe(12);
     expect(pgr.countersSettled).toBe(true);
-    expect(pgr.insertCausedChatsUpdates).toBe(0);
+    // The inserts carry the turns' status changes (a user message sets running, an assistant one waiting; a chat is
+    // created running): 2 per turn less 1 per chat. The model never changes, so the guard adds none.
+    expect(pgr.insertCausedChatsUpdates).toBe(2 * 6 - 3);
     // The dev proxy's counts, read from its stop line: sessions are pooled, so never more sessions than connections.
     const proxy = z.object({ clients: z.number(), sessionsOpened: z.number(), reused: z.number() }).parse(x.postgresProxy);
     expect(proxy.clients).toBeGreaterThanOrEqual(3);

@@ -7,7 +7,8 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { dbSettings } from '../../functions/env';
 import { Db } from '../../functions/lib/db';
-import { shardFor, STALE_ON_ERROR_MS, type AuthDirectory } from '../../durable-objects/auth-directory';
+import { STALE_ON_ERROR_MS, type AuthDirectory } from '../../durable-objects/auth-directory';
+import { shardFor } from '../../functions/services/key-shards';
 import { call, freshWorld, makeUser, testEnv } from './helpers';
 
 /** What these tests reach inside a shard (private at compile time, plain fields at run time). */

@@ -1,3 +1,4 @@
+import { abortAllDurableObjects } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { insertChatMessages } from '../../sql/generated/chat_messages.queries';
@@ -122,7 +123,13 @@ describe('InsertChatMessages, the hot path', () => {
   }
   const xmin = async (db: ReturnType<typeof testDb>, id: string) =>
     z.object({ xmin: z.string() }).parse((await db.query('SELECT xmin::text FROM chats WHERE id = $1', [id])).rows[0]).xmin;
-  const insert = (db: ReturnType<typeof testDb>, chatId: string, cfg: string | null, n = 1) =>
+  const insert = (
+    db: ReturnType<typeof testDb>,
+    chatId: string,
+    cfg: string | null,
+    n = 1,
+    opts: { status?: 'waiting' | 'running' | 'error'; lastError?: object; keys?: string[] } = {},
+  ) =>
     insertChatMessages.run(
       {
         chat_id: chatId,
@@ -131,9 +138,54 @@ describe('InsertChatMessages, the hot path', () => {
         contents: Array.from({ length: n }, (_, i) => JSON.stringify([{ type: 'text', text: `m${i}` }])),
         created_bys: Array.from({ length: n }, () => ''),
         usages: Array.from({ length: n }, (_, i) => JSON.stringify(i === 1 ? { input_tokens: 7, output_tokens: 3, total_tokens: 10 } : null)),
+        keys: opts.keys ?? Array.from({ length: n }, () => ''),
+        status: opts.status ?? null,
+        last_error: opts.lastError ? JSON.stringify(opts.lastError) : null,
       },
       db,
     );
+  const chatState = async (db: ReturnType<typeof testDb>, id: string) =>
+    z
+      .object({ status: z.string(), last_error: z.unknown(), xmin: z.string() })
+      .parse((await db.query('SELECT status, last_error, xmin::text FROM chats WHERE id = $1', [id])).rows[0]);
+
+  it('folds the status change into the insert, and leaves the chats row alone when the status does not change', async () => {
+    const u = await makeUser();
+    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    const waiting = await chatState(db, id);
+    const [user] = await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { status: 'running' });
+    const running = await chatState(db, id);
+    expect(running.status).toBe('running');
+    expect(running.xmin).not.toBe(waiting.xmin);
+    expect(user?.chat_updated_at).toBeInstanceOf(Date);
+    // Same model, same status: one more message, the chats row untouched.
+    const [again] = await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { status: 'running' });
+    expect((await chatState(db, id)).xmin).toBe(running.xmin);
+    expect(again?.chat_updated_at).toBeNull();
+    const failed = { kind: 'provider_error', message: 'x' };
+    await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { status: 'error', lastError: failed });
+    expect(await chatState(db, id)).toMatchObject({ status: 'error', last_error: failed });
+    await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { status: 'waiting' });
+    expect(await chatState(db, id)).toMatchObject({ status: 'waiting', last_error: null });
+    await db.close();
+  });
+
+  it('an idempotency key is inserted once: a replayed batch adds nothing, a queued key blocks it too', async () => {
+    const u = await makeUser();
+    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    const first = await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 2, { keys: ['req:a', 'turn:b'], status: 'waiting' });
+    expect(first).toHaveLength(2);
+    expect(await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 2, { keys: ['req:a', 'turn:b'], status: 'waiting' })).toHaveLength(0);
+    expect(await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 2, { keys: ['req:a', 'turn:c'] })).toHaveLength(1);
+    await db.query(
+      "INSERT INTO chat_queued_messages (chat_id, content, position, idempotency_key) VALUES ($1, '[]', 1, 'req:q')",
+      [id],
+    );
+    expect(await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { keys: ['req:q'] })).toHaveLength(0);
+    const n = await db.query('SELECT count(*)::int AS n FROM chat_messages WHERE chat_id = $1', [id]);
+    expect(n.rows[0]).toEqual({ n: 3 });
+    await db.close();
+  });
 
   it('a same-model insert leaves the chats row untouched (same xmin, no update counted)', async () => {
     const u = await makeUser();
@@ -202,16 +254,29 @@ describe('messages paging', () => {
     const page = async (q: string) =>
       z.object({ messages: z.array(MessageSchema) }).parse((await call('GET', `/api/v2/chats/${chat.id}/messages${q}`, { token: u.token })).body).messages.map((m) => m.id);
     const id = (i: number) => ids[i] ?? -1;
-    expect(await page('?limit=3')).toEqual(ids.slice(0, 3));
-    expect(await page(`?after_id=${id(2)}&limit=3`)).toEqual(ids.slice(3, 6));
-    expect(await page(`?after_id=${id(7)}`)).toEqual([]);
-    expect(await page(`?before_id=${id(5)}&limit=2`)).toEqual(ids.slice(3, 5));
-    expect(await page(`?before_id=${id(0)}`)).toEqual([]);
-    expect(await page(`?after_id=${id(1)}&before_id=${id(4)}`)).toEqual(ids.slice(2, 4));
-    expect(await page('?after_id=0&limit=200')).toEqual(ids);
+    const cases: [string, number[]][] = [
+      ['?limit=3', ids.slice(0, 3)],
+      [`?after_id=${id(2)}&limit=3`, ids.slice(3, 6)],
+      [`?after_id=${id(7)}`, []],
+      [`?before_id=${id(5)}&limit=2`, ids.slice(3, 5)],
+      [`?before_id=${id(0)}`, []],
+      [`?before_id=${id(7)}&limit=50`, ids.slice(0, 7)],
+      [`?after_id=${id(1)}&before_id=${id(4)}`, ids.slice(2, 4)],
+      ['?after_id=0&limit=200', ids],
+    ];
+    // A warm object answers every page from its cache; a cold one (after an eviction) from Postgres, the same.
+    const before = await roomOf(chat.id).stats();
+    for (const [q, want] of cases) expect(await page(q), q).toEqual(want);
+    expect(await roomOf(chat.id).stats()).toMatchObject({ cachePages: before.cachePages + cases.length, dbPages: before.dbPages });
+    for (const [q, want] of cases) {
+      await abortAllDurableObjects();
+      expect(await page(q), `cold ${q}`).toEqual(want);
+    }
     const db = testDb();
+    // Written behind the object's back (it is the only writer of its chat), so read by a cold object.
     await db.query('UPDATE chat_messages SET deleted = true WHERE id = $1', [id(3)]);
     await db.close();
+    await abortAllDurableObjects();
     expect(await page('')).toEqual(ids.filter((_, i) => i !== 3));
     for (const bad of ['?limit=0', '?limit=201', '?after_id=-1', '?after_id=abc', '?before_id=1.5']) {
       const r = await call('GET', `/api/v2/chats/${chat.id}/messages${bad}`, { token: u.token });

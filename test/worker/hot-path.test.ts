@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { pushCenterName } from '../../durable-objects/push-center';
+import { pushCenterName } from '../../functions/services/webpush';
 import { dbStats } from '../../functions/lib/db';
 import { call, makeUser, roomOf, startChat } from './helpers';
 

@@ -73,7 +73,18 @@ describe('database down', () => {
 describe('Durable Object and cron wiring', () => {
   it('reaches a ChatRoom over RPC', async () => {
     const stub = env.CHAT_ROOM.getByName(crypto.randomUUID());
-    expect(await stub.stats()).toEqual({ cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0, sockets: 0, cached: 0, compactions: 0 });
+    expect(await stub.stats()).toEqual({
+      cacheCatchups: 0,
+      dbCatchups: 0,
+      fullRefreshes: 0,
+      historyReads: 0,
+      sockets: 0,
+      cached: 0,
+      compactions: 0,
+      cachePages: 0,
+      dbPages: 0,
+      outbox: 0,
+    });
   });
 
   it('runs the scheduled handler through the Worker entry', async () => {

@@ -21,16 +21,24 @@ export const StreamEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('context_dirty'), chat_id: z.string() }),
 ]);
 export type StreamEvent = z.infer<typeof StreamEvent>;
+const Pong = z.object({ type: z.literal('pong') }).strict();
 export type StreamMessage = z.infer<typeof Message>;
 
 export class StreamClient {
   readonly events: StreamEvent[] = [];
   readonly frames: StreamEvent[][] = [];
   closed: { code: number; reason: string } | null = null;
+  /** `{"type":"pong"}` frames: the answers to pings. */
+  pongs = 0;
 
   private constructor(readonly ws: WebSocket) {
     ws.addEventListener('message', (e) => {
-      const frame = z.array(StreamEvent).parse(JSON.parse(String(e.data)));
+      const data: unknown = JSON.parse(String(e.data));
+      if (Pong.safeParse(data).success) {
+        this.pongs += 1;
+        return;
+      }
+      const frame = z.array(StreamEvent).parse(data);
       this.frames.push(frame);
       this.events.push(...frame);
     });

@@ -301,7 +301,10 @@ describe('refusals and bad frames', () => {
     const bad = await StreamClient.must(chat.id, u.token);
     const good = await StreamClient.must(chat.id, u.token);
     await good.waitFor('connect', (c) => c.frames.length > 0);
+    // The exact ping is answered by the runtime; another spelling of it by the object.
     good.ws.send(JSON.stringify({ type: 'ping' }));
+    good.ws.send('{ "type": "ping" }');
+    await good.waitFor('two pongs', (c) => c.pongs === 2);
     bad.ws.send('{"type":"subscribe","chat":"other"}');
     await bad.waitFor('close', (c) => c.closed !== null);
     expect(bad.closed?.code).toBe(1008);

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { pushCenterName } from '../../durable-objects/push-center';
+import { pushCenterName } from '../../functions/services/webpush';
 import { SubscriptionCache } from '../../functions/services/subscription-cache';
 import { fromBase64Url, isPrivateHost, notificationBody, subscriptionSchema, toBase64Url } from '../../functions/services/webpush';
 import { call, ChatSchema, ErrorBody, makeUser, roomOf, testDb, testEnv } from './helpers';

@@ -1,0 +1,271 @@
+/**
+ * The Postgres side of one chat, as the chat's object uses it: every statement it runs, typed, with the chat id bound.
+ * No state: the room decides when to call what, under its lock.
+ */
+import {
+  getChatMessageById,
+  getChatMessageByKey,
+  getChatMessagesAfter,
+  getChatMessagesBefore,
+  getChatMessagesByChatId,
+  insertChatMessages,
+  runQueuedMessage,
+  softDeleteChatMessagesAfter,
+  updateChatMessageContent,
+} from '../../sql/generated/chat_messages.queries';
+import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQueuedMessage, promoteQueuedMessage } from '../../sql/generated/chat_queue.queries';
+import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
+import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
+import type { Conn, Db } from '../../functions/lib/db';
+import type { MessagePageQuery, PostResult } from '../../functions/lib/room-api';
+import { pinAgentContext } from '../../functions/services/agent-context';
+import {
+  MAX_QUEUED,
+  toChat,
+  toMessage,
+  toQueued,
+  type Chat,
+  type ChatStatus,
+  type LastError,
+  type Message,
+  type Part,
+  type QueuedMessage,
+  type Role,
+  type Usage,
+} from '../../functions/services/chats';
+import { getSetting } from '../../functions/services/site-config';
+import { idempotencyKeyOfTurn, type FinishEntry } from './turn';
+
+export interface NewMessage {
+  role: Role;
+  content: readonly unknown[];
+  createdBy: string | null;
+  usage?: Usage | null;
+  /** Its idempotency key: a message whose key the chat already has is not inserted again. */
+  key?: string | null;
+}
+
+/** Messages just written, and the chat's new `updated_at` when the statement changed the chats row. */
+export interface Written {
+  messages: Message[];
+  chatUpdatedAt: string | null;
+}
+
+/** The key stored with a request's message or queued message. */
+export const requestKey = (idempotencyKey: string): string => `req:${idempotencyKey}`;
+
+const MAX_ID = '9223372036854775807';
+
+function written(rows: readonly { chat_updated_at: Date | null }[]): Written {
+  return {
+    messages: rows.map(toMessage).sort((a, b) => a.id - b.id),
+    chatUpdatedAt: rows[0]?.chat_updated_at?.toISOString() ?? null,
+  };
+}
+
+export class ChatStore {
+  constructor(
+    private readonly chatId: () => string,
+    private readonly db: () => Db,
+  ) {}
+
+  async chat(): Promise<Chat | null> {
+    const [row] = await getChatById.run({ id: this.chatId() }, this.db());
+    return row ? toChat(row) : null;
+  }
+
+  /**
+   * Inserts messages in one statement; with `status`, the chat's status (and `lastError`) change in the same one.
+   * The chats row is written only when the model config or the status changes.
+   */
+  async insert(
+    conn: Conn,
+    modelConfigId: string | null,
+    ms: readonly NewMessage[],
+    status?: { status: ChatStatus; lastError: LastError | null },
+  ): Promise<Written> {
+    const rows = await insertChatMessages.run(
+      {
+        chat_id: this.chatId(),
+        model_config_id: modelConfigId,
+        roles: ms.map((m) => m.role),
+        contents: ms.map((m) => JSON.stringify(m.content)),
+        created_bys: ms.map((m) => m.createdBy ?? ''),
+        usages: ms.map((m) => JSON.stringify(m.usage ?? null)),
+        keys: ms.map((m) => m.key ?? ''),
+        status: status?.status ?? null,
+        last_error: status?.lastError ? JSON.stringify(status.lastError) : null,
+      },
+      conn,
+    );
+    return written(rows);
+  }
+
+  /** The write that ends a turn: its assistant message and the chat's status, in one statement; idempotent. */
+  async finish(entry: FinishEntry): Promise<Written> {
+    const messages: NewMessage[] =
+      entry.content.length > 0
+        ? [{ role: 'assistant', content: entry.content, createdBy: null, usage: entry.usage, key: idempotencyKeyOfTurn(entry.turnId) }]
+        : [];
+    if (messages.length === 0) {
+      const chat = await this.setStatus(entry.status, entry.lastError);
+      return { messages: [], chatUpdatedAt: chat?.updated_at ?? null };
+    }
+    return await this.insert(this.db(), entry.modelConfigId, messages, { status: entry.status, lastError: entry.lastError });
+  }
+
+  /** Takes a queued message out of the queue as the chat's next user message, the chat running, in one statement. */
+  async runQueued(queuedId: string, modelConfigId: string): Promise<Written> {
+    return written(await runQueuedMessage.run({ chat_id: this.chatId(), id: queuedId, model_config_id: modelConfigId }, this.db()));
+  }
+
+  async setStatus(status: ChatStatus, lastError: LastError | null): Promise<Chat | null> {
+    const [row] = await updateChatStatus.run(
+      { id: this.chatId(), status, last_error: lastError ? JSON.stringify(lastError) : null },
+      this.db(),
+    );
+    return row ? toChat(row) : null;
+  }
+
+  /** Appends to the queue; null when it is full, or when the key is already stored (then see `byKey`). */
+  async enqueue(q: { content: Part[]; modelConfigId: string | null; createdBy: string; key: string | null }): Promise<QueuedMessage | null> {
+    const [row] = await insertQueuedMessage.run(
+      {
+        chat_id: this.chatId(),
+        content: JSON.stringify(q.content),
+        model_config_id: q.modelConfigId,
+        created_by: q.createdBy,
+        max: MAX_QUEUED,
+        idempotency_key: q.key,
+      },
+      this.db(),
+    );
+    return row ? toQueued(row) : null;
+  }
+
+  /** What a request stored under its idempotency key: its message, or its queued message while it waits. */
+  async byKey(key: string): Promise<PostResult | null> {
+    const [m] = await getChatMessageByKey.run({ chat_id: this.chatId(), key }, this.db());
+    if (m) return { kind: 'message', message: toMessage(m) };
+    const [q] = await getQueuedMessageByKey.run({ chat_id: this.chatId(), key }, this.db());
+    return q ? { kind: 'queued', queued_message: toQueued(q) } : null;
+  }
+
+  async queue(): Promise<QueuedMessage[]> {
+    return (await getQueuedMessages.run({ chat_id: this.chatId() }, this.db())).map(toQueued);
+  }
+
+  async dequeue(id: string): Promise<boolean> {
+    return (await deleteQueuedMessage.run({ chat_id: this.chatId(), id }, this.db())).length > 0;
+  }
+
+  async promote(id: string): Promise<QueuedMessage | null> {
+    const [row] = await promoteQueuedMessage.run({ chat_id: this.chatId(), id }, this.db());
+    return row ? toQueued(row) : null;
+  }
+
+  /** Every live message after an id, ascending. */
+  async after(afterId: number): Promise<Message[]> {
+    return (await getChatMessagesByChatId.run({ chat_id: this.chatId(), after_id: String(afterId) }, this.db())).map(toMessage);
+  }
+
+  /** One page of live messages, ascending by id. With only `before_id`, the newest page before it. */
+  async page(q: MessagePageQuery): Promise<Message[]> {
+    const params = {
+      chat_id: this.chatId(),
+      after_id: String(q.after_id ?? 0),
+      before_id: q.before_id !== undefined ? String(q.before_id) : MAX_ID,
+      limit: q.limit,
+    };
+    if (q.before_id !== undefined && q.after_id === undefined) {
+      return (await getChatMessagesBefore.run(params, this.db())).map(toMessage).reverse();
+    }
+    return (await getChatMessagesAfter.run(params, this.db())).map(toMessage);
+  }
+
+  async message(id: number): Promise<Message | null> {
+    const [row] = await getChatMessageById.run({ chat_id: this.chatId(), id: String(id) }, this.db());
+    return row ? toMessage(row) : null;
+  }
+
+  /**
+   * An edit, in one transaction: every later message is soft-deleted, summaries that covered the edited message go,
+   * its content is replaced, and the chat is running. Null when the message is gone.
+   */
+  async edit(messageId: number, content: Part[]): Promise<Message | null> {
+    const chatId = this.chatId();
+    return await this.db().inTx(async (tx) => {
+      await softDeleteChatMessagesAfter.run({ chat_id: chatId, id: String(messageId) }, tx);
+      await deleteChatSummariesFrom.run({ chat_id: chatId, from_id: String(messageId) }, tx);
+      const [u] = await updateChatMessageContent.run({ chat_id: chatId, id: String(messageId), content: JSON.stringify(content) }, tx);
+      if (!u) return null;
+      await updateChatStatus.run({ id: chatId, status: 'running', last_error: null }, tx);
+      return toMessage(u);
+    });
+  }
+
+  /**
+   * Inserts the chat, running, with its pinned context and first messages (after the deployment system prompt), in
+   * one transaction. 'exists' when the id is taken (a replayed request), 'unknown-agent' when the agent vanished.
+   */
+  async create(input: {
+    ownerId: string;
+    title: string;
+    labels: Record<string, string>;
+    agentId: string | null;
+    modelConfigId: string;
+    messages: readonly NewMessage[];
+  }): Promise<{ chat: Chat; messages: Message[] } | 'exists' | 'unknown-agent'> {
+    const id = this.chatId();
+    try {
+      return await this.db().inTx(async (tx) => {
+        const [row] = await insertChat.run(
+          {
+            id,
+            owner_id: input.ownerId,
+            title: input.title,
+            status: 'running',
+            last_model_config_id: input.modelConfigId,
+            labels: JSON.stringify(input.labels),
+            agent_id: input.agentId,
+          },
+          tx,
+        );
+        if (!row) throw new Exists();
+        // Hydration: the chat pins its own copy of the agent's context, in the same transaction.
+        if (input.agentId !== null && !(await pinAgentContext(tx, id, input.agentId, { replace: false }))) throw new UnknownAgent();
+        const prompt = (await getSetting(tx, 'system_prompt')).trim();
+        const first: NewMessage[] = prompt
+          ? [{ role: 'system', content: [{ type: 'text', text: prompt }], createdBy: input.ownerId }, ...input.messages]
+          : [...input.messages];
+        const { messages } = await this.insert(tx, input.modelConfigId, first);
+        return { chat: toChat(row), messages };
+      });
+    } catch (e) {
+      if (e instanceof Exists) return 'exists';
+      if (e instanceof UnknownAgent) return 'unknown-agent';
+      throw e;
+    }
+  }
+
+  async updateMeta(patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined }): Promise<Chat | null> {
+    const [row] = await updateChatMeta.run(
+      {
+        id: this.chatId(),
+        title: patch.title ?? null,
+        archived: patch.archived ?? null,
+        labels: patch.labels ? JSON.stringify(patch.labels) : null,
+      },
+      this.db(),
+    );
+    return row ? toChat(row) : null;
+  }
+
+  async delete(): Promise<boolean> {
+    return (await deleteChatById.run({ id: this.chatId() }, this.db())).length > 0;
+  }
+}
+
+/** Thrown inside create()'s transaction to roll it back. */
+class Exists extends Error {}
+class UnknownAgent extends Error {}

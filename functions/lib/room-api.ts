@@ -1,0 +1,113 @@
+/**
+ * What the Worker and a chat's Durable Object exchange over RPC: plain data, defined here so that neither side
+ * imports the other (the Worker reaches the object through its binding type, `Env['CHAT_ROOM']`).
+ */
+import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role } from '../services/chats';
+import type { ChatActor } from './access';
+
+export type { ChatActor } from './access';
+
+/** What an RPC reports instead of throwing (errors lose their class across RPC). */
+export type RoomFailure = { ok: false; status: 400 | 404 | 409 | 503; message: string };
+export type RoomResult<T> = { ok: true; value: T } | RoomFailure;
+
+export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
+export const fail = (status: RoomFailure['status'], message: string): RoomFailure => ({ ok: false, status, message });
+
+export const NOT_FOUND = 'Resource not found or you do not have access to this resource';
+export const DB_UNAVAILABLE = 'The database is unavailable. Try again shortly.';
+
+export interface NewChat {
+  /** The chat id: random, or derived from the request's Idempotency-Key so that a replay reaches the same object. */
+  id: string;
+  title: string;
+  labels: Record<string, string>;
+  agentId: string | null;
+  /** Null: the default config. */
+  modelConfigId: string | null;
+  /** The chat's first messages; the deployment system prompt, when set, is put before them here. */
+  messages: { role: Role; content: Part[] }[];
+  /** The request's Idempotency-Key: a replay answers the first response. */
+  idempotencyKey: string | null;
+}
+
+export interface PostMessage {
+  content: Part[];
+  modelConfigId: string | null;
+  busyBehavior: 'queue' | 'interrupt';
+  /** The request's Idempotency-Key: a replay answers the first response and stores nothing. */
+  idempotencyKey: string | null;
+}
+
+export type PostResult = { kind: 'message'; message: Message } | { kind: 'queued'; queued_message: QueuedMessage };
+
+export interface MessagePageQuery {
+  after_id?: number | undefined;
+  before_id?: number | undefined;
+  limit: number;
+}
+
+export interface RoomStats {
+  cacheCatchups: number;
+  dbCatchups: number;
+  fullRefreshes: number;
+  /** Times the model's history was read from Postgres (a cold object's first turn; never again while it is warm). */
+  historyReads: number;
+  sockets: number;
+  cached: number;
+  compactions: number;
+  /** Message pages (`GET /messages`) answered from the cache, and from Postgres. */
+  cachePages: number;
+  dbPages: number;
+  /** Turn endings waiting in the object's outbox for Postgres. */
+  outbox: number;
+}
+
+/** The result of a finished turn, reused by work after it (notifications, tests) instead of re-reading. */
+export interface TurnOutcome {
+  status: 'waiting' | 'error';
+  finalText: string;
+  error: LastError | null;
+  modelConfigId: string;
+}
+
+/** Events sent to stream subscribers; each frame is a JSON array of them. */
+export type StreamEvent =
+  | { type: 'message'; chat_id: string; message: Message }
+  | { type: 'message_part'; chat_id: string; message_part: { role: 'assistant'; part: Part; seq: number } }
+  | { type: 'status'; chat_id: string; status: { status: ChatStatus; last_error?: LastError } }
+  | { type: 'error'; chat_id: string; error: LastError }
+  | { type: 'queue_update'; chat_id: string; queued_messages: QueuedMessage[] }
+  | { type: 'full_refresh'; chat_id: string; messages: Message[] }
+  /** The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins). */
+  | { type: 'context_dirty'; chat_id: string };
+
+
+type MetaPatch = { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined };
+
+/**
+ * The chat object's RPC surface, as the Worker calls it. `ChatRoom` implements it, and the binding's stub is
+ * checked against it where the Worker takes it (`functions/lib/rooms.ts`). Every chat call carries the actor; the
+ * object answers 404 for a chat that is not theirs.
+ */
+export interface ChatRoomRpc {
+  get(actor: ChatActor): Promise<RoomResult<Chat>>;
+  messages(actor: ChatActor, q: MessagePageQuery): Promise<RoomResult<Message[]>>;
+  listQueue(actor: ChatActor): Promise<RoomResult<QueuedMessage[]>>;
+  create(actor: ChatActor, input: NewChat): Promise<RoomResult<Chat>>;
+  postMessage(actor: ChatActor, input: PostMessage): Promise<RoomResult<PostResult>>;
+  editMessage(actor: ChatActor, input: { messageId: number; content: Part[] }): Promise<RoomResult<Message>>;
+  interrupt(actor: ChatActor): Promise<RoomResult<{ status: ChatStatus }>>;
+  deleteQueued(actor: ChatActor, id: string): Promise<RoomResult<null>>;
+  promoteQueued(actor: ChatActor, id: string): Promise<RoomResult<PostResult>>;
+  updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>>;
+  deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
+  repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
+  contextDirty(): Promise<void>;
+  refresh(): Promise<void>;
+  purge(): Promise<void>;
+  stats(): Promise<RoomStats>;
+  outcome(): Promise<TurnOutcome | null>;
+  idle(): Promise<ChatStatus | null>;
+  fetch(request: Request): Promise<Response>;
+}

@@ -1,0 +1,64 @@
+/** Deployment settings from the Worker's vars and secrets, validated once per env object. */
+import { z } from 'zod';
+import type { DbSettings } from './db';
+
+const Settings = z.object({
+  DATABASE_URL: z.string().default(''),
+  PG_WS_PROXY: z.string().default(''),
+  PG_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(15000),
+  PG_IDLE_CLOSE_MS: z.coerce.number().int().min(0).default(10000),
+  SESSION_LIFETIME_SECONDS: z.coerce.number().int().positive().default(86400),
+  API_KEY_MAX_LIFETIME_SECONDS: z.coerce.number().int().positive().default(31536000),
+  PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1000).max(100000).default(100000),
+  LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(120000),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  // A turn's deltas after its first are sent to the stream together, at most this often (0: one frame per delta).
+  STREAM_FLUSH_MS: z.coerce.number().int().min(0).max(1000).default(25),
+  // How long a chat's object keeps retrying a turn's write that Postgres could not take before it reports the chat
+  // as `error` (it keeps the answer and still writes it when Postgres returns).
+  OUTBOX_GIVE_UP_MS: z.coerce.number().int().positive().default(900_000),
+  WEBPUSH_CONTACT: z.string().min(1).default('mailto:admin@example.com'),
+  // Development and tests only: accept http and private-host push endpoints.
+  WEBPUSH_ALLOW_INSECURE_ENDPOINTS: z
+    .enum(['true', 'false', ''])
+    .default('false')
+    .transform((v) => v === 'true'),
+  // Skip a turn's notification while the chat's owner has its stream open.
+  WEBPUSH_SKIP_WHEN_WATCHING: z
+    .enum(['true', 'false', ''])
+    .default('true')
+    .transform((v) => v !== 'false'),
+});
+export type Settings = z.infer<typeof Settings>;
+
+const cache = new WeakMap<object, Settings>();
+
+/** Deployment settings from the Worker's vars and secrets, validated once per env object. */
+export function settings(env: Env): Settings {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = Settings.safeParse(env);
+  if (!parsed.success) {
+    // A misconfigured deployment: say which variable, never its value.
+    const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
+    throw new Error(`invalid Worker configuration in: ${fields}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}
+
+/**
+ * Connection settings for a Db from the deployment settings. Durable Objects keep their connection but close
+ * it after PG_IDLE_CLOSE_MS without use; a Worker request's connection lives for the request.
+ */
+export function dbSettings(env: Env, opts: { durable?: boolean } = {}): DbSettings {
+  const s = settings(env);
+  return {
+    url: s.DATABASE_URL,
+    wsProxy: s.PG_WS_PROXY,
+    connectTimeoutMs: s.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: s.PG_STATEMENT_TIMEOUT_MS,
+    idleCloseMs: opts.durable ? s.PG_IDLE_CLOSE_MS : 0,
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * How the Worker finds the AuthDirectory shard that owns a key, and what a shard answers. Shared by the Worker and
+ * the objects, so neither imports the other.
+ */
+import type { Role } from '../lib/roles';
+
+/** The user and the key (session or API key) a token authenticated as. */
+export interface KeyIdentity {
+  userId: string;
+  email: string;
+  username: string;
+  roles: Role[];
+  createdAt: Date;
+  keyId: string;
+  keyKind: 'session' | 'api_key';
+}
+
+export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'unavailable' };
+
+
+/** FNV-1a of a string, as 8 hex digits: names shards per database without putting the URL in the name. */
+function fingerprint(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The directory shard for a key id: 36 shards per database, by the id's first character. */
+export function shardFor(dbUrl: string, keyId: string): string {
+  return `keys-${fingerprint(dbUrl)}-${keyId.charAt(0)}`;
+}
