@@ -17,8 +17,9 @@ import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQu
 import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
 import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
 import type { Conn, Db } from '../../functions/lib/db';
-import type { MessagePageQuery, PostResult } from '../../functions/lib/room-api';
+import { fail, ok, type MessagePageQuery, type PostResult, type RoomResult } from '../../functions/lib/room-api';
 import { pinAgentContext } from '../../functions/services/agent-context';
+import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/services/chat-models';
 import {
   MAX_QUEUED,
   toChat,
@@ -55,6 +56,8 @@ export interface Written {
 export const requestKey = (idempotencyKey: string): string => `req:${idempotencyKey}`;
 
 const MAX_ID = '9223372036854775807';
+const NO_MODEL_MESSAGE = 'No default chat model config is configured.';
+const UNAVAILABLE_MODEL = 'The requested model config is not available (unknown, disabled or deleted).';
 
 function written(rows: readonly { chat_updated_at: Date | null }[]): Written {
   return {
@@ -68,6 +71,21 @@ export class ChatStore {
     private readonly chatId: () => string,
     private readonly db: () => Db,
   ) {}
+
+  /**
+   * The model a turn runs on: the requested config when usable; with `fallback`, the default when it is not. Cached
+   * per isolate (no Postgres read per turn). A 400 result when there is none.
+   */
+  async resolve(configId: string | null, fallback: boolean): Promise<RoomResult<ResolvedModel>> {
+    try {
+      const r = await resolveModelCached(this.db(), configId);
+      if (configId !== null && !fallback && !r.requested) return fail(400, UNAVAILABLE_MODEL);
+      return ok(r);
+    } catch (e) {
+      if (e instanceof NoModelError) return fail(400, configId !== null && !fallback ? UNAVAILABLE_MODEL : NO_MODEL_MESSAGE);
+      throw e;
+    }
+  }
 
   async chat(): Promise<Chat | null> {
     const [row] = await getChatById.run({ id: this.chatId() }, this.db());

@@ -1,0 +1,264 @@
+/**
+ * What a chat's object holds of its chat: the row (shown with the status of a turn ending that waits in the outbox),
+ * the bounded cache of its newest durable messages, and its queue. Reads go to memory first and to Postgres (one
+ * statement) when memory cannot answer; anything may be dropped (`reset`) and is then reloaded.
+ */
+import { z } from 'zod';
+import type { MessagePageQuery, StreamEvent } from '../../functions/lib/room-api';
+import type { Chat, LastError, Message, Part, QueuedMessage } from '../../functions/services/chats';
+import { MessageCache } from '../message-cache';
+import type { ChatStore, Written } from './chat-store';
+import type { Outbox } from './outbox';
+import type { StreamHub } from './stream-hub';
+import type { FinishEntry } from './turn';
+
+export const INTERRUPTED: LastError = {
+  kind: 'interrupted',
+  message: 'The turn was interrupted before it finished (the chat runner restarted). Send the message again to retry.',
+};
+export const DB_WAIT: LastError = {
+  kind: 'database_unavailable',
+  message: 'The database is unavailable: the answer is kept and will be saved as soon as the database answers again.',
+};
+
+/** A chat row as kept in the object's storage (the outbox's snapshot, the first answer of a keyed creation). */
+export const ChatSnapshot = z.object({
+  id: z.string(),
+  owner_id: z.string(),
+  title: z.string(),
+  status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+  last_model_config_id: z.string().nullable(),
+  archived: z.boolean(),
+  labels: z.record(z.string(), z.string()),
+  agent_id: z.string().nullable(),
+  last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}) satisfies z.ZodType<Chat>;
+
+/** Reads a chat row kept in the object's key-value storage; null when absent or not a chat. */
+export function storedChat(kv: SyncKvStorage, key: string): Chat | null {
+  const raw = kv.get(key);
+  if (typeof raw !== 'string') return null;
+  try {
+    const parsed = ChatSnapshot.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface StateDeps {
+  chatId: () => string;
+  store: ChatStore;
+  hub: StreamHub;
+  outbox: () => Outbox;
+  kv: SyncKvStorage;
+  /** Whether a turn runs in this object now. */
+  turnRunning: () => boolean;
+  /** A loaded chat has writes waiting in the outbox: retry them. */
+  outboxFound: () => void;
+}
+
+export class ChatState {
+  private chat: Chat | null = null;
+  readonly cache = new MessageCache(256);
+  private queue: QueuedMessage[] | null = null;
+  /** A finished turn whose write waits in the outbox: its parts are still shown to sockets that connect. */
+  held: FinishEntry | null = null;
+  /** The chat was deleted: everything answers as not found. */
+  gone = false;
+  readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0, cachePages: 0, dbPages: 0 };
+
+  constructor(
+    private readonly deps: StateDeps,
+    private readonly transient: (e: unknown) => boolean,
+  ) {}
+
+  /** Forget what may be stale; the next read reloads it from Postgres. */
+  reset(): void {
+    this.chat = null;
+    this.queue = null;
+    this.cache.clear();
+  }
+
+  /** A chat just created here, with its first messages and an empty queue. */
+  created(chat: Chat, messages: readonly Message[]): void {
+    this.gone = false;
+    this.chat = chat;
+    this.cache.clear();
+    this.cache.append(messages, true);
+    this.queue = [];
+  }
+
+  /** Drops the row (changed outside the object, e.g. by the auto-archive cron) or the queue (changed by a write). */
+  dropRow(): void {
+    this.chat = null;
+  }
+
+  dropQueue(): void {
+    this.queue = null;
+  }
+
+  get loaded(): Chat | null {
+    return this.chat;
+  }
+
+  /**
+   * The chat row (cached). On first load, a chat left running by a vanished runner is recovered, unless its turn's
+   * write waits in the outbox; while Postgres is down, the snapshot kept with the outbox stands in for it.
+   */
+  async load(): Promise<Chat | null> {
+    if (this.gone) return null;
+    if (this.chat) return this.chat;
+    const { store, hub, kv } = this.deps;
+    const waiting = this.deps.outbox().size > 0;
+    let row: Chat | null;
+    try {
+      row = await store.chat();
+    } catch (e) {
+      const snapshot = waiting ? storedChat(kv, 'chat_snapshot') : null;
+      if (!snapshot || !this.transient(e)) throw e;
+      row = snapshot;
+    }
+    if (!row) return null;
+    this.set(row);
+    if (waiting) {
+      this.held ??= this.deps.outbox().all().at(-1)?.entry ?? null;
+      this.deps.outboxFound();
+    } else if ((row.status === 'running' || row.status === 'interrupting') && !this.deps.turnRunning()) {
+      // Nothing runs here: the object was evicted or crashed mid-turn. Never leave the chat running.
+      this.set((await store.setStatus('error', INTERRUPTED)) ?? row);
+      hub.publish([{ type: 'error', chat_id: this.deps.chatId(), error: INTERRUPTED }, this.statusEvent()]);
+    }
+    return this.view();
+  }
+
+  /** Keeps a row; while the outbox holds writes, the chat shows as running with a `database_unavailable` error. */
+  set(row: Chat): void {
+    const waiting = this.deps.outbox().size > 0;
+    this.chat = waiting && row.last_error?.kind !== 'database_unavailable' ? { ...row, status: 'running', last_error: DB_WAIT } : row;
+  }
+
+  /** Changes fields of the loaded row as they are now in Postgres (or as the outbox will write them). */
+  patch(change: Partial<Chat>): void {
+    this.set({ ...this.view(), ...change });
+  }
+
+  /** Shows the loaded row with a status that is not in Postgres (the outbox gave up waiting). */
+  show(change: Pick<Chat, 'status' | 'last_error'>): void {
+    this.chat = { ...this.view(), ...change };
+  }
+
+  view(): Chat {
+    if (!this.chat) throw new Error('the chat is not loaded');
+    return this.chat;
+  }
+
+  statusEvent(): StreamEvent {
+    const chat = this.view();
+    return {
+      type: 'status',
+      chat_id: this.deps.chatId(),
+      status: chat.last_error ? { status: chat.status, last_error: chat.last_error } : { status: chat.status },
+    };
+  }
+
+  /**
+   * The first frame of a socket that connects with `after_id`: every durable message after it, the status, the
+   * queue, and the turn's parts so far from seq 0 (asked for after the reads: parts keep arriving meanwhile).
+   */
+  async firstFrame(afterId: number, parts: () => readonly { part: Part; seq: number }[]): Promise<{ events: StreamEvent[]; lastId: number }> {
+    const missed = await this.catchUp(afterId);
+    const queue = await this.loadQueue();
+    const chatId = this.deps.chatId();
+    const events: StreamEvent[] = missed.map((m) => ({ type: 'message', chat_id: chatId, message: m }));
+    events.push(this.statusEvent());
+    events.push({ type: 'queue_update', chat_id: chatId, queued_messages: queue });
+    for (const p of parts()) events.push({ type: 'message_part', chat_id: chatId, message_part: { role: 'assistant', part: p.part, seq: p.seq } });
+    return { events, lastId: Math.max(afterId, missed.at(-1)?.id ?? 0) };
+  }
+
+  /** Keeps the row with the outbox, for a restart while Postgres is still down. */
+  snapshot(): void {
+    if (this.chat) this.deps.kv.put('chat_snapshot', JSON.stringify(this.chat));
+  }
+
+  dropSnapshot(): void {
+    this.deps.kv.delete('chat_snapshot');
+  }
+
+  /** After messages and a status change were written: cache them, then publish them and the status. */
+  wrote(w: Written, change: Partial<Pick<Chat, 'status' | 'last_error' | 'last_model_config_id'>>, before: StreamEvent[] = []): void {
+    const chat = this.view();
+    this.set({ ...chat, ...change, updated_at: w.chatUpdatedAt ?? chat.updated_at });
+    this.cache.append(w.messages);
+    const chatId = this.deps.chatId();
+    this.deps.hub.publish([
+      ...before,
+      ...w.messages.map((m): StreamEvent => ({ type: 'message', chat_id: chatId, message: m })),
+      this.statusEvent(),
+    ]);
+  }
+
+  /** The whole live history, from the cache when it holds all of it. */
+  async history(): Promise<Message[]> {
+    const cached = this.cache.history();
+    if (cached) return cached;
+    this.counters.historyReads += 1;
+    const all = await this.deps.store.after(0);
+    // Keep what was read: a cold object reads its history once, not again on every later turn.
+    this.cache.fill(0, all);
+    return all;
+  }
+
+  /** Messages after `afterId`: from the cache when it covers them, else one Postgres read that fills it. */
+  async catchUp(afterId: number): Promise<Message[]> {
+    const cached = this.cache.after(afterId);
+    if (cached) {
+      this.counters.cacheCatchups += 1;
+      return cached;
+    }
+    this.counters.dbCatchups += 1;
+    const rows = await this.deps.store.after(afterId);
+    this.cache.fill(afterId, rows);
+    return rows;
+  }
+
+  /** A page of `GET /messages`: from the cache when it holds the range. */
+  async page(q: MessagePageQuery): Promise<Message[]> {
+    const cached = this.cache.page(q);
+    if (cached) {
+      this.counters.cachePages += 1;
+      return cached;
+    }
+    this.counters.dbPages += 1;
+    return await this.deps.store.page(q);
+  }
+
+  /** After an edit: re-read the live history from Postgres (never the cache) and replace every client's copy. */
+  async fullRefresh(): Promise<void> {
+    const all = await this.deps.store.after(0);
+    this.cache.replace(all);
+    this.counters.fullRefreshes += 1;
+    const chatId = this.deps.chatId();
+    this.deps.hub.refresh(chatId, { type: 'full_refresh', chat_id: chatId, messages: all });
+  }
+
+  async loadQueue(): Promise<QueuedMessage[]> {
+    this.queue ??= await this.deps.store.queue();
+    return this.queue;
+  }
+
+  /** The queue without one message that just left it (no Postgres read). */
+  took(id: string): QueuedMessage[] {
+    this.queue = (this.queue ?? []).filter((q) => q.id !== id);
+    return this.queue;
+  }
+
+  async refreshQueue(): Promise<void> {
+    this.queue = null;
+    const q = await this.loadQueue();
+    this.deps.hub.publish([{ type: 'queue_update', chat_id: this.deps.chatId(), queued_messages: q }]);
+  }
+}

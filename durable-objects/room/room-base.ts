@@ -1,0 +1,231 @@
+/**
+ * The runtime side of a chat's object: it wires the parts together (state, store, stream hub, turn runner and
+ * lifecycle, outbox), owns the lock, and answers the runtime's entry points (the stream upgrade, socket events,
+ * the alarm). `ChatRoom` adds the chat's RPC surface on top.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { z } from 'zod';
+import { ownsChat, type ChatActor } from '../../functions/lib/access';
+import { Db, isTransient } from '../../functions/lib/db';
+import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/lib/room-api';
+import { dbSettings, settings } from '../../functions/lib/settings';
+import type { Chat } from '../../functions/services/chats';
+import { ChatState, storedChat } from './chat-state';
+import { ChatStore } from './chat-store';
+import { Mutex } from './mutex';
+import { Outbox } from './outbox';
+import { Replies } from './replies';
+import { StreamHub } from './stream-hub';
+import { partsOf } from './turn';
+import { TurnRunner } from './turn-runner';
+import { Turns } from './turns';
+
+export abstract class RoomBase extends DurableObject<Env> {
+  protected dbConn: Db | null = null;
+  protected knownChatId: string | null = null;
+  protected readonly lock = new Mutex();
+  protected readonly hub: StreamHub;
+  protected readonly store: ChatStore;
+  protected readonly state: ChatState;
+  protected readonly runner: TurnRunner;
+  protected readonly turns: Turns;
+  protected outbox: Outbox;
+  protected readonly replies = new Replies<PostResult>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const s = settings(env);
+    const chatId = () => this.chatId;
+    this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
+    this.store = new ChatStore(chatId, () => this.db);
+    this.outbox = new Outbox(ctx.storage.sql);
+    this.state = new ChatState(
+      {
+        chatId,
+        store: this.store,
+        hub: this.hub,
+        outbox: () => this.outbox,
+        kv: ctx.storage.kv,
+        turnRunning: () => this.turns.current !== null,
+        outboxFound: () => {
+          this.turns.retryLater();
+        },
+      },
+      isTransient,
+    );
+    this.runner = new TurnRunner({
+      chatId,
+      db: () => this.db,
+      history: () => this.state.history(),
+      hasAgent: async () => ((this.state.loaded ?? (await this.lock.run(() => this.state.load())))?.agent_id ?? null) !== null,
+      encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY,
+      idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
+      maxRetries: s.LLM_MAX_RETRIES,
+      onDelta: (turn, d) => {
+        this.turns.part(turn, d);
+      },
+    });
+    this.turns = new Turns({
+      chatId,
+      env,
+      ctx,
+      lock: this.lock,
+      state: this.state,
+      store: this.store,
+      hub: this.hub,
+      runner: () => this.runner,
+      outbox: () => this.outbox,
+      giveUpMs: s.OUTBOX_GIVE_UP_MS,
+      gone: () => this.forgetAll(),
+    });
+  }
+
+  /**
+   * The chat id is the object's name. Some invocations (alarms, seen under load) arrive without `ctx.id.name`, so
+   * the first named call stores it and later ones fall back to the stored copy.
+   */
+  protected get chatId(): string {
+    if (this.knownChatId !== null) return this.knownChatId;
+    const name = this.ctx.id.name;
+    const stored = this.ctx.storage.kv.get('chat_id');
+    if (name) {
+      if (stored !== name) this.ctx.storage.kv.put('chat_id', name);
+      this.knownChatId = name;
+      return name;
+    }
+    if (typeof stored === 'string') {
+      this.knownChatId = stored;
+      return stored;
+    }
+    throw new Error('ChatRoom must be addressed by chat id (getByName)');
+  }
+
+  protected get db(): Db {
+    this.dbConn ??= new Db(dbSettings(this.env, { durable: true }));
+    return this.dbConn;
+  }
+
+  // ------------------------------------------------------------------ stream
+
+  /**
+   * The stream. The Worker has authenticated the request and passes the actor and `after_id`; this object checks
+   * that the chat is theirs (404 before any upgrade), then accepts the socket and sends its first frame.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const params = z
+      .object({ userId: z.string().min(1), keyId: z.string(), afterId: z.coerce.number().int().nonnegative() })
+      .safeParse({
+        userId: request.headers.get('x-chatd-user'),
+        keyId: request.headers.get('x-chatd-key') ?? '',
+        afterId: request.headers.get('x-chatd-after-id'),
+      });
+    if (!params.success) return Response.json({ message: 'expected a stream request from the Worker' }, { status: 400 });
+    const { userId, keyId, afterId } = params.data;
+    try {
+      return await this.lock.run(async () => {
+        const chat = await this.state.load();
+        if (!chat || !ownsChat({ userId, roles: [] }, chat)) return Response.json({ message: NOT_FOUND }, { status: 404 });
+        if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+          return Response.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, { status: 426 });
+        }
+        const first = await this.state.firstFrame(afterId, () => this.turns.current?.parts ?? (this.state.held ? partsOf(this.state.held) : []));
+        const pair = new WebSocketPair();
+        this.hub.accept(pair[1]);
+        this.hub.attach(pair[1], { userId, keyId, lastId: first.lastId }, first.events);
+        return new Response(null, { status: 101, webSocket: pair[0] });
+      });
+    } catch (e) {
+      if (!isTransient(e)) throw e;
+      this.reset();
+      return Response.json({ message: DB_UNAVAILABLE }, { status: 503 });
+    }
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.hub.message(ws, message);
+  }
+
+  override webSocketClose(ws: WebSocket, code: number): void {
+    this.hub.closed(ws, code);
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.hub.forget(ws);
+  }
+
+  // ------------------------------------------------------------------ heartbeat, outbox retries and recovery
+
+  /**
+   * The heartbeat while a turn runs, the retries of writes waiting in the outbox, and the recovery of a chat left
+   * `running` by a runner that vanished. It never throws: a failure schedules the next try.
+   */
+  override async alarm(): Promise<void> {
+    if (this.state.gone) return;
+    await this.lock.run(async () => {
+      try {
+        if (this.outbox.size > 0) await this.turns.drain();
+        await this.state.load();
+      } catch (e) {
+        if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'chat alarm failed', chat_id: this.chatId, error: String(e) }));
+        this.reset();
+      }
+    });
+    this.turns.afterAlarm();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /**
+   * Runs an RPC under the lock. Any error resets what this object holds (the cache, the chat row, the queue), since
+   * it may have come after a commit; a database that cannot be reached is a 503 result.
+   */
+  protected async guard<T>(fn: () => Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+    try {
+      return await this.lock.run(async () => {
+        try {
+          return await fn();
+        } catch (e) {
+          this.reset();
+          throw e;
+        }
+      });
+    } catch (e) {
+      if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
+      throw e;
+    }
+  }
+
+  /** Forget what may be stale; the next call reloads it from Postgres. A running turn and the outbox stay. */
+  protected reset(): void {
+    this.state.reset();
+    this.runner.forget();
+  }
+
+  /** The chat when the actor may see it. */
+  protected async owned(actor: ChatActor): Promise<Chat | null> {
+    const chat = await this.state.load();
+    return chat && ownsChat(actor, chat) ? chat : null;
+  }
+
+  protected replayCreate(actor: ChatActor, chat: Chat): RoomResult<Chat> {
+    if (!ownsChat(actor, chat)) return fail(409, 'This Idempotency-Key was already used for another request.');
+    return ok(storedChat(this.ctx.storage.kv, 'create_reply') ?? chat);
+  }
+
+  /** Everything this object holds goes: the chat was deleted. */
+  protected async forgetAll(): Promise<void> {
+    this.state.gone = true;
+    this.turns.drop();
+    this.state.held = null;
+    this.hub.closeAll(4404, 'chat deleted');
+    this.reset();
+    this.replies.clear();
+    const id = this.knownChatId ?? this.ctx.id.name ?? null;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.outbox = new Outbox(this.ctx.storage.sql);
+    if (id) this.ctx.storage.kv.put('chat_id', id);
+    await this.dbConn?.close();
+    this.dbConn = null;
+  }
+}
