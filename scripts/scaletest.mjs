@@ -618,7 +618,10 @@ async function main() {
           await writeFile(written.file, `${JSON.stringify(written.report, null, 2)}\n`);
         }
       }
-      if (keep === 'all') info(`kept ${path.relative(ROOT, stack.dir)}`);
+      if (keep === 'all') {
+        const pgElsewhere = path.relative(stack.dir, stack.pgDataDir).startsWith('..') ? ` (its Postgres data: ${stack.pgDataDir})` : '';
+        info(`kept ${path.relative(ROOT, stack.dir)}${pgElsewhere}`);
+      }
       if (keep === 'log') info(`kept the stack's log: ${path.relative(ROOT, stack.logFile)}`);
     }
   }

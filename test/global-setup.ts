@@ -29,7 +29,12 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const server = await startScratchPostgres('test');
+  // A failure to start Postgres is a message naming the cause and the fix: show it without a stack trace.
+  const server = await startScratchPostgres('test').catch((e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    err.stack = `${err.name}: ${err.message}`;
+    throw err;
+  });
   const proxy = await startPgWsProxy({ port: 0 });
   const admin = new pg.Client(server.url);
   await admin.connect();

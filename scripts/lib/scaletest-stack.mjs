@@ -15,6 +15,7 @@ import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { dataLocation } from './pg-home.mjs';
 import { freePort } from './ports.mjs';
 
 /**
@@ -25,6 +26,7 @@ import { freePort } from './ports.mjs';
  * @property {string} mockUrl      the mock LLM's root (for /__mock/*)
  * @property {number} pid          dev.mjs
  * @property {string} dir          the run's folder (data, Durable Object storage, stack.log)
+ * @property {string} pgDataDir    its Postgres data folder (dir/postgres, or its place under /var/lib/chatd-edge/)
  * @property {string} logFile
  * @property {() => boolean} alive   dev.mjs is still running (it stops everything when wrangler dies)
  * @property {(opts?: { keep?: 'all' | 'log' | 'none' }) => Promise<ProxyCounts | null>} stop   SIGINT to dev.mjs, wait, then
@@ -84,6 +86,8 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
   const dir = path.join(root, '.data', `scaletest-${stamp}-${process.pid}`);
   await mkdir(dir, { recursive: true });
   const logFile = path.join(dir, 'stack.log');
+  // As root in a project the postgres user cannot reach, dev.mjs keeps this cluster under /var/lib/chatd-edge/.
+  const pgData = await dataLocation(path.join(dir, 'postgres'), { root });
   const fd = openSync(logFile, 'a');
   /** @type {NodeJS.ProcessEnv} */
   const childEnv = {
@@ -140,6 +144,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
     if (keep === 'log') {
       for (const sub of ['postgres', 'wrangler']) await rm(path.join(dir, sub), { recursive: true, force: true }).catch(() => undefined);
     }
+    if (keep !== 'all' && pgData.relocated) await rm(path.dirname(pgData.dataDir), { recursive: true, force: true }).catch(() => undefined);
     return counts;
   };
 
@@ -169,6 +174,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
     mockUrl: `http://127.0.0.1:${mockPort}`,
     pid,
     dir,
+    pgDataDir: pgData.dataDir,
     logFile,
     alive: () => exited === null,
     stop,

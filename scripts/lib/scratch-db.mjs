@@ -1,9 +1,9 @@
 // @ts-check
 /**
- * A throwaway Postgres for tools that need one (codegen, node-side tests): an embedded server in a
- * temporary data folder on a free port, removed on stop.
+ * A throwaway Postgres for tools that need one (codegen, bench, node-side tests): an embedded server in a
+ * temporary data folder (.data/<purpose>-<pid>-<port>, or its place under the state folder when the server's user
+ * cannot reach the project: scripts/lib/pg-home.mjs) on a free port, removed on stop (and when it fails to start).
  */
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalPostgres } from './local-pg.mjs';
@@ -14,13 +14,5 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** @param {string} purpose a short name for the data folder */
 export async function startScratchPostgres(purpose) {
   const port = await freePort();
-  const dataDir = path.join(ROOT, '.data', `${purpose}-${process.pid}-${port}`, 'pg');
-  const pg = await startLocalPostgres({ dataDir, port, persistent: false });
-  return {
-    ...pg,
-    stop: async () => {
-      await pg.stop();
-      await rm(path.dirname(dataDir), { recursive: true, force: true });
-    },
-  };
+  return await startLocalPostgres({ dataDir: path.join(ROOT, '.data', `${purpose}-${process.pid}-${port}`), port, persistent: false });
 }
