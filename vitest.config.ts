@@ -19,6 +19,7 @@ export default defineConfig({
                 MOCK_LLM_URL: inject('mockLlmUrl'),
                 MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
                 PUSH_SERVER_URL: inject('pushServerUrl'),
+                PG_CONTROL_URL: inject('pgControlUrl'),
                 // The test push service is http on loopback.
                 WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
                 SEALED_FROM_NODE: inject('sealedFromNode'),

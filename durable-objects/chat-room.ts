@@ -280,10 +280,11 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
   async idle(): Promise<ChatStatus | null> {
-    for (let turn = this.turns.current; turn; turn = this.turns.current) {
-      await turn.call;
+    // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
+    do {
+      await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
-    }
+    } while (this.turns.current);
     return await this.lock.run(async () => (await this.state.load())?.status ?? null);
   }
 

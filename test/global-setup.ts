@@ -25,6 +25,8 @@ declare module 'vitest' {
     /** JSON `{ ciphertext, keyId, providerId, plaintext }` sealed by scripts/lib/seal.mjs, for seal-compat.test.ts. */
     sealedFromNode: string;
     pushServerUrl: string;
+    /** POST <url>/pause stops the tests' Postgres (its data kept), POST <url>/resume starts it again: outages. */
+    pgControlUrl: string;
   }
 }
 
@@ -93,6 +95,22 @@ export default async function setup(project: TestProject) {
   const pushAddr = pushServer.address();
   project.provide('pushServerUrl', `http://127.0.0.1:${typeof pushAddr === 'object' && pushAddr ? pushAddr.port : 0}`);
 
+  // Outages on demand: the fault tests stop the tests' own Postgres and start it again. Each call answers once done.
+  const control = http.createServer((req, res) => {
+    const act = req.method === 'POST' && req.url === '/pause' ? server.pause : req.method === 'POST' && req.url === '/resume' ? server.resume : null;
+    if (!act) {
+      res.writeHead(404).end();
+      return;
+    }
+    act().then(
+      () => res.writeHead(204).end(),
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(e instanceof Error ? e.message : String(e)),
+    );
+  });
+  await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+  const controlAddr = control.address();
+  project.provide('pgControlUrl', `http://127.0.0.1:${typeof controlAddr === 'object' && controlAddr ? controlAddr.port : 0}`);
+
   // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
   const held = new Set<net.Socket>();
   const silent = net.createServer((s) => {
@@ -104,6 +122,8 @@ export default async function setup(project: TestProject) {
   project.provide('silentPort', typeof addr === 'object' && addr ? addr.port : 0);
 
   return async () => {
+    control.close();
+    await server.resume();
     pushServer.closeAllConnections();
     pushServer.close();
     for (const s of held) s.destroy();

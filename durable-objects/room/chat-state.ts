@@ -75,9 +75,12 @@ export class ChatState {
     private readonly transient: (e: unknown) => boolean,
   ) {}
 
-  /** Forget what may be stale; the next read reloads it from Postgres. */
-  reset(): void {
-    this.chat = null;
+  /**
+   * Forget what may be stale; the next read reloads it from Postgres. With `keepRow` (the outbox still holds the
+   * turn's ending, so the row is shown from it anyway), the chat row stays for the clients that watch it.
+   */
+  reset(opts: { keepRow?: boolean } = {}): void {
+    if (opts.keepRow !== true || this.deps.outbox().size === 0) this.chat = null;
     this.queue = null;
     this.cache.clear();
   }

@@ -167,7 +167,8 @@ export abstract class RoomBase extends DurableObject<Env> {
         await this.state.load();
       } catch (e) {
         if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'chat alarm failed', chat_id: this.chatId, error: String(e) }));
-        this.reset();
+        this.state.reset({ keepRow: true });
+        this.runner.forget();
       }
     });
     this.turns.afterAlarm();

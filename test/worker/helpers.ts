@@ -16,6 +16,7 @@ const TestEnv = z.object({
   MOCK_LLM_URL: z.string(),
   MOCK_MODEL_CONFIG_ID: z.string(),
   PUSH_SERVER_URL: z.string(),
+  PG_CONTROL_URL: z.string(),
 });
 export const testEnv = TestEnv.parse(env);
 
@@ -250,3 +251,15 @@ export async function lockWaiters(db: Queryable, n = 1, timeoutMs = 10_000): Pro
     await new Promise((res) => setTimeout(res, 10));
   }
 }
+
+/** The tests' own Postgres, stopped and started again: a real outage (every connection to it is cut). */
+export const postgres = {
+  async pause(): Promise<void> {
+    const r = await fetch(`${testEnv.PG_CONTROL_URL}/pause`, { method: 'POST' });
+    if (r.status !== 204) throw new Error(`pausing Postgres: ${r.status} ${await r.text()}`);
+  },
+  async resume(): Promise<void> {
+    const r = await fetch(`${testEnv.PG_CONTROL_URL}/resume`, { method: 'POST' });
+    if (r.status !== 204) throw new Error(`resuming Postgres: ${r.status} ${await r.text()}`);
+  },
+};
