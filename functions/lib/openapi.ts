@@ -42,6 +42,8 @@ export const errors = {
   403: err('Signed in but not allowed'),
   404: err('Not found, or not yours'),
   409: err('Conflicts with the current state'),
+  413: err('The request body is too large'),
+  429: err('Too many requests: wait for the number of seconds in Retry-After'),
   503: err('The database is unavailable'),
 } as const;
 
