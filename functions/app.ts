@@ -52,7 +52,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.onError((e, c) => {
     if (e instanceof ApiError) {
       if (e.status >= 500) console.error(JSON.stringify({ level: 'error', msg: e.message, path: c.req.path }));
-      return c.json(e.body(), e.status);
+      return c.json(e.body(), e.status, e.headers);
     }
     if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
     if (e instanceof DbUnavailableError || isRemoteDbUnavailable(e)) {

@@ -68,7 +68,8 @@ export default async function setup(project: TestProject) {
   const sealed = await sealProviderKey('dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=', providerId, plaintext);
   project.provide('sealedFromNode', JSON.stringify({ ...sealed, providerId, plaintext }));
 
-  // A stand-in push service: POST /push/<status>/<id> records the request and answers <status>;
+  // A stand-in push service: POST /push/<status>/<id> records the request and answers <status> (a 3xx with a
+  // Location: /push/201/followed-<id>);
   // GET /__requests lists what it received (bodies base64), for the tests to decrypt and verify.
   const pushed: { path: string; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
   const pushServer = http.createServer((req, res) => {
@@ -79,9 +80,12 @@ export default async function setup(project: TestProject) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(pushed));
         return;
       }
-      const m = /^\/push\/(\d{3})\//.exec(req.url ?? '');
+      const m = /^\/push\/(\d{3})\/(.*)$/.exec(req.url ?? '');
       pushed.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('base64') });
-      res.writeHead(m ? Number(m[1]) : 404).end();
+      const status = m ? Number(m[1]) : 404;
+      // A redirect points at /push/201/followed-<id>: a sender that follows it shows up there.
+      const location = status >= 300 && status < 400 && m ? { location: `/push/201/followed-${m[2] ?? ''}` } : undefined;
+      res.writeHead(status, location).end();
     });
   });
   await new Promise<void>((r) => pushServer.listen(0, '127.0.0.1', r));
