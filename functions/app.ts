@@ -2,11 +2,9 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ZodError } from 'zod';
 import { dbSettings, type AppEnv } from './env';
 import { Db } from './lib/db';
 import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
-import { validationError } from './lib/openapi';
 import agents from './routes/agents';
 import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
@@ -54,7 +52,6 @@ export function createApp(): OpenAPIHono<AppEnv> {
       if (e.status >= 500) console.error(JSON.stringify({ level: 'error', msg: e.message, path: c.req.path }));
       return c.json(e.body(), e.status, e.headers);
     }
-    if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
     if (e instanceof DbUnavailableError || isRemoteDbUnavailable(e)) {
       const reason = e instanceof DbUnavailableError ? e.reason : e instanceof Error ? e.message : String(e);
       console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason, path: c.req.path }));
@@ -70,6 +67,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
             : e.message || 'Request failed.';
       return c.json({ message } satisfies ErrorBody, status);
     }
+    // Request input is validated by the routes' hooks, which throw ApiError (400). A ZodError reaching this point
+    // comes from parsing something of ours (a database row, an RPC answer): an internal error, whose issues name
+    // internal fields, so it gets the generic 500 like any other.
     console.error(
       JSON.stringify({
         level: 'error',
