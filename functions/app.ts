@@ -3,6 +3,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { dbSettings, type AppEnv } from './env';
+import { bodyGuard } from './lib/body-guard';
 import { Db } from './lib/db';
 import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
 import agents from './routes/agents';
@@ -46,6 +47,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
       }
     }
   });
+
+  // Bodies are bounded and checked before any route (or its authentication) reads them.
+  app.use('*', bodyGuard);
 
   app.onError((e, c) => {
     if (e instanceof ApiError) {
