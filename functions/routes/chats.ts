@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import type { PostResult, RoomResult } from '../../durable-objects/chat-room';
 import { authorize, ownedChat, type AuthedEnv } from '../authz';
 import { ApiError, badRequest, notFound } from '../lib/errors';
+import { assertAllowedOrigin } from '../lib/origin';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, listChats, listMessages, titleFrom, UserContent, type Part, type Role } from '../services/chats';
@@ -383,6 +384,7 @@ const app = router()
       responses: { 101: { description: 'Switching to the WebSocket protocol' }, 426: { description: 'Not a WebSocket upgrade' }, ...errorResponses(400, 401, 404) },
     }),
     async (c) => {
+      assertAllowedOrigin(c.req.raw, c.env);
       const { id } = c.req.valid('param');
       const { after_id } = c.req.valid('query');
       await ownedChat(c.env, c.var.actor, id);
