@@ -18,6 +18,7 @@ declare module 'vitest' {
     pgUrl: string;
     pgAdminUrl: string;
     pgWsProxy: string;
+    pgWsProxyToken: string;
     pgTemplate: string;
     silentPort: number;
     mockLlmUrl: string;
@@ -30,7 +31,17 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const server = await startScratchPostgres('test');
-  const proxy = await startPgWsProxy({ port: 0 });
+  // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    held.add(s);
+    s.on('close', () => held.delete(s));
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const addr = silent.address();
+  const silentPort = typeof addr === 'object' && addr ? addr.port : 0;
+  // The proxy forwards to the test Postgres and the silent server only, for clients with its token.
+  const proxy = await startPgWsProxy({ port: 0, ports: [server.port, silentPort] });
   const admin = new pg.Client(server.url);
   await admin.connect();
   await admin.query('CREATE DATABASE chatd_template');
@@ -59,6 +70,7 @@ export default async function setup(project: TestProject) {
   project.provide('pgUrl', server.urlFor('chatd_test'));
   project.provide('pgAdminUrl', server.url);
   project.provide('pgWsProxy', `127.0.0.1:${proxy.port}`);
+  project.provide('pgWsProxyToken', proxy.token);
   project.provide('pgTemplate', 'chatd_template');
 
   // A provider key sealed in Node (as `npm run dev` seeds them) with the Worker's PROVIDER_KEY_ENCRYPTION_KEY
@@ -92,15 +104,7 @@ export default async function setup(project: TestProject) {
   const pushAddr = pushServer.address();
   project.provide('pushServerUrl', `http://127.0.0.1:${typeof pushAddr === 'object' && pushAddr ? pushAddr.port : 0}`);
 
-  // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
-  const held = new Set<net.Socket>();
-  const silent = net.createServer((s) => {
-    held.add(s);
-    s.on('close', () => held.delete(s));
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const addr = silent.address();
-  project.provide('silentPort', typeof addr === 'object' && addr ? addr.port : 0);
+  project.provide('silentPort', silentPort);
 
   return async () => {
     pushServer.closeAllConnections();

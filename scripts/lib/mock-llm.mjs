@@ -16,7 +16,7 @@
  *                              knobs now in force. 400 on an unknown knob or a bad value.
  *   POST /__mock/reset         forget the recorded requests and the global knobs.
  *   GET  /__mock/requests      the recorded requests, oldest first (for callers in another process, e.g. workerd).
- * /__mock/* needs no API key and is not recorded. /v1/* needs `Authorization: Bearer <non-empty key>` (unless
+ * /__mock/* needs no API key, is not recorded, and refuses requests that carry an Origin header (web pages). /v1/* needs `Authorization: Bearer <non-empty key>` (unless
  * started with `requireAuth: false`); the key `bad-key` always gets 401 `invalid_api_key`.
  *
  * Replies are deterministic: `Echo: <text of the last user message>` (directives removed, trimmed), split into
@@ -419,6 +419,8 @@ export async function startMockLlm({
     }
 
     if (path.startsWith('/__mock/')) {
+      // Browsers send Origin with every cross-origin request; no tool of ours does. A web page must not drive the mock.
+      if (req.headers.origin !== undefined) throw new MockError(403, 'mock: /__mock/* refuses requests from web pages (Origin header)');
       if (badJson) throw new MockError(400, 'mock: the body is not valid JSON');
       if (path === '/__mock/config' && method === 'GET') return sendJson(res, 200, globalConfig);
       if (path === '/__mock/config' && method === 'POST') {
