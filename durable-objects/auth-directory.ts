@@ -41,6 +41,7 @@ const CACHE_MS = 60_000;
  * this object stay immediate; only changes made behind the API's back wait this long at worst.
  */
 export const STALE_ON_ERROR_MS = 10 * 60_000;
+/** Keys a shard keeps; past it the least recently used goes (a flood of lookups cannot clear the cache). */
 const MAX_CACHED = 10_000;
 
 /**
@@ -52,7 +53,10 @@ const MAX_CACHED = 10_000;
 export class AuthDirectory extends DurableObject<Env> {
   private dbConn: Db | null = null;
   private dbUrl: string | null = null;
-  private readonly cache = new Map<string, { row: KeyRow | null; at: number }>();
+  /** Known keys only, least recently used first (Map order): an unknown id is never cached, so random ids cannot evict. */
+  private readonly cache = new Map<string, { row: KeyRow; at: number }>();
+  /** The bound of `cache` (a field, so a test can make it small). */
+  private maxCached = MAX_CACHED;
   /** One Postgres read per key at a time: requests arriving while it runs wait for it (single flight). */
   private readonly inflight = new Map<string, Promise<KeyRow | null>>();
   /** Bumped by every revocation and forget, so a read that started before one is not cached after it. */
@@ -111,7 +115,12 @@ export class AuthDirectory extends DurableObject<Env> {
   private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {
     const hit = this.cache.get(keyId);
     const now = Date.now();
-    if (hit && now - hit.at < CACHE_MS) return hit.row;
+    if (hit && now - hit.at < CACHE_MS) {
+      // Most recently used now: to the end of the eviction order.
+      this.cache.delete(keyId);
+      this.cache.set(keyId, hit);
+      return hit.row;
+    }
     let read = this.inflight.get(keyId);
     if (!read) {
       read = this.read(dbUrl, keyId).finally(() => {
@@ -131,8 +140,13 @@ export class AuthDirectory extends DurableObject<Env> {
     const generation = this.generation;
     const [raw] = await getApiKeyWithUser.run({ id: keyId }, this.db(dbUrl));
     const row = raw ? KeyRow.parse(raw) : null;
-    if (generation === this.generation) {
-      if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    if (generation !== this.generation) return row;
+    this.cache.delete(keyId);
+    if (row) {
+      for (const oldest of this.cache.keys()) {
+        if (this.cache.size < this.maxCached) break;
+        this.cache.delete(oldest);
+      }
       this.cache.set(keyId, { row, at: Date.now() });
     }
     return row;

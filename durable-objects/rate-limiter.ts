@@ -32,11 +32,15 @@ export function rateLimiterName(ip: string): string | null {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
   if (v4) return v4.slice(1).every((o) => Number(o) <= 255) ? `ip-${ip}` : null;
   if (!/^[0-9a-fA-F:.]+$/.test(ip) || !ip.includes(':') || ip.length > 45) return null;
-  const [head = '', tail = ''] = ip.split('::');
-  const left = head ? head.split(':') : [];
-  const right = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const halves = ip.split('::');
+  if (halves.length > 2) return null;
+  // An IPv4 tail (::ffff:1.2.3.4) stands for two groups; it only matters for the count.
+  const split = (h: string | undefined) => (h ? h.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
+  const left = split(halves[0]);
+  const right = split(halves[1]);
   const missing = 8 - left.length - right.length;
-  const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, missing)).fill('0'), ...right] : left;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  const groups = [...left, ...Array<string>(missing).fill('0'), ...right];
   const prefix = groups.slice(0, 4).map((g) => (/^[0-9a-fA-F]{1,4}$/.test(g) ? g.toLowerCase().replace(/^0+(?=.)/, '') : null));
   return prefix.length === 4 && prefix.every((g) => g !== null) ? `ip-${prefix.join(':')}::/64` : null;
 }

@@ -9,7 +9,8 @@ import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import type { AppEnv } from './env';
 import type { Queryable } from './lib/db';
-import { DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import { ApiError, DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import { clientOf, countOrRefuse, refuseIfBlocked } from './lib/rate-limit';
 import { sha256Hex, timingSafeEqual } from './lib/crypto';
 import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
@@ -78,10 +79,25 @@ export async function revokeKey(env: Env, actor: Actor, keyId: string): Promise<
 /** Environment of a route behind `authorize`: the actor is known. */
 export type AuthedEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Variables'] & { actor: Actor } };
 
+/**
+ * Authentication with per-IP limits on failure: an address this isolate knows to be over the limit is refused
+ * before any lookup, and every 401 is counted (past the limit it becomes a 429 with Retry-After).
+ */
+async function authenticateCounted<T>(req: Request, env: Env, authenticate: () => Promise<T>): Promise<T> {
+  const client = clientOf(req);
+  refuseIfBlocked(client);
+  try {
+    return await authenticate();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) await countOrRefuse(env, client, 'auth_failure');
+    throw e;
+  }
+}
+
 /** Route middleware: authenticates, then requires `permission` (403 without it). */
 export function authorize(permission: Permission) {
   return createMiddleware<AuthedEnv>(async (c, next) => {
-    const actor = await authenticateToken(presentedToken(c), c.env);
+    const actor = await authenticateCounted(c.req.raw, c.env, () => authenticateToken(presentedToken(c), c.env));
     c.set('actor', actor);
     if (!can(actor, permission)) throw forbidden();
     await next();
@@ -119,7 +135,7 @@ export async function authenticateAgent(header: string | undefined, db: Queryabl
 /** Route middleware for agent routes: authenticates the agent (Bearer only; user tokens get 401). */
 export function authorizeAgent() {
   return createMiddleware<AgentEnv>(async (c, next) => {
-    c.set('agent', await authenticateAgent(c.req.header('authorization'), c.var.db));
+    c.set('agent', await authenticateCounted(c.req.raw, c.env, () => authenticateAgent(c.req.header('authorization'), c.var.db)));
     await next();
   });
 }

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { authorize, revokeKey, Role } from '../authz';
 import { settings, type AppEnv } from '../env';
 import { ApiError, notFound } from '../lib/errors';
+import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { actorUser, createFirstUser, createKey, createUser, login } from '../services/users';
 
@@ -67,12 +68,13 @@ const app = router()
       request: { body: jsonBody(z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(256) }).strict()) },
       responses: {
         201: jsonResponse(z.object({ session_token: z.string() }), 'A new session token'),
-        ...errorResponses(400, 401, 503),
+        ...errorResponses(400, 401, 429, 503),
       },
     }),
     async (c) => {
       const s = settings(c.env);
       const { email, password } = c.req.valid('json');
+      await countOrRefuse(c.env, clientOf(c.req.raw), 'login');
       const token = await login(c.var.db, s, email, password);
       setSessionCookie(c, token, s.SESSION_LIFETIME_SECONDS);
       return c.json({ session_token: token }, 201);
