@@ -5,7 +5,7 @@ import { Db } from '../functions/lib/db';
 import { DbUnavailableError } from '../functions/lib/errors';
 import { timingSafeEqual } from '../functions/lib/crypto';
 import { Role } from '../functions/lib/roles';
-import { deleteApiKey, getApiKeyWithUser } from '../sql/generated/users.queries';
+import { deleteApiKey, getApiKeyWithUser, touchApiKey } from '../sql/generated/users.queries';
 
 
 const KeyRow = z.object({
@@ -18,6 +18,8 @@ const KeyRow = z.object({
   username: z.string(),
   roles: z.array(Role),
   created_at: z.coerce.date(),
+  last_used_at: z.coerce.date().nullable(),
+  suspended: z.boolean(),
 });
 type KeyRow = z.infer<typeof KeyRow>;
 
@@ -31,7 +33,13 @@ export interface KeyIdentity {
   keyKind: 'session' | 'api_key';
 }
 
-export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'unavailable' };
+export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'suspended' | 'unavailable' };
+
+/** `last_used_at` is written at most this often per key: a key used all day costs 24 writes, not one per request. */
+const TOUCH_EVERY_MS = 3_600_000;
+
+/** Every shard's key-id character: key ids are minted from this alphabet (functions/lib/tokens.ts). */
+export const SHARD_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /** How long a cached key is trusted without asking Postgres (revocation through this object is immediate). */
 const CACHE_MS = 60_000;
@@ -84,6 +92,8 @@ export class AuthDirectory extends DurableObject<Env> {
     }
     if (!row || !timingSafeEqual(hashedSecret, row.hashed_secret)) return { ok: false, reason: 'unknown' };
     if (row.expires_at.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
+    if (row.suspended) return { ok: false, reason: 'suspended' };
+    await this.touch(dbUrl, row);
     return {
       ok: true,
       identity: {
@@ -107,9 +117,39 @@ export class AuthDirectory extends DurableObject<Env> {
 
   /** Forgets a cached key (after a change made elsewhere); a read of it already under way is not kept. */
   forget(keyId: string): void {
-    this.cache.delete(keyId);
-    this.inflight.delete(keyId);
+    this.forgetKeys([keyId]);
+  }
+
+  /** Forgets cached keys (revoked elsewhere); reads of keys already under way are not kept. */
+  forgetKeys(keyIds: string[]): void {
+    for (const id of keyIds) {
+      this.cache.delete(id);
+      this.inflight.delete(id);
+    }
     this.generation += 1;
+  }
+
+  /** Forgets every cached key of a user (suspended, roles changed): the next request reads them again. */
+  forgetUser(userId: string): void {
+    for (const [id, entry] of this.cache) if (entry.row.user_id === userId) this.cache.delete(id);
+    this.inflight.clear();
+    this.generation += 1;
+  }
+
+  /**
+   * Records that a key was used, at most once per TOUCH_EVERY_MS: the cached row remembers the time, and the
+   * statement itself skips a key touched within the hour (another shard instance after a restart, say). A failure
+   * is logged, never the request's problem.
+   */
+  private async touch(dbUrl: string, row: KeyRow): Promise<void> {
+    const now = Date.now();
+    if (row.last_used_at !== null && now - row.last_used_at.getTime() < TOUCH_EVERY_MS) return;
+    row.last_used_at = new Date(now);
+    try {
+      await touchApiKey.run({ id: row.key_id }, this.db(dbUrl));
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'warn', msg: 'cannot record key use', error: e instanceof Error ? e.message : String(e) }));
+    }
   }
 
   private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {

@@ -13,6 +13,8 @@ import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
 import chats from './routes/chats';
 import health from './routes/health';
+import userAdmin from './routes/user-admin';
+import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
 
@@ -91,6 +93,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/', health);
   app.route('/api/v2/users/me/webpush', myWebpush);
   app.route('/api/v2/users', users);
+  app.route('/api/v2/users', userCredentials);
+  app.route('/api/v2/users', userAdmin);
   app.route('/api/v2/webpush', vapid);
   // Static /chats/* resources before /chats/{id}, so they are never taken for a chat id.
   app.route('/api/v2/chats', chatProviders);

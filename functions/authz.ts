@@ -29,9 +29,11 @@ const POLICY = {
   /** Anything a signed-in user may do to their own account and their own objects. */
   'self': ['owner', 'member'],
   'users.create': ['owner'],
+  /** List users, change their roles, suspend them. */
+  'users.manage': ['owner'],
   'deployment.manage': ['owner'],
-  /** Agents are deployment-wide: only owners create them. */
-  'agents.create': ['owner'],
+  /** Agents are deployment-wide: only owners create, rotate and delete them. */
+  'agents.manage': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof POLICY;
@@ -65,15 +67,15 @@ export async function authenticateToken(token: string | undefined, env: Env): Pr
   const answer = await d.shard.authenticate(d.db, parsed.id, await sha256Hex(parsed.secret));
   if (!answer.ok) {
     if (answer.reason === 'unavailable') throw new DbUnavailableError('the key directory cannot reach the database');
-    throw unauthorized(answer.reason === 'expired' ? 'The session token has expired.' : 'The session token is invalid or has been revoked.');
+    const detail =
+      answer.reason === 'expired'
+        ? 'The session token has expired.'
+        : answer.reason === 'suspended'
+          ? 'The account is suspended.'
+          : 'The session token is invalid or has been revoked.';
+    throw unauthorized(detail);
   }
   return answer.identity;
-}
-
-/** Revokes one of the actor's keys (or sessions); false when they have no such key. */
-export async function revokeKey(env: Env, actor: Actor, keyId: string): Promise<boolean> {
-  const d = directory(env, keyId);
-  return await d.shard.revoke(d.db, keyId, actor.userId);
 }
 
 /** Environment of a route behind `authorize`: the actor is known. */

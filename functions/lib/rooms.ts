@@ -30,7 +30,7 @@ export function room(env: Env, chatId: string): Room {
   return env.CHAT_ROOM.getByName(chatId);
 }
 
-type DirectoryMethod = 'authenticate' | 'revoke' | 'forget';
+type DirectoryMethod = 'authenticate' | 'revoke' | 'forget' | 'forgetKeys' | 'forgetUser';
 export type Directory = {
   [K in DirectoryMethod]: (...args: Parameters<AuthDirectory[K]>) => Promise<Awaited<ReturnType<AuthDirectory[K]>>>;
 };

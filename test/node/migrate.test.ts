@@ -115,6 +115,28 @@ describe('migrations against a real Postgres', () => {
     expect(await schema(db)).toEqual(full);
   });
 
+  it('000009 (credentials) down keeps users and keys, and leaves no key to a suspended user', async () => {
+    const migrations = await loadMigrations();
+    const db = await connect(await freshDatabase());
+    await migrateUp(db, { migrations });
+    const user = async (name: string, suspended: boolean) =>
+      (
+        await db.query<{ id: string }>(
+          `INSERT INTO users (email, username, hashed_password, suspended_at) VALUES ($1, $1, 'x', $2) RETURNING id`,
+          [name, suspended ? new Date() : null],
+        )
+      ).rows[0]?.id;
+    const [active, suspended] = [await user('active', false), await user('suspended', true)];
+    for (const [id, owner] of [['aaaaaaaaa1', active], ['aaaaaaaaa2', suspended]]) {
+      await db.query(`INSERT INTO api_keys (id, user_id, kind, hashed_secret, expires_at, last_used_at) VALUES ($1, $2, 'api_key', 'h', now() + interval '1 day', now())`, [id, owner]);
+    }
+    while (((await appliedVersions(db)).at(-1) ?? 0) >= 9) await migrateDown(db, { migrations });
+    expect((await db.query('SELECT username FROM users ORDER BY username')).rows).toEqual([{ username: 'active' }, { username: 'suspended' }]);
+    expect((await db.query('SELECT id, user_id FROM api_keys')).rows).toEqual([{ id: 'aaaaaaaaa1', user_id: active }]);
+    await migrateUp(db, { migrations });
+    expect((await db.query('SELECT count(*)::int AS n FROM users WHERE suspended_at IS NOT NULL')).rows).toEqual([{ n: 0 }]);
+  });
+
   it('a second migrateUp running concurrently on another connection waits for the lock and applies nothing twice', async () => {
     const url = await freshDatabase();
     const [a, b, observer] = await Promise.all([connect(url), connect(url), connect(url)]);
@@ -211,12 +233,25 @@ describe('loadMigrations', () => {
       '000003_c.up.sql': 'SELECT 1;',
       '000003_c.down.sql': 'SELECT 1;',
     });
-    await expect(loadMigrations(d)).rejects.toThrow('without gaps; found 3 at position 2');
+    await expect(loadMigrations(d, new Set())).rejects.toThrow('without gaps; found 3 at position 2');
+  });
+
+  it('skips a reserved version (a migration of an unmerged branch) but no other', async () => {
+    const files = {
+      '000001_a.up.sql': 'SELECT 1;',
+      '000001_a.down.sql': 'SELECT 1;',
+      '000003_c.up.sql': 'SELECT 1;',
+      '000003_c.down.sql': 'SELECT 1;',
+    };
+    expect((await loadMigrations(await folder('reserved', files), new Set([2]))).map((m) => m.version)).toEqual([1, 3]);
+    await expect(loadMigrations(await folder('reserved-other', files), new Set([4]))).rejects.toThrow('without gaps; found 3 at position 2');
+    const arrived = { ...files, '000002_b.up.sql': 'SELECT 1;', '000002_b.down.sql': 'SELECT 1;' };
+    expect((await loadMigrations(await folder('reserved-arrived', arrived), new Set([2]))).map((m) => m.version)).toEqual([1, 2, 3]);
   });
 
   it('rejects numbering that does not start at 1', async () => {
     const d = await folder('start', { '000002_b.up.sql': 'SELECT 1;', '000002_b.down.sql': 'SELECT 1;' });
-    await expect(loadMigrations(d)).rejects.toThrow('without gaps; found 2 at position 1');
+    await expect(loadMigrations(d, new Set())).rejects.toThrow('without gaps; found 2 at position 1');
   });
 
   it('rejects one version with two names, and BEGIN/COMMIT inside a file', async () => {
