@@ -20,7 +20,14 @@ async function world() {
     expect(r.status, r.text).toBe(201);
     return Id.parse(r.body).id;
   };
-  return { ...w, req, created };
+  /** Sends two requests at once; each must answer one of its statuses, and the state after them be consistent. */
+  const race = async (a: [string, string, unknown?], aOk: number[], b: [string, string, unknown?], bOk: number[]) => {
+    const [ra, rb] = await Promise.all([req(...a), req(...b)]);
+    expect(aOk, ra.text).toContain(ra.status);
+    expect(bOk, rb.text).toContain(rb.status);
+    await assertConsistent(w.db);
+  };
+  return { ...w, created, race };
 }
 
 /** One live default while any live config exists, none among deleted rows, no live config without its provider. */
@@ -47,13 +54,7 @@ describe('admin lock order', () => {
       const p = await w.created('/providers', { provider: 'openai' });
       const a = await w.created('/model-configs', { provider: 'openai', model: `a${i}`, context_limit: 10 });
       await w.created('/model-configs', { provider: 'openai', model: `b${i}`, context_limit: 10 });
-      const [patch, del] = await Promise.all([
-        w.req('PATCH', `/model-configs/${a}`, { is_default: true, display_name: `A${i}` }),
-        w.req('DELETE', `/providers/${p}`),
-      ]);
-      expect([200, 400, 404], patch.text).toContain(patch.status);
-      expect(del.status, del.text).toBe(204);
-      await assertConsistent(w.db);
+      await w.race(['PATCH', `/model-configs/${a}`, { is_default: true, display_name: `A${i}` }], [200, 400, 404], ['DELETE', `/providers/${p}`], [204]);
     }
     await w.db.close();
   });
@@ -65,13 +66,7 @@ describe('admin lock order', () => {
     await w.created('/model-configs', { provider: 'anthropic', model: 'c', context_limit: 10, is_default: true });
     for (let i = 0; i < ITERATIONS; i++) {
       const a = await w.created('/model-configs', { provider: 'openai', model: `a${i}`, context_limit: 10 });
-      const [patch, del] = await Promise.all([
-        w.req('PATCH', `/model-configs/${a}`, { is_default: true }),
-        w.req('DELETE', `/model-configs/${a}`),
-      ]);
-      expect([200, 404], patch.text).toContain(patch.status);
-      expect(del.status, del.text).toBe(204);
-      await assertConsistent(w.db);
+      await w.race(['PATCH', `/model-configs/${a}`, { is_default: true }], [200, 404], ['DELETE', `/model-configs/${a}`], [204]);
     }
     await w.db.close();
   });
@@ -84,10 +79,7 @@ describe('admin lock order', () => {
       const p = await w.created('/providers', { provider: 'openai' });
       const a = await w.created('/model-configs', { provider: 'openai', model: `a${i}`, context_limit: 10, is_default: true });
       await w.created('/model-configs', { provider: 'openai', model: `b${i}`, context_limit: 10 });
-      const [delProvider, delConfig] = await Promise.all([w.req('DELETE', `/providers/${p}`), w.req('DELETE', `/model-configs/${a}`)]);
-      expect(delProvider.status, delProvider.text).toBe(204);
-      expect([204, 404], delConfig.text).toContain(delConfig.status);
-      await assertConsistent(w.db);
+      await w.race(['DELETE', `/providers/${p}`], [204], ['DELETE', `/model-configs/${a}`], [204, 404]);
     }
     await w.db.close();
   });
