@@ -22,9 +22,10 @@
  *
  * Protocol references: https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
+import { checkUpgrade } from './pg-ws-proxy-auth.mjs';
 import { assertPortFree } from './ports.mjs';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -122,20 +123,6 @@ function startupParams(msg) {
     params.push([msg.toString('utf8', i, k), msg.toString('utf8', k + 1, v)]);
     i = v + 1;
   }
-}
-
-/**
- * Whether an upgrade request may use the proxy: no Origin (not a web page) and this run's token.
- * @param {import('node:http').IncomingMessage} req
- * @param {string} token
- * @returns {{ ok: true } | { ok: false, status: number, reason: string }}
- */
-export function checkUpgrade(req, token) {
-  if (req.headers.origin !== undefined) return { ok: false, status: 403, reason: 'web pages may not use this proxy' };
-  const given = Buffer.from(new URL(req.url ?? '/', 'http://proxy').searchParams.get('token') ?? '');
-  const want = Buffer.from(token);
-  if (given.length !== want.length || !timingSafeEqual(given, want)) return { ok: false, status: 401, reason: 'a valid token is required' };
-  return { ok: true };
 }
 
 /**
