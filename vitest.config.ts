@@ -13,6 +13,7 @@ export default defineConfig({
               bindings: {
                 DATABASE_URL: inject('pgUrl'),
                 PG_WS_PROXY: inject('pgWsProxy'),
+                PG_WS_PROXY_TOKEN: inject('pgWsProxyToken'),
                 PG_ADMIN_URL: inject('pgAdminUrl'),
                 PG_TEMPLATE: inject('pgTemplate'),
                 SILENT_PORT: String(inject('silentPort')),

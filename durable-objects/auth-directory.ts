@@ -6,7 +6,7 @@ import { DbUnavailableError } from '../functions/lib/errors';
 import { timingSafeEqual } from '../functions/lib/crypto';
 import { Role } from '../functions/lib/roles';
 import type { AuthAnswer } from '../functions/services/key-shards';
-import { deleteApiKey, getApiKeyWithUser } from '../sql/generated/users.queries';
+import { deleteApiKey, getApiKeyWithUser, touchApiKey } from '../sql/generated/users.queries';
 
 
 const KeyRow = z.object({
@@ -19,8 +19,14 @@ const KeyRow = z.object({
   username: z.string(),
   roles: z.array(Role),
   created_at: z.coerce.date(),
+  last_used_at: z.coerce.date().nullable(),
+  suspended: z.boolean(),
 });
 type KeyRow = z.infer<typeof KeyRow>;
+
+/** `last_used_at` is written at most this often per key: a key used all day costs 24 writes, not one per request. */
+const TOUCH_EVERY_MS = 3_600_000;
+
 
 /** How long a cached key is trusted without asking Postgres (revocation through this object is immediate). */
 const CACHE_MS = 60_000;
@@ -30,6 +36,7 @@ const CACHE_MS = 60_000;
  * this object stay immediate; only changes made behind the API's back wait this long at worst.
  */
 export const STALE_ON_ERROR_MS = 10 * 60_000;
+/** Keys a shard keeps; past it the least recently used goes (a flood of lookups cannot clear the cache). */
 const MAX_CACHED = 10_000;
 
 /**
@@ -41,7 +48,10 @@ const MAX_CACHED = 10_000;
 export class AuthDirectory extends DurableObject<Env> {
   private dbConn: Db | null = null;
   private dbUrl: string | null = null;
-  private readonly cache = new Map<string, { row: KeyRow | null; at: number }>();
+  /** Known keys only, least recently used first (Map order): an unknown id is never cached, so random ids cannot evict. */
+  private readonly cache = new Map<string, { row: KeyRow; at: number }>();
+  /** The bound of `cache` (a field, so a test can make it small). */
+  private maxCached = MAX_CACHED;
   /** One Postgres read per key at a time: requests arriving while it runs wait for it (single flight). */
   private readonly inflight = new Map<string, Promise<KeyRow | null>>();
   /** Bumped by every revocation and forget, so a read that started before one is not cached after it. */
@@ -69,6 +79,8 @@ export class AuthDirectory extends DurableObject<Env> {
     }
     if (!row || !timingSafeEqual(hashedSecret, row.hashed_secret)) return { ok: false, reason: 'unknown' };
     if (row.expires_at.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
+    if (row.suspended) return { ok: false, reason: 'suspended' };
+    await this.touch(dbUrl, row);
     return {
       ok: true,
       identity: {
@@ -92,15 +104,50 @@ export class AuthDirectory extends DurableObject<Env> {
 
   /** Forgets a cached key (after a change made elsewhere); a read of it already under way is not kept. */
   forget(keyId: string): void {
-    this.cache.delete(keyId);
-    this.inflight.delete(keyId);
+    this.forgetKeys([keyId]);
+  }
+
+  /** Forgets cached keys (revoked elsewhere); reads of keys already under way are not kept. */
+  forgetKeys(keyIds: string[]): void {
+    for (const id of keyIds) {
+      this.cache.delete(id);
+      this.inflight.delete(id);
+    }
     this.generation += 1;
+  }
+
+  /** Forgets every cached key of a user (suspended, roles changed): the next request reads them again. */
+  forgetUser(userId: string): void {
+    for (const [id, entry] of this.cache) if (entry.row.user_id === userId) this.cache.delete(id);
+    this.inflight.clear();
+    this.generation += 1;
+  }
+
+  /**
+   * Records that a key was used, at most once per TOUCH_EVERY_MS: the cached row remembers the time, and the
+   * statement itself skips a key touched within the hour (another shard instance after a restart, say). A failure
+   * is logged, never the request's problem.
+   */
+  private async touch(dbUrl: string, row: KeyRow): Promise<void> {
+    const now = Date.now();
+    if (row.last_used_at !== null && now - row.last_used_at.getTime() < TOUCH_EVERY_MS) return;
+    row.last_used_at = new Date(now);
+    try {
+      await touchApiKey.run({ id: row.key_id }, this.db(dbUrl));
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'warn', msg: 'cannot record key use', error: e instanceof Error ? e.message : String(e) }));
+    }
   }
 
   private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {
     const hit = this.cache.get(keyId);
     const now = Date.now();
-    if (hit && now - hit.at < CACHE_MS) return hit.row;
+    if (hit && now - hit.at < CACHE_MS) {
+      // Most recently used now: to the end of the eviction order.
+      this.cache.delete(keyId);
+      this.cache.set(keyId, hit);
+      return hit.row;
+    }
     let read = this.inflight.get(keyId);
     if (!read) {
       read = this.read(dbUrl, keyId).finally(() => {
@@ -120,8 +167,13 @@ export class AuthDirectory extends DurableObject<Env> {
     const generation = this.generation;
     const [raw] = await getApiKeyWithUser.run({ id: keyId }, this.db(dbUrl));
     const row = raw ? KeyRow.parse(raw) : null;
-    if (generation === this.generation) {
-      if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    if (generation !== this.generation) return row;
+    this.cache.delete(keyId);
+    if (row) {
+      for (const oldest of this.cache.keys()) {
+        if (this.cache.size < this.maxCached) break;
+        this.cache.delete(oldest);
+      }
       this.cache.set(keyId, { row, at: Date.now() });
     }
     return row;

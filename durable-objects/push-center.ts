@@ -3,15 +3,18 @@ import { dbSettings, settings } from '../functions/lib/settings';
 import { Db } from '../functions/lib/db';
 import { keyRing } from '../functions/lib/keyring';
 import { SubscriptionCache, type CacheStats } from '../functions/services/subscription-cache';
-import { GONE, sendPush, vapidKeys, type Notification, type Subscription, type Vapid } from '../functions/services/webpush';
+import { SlidingWindow, type WindowAnswer } from '../functions/lib/sliding-window';
+import { GONE, MAX_SUBSCRIPTIONS, sendPush, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys, type Notification, type Subscription, type Vapid } from '../functions/services/webpush';
 import {
   deleteWebpushSubscription,
   deleteWebpushSubscriptionById,
   getAllWebpushSubscriptionsByUserId,
   getWebpushSubscriptionsByUserId,
+  lockWebpushSubscriber,
   setWebpushEnabled,
-  upsertWebpushSubscription,
+  upsertWebpushSubscriptionCapped,
 } from '../sql/generated/webpush.queries';
+
 
 export interface DispatchReport {
   sent: number;
@@ -28,6 +31,7 @@ export interface DispatchReport {
 export class PushCenter extends DurableObject<Env> {
   private dbConn: Db | null = null;
   private vapid: Promise<Vapid> | null = null;
+  private readonly tests = new SlidingWindow(TEST_LIMIT, TEST_WINDOW_MS);
   private readonly cache = new SubscriptionCache<Subscription>((userId) =>
     getWebpushSubscriptionsByUserId.run({ user_id: userId }, this.db),
   );
@@ -47,10 +51,18 @@ export class PushCenter extends DurableObject<Env> {
     }
   }
 
-  async subscribe(userId: string, s: { endpoint: string; p256dh_key: string; auth_key: string }): Promise<void> {
+  /** Adds (or updates) a subscription; false when the user already has MAX_SUBSCRIPTIONS others. */
+  async subscribe(userId: string, s: { endpoint: string; p256dh_key: string; auth_key: string }): Promise<boolean> {
     this.cache.invalidate(userId);
-    await upsertWebpushSubscription.run({ user_id: userId, endpoint: s.endpoint, p256dh: s.p256dh_key, auth: s.auth_key }, this.db);
+    const rows = await this.db.inTx(async (tx) => {
+      await lockWebpushSubscriber.run({ user_id: userId }, tx);
+      return await upsertWebpushSubscriptionCapped.run(
+        { user_id: userId, endpoint: s.endpoint, p256dh: s.p256dh_key, auth: s.auth_key, max: MAX_SUBSCRIPTIONS },
+        tx,
+      );
+    });
     this.cache.invalidate(userId);
+    return rows.length > 0;
   }
 
   async unsubscribe(userId: string, endpoint: string): Promise<boolean> {
@@ -73,9 +85,14 @@ export class PushCenter extends DurableObject<Env> {
     return await this.send(userId, subs, n);
   }
 
-  /** A test notification, to every subscription of the user (opted out or not), bypassing the cache. */
-  async sendTest(userId: string, n: Notification): Promise<DispatchReport> {
-    return await this.send(userId, await getAllWebpushSubscriptionsByUserId.run({ user_id: userId }, this.db), n);
+  /**
+   * A test notification, to every subscription of the user (opted out or not), bypassing the cache. Rate-limited
+   * (this object is the user's only one, so the window is exact): a client cannot make the server post in a loop.
+   */
+  async sendTest(userId: string, n: Notification): Promise<{ ok: true; report: DispatchReport } | Extract<WindowAnswer, { ok: false }>> {
+    const allowed = this.tests.hit();
+    if (!allowed.ok) return allowed;
+    return { ok: true, report: await this.send(userId, await getAllWebpushSubscriptionsByUserId.run({ user_id: userId }, this.db), n) };
   }
 
   cacheStats(): CacheStats {

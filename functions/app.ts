@@ -2,11 +2,10 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ZodError } from 'zod';
 import { dbSettings, type AppEnv } from './env';
+import { bodyGuard } from './lib/body-guard';
 import { Db } from './lib/db';
 import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
-import { validationError } from './lib/openapi';
 import agents from './routes/agents';
 import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
@@ -14,6 +13,8 @@ import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
 import chats from './routes/chats';
 import health from './routes/health';
+import userAdmin from './routes/user-admin';
+import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
 
@@ -49,12 +50,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
     }
   });
 
+  // Bodies are bounded and checked before any route (or its authentication) reads them.
+  app.use('*', bodyGuard);
+
   app.onError((e, c) => {
     if (e instanceof ApiError) {
       if (e.status >= 500) console.error(JSON.stringify({ level: 'error', msg: e.message, path: c.req.path }));
-      return c.json(e.body(), e.status);
+      return c.json(e.body(), e.status, e.headers);
     }
-    if (e instanceof ZodError) return c.json(validationError(e).body(), 400);
     if (e instanceof DbUnavailableError || isRemoteDbUnavailable(e)) {
       const reason = e instanceof DbUnavailableError ? e.reason : e instanceof Error ? e.message : String(e);
       console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason, path: c.req.path }));
@@ -70,6 +73,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
             : e.message || 'Request failed.';
       return c.json({ message } satisfies ErrorBody, status);
     }
+    // Request input is validated by the routes' hooks, which throw ApiError (400). A ZodError reaching this point
+    // comes from parsing something of ours (a database row, an RPC answer): an internal error, whose issues name
+    // internal fields, so it gets the generic 500 like any other.
     console.error(
       JSON.stringify({
         level: 'error',
@@ -87,6 +93,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/', health);
   app.route('/api/v2/users/me/webpush', myWebpush);
   app.route('/api/v2/users', users);
+  app.route('/api/v2/users', userCredentials);
+  app.route('/api/v2/users', userAdmin);
   app.route('/api/v2/webpush', vapid);
   // Static /chats/* resources before /chats/{id}, so they are never taken for a chat id.
   app.route('/api/v2/chats', chatProviders);

@@ -11,6 +11,7 @@ import type { AppEnv } from './env';
 import type { Queryable } from './lib/db';
 import { can, ownsChat, type Agent, type ChatActor, type Permission } from './lib/access';
 import { ApiError, DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import { clientOf, countOrRefuse, refuseIfBlocked } from './lib/rate-limit';
 import { sha256Hex, timingSafeEqual } from './lib/crypto';
 import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
@@ -48,24 +49,39 @@ export async function authenticateToken(token: string | undefined, env: Env): Pr
   const answer = await d.shard.authenticate(d.db, parsed.id, await sha256Hex(parsed.secret));
   if (!answer.ok) {
     if (answer.reason === 'unavailable') throw new DbUnavailableError('the key directory cannot reach the database');
-    throw unauthorized(answer.reason === 'expired' ? 'The session token has expired.' : 'The session token is invalid or has been revoked.');
+    const detail =
+      answer.reason === 'expired'
+        ? 'The session token has expired.'
+        : answer.reason === 'suspended'
+          ? 'The account is suspended.'
+          : 'The session token is invalid or has been revoked.';
+    throw unauthorized(detail);
   }
   return answer.identity;
-}
-
-/** Revokes one of the actor's keys (or sessions); false when they have no such key. */
-export async function revokeKey(env: Env, actor: Actor, keyId: string): Promise<boolean> {
-  const d = directory(env, keyId);
-  return await d.shard.revoke(d.db, keyId, actor.userId);
 }
 
 /** Environment of a route behind `authorize`: the actor is known. */
 export type AuthedEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Variables'] & { actor: Actor } };
 
+/**
+ * Authentication with per-IP limits on failure: an address this isolate knows to be over the limit is refused
+ * before any lookup, and every 401 is counted (past the limit it becomes a 429 with Retry-After).
+ */
+async function authenticateCounted<T>(req: Request, env: Env, authenticate: () => Promise<T>): Promise<T> {
+  const client = clientOf(req);
+  refuseIfBlocked(client);
+  try {
+    return await authenticate();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) await countOrRefuse(env, client, 'auth_failure');
+    throw e;
+  }
+}
+
 /** Route middleware: authenticates, then requires `permission` (403 without it). */
 export function authorize(permission: Permission) {
   return createMiddleware<AuthedEnv>(async (c, next) => {
-    const actor = await authenticateToken(presentedToken(c), c.env);
+    const actor = await authenticateCounted(c.req.raw, c.env, () => authenticateToken(presentedToken(c), c.env));
     c.set('actor', actor);
     if (!can(actor, permission)) throw forbidden();
     await next();
@@ -98,7 +114,7 @@ export async function authenticateAgent(header: string | undefined, db: Queryabl
 /** Route middleware for agent routes: authenticates the agent (Bearer only; user tokens get 401). */
 export function authorizeAgent() {
   return createMiddleware<AgentEnv>(async (c, next) => {
-    c.set('agent', await authenticateAgent(c.req.header('authorization'), c.var.db));
+    c.set('agent', await authenticateCounted(c.req.raw, c.env, () => authenticateAgent(c.req.header('authorization'), c.var.db)));
     await next();
   });
 }

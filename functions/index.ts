@@ -4,6 +4,7 @@ import { runScheduled } from './scheduled';
 export { AuthDirectory } from '../durable-objects/auth-directory';
 export { ChatRoom } from '../durable-objects/chat-room';
 export { PushCenter } from '../durable-objects/push-center';
+export { RateLimiter } from '../durable-objects/rate-limiter';
 
 const app = createApp();
 

@@ -14,15 +14,64 @@ export interface ScheduledReport {
   retention?: RetentionReport;
 }
 
+/** What the cron asks of a chat's object after deleting or archiving the chat. */
+export interface ChatObjectCalls {
+  purge(): Promise<void>;
+  refresh(): Promise<void>;
+}
+
 export interface ScheduledOptions {
   batchSize?: number;
   budgetMs?: number;
+  /** Pauses before each retry of a failed purge/refresh call; its length bounds the retries. */
+  retryDelaysMs?: readonly number[];
+  /** The object of a chat (tests wrap it to make calls fail). */
+  chatObject?: (env: Env, chatId: string) => ChatObjectCalls;
+}
+
+/**
+ * A purge or refresh that fails leaves the object serving a chat that is gone (or holding an archived one as
+ * live), so each call is retried after these pauses; what still fails is logged as an error (the object then
+ * learns on its next load, or when evicted).
+ */
+const RETRY_DELAYS_MS: readonly number[] = [200, 1000, 5000];
+
+const defaultChatObject = (env: Env, chatId: string): ChatObjectCalls => env.CHAT_ROOM.getByName(chatId);
+
+/** Calls `what` on every chat's object, retrying each failure; answers how many never succeeded. */
+async function tellChats(
+  ids: string[],
+  what: keyof ChatObjectCalls,
+  object: (chatId: string) => ChatObjectCalls,
+  delays: readonly number[],
+): Promise<number> {
+  const outcomes = await Promise.all(
+    ids.map(async (id) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await object(id)[what]();
+          return true;
+        } catch (e) {
+          const error = e instanceof Error ? e.message : String(e);
+          const pause = delays[attempt];
+          const last = pause === undefined;
+          console.error(JSON.stringify({ level: last ? 'error' : 'warn', msg: `chat ${what} failed`, chat_id: id, attempt: attempt + 1, error, retrying: !last }));
+          if (last) return false;
+          await new Promise((r) => setTimeout(r, pause));
+        }
+      }
+    }),
+  );
+  return outcomes.filter((ok) => !ok).length;
 }
 
 /** Runs every scheduled job once; `now` (and the purge's batch size and time budget) are injectable for tests. */
 export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions = {}): Promise<ScheduledReport> {
   const report: ScheduledReport = { at: now.toISOString(), jobs: {} };
   const db = new Db(dbSettings(env));
+  const delays = opts.retryDelaysMs ?? RETRY_DELAYS_MS;
+  const object = (chatId: string) => (opts.chatObject ?? defaultChatObject)(env, chatId);
+  const failed = { purge: 0, refresh: 0 };
   const job = async (name: string, fn: () => Promise<string>) => {
     const started = Date.now();
     try {
@@ -35,18 +84,20 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
     await job('retention', async () => {
       const r = await runRetention(db, {
         now,
-        ...opts,
+        batchSize: opts.batchSize,
+        budgetMs: opts.budgetMs,
         // A purged chat's object frees its cache and closes its sockets now rather than when next touched.
         onDeleted: async (ids) => {
-          await Promise.allSettled(ids.map((id) => env.CHAT_ROOM.getByName(id).purge()));
+          failed.purge += await tellChats(ids, 'purge', object, delays);
         },
         onArchived: async (ids) => {
-          await Promise.allSettled(ids.map((id) => env.CHAT_ROOM.getByName(id).refresh()));
+          failed.refresh += await tellChats(ids, 'refresh', object, delays);
         },
       });
       report.retention = r;
       if (!r.ran) return 'skipped: another run holds the lock';
-      return `archived ${r.archived}, deleted ${r.deleted} in ${r.batches} batches${r.complete ? '' : ' (out of time; the next run continues)'}`;
+      const unreached = failed.purge + failed.refresh > 0 ? `; objects not told: ${failed.purge} purges, ${failed.refresh} refreshes` : '';
+      return `archived ${r.archived}, deleted ${r.deleted} in ${r.batches} batches${r.complete ? '' : ' (out of time; the next run continues)'}${unreached}`;
     });
     // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
     await job('reseal_provider_keys', async () => {

@@ -29,6 +29,8 @@
  *                                (losing it makes stored provider keys unreadable, so it is reused across runs).
  *   PG_WS_PROXY                  .dev.vars > our proxy, which runs only when the database host is loopback; for any
  *                                other host (Neon) the Worker connects directly and wrangler.toml's "" applies.
+ *   PG_WS_PROXY_TOKEN            with our proxy: a random token made for this run (the proxy refuses clients without
+ *                                it, so web pages cannot reach Postgres through it); redacted from all output.
  * `--var NAME:VALUE` keeps everything after the first colon, so URLs pass through intact (checked with wrangler
  * 4.86). The values are visible in `ps` on this machine, like any command-line argument; the local defaults
  * hold no password.
@@ -306,7 +308,12 @@ async function main() {
     // Up to 256 idle sessions per database for a minute: a wave of new chats (each object opens its own connection
     // while the previous wave's objects still hold theirs for PG_IDLE_CLOSE_MS) finds warm sessions waiting.
     const pool = process.env.CHATD_PG_POOL === '0' ? false : { maxIdle: 256, idleTimeoutMs: 60_000 };
-    const proxy = await step(startPgWsProxy({ port: proxyPort, pool, log: (line) => err('[proxy]', line) }), {
+    // It forwards only to this database's port, and only for clients with this run's token (the Worker gets it
+    // as the PG_WS_PROXY_TOKEN secret; it is redacted from everything printed here).
+    const token = randomBytes(24).toString('base64url');
+    secrets.add(token);
+    const pgTargetPort = Number(new URL(dbUrl).port || 5432);
+    const proxy = await step(startPgWsProxy({ port: proxyPort, ports: [pgTargetPort], token, pool, log: (line) => err('[proxy]', line) }), {
       name: 'the WebSocket proxy',
       stop: async (p) => {
         const s = p.stats();
@@ -316,6 +323,7 @@ async function main() {
     });
     if (stopping) return;
     vars.PG_WS_PROXY = `127.0.0.1:${proxy.port}`;
+    vars.PG_WS_PROXY_TOKEN = token;
     proxyLabel = vars.PG_WS_PROXY;
     out('[proxy]', `listening on ws://127.0.0.1:${proxy.port}, ${pool ? 'pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)' : 'one Postgres session per connection (CHATD_PG_POOL=0)'}`);
   } else {

@@ -18,6 +18,7 @@ declare module 'vitest' {
     pgUrl: string;
     pgAdminUrl: string;
     pgWsProxy: string;
+    pgWsProxyToken: string;
     pgTemplate: string;
     silentPort: number;
     mockLlmUrl: string;
@@ -37,7 +38,17 @@ export default async function setup(project: TestProject) {
     err.stack = `${err.name}: ${err.message}`;
     throw err;
   });
-  const proxy = await startPgWsProxy({ port: 0 });
+  // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    held.add(s);
+    s.on('close', () => held.delete(s));
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const addr = silent.address();
+  const silentPort = typeof addr === 'object' && addr ? addr.port : 0;
+  // The proxy forwards to the test Postgres and the silent server only, for clients with its token.
+  const proxy = await startPgWsProxy({ port: 0, ports: [server.port, silentPort] });
   const admin = new pg.Client(server.url);
   await admin.connect();
   await admin.query('CREATE DATABASE chatd_template');
@@ -66,6 +77,7 @@ export default async function setup(project: TestProject) {
   project.provide('pgUrl', server.urlFor('chatd_test'));
   project.provide('pgAdminUrl', server.url);
   project.provide('pgWsProxy', `127.0.0.1:${proxy.port}`);
+  project.provide('pgWsProxyToken', proxy.token);
   project.provide('pgTemplate', 'chatd_template');
 
   // A provider key sealed in Node (as `npm run dev` seeds them) with the Worker's PROVIDER_KEY_ENCRYPTION_KEY
@@ -75,7 +87,8 @@ export default async function setup(project: TestProject) {
   const sealed = await sealProviderKey('dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=', providerId, plaintext);
   project.provide('sealedFromNode', JSON.stringify({ ...sealed, providerId, plaintext }));
 
-  // A stand-in push service: POST /push/<status>/<id> records the request and answers <status>;
+  // A stand-in push service: POST /push/<status>/<id> records the request and answers <status> (a 3xx with a
+  // Location: /push/201/followed-<id>);
   // GET /__requests lists what it received (bodies base64), for the tests to decrypt and verify.
   const pushed: { path: string; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
   const pushServer = http.createServer((req, res) => {
@@ -86,9 +99,12 @@ export default async function setup(project: TestProject) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(pushed));
         return;
       }
-      const m = /^\/push\/(\d{3})\//.exec(req.url ?? '');
+      const m = /^\/push\/(\d{3})\/(.*)$/.exec(req.url ?? '');
       pushed.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('base64') });
-      res.writeHead(m ? Number(m[1]) : 404).end();
+      const status = m ? Number(m[1]) : 404;
+      // A redirect points at /push/201/followed-<id>: a sender that follows it shows up there.
+      const location = status >= 300 && status < 400 && m ? { location: `/push/201/followed-${m[2] ?? ''}` } : undefined;
+      res.writeHead(status, location).end();
     });
   });
   await new Promise<void>((r) => pushServer.listen(0, '127.0.0.1', r));
@@ -111,15 +127,7 @@ export default async function setup(project: TestProject) {
   const controlAddr = control.address();
   project.provide('pgControlUrl', `http://127.0.0.1:${typeof controlAddr === 'object' && controlAddr ? controlAddr.port : 0}`);
 
-  // A TCP server that accepts and never answers: a database that hangs, for the timeout tests.
-  const held = new Set<net.Socket>();
-  const silent = net.createServer((s) => {
-    held.add(s);
-    s.on('close', () => held.delete(s));
-  });
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const addr = silent.address();
-  project.provide('silentPort', typeof addr === 'object' && addr ? addr.port : 0);
+  project.provide('silentPort', silentPort);
 
   return async () => {
     control.close();

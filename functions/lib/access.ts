@@ -16,9 +16,11 @@ export const POLICY = {
   /** Anything a signed-in user may do to their own account and their own objects. */
   'self': ['owner', 'member'],
   'users.create': ['owner'],
+  /** List users, change their roles, suspend them. */
+  'users.manage': ['owner'],
   'deployment.manage': ['owner'],
-  /** Agents are deployment-wide: only owners create them. */
-  'agents.create': ['owner'],
+  /** Agents are deployment-wide: only owners create, rotate and delete them. */
+  'agents.manage': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof POLICY;

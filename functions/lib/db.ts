@@ -10,6 +10,8 @@ export interface DbSettings {
   url: string;
   /** `host:port` of the local WebSocket-to-TCP proxy; empty for Neon. */
   wsProxy: string;
+  /** The local proxy's per-run token (it refuses connections without it); empty when there is none. */
+  wsProxyToken?: string;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   /**
@@ -28,11 +30,14 @@ export const dbStats = { connects: 0 };
  * The Neon driver keeps its transport settings in module scope. They are the same for every request of
  * a deployment (taken from env), so setting them once per isolate is safe.
  */
-function configureDriver(wsProxy: string): void {
-  if (configuredProxy === wsProxy) return;
-  configuredProxy = wsProxy;
+function configureDriver(wsProxy: string, token: string): void {
+  const key = `${wsProxy}\n${token}`;
+  if (configuredProxy === key) return;
+  configuredProxy = key;
   if (wsProxy) {
-    neonConfig.wsProxy = (host, port) => `${wsProxy}/v2?address=${host}:${port}`;
+    // The token rides in the query string: the driver builds this URL and offers no way to add a header.
+    const auth = token ? `&token=${encodeURIComponent(token)}` : '';
+    neonConfig.wsProxy = (host, port) => `${wsProxy}/v2?address=${host}:${port}${auth}`;
     neonConfig.useSecureWebSocket = false;
     neonConfig.pipelineTLS = false;
     // 'password' pipelining breaks trust auth ("invalid frontend message type 112").
@@ -106,7 +111,7 @@ export class Db implements Queryable {
   private txLock: Promise<void> = Promise.resolve();
 
   constructor(private readonly settings: DbSettings) {
-    configureDriver(settings.wsProxy);
+    configureDriver(settings.wsProxy, settings.wsProxyToken ?? '');
   }
 
   private async connection(): Promise<Client> {

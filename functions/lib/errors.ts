@@ -19,6 +19,8 @@ export class ApiError extends Error {
     message: string,
     readonly detail?: string,
     readonly validations?: Validation[],
+    /** Response headers that go with this error (`Retry-After` on a 429). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -42,6 +44,9 @@ export const forbidden = (): ApiError => new ApiError(403, 'You are not allowed 
 export const badRequest = (message: string, validations?: Validation[]): ApiError =>
   new ApiError(400, message, undefined, validations);
 export const conflict = (message: string): ApiError => new ApiError(409, message);
+/** 429 with `Retry-After` in whole seconds (at least 1). */
+export const tooManyRequests = (message: string, retryAfterMs: number): ApiError =>
+  new ApiError(429, message, undefined, undefined, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
 
 /** Postgres cannot be reached or did not answer in time. Answered as 503. */
 export class DbUnavailableError extends Error {

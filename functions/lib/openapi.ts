@@ -4,12 +4,25 @@ import type { ZodError } from 'zod';
 import type { AppEnv } from '../env';
 import { ApiError, type Validation } from './errors';
 
+type Issue = ZodError['issues'][number];
+
+/**
+ * One issue as validations. A union whose other branches failed only on the value's type (a string | list
+ * field given a list) reports the issues of the branch that fits, not zod's bare "Invalid input".
+ */
+function validationsOfIssue(issue: Issue, prefix: PropertyKey[]): Validation[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const wrongType = (errs: Issue[]) => errs.length === 1 && errs[0]?.code === 'invalid_type' && errs[0].path.length === 0;
+    const fitting = issue.errors.filter((errs) => !wrongType(errs));
+    if (fitting.length === 1 && fitting[0]) return fitting[0].flatMap((i) => validationsOfIssue(i, path));
+  }
+  return [{ field: path.length ? path.map(String).join('.') : '(body)', detail: issue.message }];
+}
+
 /** zod issues as the API's `validations` list. */
 export function validationsOf(error: ZodError): Validation[] {
-  return error.issues.map((i) => ({
-    field: i.path.length ? i.path.map(String).join('.') : '(body)',
-    detail: i.message,
-  }));
+  return error.issues.flatMap((i) => validationsOfIssue(i, []));
 }
 
 export function validationError(error: ZodError): ApiError {
@@ -42,6 +55,8 @@ export const errors = {
   403: err('Signed in but not allowed'),
   404: err('Not found, or not yours'),
   409: err('Conflicts with the current state'),
+  413: err('The request body is too large'),
+  429: err('Too many requests: wait for the number of seconds in Retry-After'),
   503: err('The database is unavailable'),
 } as const;
 

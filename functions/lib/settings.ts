@@ -2,9 +2,17 @@
 import { z } from 'zod';
 import type { DbSettings } from './db';
 
+/** A comma-separated list (blank entries dropped). */
+const List = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+
 const Settings = z.object({
   DATABASE_URL: z.string().default(''),
   PG_WS_PROXY: z.string().default(''),
+  // The local proxy's per-run token (a secret that `npm run dev` and the tests hand over); rides in the proxy URL.
+  PG_WS_PROXY_TOKEN: z.string().default(''),
   PG_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(15000),
   PG_IDLE_CLOSE_MS: z.coerce.number().int().min(0).default(10000),
@@ -24,11 +32,18 @@ const Settings = z.object({
     .enum(['true', 'false', ''])
     .default('false')
     .transform((v) => v === 'true'),
+  // Push service hosts admitted on top of the built-in ones (`host` or `*.domain`).
+  WEBPUSH_ALLOWED_HOSTS: List,
   // Skip a turn's notification while the chat's owner has its stream open.
   WEBPUSH_SKIP_WHEN_WATCHING: z
     .enum(['true', 'false', ''])
     .default('true')
     .transform((v) => v !== 'false'),
+  // Origins (`https://app.example.com`) whose pages may open the chat stream, besides the deployment's own.
+  STREAM_ALLOWED_ORIGINS: List,
+  // Per client IP and minute: login attempts (also password changes), and failed authentications.
+  LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
+  AUTH_FAILURE_RATE_LIMIT: z.coerce.number().int().positive().default(30),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -57,6 +72,7 @@ export function dbSettings(env: Env, opts: { durable?: boolean } = {}): DbSettin
   return {
     url: s.DATABASE_URL,
     wsProxy: s.PG_WS_PROXY,
+    wsProxyToken: s.PG_WS_PROXY_TOKEN,
     connectTimeoutMs: s.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: s.PG_STATEMENT_TIMEOUT_MS,
     idleCloseMs: opts.durable ? s.PG_IDLE_CLOSE_MS : 0,

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, authorizeAgent } from '../authz';
-import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
+import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import { deleteAgent, rotateAgentToken } from '../services/agents';
 import {
   ContextPush,
   MAX_CONTEXT_BODY_BYTES,
@@ -22,19 +23,47 @@ const PUSH_DESCRIPTION =
   `${MAX_CONTEXT_TOTAL_BYTES} bytes. The server computes content_hash, size_bytes and the aggregate hash; when the ` +
   "aggregate hash changed, the agent's live chats pinned at another hash become dirty.";
 
+const manage = authorize('agents.manage');
+const IdParams = z.object({ id: UuidParam('id') });
+
 const app = router()
   .openapi(
     createRoute({
       method: 'post',
       path: '/',
       summary: 'Create an agent (owner); its token is returned once',
-      middleware: [authorize('agents.create')] as const,
+      middleware: manage,
       request: { body: jsonBody(z.object({ name: z.string().trim().min(1, { message: 'must not be empty' }).max(128) }).strict()) },
       responses: { 201: jsonResponse(NewAgentSchema, 'The agent and its token'), ...errorResponses(400, 401, 403, 503) },
     }),
     async (c) => {
       const { name } = c.req.valid('json');
       return c.json(await createAgent(c.var.db, c.var.actor.userId, name), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/token',
+      summary: "Give an agent a new token (owner); the old one stops working at once",
+      middleware: manage,
+      request: { params: IdParams },
+      responses: { 200: jsonResponse(NewAgentSchema, 'The agent and its new token'), ...errorResponses(400, 401, 403, 404, 503) },
+    }),
+    async (c) => c.json(await rotateAgentToken(c.var.db, c.req.valid('param').id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}',
+      summary: 'Delete an agent and its context resources (owner); chats keep their pinned copies',
+      middleware: manage,
+      request: { params: IdParams },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      await deleteAgent(c.var.db, c.req.valid('param').id);
+      return c.body(null, 204);
     },
   )
   .openapi(

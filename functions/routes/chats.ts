@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { authorize, chatActor, type AuthedEnv } from '../authz';
 import { ApiError, badRequest } from '../lib/errors';
 import { chatIdForKey, IdempotencyHeaders } from '../lib/idempotency';
+import { assertAllowedOrigin } from '../lib/origin';
 import type { PostResult, RoomResult } from '../lib/room-api';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
@@ -368,9 +369,10 @@ const app = router()
       summary: 'WebSocket stream of the chat (see API.md, "The stream")',
       middleware: self,
       request: { params: ChatParams, query: z.object({ after_id: IdQuery.optional() }) },
-      responses: { 101: { description: 'Switching to the WebSocket protocol' }, 426: { description: 'Not a WebSocket upgrade' }, ...errorResponses(400, 401, 404) },
+      responses: { 101: { description: 'Switching to the WebSocket protocol' }, 426: { description: 'Not a WebSocket upgrade' }, ...errorResponses(400, 401, 403, 404, 503) },
     }),
     async (c) => {
+      assertAllowedOrigin(c.req.raw, c.env);
       const { id } = c.req.valid('param');
       const { after_id } = c.req.valid('query');
       // The chat's object checks the owner (404) and the upgrade (426) before it accepts the socket.

@@ -1,13 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
-import { authorize, revokeKey, Role } from '../authz';
+import { authorize, Role } from '../authz';
 import { settings, type AppEnv } from '../env';
-import { ApiError, notFound } from '../lib/errors';
+import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
-import { actorUser, createFirstUser, createKey, createUser, login } from '../services/users';
+import { revokeOwnKey } from '../services/credentials';
+import { actorUser, createFirstUser, createUser, login } from '../services/users';
 
-const UserSchema = z
+export const UserSchema = z
   .object({
     id: z.uuid(),
     email: z.string(),
@@ -23,7 +24,7 @@ const Username = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
     message: 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
   });
-const Password = z.string().min(8, { message: 'must be at least 8 characters' }).max(256);
+export const Password = z.string().min(8, { message: 'must be at least 8 characters' }).max(256);
 
 const Credentials = z.object({ email: Email, username: Username, password: Password }).strict();
 
@@ -67,12 +68,13 @@ const app = router()
       request: { body: jsonBody(z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(256) }).strict()) },
       responses: {
         201: jsonResponse(z.object({ session_token: z.string() }), 'A new session token'),
-        ...errorResponses(400, 401, 503),
+        ...errorResponses(400, 401, 403, 429, 503),
       },
     }),
     async (c) => {
       const s = settings(c.env);
       const { email, password } = c.req.valid('json');
+      await countOrRefuse(c.env, clientOf(c.req.raw), 'login');
       const token = await login(c.var.db, s, email, password);
       setSessionCookie(c, token, s.SESSION_LIFETIME_SECONDS);
       return c.json({ session_token: token }, 201);
@@ -88,7 +90,7 @@ const app = router()
     }),
     async (c) => {
       const actor = c.var.actor;
-      await revokeKey(c.env, actor, actor.keyId);
+      await revokeOwnKey(c.env, c.executionCtx, actor, actor.keyId);
       deleteCookie(c, 'session_token', { path: '/' });
       return c.body(null, 204);
     },
@@ -123,63 +125,6 @@ const app = router()
       responses: { 200: jsonResponse(UserSchema, 'The signed-in user'), ...errorResponses(401, 503) },
     }),
     (c) => c.json(actorUser(c.var.actor), 200),
-  )
-  .openapi(
-    createRoute({
-      method: 'post',
-      path: '/me/keys',
-      summary: 'Create an API key (shown once)',
-      middleware: [authorize('self')] as const,
-      request: {
-        body: jsonBody(
-          z
-            .object({
-              name: z.string().max(64).optional(),
-              lifetime_seconds: z.number().int().min(60, { message: 'must be at least 60' }).optional(),
-            })
-            .strict(),
-          false,
-        ),
-      },
-      responses: {
-        201: jsonResponse(z.object({ id: z.string(), key: z.string() }), 'The key, shown only in this response'),
-        ...errorResponses(400, 401, 503),
-      },
-    }),
-    async (c) => {
-      const s = settings(c.env);
-      const body = c.req.valid('json');
-      const lifetime = body.lifetime_seconds ?? Math.min(30 * 86400, s.API_KEY_MAX_LIFETIME_SECONDS);
-      if (lifetime > s.API_KEY_MAX_LIFETIME_SECONDS) {
-        throw new ApiError(400, 'Validation failed.', undefined, [
-          { field: 'lifetime_seconds', detail: `must be at most ${s.API_KEY_MAX_LIFETIME_SECONDS}` },
-        ]);
-      }
-      const key = await createKey(c.var.db, c.var.actor.userId, 'api_key', body.name ?? '', lifetime);
-      return c.json({ id: key.id, key: key.key }, 201);
-    },
-  )
-  .openapi(
-    createRoute({
-      method: 'delete',
-      path: '/me/keys/{id}',
-      summary: 'Revoke one of your API keys or sessions',
-      middleware: [authorize('self')] as const,
-      request: {
-        params: z.object({
-          id: z
-            .string()
-            .regex(/^[a-z0-9]{10}$/, { message: 'must be a key id' })
-            .openapi({ param: { name: 'id', in: 'path' } }),
-        }),
-      },
-      responses: { 204: { description: 'Revoked' }, ...errorResponses(400, 401, 404, 503) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      if (!(await revokeKey(c.env, c.var.actor, id))) throw notFound();
-      return c.body(null, 204);
-    },
   );
 
 export default app;

@@ -1,14 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { settings } from '../env';
+import { conflict, tooManyRequests } from '../lib/errors';
 import { keyRingOrFail } from '../lib/keyring';
 import { errorResponses, jsonBody, jsonResponse, router, validationError } from '../lib/openapi';
 import { getWebpushEnabled } from '../../sql/generated/webpush.queries';
-import { pushCenterName, subscriptionSchema, vapidKeys } from '../services/webpush';
+import { MAX_SUBSCRIPTIONS, pushCenterName, subscriptionSchema, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys } from '../services/webpush';
 
 const self = authorize('self');
 const Subscribe = z
-  .object({ endpoint: z.string(), auth_key: z.string(), p256dh_key: z.string() })
+  .object({ endpoint: z.string().max(2048), auth_key: z.string().max(256), p256dh_key: z.string().max(256) })
   .strict()
   .openapi('WebpushSubscription');
 const Settings = z.object({ enabled: z.boolean() }).strict().openapi('WebpushSettings');
@@ -36,15 +37,19 @@ export const mine = router()
     createRoute({
       method: 'post',
       path: '/subscription',
-      summary: 'Subscribe this browser (upsert on endpoint); https endpoints on public hosts only',
+      summary: `Subscribe this browser (upsert on endpoint); https endpoints of known push services only; at most ${MAX_SUBSCRIPTIONS} per user`,
       middleware: self,
       request: { body: jsonBody(Subscribe) },
-      responses: { 204: { description: 'Subscribed' }, ...errorResponses(400, 401) },
+      responses: { 204: { description: 'Subscribed' }, ...errorResponses(400, 401, 409) },
     }),
     async (c) => {
-      const parsed = subscriptionSchema(settings(c.env).WEBPUSH_ALLOW_INSECURE_ENDPOINTS).safeParse(c.req.valid('json'));
+      const s = settings(c.env);
+      const schema = subscriptionSchema({ allowInsecure: s.WEBPUSH_ALLOW_INSECURE_ENDPOINTS, extraHosts: s.WEBPUSH_ALLOWED_HOSTS });
+      const parsed = await schema.safeParseAsync(c.req.valid('json'));
       if (!parsed.success) throw validationError(parsed.error);
-      await center(c.env, c.var.actor.userId).subscribe(c.var.actor.userId, parsed.data);
+      if (!(await center(c.env, c.var.actor.userId).subscribe(c.var.actor.userId, parsed.data))) {
+        throw conflict(`At most ${MAX_SUBSCRIPTIONS} Web Push subscriptions per user: unsubscribe one first.`);
+      }
       return c.body(null, 204);
     },
   )
@@ -66,16 +71,17 @@ export const mine = router()
     createRoute({
       method: 'post',
       path: '/test',
-      summary: 'Send a test notification to every subscription of yours',
+      summary: `Send a test notification to every subscription of yours (at most ${TEST_LIMIT} every ${TEST_WINDOW_MS / 60_000} minutes)`,
       middleware: self,
-      responses: { 204: { description: 'Sent' }, ...errorResponses(401) },
+      responses: { 204: { description: 'Sent' }, ...errorResponses(401, 429) },
     }),
     async (c) => {
-      await center(c.env, c.var.actor.userId).sendTest(c.var.actor.userId, {
+      const sent = await center(c.env, c.var.actor.userId).sendTest(c.var.actor.userId, {
         title: 'chatd-edge',
         body: 'Test notification: pushes reach this browser.',
         data: { url: '/', chat_id: null },
       });
+      if (!sent.ok) throw tooManyRequests('Too many test notifications: try again later.', sent.retryAfterMs);
       return c.body(null, 204);
     },
   )

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import type { Conn, Queryable } from '../lib/db';
+import { isCleanText, UNCLEAN_TEXT } from '../lib/body-guard';
 import { sha256Hex } from '../lib/crypto';
 import { ApiError, unauthorized, type Validation } from '../lib/errors';
 import { mintToken } from '../lib/tokens';
@@ -50,11 +51,7 @@ export type ResourceStatus = z.infer<typeof ResourceStatus>;
 /** The aggregate hash of an empty set: SHA-256 of the empty string. Also what an agent that never pushed has. */
 export const EMPTY_AGGREGATE_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-/** No NUL (Postgres text and jsonb refuse it) and no unpaired surrogate (not representable in UTF-8). */
-const isCleanText = (s: string) => !s.includes('\u0000') && !LONE_SURROGATE.test(s);
-const cleanText = (max: number) =>
-  z.string().max(max).refine(isCleanText, { message: 'must not contain NUL characters or unpaired surrogates' });
+const cleanText = (max: number) => z.string().max(max).refine(isCleanText, { message: UNCLEAN_TEXT });
 
 export const ContextResourceInput = z
   .object({
@@ -97,7 +94,7 @@ class BadBody extends Error {}
 export function canonicalJson(value: unknown, depth = 0): string {
   if (depth > MAX_BODY_DEPTH) throw new BadBody(`must not nest deeper than ${MAX_BODY_DEPTH} levels`);
   if (typeof value === 'string') {
-    if (!isCleanText(value)) throw new BadBody('must not contain NUL characters or unpaired surrogates');
+    if (!isCleanText(value)) throw new BadBody(UNCLEAN_TEXT);
     return JSON.stringify(value);
   }
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);

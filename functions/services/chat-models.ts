@@ -18,11 +18,12 @@ import {
   updateChatProvider,
 } from '../../sql/generated/chat_providers.queries';
 import {
+  getChatModelConfigById,
   getChatModelConfigByIdForUpdate,
   getChatModelConfigs,
   getEnabledChatModels,
   insertChatModelConfig,
-  lockChatModelDefault,
+  lockChatModelWrites,
   promoteDefaultChatModelConfig,
   resolveChatModel,
   softDeleteChatModelConfigById,
@@ -203,12 +204,13 @@ export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: P
 /**
  * Deletes a provider in one transaction: lock it, soft-delete its model configs, promote a new default when
  * the default was among them, hard-delete the provider. History keeps pointing at the soft-deleted configs.
+ * Lock order (as in every model-config write): LockChatModelWrites, the provider row, config rows.
  */
 export async function deleteProvider(db: Db, id: string): Promise<{ softDeleted: number; promoted: string | null }> {
   const out = await db.inTx(async (tx) => {
+    await lockChatModelWrites.run(undefined, tx);
     const [provider] = await getChatProviderByIdForUpdate.run({ id }, tx);
     if (!provider) throw notFound();
-    await lockChatModelDefault.run(undefined, tx);
     const gone = await softDeleteChatModelConfigsByProvider.run({ provider: provider.provider }, tx);
     const promoted = gone.some((g) => g.was_default) ? await promoteDefault(tx) : null;
     await deleteChatProviderById.run({ id }, tx);
@@ -292,16 +294,17 @@ export interface ModelConfigInput {
 
 const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
 
-/** Creates a config; the provider is looked up FOR UPDATE (this serialises against a provider delete). */
+/**
+ * Creates a config; the provider is looked up FOR UPDATE (this serialises against a provider delete).
+ * Lock order: LockChatModelWrites, the provider row, config rows.
+ */
 export async function createModelConfig(db: Db, actorId: string, input: ModelConfigInput): Promise<ModelConfig> {
   const row = await db.inTx(async (tx) => {
+    await lockChatModelWrites.run(undefined, tx);
     const [provider] = await getChatProviderByTypeForUpdate.run({ provider: input.provider }, tx);
     if (!provider) throw badRequest(PROVIDER_NOT_CONFIGURED);
     const isDefault = input.is_default ?? false;
-    if (isDefault) {
-      await lockChatModelDefault.run(undefined, tx);
-      await unsetDefaultChatModelConfigs.run({ except_id: null }, tx);
-    }
+    if (isDefault) await unsetDefaultChatModelConfigs.run({ except_id: null }, tx);
     const [inserted] = await insertChatModelConfig.run(
       {
         provider: input.provider,
@@ -327,19 +330,21 @@ export type ModelConfigPatch = Partial<ModelConfigInput>;
 /**
  * Updates a live config. A row that is gone, or vanishes mid-transaction, is a 404; an unknown provider a 400.
  * Other races (for example on the default) stay internal errors rather than being misreported as "gone".
+ * Lock order: LockChatModelWrites, the provider row, then the config row. Its provider is read before the row
+ * is locked; under the first lock no other API write can change it in between.
  */
 export async function updateModelConfig(db: Db, actorId: string, id: string, patch: ModelConfigPatch): Promise<ModelConfig> {
   const row = await db.inTx(async (tx) => {
-    const [current] = await getChatModelConfigByIdForUpdate.run({ id }, tx);
-    if (!current) throw notFound();
-    const providerType = patch.provider ?? current.provider;
+    await lockChatModelWrites.run(undefined, tx);
+    const [before] = await getChatModelConfigById.run({ id }, tx);
+    if (!before || before.deleted) throw notFound();
+    const providerType = patch.provider ?? before.provider;
     const [provider] = await getChatProviderByTypeForUpdate.run({ provider: providerType }, tx);
     if (!provider) throw badRequest(PROVIDER_NOT_CONFIGURED);
+    const [current] = await getChatModelConfigByIdForUpdate.run({ id }, tx);
+    if (!current) throw notFound();
     const isDefault = patch.is_default ?? current.is_default;
-    if (isDefault && !current.is_default) {
-      await lockChatModelDefault.run(undefined, tx);
-      await unsetDefaultChatModelConfigs.run({ except_id: id }, tx);
-    }
+    if (isDefault && !current.is_default) await unsetDefaultChatModelConfigs.run({ except_id: id }, tx);
     const [updated] = await updateChatModelConfig.run(
       {
         id,
@@ -362,10 +367,10 @@ export async function updateModelConfig(db: Db, actorId: string, id: string, pat
   return toModelConfig(row);
 }
 
-/** Soft-deletes a config, promoting another default when it was the default. */
+/** Soft-deletes a config, promoting another default when it was the default. Lock order: LockChatModelWrites, the row. */
 export async function deleteModelConfig(db: Db, id: string): Promise<{ promoted: string | null }> {
   const out = await db.inTx(async (tx) => {
-    await lockChatModelDefault.run(undefined, tx);
+    await lockChatModelWrites.run(undefined, tx);
     const [gone] = await softDeleteChatModelConfigById.run({ id }, tx);
     if (!gone) throw notFound();
     return { promoted: gone.was_default ? await promoteDefault(tx) : null };

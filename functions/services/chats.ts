@@ -8,6 +8,7 @@ import {
 import { getChatsByOwner } from '../../sql/generated/chats.queries';
 
 export const MAX_MESSAGE_CHARS = 200_000;
+export const MAX_MESSAGE_PARTS = 100;
 export const MAX_QUEUED = 20;
 
 export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
@@ -17,7 +18,13 @@ export type Part = z.infer<typeof Part>;
 
 /** User input: a string (one text part) or a list of text parts; never empty, bounded. */
 export const UserContent = z
-  .union([z.string(), z.array(TextPart).min(1, { message: 'must contain at least one part' })])
+  .union([
+    z.string(),
+    z
+      .array(TextPart)
+      .min(1, { message: 'must contain at least one part' })
+      .max(MAX_MESSAGE_PARTS, { message: `must have at most ${MAX_MESSAGE_PARTS} parts` }),
+  ])
   .transform((c): Part[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
   .refine((parts) => parts.some((p) => p.text.trim().length > 0), { message: 'must not be empty' })
   .refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= MAX_MESSAGE_CHARS, {

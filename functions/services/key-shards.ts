@@ -15,7 +15,7 @@ export interface KeyIdentity {
   keyKind: 'session' | 'api_key';
 }
 
-export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'unavailable' };
+export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'suspended' | 'unavailable' };
 
 
 /** FNV-1a of a string, as 8 hex digits: names shards per database without putting the URL in the name. */
@@ -32,3 +32,6 @@ function fingerprint(s: string): string {
 export function shardFor(dbUrl: string, keyId: string): string {
   return `keys-${fingerprint(dbUrl)}-${keyId.charAt(0)}`;
 }
+
+/** Every shard's key-id character: key ids are minted from this alphabet (functions/lib/tokens.ts). */
+export const SHARD_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -5,7 +5,7 @@ import type { Settings } from '../env';
 import type { Conn, Db } from '../lib/db';
 import { pgErrorCode } from '../lib/db';
 import { dummyPasswordCheck, hashPassword, verifyPassword } from '../lib/crypto';
-import { conflict, unauthorized } from '../lib/errors';
+import { ApiError, conflict, unauthorized } from '../lib/errors';
 import { mintToken } from '../lib/tokens';
 import {
   countUsers,
@@ -98,6 +98,8 @@ export async function login(db: Db, s: Settings, email: string, password: string
     throw unauthorized('Incorrect email or password.');
   }
   if (!(await verifyPassword(password, row.hashed_password))) throw unauthorized('Incorrect email or password.');
+  // Said only to someone who knows the password.
+  if (row.suspended) throw new ApiError(403, 'This account is suspended.');
   const session = await createKey(db, row.id, 'session', '', s.SESSION_LIFETIME_SECONDS);
   return session.key;
 }

@@ -24,46 +24,96 @@ export function fromBase64Url(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-const base64url = (bytes: number, what: string) =>
-  z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+={0,2}$/, { message: `must be base64url` })
-    .refine(
-      (s) => {
-        try {
-          const b = fromBase64Url(s.replace(/=+$/, ''));
-          return b.length === bytes && (what !== 'point' || b[0] === 4);
-        } catch {
-          return false;
-        }
-      },
-      { message: what === 'point' ? 'must be an uncompressed P-256 public key (65 bytes, base64url)' : `must be ${bytes} bytes (base64url)` },
-    );
+const decoded = (s: string): Uint8Array<ArrayBuffer> | null => {
+  try {
+    return fromBase64Url(s.replace(/=+$/, ''));
+  } catch {
+    return null;
+  }
+};
+const Base64Url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, { message: 'must be base64url' });
+const AuthSecret = Base64Url.refine((s) => decoded(s)?.length === 16, { message: 'must be 16 bytes (base64url)' });
+/** The browser's ECDH key: 65 bytes, and a point on the curve (the encryption would throw on any other). */
+const P256Point = Base64Url.refine(
+  async (s) => {
+    const b = decoded(s);
+    if (b?.length !== 65 || b[0] !== 4) return false;
+    try {
+      await crypto.subtle.importKey('raw', b, { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an uncompressed P-256 public key (65 bytes, base64url)' },
+);
 
-const PRIVATE_V4 = [/^127\./, /^10\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^169\.254\./, /^0\./, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./];
+/**
+ * The push services' hosts a subscription may point at by default (a `*.` entry admits any subdomain): Google FCM
+ * (Chrome, Edge on Android...), Mozilla autopush (Firefox), Apple (Safari) and Windows (WNS). Anything else, in
+ * particular this machine, private networks, cloud metadata and any name that resolves to them, is refused, so
+ * the push sender cannot be aimed at internal hosts. WEBPUSH_ALLOWED_HOSTS adds entries.
+ */
+export const DEFAULT_PUSH_HOSTS: readonly string[] = [
+  'fcm.googleapis.com',
+  'updates.push.services.mozilla.com',
+  '*.push.services.mozilla.com',
+  '*.push.apple.com',
+  '*.notify.windows.com',
+];
 
-/** Whether a push endpoint's host is this machine or a private network (refused outside development). */
-export function isPrivateHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local') || h.endsWith('.internal')) return true;
-  if (PRIVATE_V4.some((r) => r.test(h))) return true;
-  return h === '::1' || h === '::' || /^f[cd][0-9a-f]{2}:/.test(h) || /^fe[89ab][0-9a-f]:/.test(h) || h.startsWith('::ffff:');
+/** At most this many subscriptions per user (a test notification goes to all of them). */
+export const MAX_SUBSCRIPTIONS = 20;
+
+/** Whether a (lower-case, WHATWG-parsed) host name matches an allowlist entry (`host` or `*.domain`). */
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  return allowed.some((entry) => {
+    const e = entry.trim().toLowerCase();
+    if (e.startsWith('*.')) return host.length > e.length - 1 && host.endsWith(e.slice(1));
+    return e !== '' && host === e;
+  });
 }
 
-/** The subscription body, validated; `allowInsecure` (development only) admits http and private hosts. */
-export function subscriptionSchema(allowInsecure: boolean) {
+/**
+ * An IP literal as the URL parser leaves it: IPv4 in dotted-quad form (it rewrites `0x7f.1`, `2130706433` and
+ * the like to that) or IPv6 in brackets.
+ */
+const isIpLiteral = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
+
+export interface EndpointPolicy {
+  /** Development only: any http(s) URL. */
+  allowInsecure: boolean;
+  /** Host entries admitted on top of DEFAULT_PUSH_HOSTS. */
+  extraHosts: readonly string[];
+}
+
+/** Why a push endpoint is refused, or null when it is acceptable. Never throws, whatever the string. */
+export function endpointProblem(endpoint: string, policy: EndpointPolicy): string | null {
+  const url = URL.parse(endpoint);
+  if (!url) return 'must be a URL';
+  if (policy.allowInsecure) return url.protocol === 'https:' || url.protocol === 'http:' ? null : 'must be an http(s) URL';
+  if (url.protocol !== 'https:') return 'must be an https URL';
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials';
+  if (url.port !== '') return 'must use the default https port';
+  const host = url.hostname.toLowerCase();
+  if (isIpLiteral(host)) return 'must name a push service, not an IP address';
+  if (!hostAllowed(host, [...DEFAULT_PUSH_HOSTS, ...policy.extraHosts])) return "must be on a push service host this deployment accepts";
+  return null;
+}
+
+/** The subscription body, validated against the deployment's endpoint policy (asynchronous: use safeParseAsync). */
+export function subscriptionSchema(policy: EndpointPolicy) {
   return z
     .object({
       endpoint: z
-        .url({ message: 'must be a URL' })
+        .string()
         .max(2048)
-        .refine((u) => {
-          const url = new URL(u);
-          if (allowInsecure) return url.protocol === 'https:' || url.protocol === 'http:';
-          return url.protocol === 'https:' && !isPrivateHost(url.hostname);
-        }, { message: allowInsecure ? 'must be an http(s) URL' : 'must be an https URL on a public host' }),
-      auth_key: base64url(16, 'auth'),
-      p256dh_key: base64url(65, 'point'),
+        .superRefine((u, ctx) => {
+          const problem = endpointProblem(u, policy);
+          if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      auth_key: AuthSecret,
+      p256dh_key: P256Point,
     })
     .strict();
 }
@@ -114,17 +164,26 @@ export interface Notification {
  */
 export async function sendPush(sub: Subscription, n: Notification, vapid: Vapid, contact: string): Promise<number> {
   const insecure = sub.endpoint.startsWith('http:');
-  const req = await buildPushPayload(
-    { data: { ...n }, options: { ttl: 3600, urgency: 'normal' } },
-    {
-      endpoint: insecure ? `https:${sub.endpoint.slice('http:'.length)}` : sub.endpoint,
-      expirationTime: null,
-      keys: { p256dh: sub.endpoint_p256dh_key, auth: sub.endpoint_auth_key },
-    },
-    { subject: contact, publicKey: vapid.publicKey, privateKey: vapid.privateJWK.d },
-  );
   try {
-    const res = await fetch(sub.endpoint, { method: req.method, headers: req.headers, body: req.body, signal: AbortSignal.timeout(10_000) });
+    // Inside the try: a stored key the encryption refuses is one failed push, not an exception for the caller.
+    const req = await buildPushPayload(
+      { data: { ...n }, options: { ttl: 3600, urgency: 'normal' } },
+      {
+        endpoint: insecure ? `https:${sub.endpoint.slice('http:'.length)}` : sub.endpoint,
+        expirationTime: null,
+        keys: { p256dh: sub.endpoint_p256dh_key, auth: sub.endpoint_auth_key },
+      },
+      { subject: contact, publicKey: vapid.publicKey, privateKey: vapid.privateJWK.d },
+    );
+    // Redirects are not followed: a push service never answers with one, and following it would let an endpoint
+    // send us anywhere. A 3xx counts as a failure.
+    const res = await fetch(sub.endpoint, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
     await res.body?.cancel();
     return res.status;
   } catch {
@@ -145,3 +204,7 @@ export function notificationBody(finalText: string, failed: boolean): string {
 
 /** The push object of a user. */
 export const pushCenterName = (userId: string): string => `push-${userId}`;
+
+/** Test notifications a user may ask for: at most TEST_LIMIT in any TEST_WINDOW_MS (each reaches every device). */
+export const TEST_LIMIT = 5;
+export const TEST_WINDOW_MS = 10 * 60_000;

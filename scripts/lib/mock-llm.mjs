@@ -23,7 +23,8 @@
  *                              at the timeout with `timed_out: true`: tests wait on this event instead of sleeping.
  *   POST /__mock/gates/NAME/open   opens the gate: the requests waiting at it go on, later ones pass it.
  *   POST /__mock/gates/NAME/close  closes it again.
- * /__mock/* needs no API key and is not recorded. /v1/* needs `Authorization: Bearer <non-empty key>` (unless
+ * /__mock/* needs no API key, is not recorded, and refuses requests that carry an Origin header (web pages).
+ * /v1/* needs `Authorization: Bearer <non-empty key>` (unless
  * started with `requireAuth: false`); the key `bad-key` always gets 401 `invalid_api_key`.
  *
  * Replies are deterministic: `Echo: <text of the last user message>` (directives removed, trimmed), split into
@@ -504,6 +505,8 @@ export async function startMockLlm({
     }
 
     if (path.startsWith('/__mock/')) {
+      // Browsers send Origin with every cross-origin request; no tool of ours does. A web page must not drive the mock.
+      if (req.headers.origin !== undefined) throw new MockError(403, 'mock: /__mock/* refuses requests from web pages (Origin header)');
       if (badJson) throw new MockError(400, 'mock: the body is not valid JSON');
       if (path === '/__mock/config' && method === 'GET') return sendJson(res, 200, globalConfig);
       if (path === '/__mock/config' && method === 'POST') {

@@ -1,8 +1,14 @@
 // @ts-check
 /**
  * The WebSocket-to-TCP proxy the Neon serverless driver needs to reach a plain Postgres.
- * The driver opens ws://<proxy>/v2?address=<host>:<port> and speaks the Postgres wire protocol
- * in binary frames. Loopback only: it listens on 127.0.0.1 and forwards to loopback targets only.
+ * The driver opens ws://<proxy>/v2?address=<host>:<port>&token=<token> and speaks the Postgres wire protocol
+ * in binary frames. Loopback only: it listens on 127.0.0.1 and forwards to loopback targets only, and only to the
+ * configured ports (the Postgres it serves).
+ *
+ * Local Postgres trusts every local connection, and a browser lets any web page open a WebSocket to 127.0.0.1,
+ * so the upgrade is refused (403) when it carries an Origin header (browsers always send one; the driver, in
+ * workerd or Node, never does), and without this run's random token (401), which `npm run dev` hands to the Worker
+ * as the PG_WS_PROXY_TOKEN secret.
  *
  * Two modes:
  *   - plain (`pool` false or absent): every WebSocket gets its own TCP connection, bytes piped both ways.
@@ -16,8 +22,10 @@
  *
  * Protocol references: https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
+import { checkUpgrade } from './pg-ws-proxy-auth.mjs';
 import { assertPortFree } from './ports.mjs';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -118,15 +126,27 @@ function startupParams(msg) {
 }
 
 /**
- * @param {{ port: number, log?: (line: string) => void, pool?: boolean | PoolOptions }} opts
- * @returns {Promise<{ port: number, close: () => Promise<void>, stats: () => ProxyStats }>}
+ * @param {{ port: number, ports: Iterable<number>, token?: string, log?: (line: string) => void, pool?: boolean | PoolOptions }} opts
+ *   `ports`: the only target ports it forwards to (a Set given here may grow later); `token`: required of
+ *   clients (`&token=` in the URL), random when not given
+ * @returns {Promise<{ port: number, token: string, close: () => Promise<void>, stats: () => ProxyStats }>}
  */
-export async function startPgWsProxy({ port, log = () => {}, pool = false }) {
+export async function startPgWsProxy({ port, ports, token = randomBytes(24).toString('base64url'), log = () => {}, pool = false }) {
   if (port !== 0) await assertPortFree(port, 'the Postgres WebSocket proxy', 'CHATD_PG_PROXY_PORT');
+  const allowedPorts = ports instanceof Set ? ports : new Set(ports);
   const poolOpts = pool === true ? {} : pool || null;
   const maxIdle = poolOpts?.maxIdle ?? 64;
   const idleTimeoutMs = poolOpts?.idleTimeoutMs ?? 30_000;
-  const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port,
+    perMessageDeflate: false,
+    verifyClient: (info, done) => {
+      const verdict = checkUpgrade(info.req, token);
+      if (verdict.ok) done(true);
+      else done(false, verdict.status, verdict.reason);
+    },
+  });
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
   const counters = { clients: 0, backendsOpened: 0, reused: 0 };
@@ -657,6 +677,10 @@ export async function startPgWsProxy({ port, log = () => {}, pool = false }) {
       ws.close(1008, 'address must be a loopback host:port');
       return;
     }
+    if (!allowedPorts.has(target.port)) {
+      ws.close(1008, 'address must be the Postgres this proxy serves');
+      return;
+    }
     counters.clients += 1;
     if (!poolOpts) {
       const send = pipe(ws, target);
@@ -684,6 +708,7 @@ export async function startPgWsProxy({ port, log = () => {}, pool = false }) {
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   return {
     port: actualPort,
+    token,
     stats: () => ({ ...counters, pooledIdle }),
     close: async () => {
       closing = true;

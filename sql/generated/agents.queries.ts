@@ -373,3 +373,65 @@ const getAgentContextHashesIR: any = {"usedParamSet":{"workspace_agent_id":true}
 export const getAgentContextHashes = new PreparedQuery<IGetAgentContextHashesParams,IGetAgentContextHashesResult>(getAgentContextHashesIR);
 
 
+/** 'RotateWorkspaceAgentToken' parameters type */
+export interface IRotateWorkspaceAgentTokenParams {
+  hashed_secret: string;
+  id: string;
+  token_id: string;
+}
+
+/** 'RotateWorkspaceAgentToken' return type */
+export interface IRotateWorkspaceAgentTokenResult {
+  id: string;
+  name: string;
+}
+
+/** 'RotateWorkspaceAgentToken' query type */
+export interface IRotateWorkspaceAgentTokenQuery {
+  params: IRotateWorkspaceAgentTokenParams;
+  result: IRotateWorkspaceAgentTokenResult;
+}
+
+const rotateWorkspaceAgentTokenIR: any = {"usedParamSet":{"token_id":true,"hashed_secret":true,"id":true},"params":[{"name":"token_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":137,"b":146}]},{"name":"hashed_secret","required":true,"transform":{"type":"scalar"},"locs":[{"a":171,"b":185}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":224,"b":227}]}],"statement":"-- The old token stops working with this commit (agent authentication reads this row every time).\nUPDATE workspace_agents\nSET token_id = :token_id!::text, hashed_secret = :hashed_secret!::text, updated_at = now()\nWHERE id = :id!::uuid\nRETURNING id, name"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- The old token stops working with this commit (agent authentication reads this row every time).
+ * UPDATE workspace_agents
+ * SET token_id = :token_id!::text, hashed_secret = :hashed_secret!::text, updated_at = now()
+ * WHERE id = :id!::uuid
+ * RETURNING id, name
+ * ```
+ */
+export const rotateWorkspaceAgentToken = new PreparedQuery<IRotateWorkspaceAgentTokenParams,IRotateWorkspaceAgentTokenResult>(rotateWorkspaceAgentTokenIR);
+
+
+/** 'DeleteWorkspaceAgent' parameters type */
+export interface IDeleteWorkspaceAgentParams {
+  id: string;
+}
+
+/** 'DeleteWorkspaceAgent' return type */
+export interface IDeleteWorkspaceAgentResult {
+  id: string;
+}
+
+/** 'DeleteWorkspaceAgent' query type */
+export interface IDeleteWorkspaceAgentQuery {
+  params: IDeleteWorkspaceAgentParams;
+  result: IDeleteWorkspaceAgentResult;
+}
+
+const deleteWorkspaceAgentIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":142,"b":145}]}],"statement":"-- Its context resources and snapshot go with it (ON DELETE CASCADE); chats keep their pinned copies.\nDELETE FROM workspace_agents WHERE id = :id!::uuid RETURNING id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Its context resources and snapshot go with it (ON DELETE CASCADE); chats keep their pinned copies.
+ * DELETE FROM workspace_agents WHERE id = :id!::uuid RETURNING id
+ * ```
+ */
+export const deleteWorkspaceAgent = new PreparedQuery<IDeleteWorkspaceAgentParams,IDeleteWorkspaceAgentResult>(deleteWorkspaceAgentIR);
+
+

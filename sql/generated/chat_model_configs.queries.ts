@@ -227,30 +227,33 @@ const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_defa
 export const resolveChatModel = new PreparedQuery<IResolveChatModelParams,IResolveChatModelResult>(resolveChatModelIR);
 
 
-/** 'LockChatModelDefault' parameters type */
-export type ILockChatModelDefaultParams = void;
+/** 'LockChatModelWrites' parameters type */
+export type ILockChatModelWritesParams = void;
 
-/** 'LockChatModelDefault' return type */
-export interface ILockChatModelDefaultResult {
+/** 'LockChatModelWrites' return type */
+export interface ILockChatModelWritesResult {
   locked: undefined | null;
 }
 
-/** 'LockChatModelDefault' query type */
-export interface ILockChatModelDefaultQuery {
-  params: ILockChatModelDefaultParams;
-  result: ILockChatModelDefaultResult;
+/** 'LockChatModelWrites' query type */
+export interface ILockChatModelWritesQuery {
+  params: ILockChatModelWritesParams;
+  result: ILockChatModelWritesResult;
 }
 
-const lockChatModelDefaultIR: any = {"usedParamSet":{},"params":[],"statement":"-- Serialises every change of the live default (set, unset, promote) so the partial unique index never races.\nSELECT pg_advisory_xact_lock(hashtext('chatd:chat-model-default')::bigint) AS locked"};
+const lockChatModelWritesIR: any = {"usedParamSet":{},"params":[],"statement":"-- Taken FIRST by every transaction that writes model configs (create, update, delete) or deletes a provider.\n-- One lock order everywhere, this lock, then the provider row, then config rows, so concurrent admin writes\n-- queue instead of deadlocking (40P01); it also serialises every change of the live default (set, unset,\n-- promote), so the partial unique index never races. The key is the one the default lock always used.\nSELECT pg_advisory_xact_lock(hashtext('chatd:chat-model-default')::bigint) AS locked"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Serialises every change of the live default (set, unset, promote) so the partial unique index never races.
+ * -- Taken FIRST by every transaction that writes model configs (create, update, delete) or deletes a provider.
+ * -- One lock order everywhere, this lock, then the provider row, then config rows, so concurrent admin writes
+ * -- queue instead of deadlocking (40P01); it also serialises every change of the live default (set, unset,
+ * -- promote), so the partial unique index never races. The key is the one the default lock always used.
  * SELECT pg_advisory_xact_lock(hashtext('chatd:chat-model-default')::bigint) AS locked
  * ```
  */
-export const lockChatModelDefault = new PreparedQuery<ILockChatModelDefaultParams,ILockChatModelDefaultResult>(lockChatModelDefaultIR);
+export const lockChatModelWrites = new PreparedQuery<ILockChatModelWritesParams,ILockChatModelWritesResult>(lockChatModelWritesIR);
 
 
 /** 'InsertChatModelConfig' parameters type */

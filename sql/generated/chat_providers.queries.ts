@@ -97,12 +97,12 @@ export interface IGetChatProviderByIdForUpdateQuery {
   result: IGetChatProviderByIdForUpdateResult;
 }
 
-const getChatProviderByIdForUpdateIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":151,"b":154}]}],"statement":"-- Taken first by a provider delete, so model-config writers that look the provider up FOR UPDATE wait for it.\nSELECT * FROM chat_providers WHERE id = :id!::uuid FOR UPDATE"};
+const getChatProviderByIdForUpdateIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":134,"b":137}]}],"statement":"-- A provider delete takes it right after LockChatModelWrites (see there for the lock order).\nSELECT * FROM chat_providers WHERE id = :id!::uuid FOR UPDATE"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Taken first by a provider delete, so model-config writers that look the provider up FOR UPDATE wait for it.
+ * -- A provider delete takes it right after LockChatModelWrites (see there for the lock order).
  * SELECT * FROM chat_providers WHERE id = :id!::uuid FOR UPDATE
  * ```
  */
@@ -134,12 +134,13 @@ export interface IGetChatProviderByTypeForUpdateQuery {
   result: IGetChatProviderByTypeForUpdateResult;
 }
 
-const getChatProviderByTypeForUpdateIR: any = {"usedParamSet":{"provider":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":152,"b":161}]}],"statement":"-- Model-config create/update: replaces the dropped foreign key and serialises against a provider delete.\nSELECT * FROM chat_providers WHERE provider = :provider!::text FOR UPDATE"};
+const getChatProviderByTypeForUpdateIR: any = {"usedParamSet":{"provider":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":182,"b":191}]}],"statement":"-- Model-config create/update, after LockChatModelWrites: replaces the dropped foreign key and serialises against\n-- a provider delete.\nSELECT * FROM chat_providers WHERE provider = :provider!::text FOR UPDATE"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Model-config create/update: replaces the dropped foreign key and serialises against a provider delete.
+ * -- Model-config create/update, after LockChatModelWrites: replaces the dropped foreign key and serialises against
+ * -- a provider delete.
  * SELECT * FROM chat_providers WHERE provider = :provider!::text FOR UPDATE
  * ```
  */

@@ -139,6 +139,7 @@ export interface IGetUserCredentialsByEmailParams {
 export interface IGetUserCredentialsByEmailResult {
   hashed_password: string;
   id: string;
+  suspended: boolean;
 }
 
 /** 'GetUserCredentialsByEmail' query type */
@@ -147,17 +148,209 @@ export interface IGetUserCredentialsByEmailQuery {
   result: IGetUserCredentialsByEmailResult;
 }
 
-const getUserCredentialsByEmailIR: any = {"usedParamSet":{"email":true},"params":[{"name":"email","required":true,"transform":{"type":"scalar"},"locs":[{"a":65,"b":71}]}],"statement":"SELECT id, hashed_password\nFROM users\nWHERE lower(email) = lower(:email!::text)"};
+const getUserCredentialsByEmailIR: any = {"usedParamSet":{"email":true},"params":[{"name":"email","required":true,"transform":{"type":"scalar"},"locs":[{"a":109,"b":115}]}],"statement":"SELECT id, hashed_password, (suspended_at IS NOT NULL) AS \"suspended!\"\nFROM users\nWHERE lower(email) = lower(:email!::text)"};
 
 /**
  * Query generated from SQL:
  * ```
- * SELECT id, hashed_password
+ * SELECT id, hashed_password, (suspended_at IS NOT NULL) AS "suspended!"
  * FROM users
  * WHERE lower(email) = lower(:email!::text)
  * ```
  */
 export const getUserCredentialsByEmail = new PreparedQuery<IGetUserCredentialsByEmailParams,IGetUserCredentialsByEmailResult>(getUserCredentialsByEmailIR);
+
+
+/** 'GetUserCredentialsById' parameters type */
+export interface IGetUserCredentialsByIdParams {
+  id: string;
+}
+
+/** 'GetUserCredentialsById' return type */
+export interface IGetUserCredentialsByIdResult {
+  hashed_password: string;
+  id: string;
+}
+
+/** 'GetUserCredentialsById' query type */
+export interface IGetUserCredentialsByIdQuery {
+  params: IGetUserCredentialsByIdParams;
+  result: IGetUserCredentialsByIdResult;
+}
+
+const getUserCredentialsByIdIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":49,"b":52}]}],"statement":"SELECT id, hashed_password FROM users WHERE id = :id!::uuid"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * SELECT id, hashed_password FROM users WHERE id = :id!::uuid
+ * ```
+ */
+export const getUserCredentialsById = new PreparedQuery<IGetUserCredentialsByIdParams,IGetUserCredentialsByIdResult>(getUserCredentialsByIdIR);
+
+
+/** 'UpdateUserPassword' parameters type */
+export interface IUpdateUserPasswordParams {
+  hashed_password: string;
+  id: string;
+}
+
+/** 'UpdateUserPassword' return type */
+export interface IUpdateUserPasswordResult {
+  id: string;
+}
+
+/** 'UpdateUserPassword' query type */
+export interface IUpdateUserPasswordQuery {
+  params: IUpdateUserPasswordParams;
+  result: IUpdateUserPasswordResult;
+}
+
+const updateUserPasswordIR: any = {"usedParamSet":{"hashed_password":true,"id":true},"params":[{"name":"hashed_password","required":true,"transform":{"type":"scalar"},"locs":[{"a":35,"b":51}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":90,"b":93}]}],"statement":"UPDATE users SET hashed_password = :hashed_password!::text, updated_at = now() WHERE id = :id!::uuid RETURNING id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * UPDATE users SET hashed_password = :hashed_password!::text, updated_at = now() WHERE id = :id!::uuid RETURNING id
+ * ```
+ */
+export const updateUserPassword = new PreparedQuery<IUpdateUserPasswordParams,IUpdateUserPasswordResult>(updateUserPasswordIR);
+
+
+/** 'ListUsers' parameters type */
+export interface IListUsersParams {
+  limit: number;
+  offset: number;
+}
+
+/** 'ListUsers' return type */
+export interface IListUsersResult {
+  created_at: Date;
+  email: string;
+  id: string;
+  roles: stringArray;
+  suspended_at: Date | null;
+  username: string;
+}
+
+/** 'ListUsers' query type */
+export interface IListUsersQuery {
+  params: IListUsersParams;
+  result: IListUsersResult;
+}
+
+const listUsersIR: any = {"usedParamSet":{"limit":true,"offset":true},"params":[{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":101,"b":107}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":121,"b":128}]}],"statement":"SELECT id, email, username, roles, created_at, suspended_at\nFROM users\nORDER BY created_at, id\nLIMIT :limit!::int OFFSET :offset!::int"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * SELECT id, email, username, roles, created_at, suspended_at
+ * FROM users
+ * ORDER BY created_at, id
+ * LIMIT :limit!::int OFFSET :offset!::int
+ * ```
+ */
+export const listUsers = new PreparedQuery<IListUsersParams,IListUsersResult>(listUsersIR);
+
+
+/** 'LockOwners' parameters type */
+export type ILockOwnersParams = void;
+
+/** 'LockOwners' return type */
+export interface ILockOwnersResult {
+  locked: undefined | null;
+}
+
+/** 'LockOwners' query type */
+export interface ILockOwnersQuery {
+  params: ILockOwnersParams;
+  result: ILockOwnersResult;
+}
+
+const lockOwnersIR: any = {"usedParamSet":{},"params":[],"statement":"-- Serialises changes of roles and suspensions, so \"at least one active owner remains\" holds under concurrency.\nSELECT pg_advisory_xact_lock(hashtext('chatd:owners')::bigint) AS locked"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Serialises changes of roles and suspensions, so "at least one active owner remains" holds under concurrency.
+ * SELECT pg_advisory_xact_lock(hashtext('chatd:owners')::bigint) AS locked
+ * ```
+ */
+export const lockOwners = new PreparedQuery<ILockOwnersParams,ILockOwnersResult>(lockOwnersIR);
+
+
+/** 'CountActiveOwnersExcept' parameters type */
+export interface ICountActiveOwnersExceptParams {
+  id: string;
+}
+
+/** 'CountActiveOwnersExcept' return type */
+export interface ICountActiveOwnersExceptResult {
+  count: number;
+}
+
+/** 'CountActiveOwnersExcept' query type */
+export interface ICountActiveOwnersExceptQuery {
+  params: ICountActiveOwnersExceptParams;
+  result: ICountActiveOwnersExceptResult;
+}
+
+const countActiveOwnersExceptIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":107,"b":110}]}],"statement":"SELECT count(*)::int AS \"count!\"\nFROM users\nWHERE 'owner' = ANY (roles) AND suspended_at IS NULL AND id <> :id!::uuid"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * SELECT count(*)::int AS "count!"
+ * FROM users
+ * WHERE 'owner' = ANY (roles) AND suspended_at IS NULL AND id <> :id!::uuid
+ * ```
+ */
+export const countActiveOwnersExcept = new PreparedQuery<ICountActiveOwnersExceptParams,ICountActiveOwnersExceptResult>(countActiveOwnersExceptIR);
+
+
+/** 'UpdateUserAdmin' parameters type */
+export interface IUpdateUserAdminParams {
+  id: string;
+  roles?: stringArray | null | void;
+  suspended?: boolean | null | void;
+}
+
+/** 'UpdateUserAdmin' return type */
+export interface IUpdateUserAdminResult {
+  created_at: Date;
+  email: string;
+  id: string;
+  roles: stringArray;
+  suspended_at: Date | null;
+  username: string;
+}
+
+/** 'UpdateUserAdmin' query type */
+export interface IUpdateUserAdminQuery {
+  params: IUpdateUserAdminParams;
+  result: IUpdateUserAdminResult;
+}
+
+const updateUserAdminIR: any = {"usedParamSet":{"roles":true,"suspended":true,"id":true},"params":[{"name":"roles","required":false,"transform":{"type":"scalar"},"locs":[{"a":123,"b":128}]},{"name":"suspended","required":false,"transform":{"type":"scalar"},"locs":[{"a":184,"b":193},{"a":243,"b":252}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":359,"b":362}]}],"statement":"-- NULL leaves a field as it is; suspending keeps the time of an earlier suspension.\nUPDATE users\nSET\n    roles = COALESCE(:roles::text[], roles),\n    suspended_at = CASE\n        WHEN :suspended::boolean IS NULL THEN suspended_at\n        WHEN :suspended::boolean THEN COALESCE(suspended_at, now())\n        ELSE NULL\n    END,\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING id, email, username, roles, created_at, suspended_at"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- NULL leaves a field as it is; suspending keeps the time of an earlier suspension.
+ * UPDATE users
+ * SET
+ *     roles = COALESCE(:roles::text[], roles),
+ *     suspended_at = CASE
+ *         WHEN :suspended::boolean IS NULL THEN suspended_at
+ *         WHEN :suspended::boolean THEN COALESCE(suspended_at, now())
+ *         ELSE NULL
+ *     END,
+ *     updated_at = now()
+ * WHERE id = :id!::uuid
+ * RETURNING id, email, username, roles, created_at, suspended_at
+ * ```
+ */
+export const updateUserAdmin = new PreparedQuery<IUpdateUserAdminParams,IUpdateUserAdminResult>(updateUserAdminIR);
 
 
 /** 'InsertApiKey' parameters type */
@@ -208,7 +401,9 @@ export interface IGetApiKeyWithUserResult {
   hashed_secret: string;
   key_id: string;
   key_kind: api_key_kind;
+  last_used_at: Date | null;
   roles: stringArray;
+  suspended: boolean;
   user_id: string;
   username: string;
 }
@@ -219,7 +414,7 @@ export interface IGetApiKeyWithUserQuery {
   result: IGetApiKeyWithUserResult;
 }
 
-const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":392,"b":395}]}],"statement":"-- Authentication: the key and its user in one round trip. Expiry is checked by the caller, so an\n-- expired key can be told apart from an unknown one in logs.\nSELECT\n    k.id AS key_id,\n    k.kind AS key_kind,\n    k.hashed_secret,\n    k.expires_at,\n    u.id AS user_id,\n    u.email,\n    u.username,\n    u.roles,\n    u.created_at\nFROM api_keys k\nJOIN users u ON u.id = k.user_id\nWHERE k.id = :id!::text"};
+const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":462,"b":465}]}],"statement":"-- Authentication: the key and its user in one round trip. Expiry is checked by the caller, so an\n-- expired key can be told apart from an unknown one in logs.\nSELECT\n    k.id AS key_id,\n    k.kind AS key_kind,\n    k.hashed_secret,\n    k.expires_at,\n    u.id AS user_id,\n    u.email,\n    u.username,\n    u.roles,\n    u.created_at,\n    k.last_used_at,\n    (u.suspended_at IS NOT NULL) AS \"suspended!\"\nFROM api_keys k\nJOIN users u ON u.id = k.user_id\nWHERE k.id = :id!::text"};
 
 /**
  * Query generated from SQL:
@@ -235,7 +430,9 @@ const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"
  *     u.email,
  *     u.username,
  *     u.roles,
- *     u.created_at
+ *     u.created_at,
+ *     k.last_used_at,
+ *     (u.suspended_at IS NOT NULL) AS "suspended!"
  * FROM api_keys k
  * JOIN users u ON u.id = k.user_id
  * WHERE k.id = :id!::text
@@ -272,5 +469,127 @@ const deleteApiKeyIR: any = {"usedParamSet":{"id":true,"user_id":true},"params":
  * ```
  */
 export const deleteApiKey = new PreparedQuery<IDeleteApiKeyParams,IDeleteApiKeyResult>(deleteApiKeyIR);
+
+
+/** 'TouchApiKey' parameters type */
+export interface ITouchApiKeyParams {
+  id: string;
+}
+
+/** 'TouchApiKey' return type */
+export type ITouchApiKeyResult = void;
+
+/** 'TouchApiKey' query type */
+export interface ITouchApiKeyQuery {
+  params: ITouchApiKeyParams;
+  result: ITouchApiKeyResult;
+}
+
+const touchApiKeyIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":148,"b":151}]}],"statement":"-- When a key was last used, at most once an hour per key (its AuthDirectory shard calls this).\nUPDATE api_keys\nSET last_used_at = now()\nWHERE id = :id!::text AND (last_used_at IS NULL OR last_used_at < now() - interval '1 hour')"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- When a key was last used, at most once an hour per key (its AuthDirectory shard calls this).
+ * UPDATE api_keys
+ * SET last_used_at = now()
+ * WHERE id = :id!::text AND (last_used_at IS NULL OR last_used_at < now() - interval '1 hour')
+ * ```
+ */
+export const touchApiKey = new PreparedQuery<ITouchApiKeyParams,ITouchApiKeyResult>(touchApiKeyIR);
+
+
+/** 'ListApiKeysByUser' parameters type */
+export interface IListApiKeysByUserParams {
+  user_id: string;
+}
+
+/** 'ListApiKeysByUser' return type */
+export interface IListApiKeysByUserResult {
+  created_at: Date;
+  expires_at: Date;
+  id: string;
+  last_used_at: Date | null;
+  name: string;
+}
+
+/** 'ListApiKeysByUser' query type */
+export interface IListApiKeysByUserQuery {
+  params: IListApiKeysByUserParams;
+  result: IListApiKeysByUserResult;
+}
+
+const listApiKeysByUserIR: any = {"usedParamSet":{"user_id":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":142,"b":150}]}],"statement":"-- API keys only (sessions are not listed); newest first.\nSELECT id, name, created_at, expires_at, last_used_at\nFROM api_keys\nWHERE user_id = :user_id!::uuid AND kind = 'api_key'\nORDER BY created_at DESC, id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- API keys only (sessions are not listed); newest first.
+ * SELECT id, name, created_at, expires_at, last_used_at
+ * FROM api_keys
+ * WHERE user_id = :user_id!::uuid AND kind = 'api_key'
+ * ORDER BY created_at DESC, id
+ * ```
+ */
+export const listApiKeysByUser = new PreparedQuery<IListApiKeysByUserParams,IListApiKeysByUserResult>(listApiKeysByUserIR);
+
+
+/** 'DeleteOtherSessions' parameters type */
+export interface IDeleteOtherSessionsParams {
+  except_id?: string | null | void;
+  user_id: string;
+}
+
+/** 'DeleteOtherSessions' return type */
+export interface IDeleteOtherSessionsResult {
+  id: string;
+}
+
+/** 'DeleteOtherSessions' query type */
+export interface IDeleteOtherSessionsQuery {
+  params: IDeleteOtherSessionsParams;
+  result: IDeleteOtherSessionsResult;
+}
+
+const deleteOtherSessionsIR: any = {"usedParamSet":{"user_id":true,"except_id":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":105,"b":113}]},{"name":"except_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":166,"b":175}]}],"statement":"-- Every session of the user but the one given (NULL: all of them).\nDELETE FROM api_keys\nWHERE user_id = :user_id!::uuid AND kind = 'session' AND id IS DISTINCT FROM :except_id::text\nRETURNING id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Every session of the user but the one given (NULL: all of them).
+ * DELETE FROM api_keys
+ * WHERE user_id = :user_id!::uuid AND kind = 'session' AND id IS DISTINCT FROM :except_id::text
+ * RETURNING id
+ * ```
+ */
+export const deleteOtherSessions = new PreparedQuery<IDeleteOtherSessionsParams,IDeleteOtherSessionsResult>(deleteOtherSessionsIR);
+
+
+/** 'DeleteAllApiKeysOfUser' parameters type */
+export interface IDeleteAllApiKeysOfUserParams {
+  user_id: string;
+}
+
+/** 'DeleteAllApiKeysOfUser' return type */
+export interface IDeleteAllApiKeysOfUserResult {
+  id: string;
+}
+
+/** 'DeleteAllApiKeysOfUser' query type */
+export interface IDeleteAllApiKeysOfUserQuery {
+  params: IDeleteAllApiKeysOfUserParams;
+  result: IDeleteAllApiKeysOfUserResult;
+}
+
+const deleteAllApiKeysOfUserIR: any = {"usedParamSet":{"user_id":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":91,"b":99}]}],"statement":"-- Suspension: every session and API key of the user.\nDELETE FROM api_keys WHERE user_id = :user_id!::uuid RETURNING id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Suspension: every session and API key of the user.
+ * DELETE FROM api_keys WHERE user_id = :user_id!::uuid RETURNING id
+ * ```
+ */
+export const deleteAllApiKeysOfUser = new PreparedQuery<IDeleteAllApiKeysOfUserParams,IDeleteAllApiKeysOfUserResult>(deleteAllApiKeysOfUserIR);
 
 

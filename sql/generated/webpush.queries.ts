@@ -2,38 +2,72 @@
 /** Types generated for queries found in "sql/queries/webpush.sql" */
 import { PreparedQuery } from '@pgtyped/runtime';
 
-/** 'UpsertWebpushSubscription' parameters type */
-export interface IUpsertWebpushSubscriptionParams {
-  auth: string;
-  endpoint: string;
-  p256dh: string;
+/** 'LockWebpushSubscriber' parameters type */
+export interface ILockWebpushSubscriberParams {
   user_id: string;
 }
 
-/** 'UpsertWebpushSubscription' return type */
-export interface IUpsertWebpushSubscriptionResult {
-  id: string;
+/** 'LockWebpushSubscriber' return type */
+export interface ILockWebpushSubscriberResult {
+  locked: undefined | null;
 }
 
-/** 'UpsertWebpushSubscription' query type */
-export interface IUpsertWebpushSubscriptionQuery {
-  params: IUpsertWebpushSubscriptionParams;
-  result: IUpsertWebpushSubscriptionResult;
+/** 'LockWebpushSubscriber' query type */
+export interface ILockWebpushSubscriberQuery {
+  params: ILockWebpushSubscriberParams;
+  result: ILockWebpushSubscriberResult;
 }
 
-const upsertWebpushSubscriptionIR: any = {"usedParamSet":{"user_id":true,"endpoint":true,"p256dh":true,"auth":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":102,"b":110}]},{"name":"endpoint","required":true,"transform":{"type":"scalar"},"locs":[{"a":119,"b":128}]},{"name":"p256dh","required":true,"transform":{"type":"scalar"},"locs":[{"a":137,"b":144}]},{"name":"auth","required":true,"transform":{"type":"scalar"},"locs":[{"a":153,"b":158}]}],"statement":"INSERT INTO webpush_subscriptions (user_id, endpoint, endpoint_p256dh_key, endpoint_auth_key)\nVALUES (:user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text)\nON CONFLICT (user_id, endpoint) DO UPDATE\nSET endpoint_p256dh_key = excluded.endpoint_p256dh_key, endpoint_auth_key = excluded.endpoint_auth_key\nRETURNING id"};
+const lockWebpushSubscriberIR: any = {"usedParamSet":{"user_id":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":163,"b":171}]}],"statement":"-- Serialises one user's subscribes, so the cap below (a count, then an insert) holds under concurrency.\nSELECT pg_advisory_xact_lock(hashtext('chatd:webpush:' || :user_id!::text)::bigint) AS locked"};
 
 /**
  * Query generated from SQL:
  * ```
+ * -- Serialises one user's subscribes, so the cap below (a count, then an insert) holds under concurrency.
+ * SELECT pg_advisory_xact_lock(hashtext('chatd:webpush:' || :user_id!::text)::bigint) AS locked
+ * ```
+ */
+export const lockWebpushSubscriber = new PreparedQuery<ILockWebpushSubscriberParams,ILockWebpushSubscriberResult>(lockWebpushSubscriberIR);
+
+
+/** 'UpsertWebpushSubscriptionCapped' parameters type */
+export interface IUpsertWebpushSubscriptionCappedParams {
+  auth: string;
+  endpoint: string;
+  max: number;
+  p256dh: string;
+  user_id: string;
+}
+
+/** 'UpsertWebpushSubscriptionCapped' return type */
+export interface IUpsertWebpushSubscriptionCappedResult {
+  id: string;
+}
+
+/** 'UpsertWebpushSubscriptionCapped' query type */
+export interface IUpsertWebpushSubscriptionCappedQuery {
+  params: IUpsertWebpushSubscriptionCappedParams;
+  result: IUpsertWebpushSubscriptionCappedResult;
+}
+
+const upsertWebpushSubscriptionCappedIR: any = {"usedParamSet":{"user_id":true,"endpoint":true,"p256dh":true,"auth":true,"max":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":307,"b":315},{"a":442,"b":450}]},{"name":"endpoint","required":true,"transform":{"type":"scalar"},"locs":[{"a":324,"b":333},{"a":474,"b":483}]},{"name":"p256dh","required":true,"transform":{"type":"scalar"},"locs":[{"a":342,"b":349}]},{"name":"auth","required":true,"transform":{"type":"scalar"},"locs":[{"a":358,"b":363}]},{"name":"max","required":true,"transform":{"type":"scalar"},"locs":[{"a":495,"b":499}]}],"statement":"-- Upsert on (user_id, endpoint). A new endpoint is added only while the user has fewer than :max others; no row\n-- back means the cap was reached. Runs after LockWebpushSubscriber in the same transaction.\nINSERT INTO webpush_subscriptions (user_id, endpoint, endpoint_p256dh_key, endpoint_auth_key)\nSELECT :user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text\nWHERE (\n    SELECT count(*) FROM webpush_subscriptions WHERE user_id = :user_id!::uuid AND endpoint <> :endpoint!::text\n) < :max!::int\nON CONFLICT (user_id, endpoint) DO UPDATE\nSET endpoint_p256dh_key = excluded.endpoint_p256dh_key, endpoint_auth_key = excluded.endpoint_auth_key\nRETURNING id"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Upsert on (user_id, endpoint). A new endpoint is added only while the user has fewer than :max others; no row
+ * -- back means the cap was reached. Runs after LockWebpushSubscriber in the same transaction.
  * INSERT INTO webpush_subscriptions (user_id, endpoint, endpoint_p256dh_key, endpoint_auth_key)
- * VALUES (:user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text)
+ * SELECT :user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text
+ * WHERE (
+ *     SELECT count(*) FROM webpush_subscriptions WHERE user_id = :user_id!::uuid AND endpoint <> :endpoint!::text
+ * ) < :max!::int
  * ON CONFLICT (user_id, endpoint) DO UPDATE
  * SET endpoint_p256dh_key = excluded.endpoint_p256dh_key, endpoint_auth_key = excluded.endpoint_auth_key
  * RETURNING id
  * ```
  */
-export const upsertWebpushSubscription = new PreparedQuery<IUpsertWebpushSubscriptionParams,IUpsertWebpushSubscriptionResult>(upsertWebpushSubscriptionIR);
+export const upsertWebpushSubscriptionCapped = new PreparedQuery<IUpsertWebpushSubscriptionCappedParams,IUpsertWebpushSubscriptionCappedResult>(upsertWebpushSubscriptionCappedIR);
 
 
 /** 'DeleteWebpushSubscription' parameters type */

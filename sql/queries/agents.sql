@@ -85,3 +85,14 @@ SELECT a.id AS "agent_id!", r.source AS "source?", r.content_hash AS "content_ha
 FROM workspace_agents a
 LEFT JOIN workspace_agent_context_resources r ON r.workspace_agent_id = a.id
 WHERE a.id = :workspace_agent_id!::uuid;
+
+/* @name RotateWorkspaceAgentToken */
+-- The old token stops working with this commit (agent authentication reads this row every time).
+UPDATE workspace_agents
+SET token_id = :token_id!::text, hashed_secret = :hashed_secret!::text, updated_at = now()
+WHERE id = :id!::uuid
+RETURNING id, name;
+
+/* @name DeleteWorkspaceAgent */
+-- Its context resources and snapshot go with it (ON DELETE CASCADE); chats keep their pinned copies.
+DELETE FROM workspace_agents WHERE id = :id!::uuid RETURNING id;

@@ -45,8 +45,11 @@ WHERE cmc.deleted = FALSE
 ORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC
 LIMIT 1;
 
-/* @name LockChatModelDefault */
--- Serialises every change of the live default (set, unset, promote) so the partial unique index never races.
+/* @name LockChatModelWrites */
+-- Taken FIRST by every transaction that writes model configs (create, update, delete) or deletes a provider.
+-- One lock order everywhere, this lock, then the provider row, then config rows, so concurrent admin writes
+-- queue instead of deadlocking (40P01); it also serialises every change of the live default (set, unset,
+-- promote), so the partial unique index never races. The key is the one the default lock always used.
 SELECT pg_advisory_xact_lock(hashtext('chatd:chat-model-default')::bigint) AS locked;
 
 /* @name InsertChatModelConfig */

@@ -5,11 +5,12 @@ SELECT * FROM chat_providers ORDER BY provider ASC;
 SELECT * FROM chat_providers WHERE id = :id!::uuid;
 
 /* @name GetChatProviderByIDForUpdate */
--- Taken first by a provider delete, so model-config writers that look the provider up FOR UPDATE wait for it.
+-- A provider delete takes it right after LockChatModelWrites (see there for the lock order).
 SELECT * FROM chat_providers WHERE id = :id!::uuid FOR UPDATE;
 
 /* @name GetChatProviderByTypeForUpdate */
--- Model-config create/update: replaces the dropped foreign key and serialises against a provider delete.
+-- Model-config create/update, after LockChatModelWrites: replaces the dropped foreign key and serialises against
+-- a provider delete.
 SELECT * FROM chat_providers WHERE provider = :provider!::text FOR UPDATE;
 
 /* @name InsertChatProvider */

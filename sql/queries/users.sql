@@ -16,9 +16,44 @@ FROM users
 WHERE id = :id!::uuid;
 
 /* @name GetUserCredentialsByEmail */
-SELECT id, hashed_password
+SELECT id, hashed_password, (suspended_at IS NOT NULL) AS "suspended!"
 FROM users
 WHERE lower(email) = lower(:email!::text);
+
+/* @name GetUserCredentialsByID */
+SELECT id, hashed_password FROM users WHERE id = :id!::uuid;
+
+/* @name UpdateUserPassword */
+UPDATE users SET hashed_password = :hashed_password!::text, updated_at = now() WHERE id = :id!::uuid RETURNING id;
+
+/* @name ListUsers */
+SELECT id, email, username, roles, created_at, suspended_at
+FROM users
+ORDER BY created_at, id
+LIMIT :limit!::int OFFSET :offset!::int;
+
+/* @name LockOwners */
+-- Serialises changes of roles and suspensions, so "at least one active owner remains" holds under concurrency.
+SELECT pg_advisory_xact_lock(hashtext('chatd:owners')::bigint) AS locked;
+
+/* @name CountActiveOwnersExcept */
+SELECT count(*)::int AS "count!"
+FROM users
+WHERE 'owner' = ANY (roles) AND suspended_at IS NULL AND id <> :id!::uuid;
+
+/* @name UpdateUserAdmin */
+-- NULL leaves a field as it is; suspending keeps the time of an earlier suspension.
+UPDATE users
+SET
+    roles = COALESCE(:roles::text[], roles),
+    suspended_at = CASE
+        WHEN :suspended::boolean IS NULL THEN suspended_at
+        WHEN :suspended::boolean THEN COALESCE(suspended_at, now())
+        ELSE NULL
+    END,
+    updated_at = now()
+WHERE id = :id!::uuid
+RETURNING id, email, username, roles, created_at, suspended_at;
 
 /* @name InsertAPIKey */
 INSERT INTO api_keys (id, user_id, kind, name, hashed_secret, expires_at)
@@ -37,7 +72,9 @@ SELECT
     u.email,
     u.username,
     u.roles,
-    u.created_at
+    u.created_at,
+    k.last_used_at,
+    (u.suspended_at IS NOT NULL) AS "suspended!"
 FROM api_keys k
 JOIN users u ON u.id = k.user_id
 WHERE k.id = :id!::text;
@@ -46,3 +83,26 @@ WHERE k.id = :id!::text;
 DELETE FROM api_keys
 WHERE id = :id!::text AND user_id = :user_id!::uuid
 RETURNING id;
+
+/* @name TouchAPIKey */
+-- When a key was last used, at most once an hour per key (its AuthDirectory shard calls this).
+UPDATE api_keys
+SET last_used_at = now()
+WHERE id = :id!::text AND (last_used_at IS NULL OR last_used_at < now() - interval '1 hour');
+
+/* @name ListAPIKeysByUser */
+-- API keys only (sessions are not listed); newest first.
+SELECT id, name, created_at, expires_at, last_used_at
+FROM api_keys
+WHERE user_id = :user_id!::uuid AND kind = 'api_key'
+ORDER BY created_at DESC, id;
+
+/* @name DeleteOtherSessions */
+-- Every session of the user but the one given (NULL: all of them).
+DELETE FROM api_keys
+WHERE user_id = :user_id!::uuid AND kind = 'session' AND id IS DISTINCT FROM :except_id::text
+RETURNING id;
+
+/* @name DeleteAllAPIKeysOfUser */
+-- Suspension: every session and API key of the user.
+DELETE FROM api_keys WHERE user_id = :user_id!::uuid RETURNING id;

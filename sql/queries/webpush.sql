@@ -1,6 +1,15 @@
-/* @name UpsertWebpushSubscription */
+/* @name LockWebpushSubscriber */
+-- Serialises one user's subscribes, so the cap below (a count, then an insert) holds under concurrency.
+SELECT pg_advisory_xact_lock(hashtext('chatd:webpush:' || :user_id!::text)::bigint) AS locked;
+
+/* @name UpsertWebpushSubscriptionCapped */
+-- Upsert on (user_id, endpoint). A new endpoint is added only while the user has fewer than :max others; no row
+-- back means the cap was reached. Runs after LockWebpushSubscriber in the same transaction.
 INSERT INTO webpush_subscriptions (user_id, endpoint, endpoint_p256dh_key, endpoint_auth_key)
-VALUES (:user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text)
+SELECT :user_id!::uuid, :endpoint!::text, :p256dh!::text, :auth!::text
+WHERE (
+    SELECT count(*) FROM webpush_subscriptions WHERE user_id = :user_id!::uuid AND endpoint <> :endpoint!::text
+) < :max!::int
 ON CONFLICT (user_id, endpoint) DO UPDATE
 SET endpoint_p256dh_key = excluded.endpoint_p256dh_key, endpoint_auth_key = excluded.endpoint_auth_key
 RETURNING id;

@@ -52,9 +52,11 @@ describe('the Postgres WebSocket proxy', () => {
   let proxy: Awaited<ReturnType<typeof startPgWsProxy>>;
   const proxyLog: string[] = [];
   const sockets: WebSocket[] = [];
+  /** The ports it may forward to: each test adds the one it serves. */
+  const ports = new Set<number>();
 
   beforeAll(async () => {
-    proxy = await startPgWsProxy({ port: 0, log: (l) => proxyLog.push(l) });
+    proxy = await startPgWsProxy({ port: 0, ports, log: (l) => proxyLog.push(l) });
   });
   afterEach(() => {
     vi.restoreAllMocks();
@@ -64,11 +66,24 @@ describe('the Postgres WebSocket proxy', () => {
     await proxy.close();
   });
 
-  const open = (address: string) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/v2?address=${encodeURIComponent(address)}`);
+  const open = (address: string, opts: { token?: string | null; origin?: string } = {}) => {
+    const token = opts.token === undefined ? proxy.token : opts.token;
+    const q = `address=${encodeURIComponent(address)}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/v2?${q}`, opts.origin ? { origin: opts.origin } : {});
+    ws.on('error', () => undefined); // a refused upgrade is reported by 'unexpected-response' below
     sockets.push(ws);
     return ws;
   };
+  /** The HTTP status of an upgrade the proxy refused. */
+  const refused = (ws: WebSocket) =>
+    new Promise<number>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+      });
+      ws.once('open', () => {
+        reject(new Error('the upgrade was accepted'));
+      });
+    });
   /** The net.connect calls the proxy made (the ws client's own connection to the proxy left out). */
   const upstreamConnects = (spy: { mock: { calls: unknown[][] } }) =>
     spy.mock.calls
@@ -98,6 +113,28 @@ describe('the Postgres WebSocket proxy', () => {
     },
   );
 
+  it.each([
+    ['a web page (Origin header), even with the token', { origin: 'https://evil.example' }, 403],
+    ['no token', { token: null }, 401],
+    ['a wrong token', { token: 'x'.repeat(32) }, 401],
+    ['an empty token', { token: '' }, 401],
+  ])('refuses %s before the upgrade, opening no TCP connection', async (_name, opts, status) => {
+    const port = await freePort();
+    ports.add(port);
+    const connect = vi.spyOn(net, 'connect');
+    expect(await refused(open(`127.0.0.1:${port}`, opts))).toBe(status);
+    expect(upstreamConnects(connect)).toEqual([]);
+  });
+
+  it('forwards only to the ports it serves (1008 for any other loopback port)', async () => {
+    const connect = vi.spyOn(net, 'connect');
+    const port = await freePort();
+    const { code, reason } = await closed(open(`127.0.0.1:${port}`));
+    expect(code).toBe(1008);
+    expect(reason).toBe('address must be the Postgres this proxy serves');
+    expect(upstreamConnects(connect)).toEqual([]);
+  });
+
   it('forwards bytes both ways to a loopback TCP server, and closes when the server does', async () => {
     const upstream = new Set<net.Socket>();
     const echo = net.createServer((s) => {
@@ -106,6 +143,7 @@ describe('the Postgres WebSocket proxy', () => {
     });
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     const echoPort = (echo.address() as net.AddressInfo).port;
+    ports.add(echoPort);
     try {
       const connect = vi.spyOn(net, 'connect');
       const ws = open(`127.0.0.1:${echoPort}`);
@@ -131,6 +169,7 @@ describe('the Postgres WebSocket proxy', () => {
 
   it('closes with 1011 when nothing listens at the target', async () => {
     const port = await freePort();
+    ports.add(port);
     const { code } = await closed(open(`127.0.0.1:${port}`));
     expect(code).toBe(1011);
     expect(proxyLog.some((l) => l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED'))).toBe(true);

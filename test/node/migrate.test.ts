@@ -115,6 +115,28 @@ describe('migrations against a real Postgres', () => {
     expect(await schema(db)).toEqual(full);
   });
 
+  it('000009 (credentials) down keeps users and keys, and leaves no key to a suspended user', async () => {
+    const migrations = await loadMigrations();
+    const db = await connect(await freshDatabase());
+    await migrateUp(db, { migrations });
+    const user = async (name: string, suspended: boolean) =>
+      (
+        await db.query<{ id: string }>(
+          `INSERT INTO users (email, username, hashed_password, suspended_at) VALUES ($1, $1, 'x', $2) RETURNING id`,
+          [name, suspended ? new Date() : null],
+        )
+      ).rows[0]?.id;
+    const [active, suspended] = [await user('active', false), await user('suspended', true)];
+    for (const [id, owner] of [['aaaaaaaaa1', active], ['aaaaaaaaa2', suspended]]) {
+      await db.query(`INSERT INTO api_keys (id, user_id, kind, hashed_secret, expires_at, last_used_at) VALUES ($1, $2, 'api_key', 'h', now() + interval '1 day', now())`, [id, owner]);
+    }
+    while (((await appliedVersions(db)).at(-1) ?? 0) >= 9) await migrateDown(db, { migrations });
+    expect((await db.query('SELECT username FROM users ORDER BY username')).rows).toEqual([{ username: 'active' }, { username: 'suspended' }]);
+    expect((await db.query('SELECT id, user_id FROM api_keys')).rows).toEqual([{ id: 'aaaaaaaaa1', user_id: active }]);
+    await migrateUp(db, { migrations });
+    expect((await db.query('SELECT count(*)::int AS n FROM users WHERE suspended_at IS NOT NULL')).rows).toEqual([{ n: 0 }]);
+  });
+
   it('a second migrateUp running concurrently on another connection waits for the lock and applies nothing twice', async () => {
     const url = await freshDatabase();
     const [a, b, observer] = await Promise.all([connect(url), connect(url), connect(url)]);

@@ -350,6 +350,18 @@ describe('mock LLM over HTTP', () => {
     expect((await chat({ messages: [user('hi')] })).status).toBe(200);
   });
 
+  it('refuses /__mock/* to web pages (any Origin header) and changes nothing', async () => {
+    mock.reset();
+    const fromPage = { 'content-type': 'application/json', origin: 'https://evil.example' };
+    const set = await fetch(`${mock.url}/__mock/config`, { method: 'POST', headers: fromPage, body: JSON.stringify({ error_status: 500 }) });
+    expect(set.status).toBe(403);
+    expect(await set.json()).toMatchObject({ error: { message: 'mock: /__mock/* refuses requests from web pages (Origin header)' } });
+    for (const [method, p] of [['GET', '/__mock/requests'], ['GET', '/__mock/config'], ['POST', '/__mock/reset']]) {
+      expect((await fetch(`${mock.url}${p}`, { method, headers: { origin: 'http://127.0.0.1:3000' } })).status).toBe(403);
+    }
+    expect(await (await fetch(`${mock.url}/__mock/config`)).json()).toEqual({});
+  });
+
   it('survives a client abort mid-stream and stops writing', async () => {
     const ac = new AbortController();
     const res = await chat({ stream: true, messages: [user('long [[mock chunks=2000 chunk_delay_ms=2]]')] }, { signal: ac.signal });

@@ -18,6 +18,7 @@ let server: Awaited<ReturnType<typeof startScratchPostgres>>;
 let admin: pg.Client;
 let proxy: Proxy | null = null;
 let proxyPort = 0;
+let proxyToken = '';
 const table = `pool_rows_${randomUUID().replace(/-/g, '')}`;
 const pwUser = `pool_pw_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 const pwPassword = randomUUID();
@@ -34,7 +35,7 @@ beforeAll(async () => {
   await admin.query('SELECT pg_reload_conf()');
 
   neonConfig.webSocketConstructor = WebSocket;
-  neonConfig.wsProxy = (host, port) => `127.0.0.1:${proxyPort}/v2?address=${host}:${port}`;
+  neonConfig.wsProxy = (host, port) => `127.0.0.1:${proxyPort}/v2?address=${host}:${port}&token=${proxyToken}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;
   neonConfig.pipelineConnect = false;
@@ -51,8 +52,9 @@ afterAll(async () => {
 });
 
 async function startProxy(pool: Parameters<typeof startPgWsProxy>[0]['pool']): Promise<Proxy> {
-  proxy = await startPgWsProxy({ port: 0, pool });
+  proxy = await startPgWsProxy({ port: 0, ports: [server.port], pool });
   proxyPort = proxy.port;
+  proxyToken = proxy.token;
   return proxy;
 }
 
@@ -137,7 +139,7 @@ class Raw {
   }
 
   static async open(): Promise<Raw> {
-    const ws = new WebSocket(`ws://127.0.0.1:${proxyPort}/v2?address=127.0.0.1:${server.port}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${proxyPort}/v2?address=127.0.0.1:${server.port}&token=${proxyToken}`);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     return new Raw(ws);
   }

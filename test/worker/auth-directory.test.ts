@@ -8,12 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { dbSettings } from '../../functions/env';
 import { Db } from '../../functions/lib/db';
 import { STALE_ON_ERROR_MS, type AuthDirectory } from '../../durable-objects/auth-directory';
+import { sha256Hex } from '../../functions/lib/crypto';
 import { shardFor } from '../../functions/services/key-shards';
 import { call, freshWorld, makeUser, testEnv } from './helpers';
 
 /** What these tests reach inside a shard (private at compile time, plain fields at run time). */
 interface ShardInternals {
   cache: Map<string, { at: number }>;
+  maxCached: number;
   dbConn: { query: (text: string, values?: unknown[]) => Promise<unknown> } | null;
 }
 const internals = (d: AuthDirectory) => d as unknown as ShardInternals;
@@ -95,5 +97,50 @@ describe('the key directory', () => {
     await dropDatabase(world.url);
     const after = await call('GET', '/api/v2/users/me', { token: u.token, env: world.env });
     expect(after.status).not.toBe(200);
+  });
+});
+
+describe('the key cache under a flood of lookups', () => {
+  const alnum = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+
+  /** A key of `userId` whose id starts with `first` (so it lands on that shard), as a bearer token. */
+  async function keyOn(db: Db, userId: string, first: string): Promise<string> {
+    const id = `${first}${alnum(9)}`;
+    const secret = alnum(22).replace(/[a-z]/g, (ch) => ch.toUpperCase());
+    await db.query("INSERT INTO api_keys (id, user_id, kind, hashed_secret, expires_at) VALUES ($1, $2, 'api_key', $3, now() + interval '1 hour')", [
+      id,
+      userId,
+      await sha256Hex(secret),
+    ]);
+    return `${id}-${secret}`;
+  }
+
+  const cachedIds = async (url: string, first: string) =>
+    await runInDurableObject(env.AUTH_DIRECTORY.getByName(shardFor(url, first)), (d: AuthDirectory) => [...internals(d).cache.keys()]);
+
+  it('does not cache unknown key ids, so random ids cannot push real keys out', async () => {
+    const world = await freshWorld();
+    const u = await makeUser({ env: world.env });
+    const token = await keyOn(world.db, u.user.id, 'q');
+    expect((await call('GET', '/api/v2/users/me', { token, env: world.env })).status).toBe(200);
+    for (let i = 0; i < 20; i++) {
+      const r = await call('GET', '/api/v2/users/me', { token: `q${alnum(9)}-${'A'.repeat(22)}`, env: world.env });
+      expect(r.status).toBe(401);
+    }
+    expect(await cachedIds(world.url, 'q')).toEqual([keyIdOf(token)]);
+    await world.db.close();
+  });
+
+  it('evicts the least recently used key when full, not the whole cache', async () => {
+    const world = await freshWorld();
+    const u = await makeUser({ env: world.env });
+    const [k1, k2, k3, k4] = [await keyOn(world.db, u.user.id, 'z'), await keyOn(world.db, u.user.id, 'z'), await keyOn(world.db, u.user.id, 'z'), await keyOn(world.db, u.user.id, 'z')];
+    await runInDurableObject(env.AUTH_DIRECTORY.getByName(shardFor(world.url, 'z')), (d: AuthDirectory) => {
+      internals(d).maxCached = 3;
+    });
+    const me = async (token: string) => (await call('GET', '/api/v2/users/me', { token, env: world.env })).status;
+    expect([await me(k1), await me(k2), await me(k3), await me(k1), await me(k4)]).toEqual([200, 200, 200, 200, 200]);
+    expect(await cachedIds(world.url, 'z')).toEqual([k3, k1, k4].map(keyIdOf));
+    await world.db.close();
   });
 });

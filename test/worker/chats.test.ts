@@ -74,7 +74,7 @@ describe('POST /chats', () => {
     [{ content: '' }, 'content'],
     [{ content: '   ' }, 'content'],
     [{ content: [] }, 'content'],
-    [{ content: [{ type: 'image', url: 'x' }] }, 'content'],
+    [{ content: [{ type: 'image', url: 'x' }] }, 'content.0.type'],
     [{}, 'content'],
     [{ content: 'x', model_config_id: 'nope' }, 'model_config_id'],
     [{ content: 'x', labels: { a: 1 } }, 'labels.a'],

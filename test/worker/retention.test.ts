@@ -233,3 +233,58 @@ describe('retention purge', () => {
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
   });
 });
+
+describe("telling chats' objects", () => {
+  /** The real objects, behind a wrapper whose first `failures` calls of `what` per chat throw. */
+  function flaky(what: 'purge' | 'refresh', failures: number) {
+    const log: { id: string; name: string }[] = [];
+    const chatObject = (e: Env, id: string) => {
+      const real = e.CHAT_ROOM.getByName(id);
+      const call = async (name: 'purge' | 'refresh') => {
+        log.push({ id, name });
+        if (name === what && log.filter((c) => c.id === id && c.name === what).length <= failures) throw new Error('object unreachable');
+        await real[name]();
+      };
+      return { purge: () => call('purge'), refresh: () => call('refresh') };
+    };
+    return { calls: (id: string) => log.filter((c) => c.id === id).map((c) => c.name), chatObject };
+  }
+
+  it('retries a purge that fails, so the object stops serving the deleted chat', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'gone soon');
+    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(200); // the object holds it
+    const db = testDb();
+    await db.query("UPDATE chats SET archived = true, updated_at = now() - interval '90 days' WHERE id = $1", [chat.id]);
+    await db.close();
+    const f = flaky('purge', 2);
+    const r = await runScheduled(env, new Date(), { chatObject: f.chatObject, retryDelaysMs: [0, 0, 0] });
+    expect(r.jobs['retention']?.ok).toBe(true);
+    expect(f.calls(chat.id)).toEqual(['purge', 'purge', 'purge']);
+    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
+  });
+
+  it('retries a refresh that fails after an auto-archive', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'idle soon');
+    const db = testDb();
+    await db.query("UPDATE chats SET updated_at = now() - interval '10 days' WHERE id = $1", [chat.id]);
+    await db.close();
+    await setSettings({ auto_archive_days: 5, retention_days: 0 });
+    const f = flaky('refresh', 1);
+    await runScheduled(env, new Date(), { chatObject: f.chatObject, retryDelaysMs: [0] });
+    expect(f.calls(chat.id)).toEqual(['refresh', 'refresh']);
+    const got = await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token });
+    expect(z.object({ archived: z.boolean() }).parse(got.body).archived).toBe(true);
+  });
+
+  it('gives up after the bounded retries and says so', async () => {
+    const u = await makeUser();
+    const id = await oldChat(u.user.id, 90, true);
+    const f = flaky('purge', 99);
+    const r = await runScheduled(env, new Date(), { chatObject: f.chatObject, retryDelaysMs: [0, 0] });
+    expect(f.calls(id)).toEqual(['purge', 'purge', 'purge']);
+    expect(r.jobs['retention']?.detail).toMatch(/objects not told: [1-9]\d* purges/);
+    expect((await rowsFor([id])).chats).toBe(0);
+  });
+});
