@@ -1,4 +1,4 @@
-import type { ChatActor } from '../functions/lib/access';
+import { ownsChat, type ChatActor } from '../functions/lib/access';
 import { isTransient } from '../functions/lib/db';
 import {
   fail,
@@ -31,6 +31,9 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** The chat, when the actor may see it (from memory once loaded); null when none or not theirs. */
   async get(actor: ChatActor): Promise<RoomResult<Chat>> {
+    // A loaded row answers at once: a read never waits behind a write (or an outbox retry) holding the lock.
+    const loaded = this.state.loaded;
+    if (loaded && !this.state.gone) return ownsChat(actor, loaded) ? ok(loaded) : fail(404, NOT_FOUND);
     return await this.guard(async () => {
       const chat = await this.owned(actor);
       return chat ? ok(chat) : fail(404, NOT_FOUND);

@@ -33,7 +33,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   // A failure to start Postgres is a message naming the cause and the fix: show it without a stack trace.
-  const server = await startScratchPostgres('test').catch((e: unknown) => {
+  const server = await startScratchPostgres('test', { crashSafe: true }).catch((e: unknown) => {
     const err = e instanceof Error ? e : new Error(String(e));
     err.stack = `${err.name}: ${err.message}`;
     throw err;
@@ -113,7 +113,10 @@ export default async function setup(project: TestProject) {
 
   // Outages on demand: the fault tests stop the tests' own Postgres and start it again. Each call answers once done.
   const control = http.createServer((req, res) => {
-    const act = req.method === 'POST' && req.url === '/pause' ? server.pause : req.method === 'POST' && req.url === '/resume' ? server.resume : null;
+    // Immediate mode: every backend quits mid-statement, as in a crash or a network loss (a fast shutdown would let a
+    // statement waiting on a lock that its shutdown releases commit first).
+    const act =
+      req.method === 'POST' && req.url === '/pause' ? () => server.pause({ immediate: true }) : req.method === 'POST' && req.url === '/resume' ? server.resume : null;
     if (!act) {
       res.writeHead(404).end();
       return;

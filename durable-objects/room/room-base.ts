@@ -163,8 +163,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     if (this.state.gone) return;
     await this.lock.run(async () => {
       try {
-        if (this.outbox.size > 0) await this.turns.drain();
-        await this.state.load();
+        await this.turns.onAlarm();
       } catch (e) {
         if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'chat alarm failed', chat_id: this.chatId, error: String(e) }));
         this.state.reset({ keepRow: true });

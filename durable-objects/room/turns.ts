@@ -62,8 +62,10 @@ export class Turns {
     const done = turn.call
       .then((outcome) => this.deps.lock.run(() => this.complete(turn, outcome, { runQueue: true })))
       .catch((e: unknown) => {
-        console.error(JSON.stringify({ level: 'error', msg: 'turn completion failed', chat_id: this.deps.chatId(), error: String(e) }));
-        this.deps.state.reset();
+        // After the ending was written (running the next queued message failed): the alarm tries the queue again.
+        if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'turn completion failed', chat_id: this.deps.chatId(), error: String(e) }));
+        this.deps.state.reset({ keepRow: true });
+        this.wakeBy(Date.now() + RETRY_FIRST_MS);
       });
     this.deps.ctx.waitUntil(done);
   }
@@ -127,7 +129,9 @@ export class Turns {
         await this.deps.gone();
         return;
       }
-      if (!isTransient(e)) throw e;
+      // Whatever went wrong, the answer is kept and retried: a write Postgres refuses for good is dropped (and logged)
+      // by the drain, never here on a first failure.
+      if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'writing a turn ending failed', chat_id: this.deps.chatId(), error: String(e) }));
       this.defer(entry);
       return;
     }
@@ -254,6 +258,13 @@ export class Turns {
   }
 
   // ------------------------------------------------------------------ the alarm
+
+  /** The alarm's work, under the lock: the outbox first, then a queued message that should be running and is not. */
+  async onAlarm(): Promise<void> {
+    if (this.deps.outbox().size > 0) await this.drain();
+    const chat = await this.deps.state.load();
+    if (chat && !this.current && chat.status === 'waiting' && this.deps.outbox().size === 0) await this.runNextQueued();
+  }
 
   /** What the alarm does after its work: beat again while a turn runs, retry while the outbox holds writes. */
   afterAlarm(): void {

@@ -131,10 +131,14 @@ export class Db implements Queryable {
     const deadline = Date.now() + this.settings.connectTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       const client = new Client({ connectionString: this.settings.url });
-      client.on('error', () => {
+      const forget = () => {
         // A broken connection (Postgres restart, network loss) is dropped; the next call reconnects.
         if (this.client === client) this.client = null;
-      });
+      };
+      client.on('error', forget);
+      // A server that vanishes without a word (a crash, an immediate shutdown) only ends the socket: a statement sent
+      // on such a client would wait for the statement timeout.
+      client.on('end', forget);
       try {
         await withTimeout(
           client.connect(),

@@ -42,20 +42,22 @@ for (const [sig, code] of /** @type {const} */ ([['SIGHUP', 129], ['SIGINT', 130
  * @property {number} pid            the server (postmaster) process (0 while paused)
  * @property {string} dataDir        where the cluster is: the folder asked for, or where it was relocated to
  * @property {(name: string) => string} urlFor  URL of another database on the same server
- * @property {() => Promise<void>} pause   stops the server and keeps its data (a database outage, in tests)
+ * @property {(opts?: { immediate?: boolean }) => Promise<void>} pause   stops the server and keeps its data (a
+ *   database outage, in tests): a fast shutdown, or with `immediate` every backend quits mid-statement
  * @property {() => Promise<void>} resume  starts it again on the same port and data
  * @property {() => Promise<void>} stop
  */
 
 /**
- * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, log?: (line: string) => void, notice?: (line: string) => void }} opts
+ * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, crashSafe?: boolean, log?: (line: string) => void, notice?: (line: string) => void }} opts
+ *   crashSafe: a commit is written before it returns, so a server killed at any moment keeps it (outage tests)
  *   log: Postgres' own output; notice: the rare lines worth showing (a copy of the binaries was made), default stderr
  * @returns {Promise<LocalPostgres>}
  */
 export async function startLocalPostgres(opts) {
   // Every active chat object holds a connection (plus, with the dev proxy's pool, up to 256 idle sessions): room for
   // a few hundred active chats. A backend costs a few MB, so this is cheap on a development machine.
-  const { port, persistent = true, maxConnections = 1000 } = opts;
+  const { port, persistent = true, maxConnections = 1000, crashSafe = false } = opts;
   const log = opts.log ?? (() => {});
   const notice = opts.notice ?? ((line) => process.stderr.write(`[pg] ${line}\n`));
   await assertPortFree(port, 'Postgres', 'CHATD_PG_PORT');
@@ -97,7 +99,8 @@ export async function startLocalPostgres(opts) {
     '-c', 'shared_preload_libraries=pg_stat_statements',
     '-c', 'pg_stat_statements.track=all',
     '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
+    // Off, a commit returns before its WAL is written: a server killed mid-run (the outage tests) would lose it.
+    '-c', `synchronous_commit=${crashSafe ? 'on' : 'off'}`,
     '-c', 'full_page_writes=off',
   ];
   const run = () => startServer({ bin, dataDir, port, user, log, flags });
@@ -120,7 +123,12 @@ export async function startLocalPostgres(opts) {
     },
     dataDir,
     urlFor,
-    pause: async () => {
+    pause: async ({ immediate = false } = {}) => {
+      if (server && immediate) {
+        // Immediate shutdown (SIGQUIT): every backend quits at once, mid-statement, as in a crash or a network loss.
+        process.kill(server.pid, 'SIGQUIT');
+        await server.exited;
+      }
       await server?.stop();
       server = null;
     },

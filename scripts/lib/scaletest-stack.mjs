@@ -65,10 +65,11 @@ export function lastLines(file, n) {
 }
 
 /**
- * @param {{ root: string, wranglerArgs?: string[], env?: Record<string, string>, log?: (line: string) => void, timeoutMs?: number }} opts
+ * @param {{ root: string, wranglerArgs?: string[], env?: Record<string, string>, databaseUrl?: string, log?: (line: string) => void, timeoutMs?: number }} opts
+ *   databaseUrl: a Postgres of the caller's on loopback instead of the embedded one
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ root, wranglerArgs = [], env = {}, log = () => {}, timeoutMs = 120_000 }) {
+export async function startLocalStack({ root, wranglerArgs = [], env = {}, databaseUrl, log = () => {}, timeoutMs = 120_000 }) {
   const devVarsFile = path.join(root, '.dev.vars');
   if (existsSync(devVarsFile)) {
     const vars = parseEnv(readFileSync(devVarsFile, 'utf8'));
@@ -104,7 +105,9 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
     NO_COLOR: '1',
     ...env,
   };
-  delete childEnv.DATABASE_URL; // the embedded server, always
+  // The embedded server, unless the caller runs its own (the fault matrix stops and starts it).
+  if (databaseUrl === undefined) delete childEnv.DATABASE_URL;
+  else childEnv.DATABASE_URL = databaseUrl;
   const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev.mjs'), '--persist-to', path.join(dir, 'wrangler'), ...wranglerArgs], {
     cwd: root,
     env: childEnv,
@@ -169,7 +172,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, log =
   }
   return {
     url,
-    pgUrl: `postgres://postgres@127.0.0.1:${pgPort}/chatd`,
+    pgUrl: databaseUrl ?? `postgres://postgres@127.0.0.1:${pgPort}/chatd`,
     mockBaseUrl: `http://127.0.0.1:${mockPort}/v1`,
     mockUrl: `http://127.0.0.1:${mockPort}`,
     pid,

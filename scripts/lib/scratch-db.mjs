@@ -11,8 +11,11 @@ import { freePort } from './ports.mjs';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** @param {string} purpose a short name for the data folder */
-export async function startScratchPostgres(purpose) {
+/**
+ * @param {string} purpose a short name for the data folder
+ * @param {{ crashSafe?: boolean }} [opts] crashSafe: commits survive the server being killed (outage tests)
+ */
+export async function startScratchPostgres(purpose, opts = {}) {
   const port = await freePort();
-  return await startLocalPostgres({ dataDir: path.join(ROOT, '.data', `${purpose}-${process.pid}-${port}`), port, persistent: false });
+  return await startLocalPostgres({ dataDir: path.join(ROOT, '.data', `${purpose}-${process.pid}-${port}`), port, persistent: false, ...opts });
 }
