@@ -91,6 +91,7 @@ export class AuthDirectory extends DurableObject<Env> {
         createdAt: row.created_at,
         keyId: row.key_id,
         keyKind: row.key_kind,
+        expiresAt: row.expires_at.getTime(),
       },
     };
   }

@@ -11,6 +11,7 @@ import {
   type PostResult,
   type RoomResult,
   type RoomStats,
+  type SocketRevocation,
   type TurnOutcome,
 } from '../functions/lib/room-api';
 import { pinAgentContext } from '../functions/services/agent-context';
@@ -252,6 +253,14 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return Promise.resolve();
   }
 
+  /** Closes, with 4401, the sockets opened with credentials that were just revoked; answers how many. */
+  closeSockets(r: SocketRevocation): Promise<number> {
+    const revoked = (keyId: string) => keyId !== r.exceptKeyId && (r.keyIds === 'all' || r.keyIds.includes(keyId));
+    const n = this.hub.closeWhere((att) => att.userId === r.userId && revoked(att.keyId), 4401, 'credential revoked');
+    if (!this.hub.watching(r.userId)) this.ctx.waitUntil(this.registry(r.userId).closed(this.chatId));
+    return Promise.resolve(n);
+  }
+
   /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */
   async refresh(): Promise<void> {
     await this.lock.run(() => {
@@ -271,6 +280,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       ...this.state.counters,
       sockets: this.hub.count,
       cached: this.state.cache.size,
+      cachedBytes: this.state.cache.bytes,
       compactions: this.runner.compactions,
       outbox: this.outbox.size,
     });

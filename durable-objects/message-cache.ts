@@ -14,11 +14,41 @@ export class MessageCache {
   private covered: number | null = null;
   /** True when the cache holds the chat's whole live history. */
   private whole = false;
+  /** The estimated bytes the cached messages take (see `sizeOf`). */
+  private held = 0;
+  private readonly sizes = new WeakMap<Message, number>();
 
-  constructor(readonly capacity = 256) {}
+  /**
+   * @param capacity  at most this many messages
+   * @param maxBytes  and at most about this many bytes of them: a chat of maximum-size messages holds fewer (its
+   *   older catch-ups and the model's history are then read from Postgres), so one chat cannot fill an isolate
+   */
+  constructor(
+    readonly capacity = 256,
+    readonly maxBytes = 6 * 1024 * 1024,
+  ) {}
 
   get size(): number {
     return this.msgs.length;
+  }
+
+  /** The estimated bytes held. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** A message's estimated size in memory: its content as JSON, two bytes a character, plus its fields. */
+  private sizeOf(m: Message): number {
+    let n = this.sizes.get(m);
+    if (n === undefined) {
+      n = 2 * JSON.stringify(m.content).length + 256;
+      this.sizes.set(m, n);
+    }
+    return n;
+  }
+
+  private recount(): void {
+    this.held = this.msgs.reduce((t, m) => t + this.sizeOf(m), 0);
   }
 
   get coveredFrom(): number | null {
@@ -43,6 +73,7 @@ export class MessageCache {
       this.whole = fromStart;
     }
     this.msgs.push(...ms);
+    for (const m of ms) this.held += this.sizeOf(m);
     this.trim();
   }
 
@@ -77,6 +108,7 @@ export class MessageCache {
     for (const m of ms) known.set(m.id, m);
     const lo = this.covered === null ? afterId : Math.min(afterId, this.covered);
     this.msgs = [...known.values()].filter((m) => m.id > lo).sort((a, b) => a.id - b.id);
+    this.recount();
     this.covered = lo;
     this.whole = this.whole || afterId === 0;
     this.trim();
@@ -85,6 +117,7 @@ export class MessageCache {
   /** Replaces everything with the full live history (after an edit). */
   replace(all: readonly Message[]): void {
     this.msgs = [...all];
+    this.recount();
     this.covered = 0;
     this.whole = true;
     this.trim();
@@ -92,13 +125,22 @@ export class MessageCache {
 
   clear(): void {
     this.msgs = [];
+    this.held = 0;
     this.covered = null;
     this.whole = false;
   }
 
   private trim(): void {
-    const drop = this.msgs.length - this.capacity;
+    let drop = 0;
+    let bytes = this.held;
+    // The oldest go past the count, and past the byte budget (the newest always stays: the stream needs it next).
+    const over = () => this.msgs.length - drop > this.capacity || (bytes > this.maxBytes && this.msgs.length - drop > 1);
+    for (let m = this.msgs[drop]; m && over(); m = this.msgs[drop]) {
+      bytes -= this.sizeOf(m);
+      drop += 1;
+    }
     if (drop <= 0) return;
+    this.held = bytes;
     const dropped = this.msgs.splice(0, drop);
     const lastDropped = dropped.at(-1);
     if (lastDropped) this.covered = Math.max(this.covered ?? 0, lastDropped.id);

@@ -5,6 +5,7 @@ export { AuthDirectory } from '../durable-objects/auth-directory';
 export { ChatRoom } from '../durable-objects/chat-room';
 export { PushCenter } from '../durable-objects/push-center';
 export { RateLimiter } from '../durable-objects/rate-limiter';
+export { StreamRegistry } from '../durable-objects/stream-registry';
 
 const app = createApp();
 

@@ -19,6 +19,8 @@ import { StreamHub } from './stream-hub';
 import { partsOf } from './turn';
 import { TurnRunner } from './turn-runner';
 import { Turns } from './turns';
+import { AlarmClock } from './alarm-clock';
+import { streamRegistryName } from '../../functions/services/key-shards';
 
 export abstract class RoomBase extends DurableObject<Env> {
   protected dbConn: Db | null = null;
@@ -31,11 +33,13 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected readonly turns: Turns;
   protected outbox: Outbox;
   protected readonly replies = new Replies<PostResult>();
+  protected readonly clock: AlarmClock;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const s = settings(env);
     const chatId = () => this.chatId;
+    this.clock = new AlarmClock(ctx.storage);
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);
@@ -77,6 +81,7 @@ export abstract class RoomBase extends DurableObject<Env> {
       outbox: () => this.outbox,
       giveUpMs: s.OUTBOX_GIVE_UP_MS,
       gone: () => this.forgetAll(),
+      clock: this.clock,
     });
   }
 
@@ -113,14 +118,20 @@ export abstract class RoomBase extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const params = z
-      .object({ userId: z.string().min(1), keyId: z.string(), afterId: z.coerce.number().int().nonnegative() })
+      .object({
+        userId: z.string().min(1),
+        keyId: z.string(),
+        expiresAt: z.coerce.number().int().positive().nullable(),
+        afterId: z.coerce.number().int().nonnegative(),
+      })
       .safeParse({
         userId: request.headers.get('x-chatd-user'),
         keyId: request.headers.get('x-chatd-key') ?? '',
+        expiresAt: request.headers.get('x-chatd-key-expires'),
         afterId: request.headers.get('x-chatd-after-id'),
       });
     if (!params.success) return Response.json({ message: 'expected a stream request from the Worker' }, { status: 400 });
-    const { userId, keyId, afterId } = params.data;
+    const { userId, keyId, expiresAt, afterId } = params.data;
     try {
       return await this.lock.run(async () => {
         const chat = await this.state.load();
@@ -131,7 +142,10 @@ export abstract class RoomBase extends DurableObject<Env> {
         const first = await this.state.firstFrame(afterId, () => this.turns.current?.parts ?? (this.state.held ? partsOf(this.state.held) : []));
         const pair = new WebSocketPair();
         this.hub.accept(pair[1]);
-        this.hub.attach(pair[1], { userId, keyId, lastId: first.lastId }, first.events);
+        this.hub.attach(pair[1], { userId, keyId, lastId: first.lastId, expiresAt }, first.events);
+        // Closed with 4401 when its credential expires, or (through the user's registry) when it is revoked.
+        if (expiresAt !== null) this.clock.by(expiresAt);
+        this.ctx.waitUntil(this.registry(userId).opened(this.chatId));
         return new Response(null, { status: 101, webSocket: pair[0] });
       });
     } catch (e) {
@@ -146,11 +160,24 @@ export abstract class RoomBase extends DurableObject<Env> {
   }
 
   override webSocketClose(ws: WebSocket, code: number): void {
+    this.left(ws);
     this.hub.closed(ws, code);
   }
 
   override webSocketError(ws: WebSocket): void {
+    this.left(ws);
     this.hub.forget(ws);
+  }
+
+  /** A socket is going: when it was its user's last one here, the user's registry forgets this chat. */
+  private left(ws: WebSocket): void {
+    const userId = this.hub.userOf(ws);
+    if (userId !== null && !this.hub.stillWatching(userId, ws)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId));
+  }
+
+  /** The user's StreamRegistry: the chats where they have streams open. */
+  protected registry(userId: string) {
+    return this.env.STREAM_REGISTRY.getByName(streamRegistryName(userId));
   }
 
   // ------------------------------------------------------------------ heartbeat, outbox retries and recovery
@@ -160,7 +187,11 @@ export abstract class RoomBase extends DurableObject<Env> {
    * `running` by a runner that vanished. It never throws: a failure schedules the next try.
    */
   override async alarm(): Promise<void> {
+    this.clock.fired();
     if (this.state.gone) return;
+    for (const userId of this.hub.closeExpired(Date.now())) {
+      if (!this.hub.watching(userId)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId));
+    }
     await this.lock.run(async () => {
       try {
         await this.turns.onAlarm();
@@ -171,6 +202,8 @@ export abstract class RoomBase extends DurableObject<Env> {
       }
     });
     this.turns.afterAlarm();
+    const expiry = this.hub.nextExpiry();
+    if (expiry !== null) this.clock.by(expiry);
   }
 
   // ------------------------------------------------------------------ internals
@@ -222,6 +255,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.replies.clear();
     const id = this.knownChatId ?? this.ctx.id.name ?? null;
     await this.ctx.storage.deleteAlarm();
+    this.clock.fired();
     await this.ctx.storage.deleteAll();
     this.outbox = new Outbox(this.ctx.storage.sql);
     if (id) this.ctx.storage.kv.put('chat_id', id);

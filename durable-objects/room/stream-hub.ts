@@ -13,6 +13,8 @@ const Attachment = z.object({
   keyId: z.string().default(''),
   /** The newest durable message id the socket has. */
   lastId: z.number().int().nonnegative(),
+  /** When the credential it was opened with expires (epoch ms): it closes then with 4401. Null: never. */
+  expiresAt: z.number().nullable().default(null),
 });
 export type Attachment = z.infer<typeof Attachment>;
 
@@ -37,12 +39,17 @@ export class StreamHub {
   }
 
   get count(): number {
-    return this.ctx.getWebSockets().length;
+    return this.open().length;
+  }
+
+  /** Sockets still open (one the server has closed can linger in the runtime's list while its close completes). */
+  private open(): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN);
   }
 
   /** Whether `userId` has a socket open. */
   watching(userId: string): boolean {
-    return this.ctx.getWebSockets().some((ws) => this.attachment(ws)?.userId === userId);
+    return this.open().some((ws) => this.attachment(ws)?.userId === userId);
   }
 
   /**
@@ -122,6 +129,36 @@ export class StreamHub {
     return n;
   }
 
+  /** Closes the sockets whose credential has expired by `now` (4401); answers the users whose sockets closed. */
+  closeExpired(now: number): string[] {
+    const users = new Set<string>();
+    this.closeWhere(
+      (att) => {
+        const expired = att.expiresAt !== null && att.expiresAt <= now;
+        if (expired) users.add(att.userId);
+        return expired;
+      },
+      4401,
+      'credential expired',
+    );
+    return [...users];
+  }
+
+  /** When the next socket's credential expires, or null when none will. */
+  nextExpiry(): number | null {
+    let next: number | null = null;
+    for (const ws of this.open()) {
+      const at = this.attachment(ws)?.expiresAt ?? null;
+      if (at !== null && (next === null || at < next)) next = at;
+    }
+    return next;
+  }
+
+  /** The user a socket belongs to (null when it has no attachment yet). */
+  userOf(ws: WebSocket): string | null {
+    return this.attachment(ws)?.userId ?? null;
+  }
+
   /** A client frame that reached the object (the runtime answers the exact ping itself). */
   message(ws: WebSocket, data: string | ArrayBuffer): void {
     let frame: unknown = null;
@@ -145,6 +182,11 @@ export class StreamHub {
   closed(ws: WebSocket, code: number): void {
     this.attachments.delete(ws);
     close(ws, code === 1005 || code === 1006 ? 1000 : code, 'closing');
+  }
+
+  /** Whether `userId` still has a socket open, not counting `leaving` (which is closing now). */
+  stillWatching(userId: string, leaving: WebSocket): boolean {
+    return this.open().some((ws) => ws !== leaving && this.attachment(ws)?.userId === userId);
   }
 
   forget(ws: WebSocket): void {

@@ -9,6 +9,7 @@ import type { ModelDelta } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
 import type { LastError, Message, Part } from '../../functions/services/chats';
 import { notifyTurnEnd } from '../../functions/services/turn-notify';
+import type { AlarmClock } from './alarm-clock';
 import type { ChatState } from './chat-state';
 import type { ChatStore, Written } from './chat-store';
 import type { Mutex } from './mutex';
@@ -41,14 +42,13 @@ export interface TurnsDeps {
   giveUpMs: number;
   /** The chat was deleted under a write: forget everything. */
   gone: () => Promise<void>;
+  clock: AlarmClock;
 }
 
 export class Turns {
   /** The running turn; set and cleared only under the lock. */
   current: Turn | null = null;
   lastOutcome: TurnOutcome | null = null;
-  /** When the alarm is set for; undefined until read once. */
-  private alarmAt: number | null | undefined = undefined;
 
   constructor(private readonly deps: TurnsDeps) {}
 
@@ -57,7 +57,7 @@ export class Turns {
     if (this.current) throw new Error('a turn is already running');
     const turn: Turn = { id: crypto.randomUUID(), resolved, abort: new AbortController(), parts: [], call: Promise.resolve({ result: null, failure: null }) };
     this.current = turn;
-    this.wakeBy(Date.now() + HEARTBEAT_MS);
+    this.deps.clock.by(Date.now() + HEARTBEAT_MS);
     turn.call = this.deps.runner().run(turn);
     const done = turn.call
       .then((outcome) => this.deps.lock.run(() => this.complete(turn, outcome, { runQueue: true })))
@@ -65,7 +65,7 @@ export class Turns {
         // After the ending was written (running the next queued message failed): the alarm tries the queue again.
         if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'turn completion failed', chat_id: this.deps.chatId(), error: String(e) }));
         this.deps.state.reset({ keepRow: true });
-        this.wakeBy(Date.now() + RETRY_FIRST_MS);
+        this.deps.clock.by(Date.now() + RETRY_FIRST_MS);
       });
     this.deps.ctx.waitUntil(done);
   }
@@ -99,7 +99,6 @@ export class Turns {
   drop(): void {
     this.current?.abort.abort();
     this.current = null;
-    this.alarmAt = null;
   }
 
   /**
@@ -268,9 +267,8 @@ export class Turns {
 
   /** What the alarm does after its work: beat again while a turn runs, retry while the outbox holds writes. */
   afterAlarm(): void {
-    this.alarmAt = null;
     if (this.deps.outbox().size > 0) this.retryLater();
-    else if (this.current) this.wakeBy(Date.now() + HEARTBEAT_MS);
+    else if (this.current) this.deps.clock.by(Date.now() + HEARTBEAT_MS);
   }
 
   /** Schedules the next try of the outbox with backoff; past the give-up time the chat is shown as `error`. */
@@ -285,21 +283,6 @@ export class Turns {
       hub.publish([{ type: 'error', chat_id: this.deps.chatId(), error: DB_GAVE_UP }, state.statusEvent()]);
     }
     const delay = givenUp ? RETRY_AFTER_GIVE_UP_MS : Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** first.attempts);
-    this.wakeBy(now + delay);
-  }
-
-  /** Makes sure the alarm fires by `at` (one storage write only when it would fire later or not at all). */
-  private wakeBy(at: number): void {
-    if (this.alarmAt === undefined) {
-      // Read once per object life; after that this object is the only one that sets it.
-      void this.deps.ctx.storage.getAlarm().then((current) => {
-        this.alarmAt = current;
-        this.wakeBy(at);
-      });
-      return;
-    }
-    if (this.alarmAt !== null && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    void this.deps.ctx.storage.setAlarm(at);
+    this.deps.clock.by(now + delay);
   }
 }

@@ -55,6 +55,8 @@ export interface RoomStats {
   historyReads: number;
   sockets: number;
   cached: number;
+  /** The estimated bytes the cached messages take (bounded: MessageCache.maxBytes). */
+  cachedBytes: number;
   compactions: number;
   /** Message pages (`GET /messages`) answered from the cache, and from Postgres. */
   cachePages: number;
@@ -83,6 +85,15 @@ export type StreamEvent =
   | { type: 'context_dirty'; chat_id: string };
 
 
+/** Credentials revoked: the user's sockets opened with them close (4401). */
+export interface SocketRevocation {
+  userId: string;
+  /** The revoked keys (sessions and API keys), or `'all'` of the user's. */
+  keyIds: string[] | 'all';
+  /** A key that stays valid (the caller's own session, on "revoke the others"). */
+  exceptKeyId?: string | undefined;
+}
+
 type MetaPatch = { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined };
 
 /**
@@ -104,6 +115,7 @@ export interface ChatRoomRpc {
   deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
   contextDirty(): Promise<void>;
+  closeSockets(r: SocketRevocation): Promise<number>;
   refresh(): Promise<void>;
   purge(): Promise<void>;
   stats(): Promise<RoomStats>;

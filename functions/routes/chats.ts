@@ -379,6 +379,7 @@ const app = router()
       const headers = new Headers(c.req.raw.headers);
       headers.set('x-chatd-user', c.var.actor.userId);
       headers.set('x-chatd-key', c.var.actor.keyId);
+      headers.set('x-chatd-key-expires', String(c.var.actor.expiresAt));
       headers.set('x-chatd-after-id', String(after_id ?? 0));
       return await room(c.env, id).fetch(new Request(c.req.raw, { headers }));
     },

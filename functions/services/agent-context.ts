@@ -301,8 +301,11 @@ export async function getChatContext(conn: Conn, chatId: string): Promise<ChatCo
 /** The share of the model's context_limit the pinned context may take in the system prompt. */
 export const CONTEXT_BUDGET_SHARE = 0.25;
 const CHARS_PER_TOKEN = 4;
-/** The most text a chat's object keeps of its pinned context (enough for a 4M-token model's budget). */
-export const MAX_CACHED_CONTEXT_CHARS = 4_000_000;
+/**
+ * The most text a chat's object keeps of its pinned context: 1M characters (~2 MiB), a 1M-token model's 25% budget.
+ * With the message cache's 6 MiB, a chat's object holds about 8 MiB at most.
+ */
+export const MAX_CACHED_CONTEXT_CHARS = 1_000_000;
 const MAX_LISTED_SKIPPED = 20;
 
 export interface PromptContextItem {

@@ -13,6 +13,8 @@ export interface KeyIdentity {
   createdAt: Date;
   keyId: string;
   keyKind: 'session' | 'api_key';
+  /** When the key stops working (epoch ms): a stream opened with it closes then (4401). */
+  expiresAt: number;
 }
 
 export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'suspended' | 'unavailable' };
@@ -35,3 +37,6 @@ export function shardFor(dbUrl: string, keyId: string): string {
 
 /** Every shard's key-id character: key ids are minted from this alphabet (functions/lib/tokens.ts). */
 export const SHARD_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** The StreamRegistry object of a user: the chats where the user has streams open. */
+export const streamRegistryName = (userId: string): string => `streams-${userId}`;

@@ -4,23 +4,25 @@
  * (everything of the user). Key expiry is not a revocation: nothing happens at that moment, and each shard refuses
  * an expired key by its `expires_at` on the next request.
  *
- * Today it makes the AuthDirectory shards drop what they cache for those keys, so they stop working at once on
- * every shard (no cache TTL to wait out). Next, it also closes the WebSocket streams opened with them (close code
- * 4401): that belongs here too, so no revocation point can forget it.
+ * It makes the AuthDirectory shards drop what they cache for those keys, so they stop working at once on every shard
+ * (no cache TTL to wait out), then closes the WebSocket streams opened with them (close code 4401): the user's
+ * StreamRegistry names the chats where the user has streams open, and each chat's object closes the matching sockets.
  */
-import { SHARD_CHARS } from './key-shards';
-import { directory } from '../lib/rooms';
+import type { SocketRevocation } from '../lib/room-api';
+import { directory, room } from '../lib/rooms';
+import { SHARD_CHARS, streamRegistryName } from './key-shards';
 
-export interface Revocation {
-  userId: string;
-  /** The revoked keys (sessions and API keys), or `'all'` of the user's. */
-  keyIds: string[] | 'all';
-  /** A key that stays valid (the caller's own session, on "revoke the others"). */
-  exceptKeyId?: string;
-}
+export type Revocation = SocketRevocation;
 
 /** Tells the deployment that credentials were revoked (see above); resolves once no shard will accept them. */
 export async function credentialsRevoked(env: Env, _ctx: Pick<ExecutionContext, 'waitUntil'> | undefined, r: Revocation): Promise<void> {
+  await forgetKeys(env, r);
+  const chats = await env.STREAM_REGISTRY.getByName(streamRegistryName(r.userId)).chats();
+  await Promise.all(chats.map((chatId) => room(env, chatId).closeSockets(r)));
+}
+
+/** Every shard that may cache the revoked keys forgets them. */
+async function forgetKeys(env: Env, r: Revocation): Promise<void> {
   if (r.keyIds === 'all') {
     await forgetUserEverywhere(env, r.userId);
     return;

@@ -48,4 +48,27 @@ describe('MessageCache', () => {
     c.clear();
     expect(c.after(0)).toBeNull();
   });
+
+  it('is bounded by bytes too: maximum-size messages push the oldest out, the newest always stays', () => {
+    const big = (id: number): Message => ({ ...msg(id), content: [{ type: 'text', text: 'x'.repeat(200_000) }] });
+    const c = new MessageCache(256, 1_000_000);
+    c.append([big(1), big(2)], true);
+    expect(ids(c.history())).toEqual([1, 2]);
+    c.append([big(3)]);
+    // Each is ~400 kB (two bytes a character): two fit, the third pushes the first out, and the chat is no longer whole.
+    expect(ids(c.after(1))).toEqual([2, 3]);
+    expect(c.history()).toBeNull();
+    expect(c.bytes).toBeLessThanOrEqual(1_000_000);
+    c.append([big(4), big(5), big(6)]);
+    expect(ids(c.after(4))).toEqual([5, 6]);
+    expect(c.after(3)).toBeNull();
+    // A message larger than the budget on its own is still kept: it is the newest.
+    const tiny = new MessageCache(256, 1_000);
+    tiny.append([big(7)]);
+    expect(ids(tiny.after(6))).toEqual([7]);
+    tiny.fill(0, [msg(8), big(9)]);
+    expect(ids(tiny.after(8))).toEqual([9]);
+    tiny.clear();
+    expect(tiny.bytes).toBe(0);
+  });
 });

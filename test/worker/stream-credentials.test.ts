@@ -1,0 +1,104 @@
+/**
+ * A stream does not outlive its credential: revoking the session or key it was opened with (logout, key deletion,
+ * "log out other sessions", a password change, a suspension) closes it with 4401 within a second, wherever it is,
+ * and so does the credential's expiry. Streams opened with other credentials stay open.
+ */
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createKey } from '../../functions/services/users';
+import { streamRegistryName } from '../../functions/services/key-shards';
+import { call, makeOwner, makeUser, startChat, testDb } from './helpers';
+import { StreamClient } from './stream-client';
+
+const KeyAnswer = z.object({ id: z.string(), key: z.string() });
+
+async function login(email: string, password: string) {
+  const r = await call('POST', '/api/v2/users/login', { body: { email, password } });
+  expect(r.status, r.text).toBe(201);
+  return z.object({ session_token: z.string() }).parse(r.body).session_token;
+}
+
+async function open(chatId: string, token: string) {
+  const s = await StreamClient.must(chatId, token);
+  await s.waitFor('connect', (c) => c.frames.length > 0);
+  return s;
+}
+
+/** Waits for the close, and answers how long after `since` it was seen. */
+async function closedWithin(s: StreamClient, since: number) {
+  await s.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
+  return Date.now() - since;
+}
+
+describe('streams outlive no credential', () => {
+  it('logout closes the streams of that session within 1 s (4401), in every chat, and no other stream', async () => {
+    const u = await makeUser();
+    const other = await login(u.user.email, u.password);
+    const a = await startChat(u.token, 'one');
+    const b = await startChat(u.token, 'two');
+    const revokedA = await open(a.id, other);
+    const revokedB = await open(b.id, other);
+    const kept = await open(a.id, u.token);
+    const t = Date.now();
+    expect((await call('POST', '/api/v2/users/logout', { token: other })).status).toBe(204);
+    for (const s of [revokedA, revokedB]) {
+      expect(await closedWithin(s, t)).toBeLessThan(1_000);
+      expect(s.closed?.code).toBe(4401);
+    }
+    expect(kept.closed).toBeNull();
+    // The registry forgot the chats whose last socket of the user closed; the kept one is still listed.
+    expect(await env.STREAM_REGISTRY.getByName(streamRegistryName(u.user.id)).chats()).toEqual([a.id]);
+    kept.close();
+  });
+
+  it('deleting an API key closes its streams; DELETE /users/me/sessions closes the other sessions but not this one', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'keys');
+    const made = await call('POST', '/api/v2/users/me/keys', { token: u.token, body: { name: 'ci' } });
+    const key = KeyAnswer.parse(made.body);
+    const byKey = await open(chat.id, key.key);
+    const second = await login(u.user.email, u.password);
+    const bySecond = await open(chat.id, second);
+    const mine = await open(chat.id, u.token);
+    let t = Date.now();
+    expect((await call('DELETE', `/api/v2/users/me/keys/${key.id}`, { token: u.token })).status).toBe(204);
+    expect(await closedWithin(byKey, t)).toBeLessThan(1_000);
+    expect(byKey.closed?.code).toBe(4401);
+    expect(bySecond.closed).toBeNull();
+    t = Date.now();
+    expect((await call('DELETE', '/api/v2/users/me/sessions', { token: u.token })).status).toBe(204);
+    expect(await closedWithin(bySecond, t)).toBeLessThan(1_000);
+    expect(bySecond.closed?.code).toBe(4401);
+    expect(mine.closed).toBeNull();
+    mine.close();
+  });
+
+  it('a suspension closes every stream of the user at once', async () => {
+    const owner = await makeOwner();
+    const u = await makeUser();
+    const chats = [await startChat(u.token, 'a'), await startChat(u.token, 'b')];
+    const streams = await Promise.all(chats.map((c) => open(c.id, u.token)));
+    const t = Date.now();
+    const r = await call('PATCH', `/api/v2/users/${u.user.id}`, { token: owner.token, body: { suspended: true } });
+    expect(r.status, r.text).toBe(200);
+    for (const s of streams) {
+      expect(await closedWithin(s, t)).toBeLessThan(1_000);
+      expect(s.closed?.code).toBe(4401);
+    }
+  });
+
+  it('a stream closes with 4401 when its credential expires', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'short');
+    const db = testDb();
+    const short = await createKey(db, u.user.id, 'api_key', 'short', 2);
+    await db.close();
+    const s = await open(chat.id, short.key);
+    // The object's alarm fires at the key's expiry; nothing polls.
+    await s.waitFor('the expiry', (c) => c.closed !== null, 10_000);
+    expect(s.closed).toEqual({ code: 4401, reason: 'credential expired' });
+    const again = await StreamClient.open(chat.id, short.key);
+    expect(again instanceof StreamClient ? 101 : again.status).toBe(401);
+  });
+});
