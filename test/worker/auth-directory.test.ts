@@ -17,6 +17,7 @@ interface ShardInternals {
   cache: Map<string, { at: number }>;
   maxCached: number;
   dbConn: { query: (text: string, values?: unknown[]) => Promise<unknown> } | null;
+  inflight: Map<string, Promise<unknown>>;
 }
 const internals = (d: AuthDirectory) => d as unknown as ShardInternals;
 
@@ -55,10 +56,21 @@ describe('the key directory', () => {
     await runInDurableObject(shardOf(world.url, u.token), (d: AuthDirectory) => {
       const conn = internals(d).dbConn;
       if (!conn) throw new Error('the shard has no connection');
+      // The read is held until all 12 requests have asked the single flight for it (no guess of how long that takes).
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      const inflight = internals(d).inflight;
+      const get = inflight.get.bind(inflight);
+      let asked = 0;
+      inflight.get = (key) => {
+        asked += 1;
+        if (asked === 12) release();
+        return get(key);
+      };
       const query = conn.query.bind(conn);
       conn.query = async (text, values) => {
         reads.push(text);
-        await new Promise((r) => setTimeout(r, 50));
+        await held;
         return await query(text, values);
       };
     });
