@@ -80,6 +80,7 @@ describe('Durable Object and cron wiring', () => {
       historyReads: 0,
       sockets: 0,
       cached: 0,
+      cachedBytes: 0,
       compactions: 0,
       cachePages: 0,
       dbPages: 0,
