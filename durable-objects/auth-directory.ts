@@ -1,11 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { dbSettings } from '../functions/lib/settings';
+import { dbSettings, settings } from '../functions/lib/settings';
 import { Db } from '../functions/lib/db';
 import { DbUnavailableError } from '../functions/lib/errors';
 import { timingSafeEqual } from '../functions/lib/crypto';
 import { Role } from '../functions/lib/roles';
-import type { AuthAnswer } from '../functions/services/key-shards';
+import { shardPrefix, type AuthAnswer } from '../functions/services/key-shards';
 import { deleteApiKey, getApiKeyWithUser, touchApiKey } from '../sql/generated/users.queries';
 
 
@@ -58,29 +58,39 @@ export class AuthDirectory extends DurableObject<Env> {
   private generation = 0;
 
   /**
-   * The connection to the database the calling Worker serves. Shards are per database (`shardFor` puts a
-   * fingerprint of the URL in the name), so one object only ever sees one URL.
+   * The connection to the database the calling Worker serves. Shards are per database (`shardFor` puts a fingerprint
+   * of the URL in the name), so one object only ever sees one URL. Callers do not send it: a shard whose name carries
+   * the fingerprint of this deployment's DATABASE_URL uses that; another (a Worker serving another database, in tests)
+   * is told once, when it asks (`need_url`), and remembers it.
    */
-  private db(url: string): Db {
+  private db(given?: string): Db {
+    const url = given ?? this.dbUrl ?? this.ownUrl();
+    if (url === null) throw new NeedUrl();
     if (this.dbConn && this.dbUrl !== url) throw new Error('an AuthDirectory shard serves one database');
     this.dbUrl = url;
     this.dbConn ??= new Db({ ...dbSettings(this.env, { durable: true }), url });
     return this.dbConn;
   }
 
+  private ownUrl(): string | null {
+    const own = settings(this.env).DATABASE_URL;
+    return own && (this.ctx.id.name ?? '').startsWith(shardPrefix(own)) ? own : null;
+  }
+
   /** Checks a key id and the SHA-256 (hex) of its secret against the database at `dbUrl`. */
-  async authenticate(dbUrl: string, keyId: string, hashedSecret: string): Promise<AuthAnswer> {
+  async authenticate(keyId: string, hashedSecret: string, dbUrl?: string): Promise<AuthAnswer> {
     let row: KeyRow | null;
     try {
       row = await this.lookup(dbUrl, keyId);
     } catch (e) {
       if (e instanceof DbUnavailableError) return { ok: false, reason: 'unavailable' };
+      if (e instanceof NeedUrl) return { ok: false, reason: 'need_url' };
       throw e;
     }
     if (!row || !timingSafeEqual(hashedSecret, row.hashed_secret)) return { ok: false, reason: 'unknown' };
     if (row.expires_at.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
     if (row.suspended) return { ok: false, reason: 'suspended' };
-    await this.touch(dbUrl, row);
+    await this.touch(row);
     return {
       ok: true,
       identity: {
@@ -129,18 +139,18 @@ export class AuthDirectory extends DurableObject<Env> {
    * statement itself skips a key touched within the hour (another shard instance after a restart, say). A failure
    * is logged, never the request's problem.
    */
-  private async touch(dbUrl: string, row: KeyRow): Promise<void> {
+  private async touch(row: KeyRow): Promise<void> {
     const now = Date.now();
     if (row.last_used_at !== null && now - row.last_used_at.getTime() < TOUCH_EVERY_MS) return;
     row.last_used_at = new Date(now);
     try {
-      await touchApiKey.run({ id: row.key_id }, this.db(dbUrl));
+      await touchApiKey.run({ id: row.key_id }, this.db());
     } catch (e) {
       console.error(JSON.stringify({ level: 'warn', msg: 'cannot record key use', error: e instanceof Error ? e.message : String(e) }));
     }
   }
 
-  private async lookup(dbUrl: string, keyId: string): Promise<KeyRow | null> {
+  private async lookup(dbUrl: string | undefined, keyId: string): Promise<KeyRow | null> {
     const hit = this.cache.get(keyId);
     const now = Date.now();
     if (hit && now - hit.at < CACHE_MS) {
@@ -164,7 +174,7 @@ export class AuthDirectory extends DurableObject<Env> {
     }
   }
 
-  private async read(dbUrl: string, keyId: string): Promise<KeyRow | null> {
+  private async read(dbUrl: string | undefined, keyId: string): Promise<KeyRow | null> {
     const generation = this.generation;
     const [raw] = await getApiKeyWithUser.run({ id: keyId }, this.db(dbUrl));
     const row = raw ? KeyRow.parse(raw) : null;
@@ -180,3 +190,6 @@ export class AuthDirectory extends DurableObject<Env> {
     return row;
   }
 }
+
+/** Thrown when the shard does not know its database's URL yet: the caller sends it. */
+class NeedUrl extends Error {}

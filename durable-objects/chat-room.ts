@@ -79,7 +79,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
         return chat ? this.replayCreate(actor, chat) : fail(409, 'This chat id is taken.');
       }
       this.state.created(r.chat, r.messages);
-      this.runner.forget();
+      this.runner.fresh(r.chat.agent_id !== null);
       this.turns.start(resolved.value);
       if (key !== null) this.ctx.storage.kv.put('create_reply', JSON.stringify(r.chat));
       return ok(r.chat);

@@ -2,6 +2,7 @@
  * The Postgres side of one chat, as the chat's object uses it: every statement it runs, typed, with the chat id bound.
  * No state: the room decides when to call what, under its lock.
  */
+import { z } from 'zod';
 import {
   getChatMessageById,
   getChatMessageByKey,
@@ -15,7 +16,7 @@ import {
 } from '../../sql/generated/chat_messages.queries';
 import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQueuedMessage, promoteQueuedMessage } from '../../sql/generated/chat_queue.queries';
 import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
-import { deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
+import { createChat, deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
 import type { Conn, Db } from '../../functions/lib/db';
 import { fail, ok, type MessagePageQuery, type PostResult, type RoomResult } from '../../functions/lib/room-api';
 import { pinAgentContext } from '../../functions/services/agent-context';
@@ -223,8 +224,9 @@ export class ChatStore {
   }
 
   /**
-   * Inserts the chat, running, with its pinned context and first messages (after the deployment system prompt), in
-   * one transaction. 'exists' when the id is taken (a replayed request), 'unknown-agent' when the agent vanished.
+   * Inserts the chat, running, with its first messages (after the deployment system prompt): one statement, or with an
+   * agent one transaction that pins its context too. 'exists' when the id is taken (a replayed request),
+   * 'unknown-agent' when the agent vanished.
    */
   async create(input: {
     ownerId: string;
@@ -235,6 +237,26 @@ export class ChatStore {
     messages: readonly NewMessage[];
   }): Promise<{ chat: Chat; messages: Message[] } | 'exists' | 'unknown-agent'> {
     const id = this.chatId();
+    if (input.agentId === null) {
+      // The common case is one statement: no transaction, no separate read of the system prompt.
+      const [row] = await createChat.run(
+        {
+          id,
+          owner_id: input.ownerId,
+          title: input.title,
+          model_config_id: input.modelConfigId,
+          labels: JSON.stringify(input.labels),
+          roles: input.messages.map((m) => m.role),
+          contents: input.messages.map((m) => JSON.stringify(m.content)),
+          created_bys: input.messages.map((m) => m.createdBy ?? ''),
+          keys: input.messages.map((m) => m.key ?? ''),
+        },
+        this.db(),
+      );
+      if (!row) return 'exists';
+      const messages = z.array(z.unknown()).parse(row.messages ?? []).map(toMessage);
+      return { chat: toChat(row.chat), messages };
+    }
     try {
       return await this.db().inTx(async (tx) => {
         const [row] = await insertChat.run(

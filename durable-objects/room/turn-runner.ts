@@ -45,6 +45,13 @@ export class TurnRunner {
     this.pinnedGeneration += 1;
   }
 
+  /** A chat just created: it has no summary yet, and pinned context only with an agent (nothing to read). */
+  fresh(hasAgent: boolean): void {
+    this.forget();
+    this.summary = null;
+    if (!hasAgent) this.pinned = [];
+  }
+
   forgetPinned(): void {
     this.pinned = undefined;
     this.pinnedGeneration += 1;

@@ -17,7 +17,10 @@ export interface KeyIdentity {
   expiresAt: number;
 }
 
-export type AuthAnswer = { ok: true; identity: KeyIdentity } | { ok: false; reason: 'unknown' | 'expired' | 'suspended' | 'unavailable' };
+/** `need_url`: the shard does not know its database's URL yet; ask again with it. */
+export type AuthAnswer =
+  | { ok: true; identity: KeyIdentity }
+  | { ok: false; reason: 'unknown' | 'expired' | 'suspended' | 'unavailable' | 'need_url' };
 
 
 /** FNV-1a of a string, as 8 hex digits: names shards per database without putting the URL in the name. */
@@ -32,7 +35,12 @@ function fingerprint(s: string): string {
 
 /** The directory shard for a key id: 36 shards per database, by the id's first character. */
 export function shardFor(dbUrl: string, keyId: string): string {
-  return `keys-${fingerprint(dbUrl)}-${keyId.charAt(0)}`;
+  return `${shardPrefix(dbUrl)}${keyId.charAt(0)}`;
+}
+
+/** The start of the names of a database's shards. */
+export function shardPrefix(dbUrl: string): string {
+  return `keys-${fingerprint(dbUrl)}-`;
 }
 
 /** Every shard's key-id character: key ids are minted from this alphabet (functions/lib/tokens.ts). */

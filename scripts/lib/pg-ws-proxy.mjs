@@ -27,6 +27,7 @@ import net from 'node:net';
 import { WebSocketServer } from 'ws';
 import { checkUpgrade } from './pg-ws-proxy-auth.mjs';
 import { assertPortFree } from './ports.mjs';
+import { SessionWatch } from './pg-session-state.mjs';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -149,7 +150,7 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
   });
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
-  const counters = { clients: 0, backendsOpened: 0, reused: 0 };
+  const counters = { clients: 0, backendsOpened: 0, reused: 0, resetsSkipped: 0 };
   let closing = false;
 
   /**
@@ -232,6 +233,8 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
       /** An extended-protocol message was sent after the last Sync (the backend may be skipping to a Sync). */
       this.unsynced = false;
       this.resetFailed = false;
+      /** What the current client did to the session: nothing, or something DISCARD ALL must undo. */
+      this.watch = new SessionWatch();
       /** @type {ClientSession | null} */
       this.client = null;
       /** @type {NodeJS.Timeout | undefined} idle timeout, or the reset / terminate deadline */
@@ -251,6 +254,8 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
       this.outLen = 0;
       /** Bytes of the current client message still to come. */
       this.outLeft = 0;
+      /** The type of the current client message. */
+      this.outType = 0;
 
       counters.backendsOpened += 1;
       backends.add(this);
@@ -425,16 +430,19 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
               return;
             }
             this.outLeft = this.outLen - 4;
+            this.watch.start(this.outType, this.outLeft);
           }
           continue;
         }
         if (this.outLeft > 0) {
           const k = Math.min(this.outLeft, n - i);
+          this.watch.data(chunk.subarray(i, i + k));
           this.outLeft -= k;
           i += k;
           continue;
         }
         const type = /** @type {number} */ (chunk[i]);
+        this.outType = type;
         if (type === T_TERMINATE) {
           if (i > 0) this.tcp.write(chunk.subarray(0, i));
           this.client?.leave();
@@ -453,6 +461,7 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
             return;
           }
           this.outLeft = len - 4;
+          this.watch.start(type, this.outLeft);
           i += 5;
         } else {
           this.outLenNeed = 4;
@@ -474,6 +483,7 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
       this.status = STATUS_IDLE;
       this.unsynced = false;
       this.client = client;
+      this.watch.reset();
       if (this.startupReply) client.ws.send(this.startupReply, { binary: true });
     }
 
@@ -489,6 +499,13 @@ export async function startPgWsProxy({ port, ports, token = randomBytes(24).toSt
       const clean = this.poolable && !closing && this.owed === 0 && this.status === STATUS_IDLE && !this.unsynced && atBoundary;
       if (!clean || (idle.get(this.key)?.length ?? 0) + (resetting.get(this.key) ?? 0) >= maxIdle) {
         this.terminate();
+        return;
+      }
+      if (!this.watch.dirty) {
+        // Nothing the client sent changed the session: it goes back to the pool as it is, with no DISCARD ALL.
+        counters.resetsSkipped += 1;
+        this.resetFailed = false;
+        this.resetDone();
         return;
       }
       this.state = 'resetting';

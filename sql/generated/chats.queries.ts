@@ -2,9 +2,17 @@
 /** Types generated for queries found in "sql/queries/chats.sql" */
 import { PreparedQuery } from '@pgtyped/runtime';
 
+export type chat_message_role = 'assistant' | 'system' | 'tool' | 'user';
+
 export type chat_status = 'error' | 'interrupting' | 'running' | 'waiting';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export type JsonArray = (Json)[];
+
+export type chat_message_roleArray = (chat_message_role)[];
+
+export type stringArray = (string)[];
 
 /** 'InsertChat' parameters type */
 export interface IInsertChatParams {
@@ -268,5 +276,72 @@ const deleteChatByIdIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id"
  * ```
  */
 export const deleteChatById = new PreparedQuery<IDeleteChatByIdParams,IDeleteChatByIdResult>(deleteChatByIdIR);
+
+
+/** 'CreateChat' parameters type */
+export interface ICreateChatParams {
+  contents: JsonArray;
+  created_bys: stringArray;
+  id: string;
+  keys: stringArray;
+  labels: Json;
+  model_config_id: string;
+  owner_id: string;
+  roles: chat_message_roleArray;
+  title: string;
+}
+
+/** 'CreateChat' return type */
+export interface ICreateChatResult {
+  chat: Json | null;
+  messages: Json | null;
+}
+
+/** 'CreateChat' query type */
+export interface ICreateChatQuery {
+  params: ICreateChatParams;
+  result: ICreateChatResult;
+}
+
+const createChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"model_config_id":true,"labels":true,"roles":true,"contents":true,"created_bys":true,"keys":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":560,"b":563}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":572,"b":581},{"a":1135,"b":1144}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":590,"b":596}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":616,"b":632}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":641,"b":648}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":1323,"b":1329}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":1353,"b":1362}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1374,"b":1386}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1397,"b":1402}]}],"statement":"-- A new chat in one statement: the chat row (running: its first turn starts at once), then the deployment's system\n-- prompt as a system message when one is set, then the given messages (parallel arrays, in order). Chats with an agent\n-- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its\n-- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.\nWITH chat AS (\n    INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)\n    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)\n    ON CONFLICT (id) DO NOTHING\n    RETURNING *\n), prompt AS (\n    -- site_configs holds JSON text; the prompt is a JSON string, trimmed like the Worker trims it.\n    SELECT btrim(value::jsonb #>> '{}', E' \\t\\r\\n') AS text\n    FROM site_configs\n    WHERE key = 'system_prompt' AND jsonb_typeof(value::jsonb) = 'string'\n), first AS (\n    SELECT 'system'::chat_message_role AS role, jsonb_build_array(jsonb_build_object('type', 'text', 'text', p.text)) AS content,\n        :owner_id!::text AS created_by, '' AS key, 0::bigint AS ord\n    FROM prompt p\n    WHERE p.text <> ''\n    UNION ALL\n    SELECT m.role, m.content, m.created_by, m.key, m.ord\n    FROM unnest(:roles!::chat_message_role[], :contents!::jsonb[], :created_bys!::text[], :keys!::text[])\n        WITH ORDINALITY AS m (role, content, created_by, key, ord)\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')\n    FROM chat c, first f\n    ORDER BY f.ord\n    RETURNING *\n)\nSELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages\nFROM chat c"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- A new chat in one statement: the chat row (running: its first turn starts at once), then the deployment's system
+ * -- prompt as a system message when one is set, then the given messages (parallel arrays, in order). Chats with an agent
+ * -- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its
+ * -- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.
+ * WITH chat AS (
+ *     INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
+ *     VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
+ *     ON CONFLICT (id) DO NOTHING
+ *     RETURNING *
+ * ), prompt AS (
+ *     -- site_configs holds JSON text; the prompt is a JSON string, trimmed like the Worker trims it.
+ *     SELECT btrim(value::jsonb #>> '{}', E' \t\r\n') AS text
+ *     FROM site_configs
+ *     WHERE key = 'system_prompt' AND jsonb_typeof(value::jsonb) = 'string'
+ * ), first AS (
+ *     SELECT 'system'::chat_message_role AS role, jsonb_build_array(jsonb_build_object('type', 'text', 'text', p.text)) AS content,
+ *         :owner_id!::text AS created_by, '' AS key, 0::bigint AS ord
+ *     FROM prompt p
+ *     WHERE p.text <> ''
+ *     UNION ALL
+ *     SELECT m.role, m.content, m.created_by, m.key, m.ord
+ *     FROM unnest(:roles!::chat_message_role[], :contents!::jsonb[], :created_bys!::text[], :keys!::text[])
+ *         WITH ORDINALITY AS m (role, content, created_by, key, ord)
+ * ), inserted AS (
+ *     INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)
+ *     SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')
+ *     FROM chat c, first f
+ *     ORDER BY f.ord
+ *     RETURNING *
+ * )
+ * SELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages
+ * FROM chat c
+ * ```
+ */
+export const createChat = new PreparedQuery<ICreateChatParams,ICreateChatResult>(createChatIR);
 
 

@@ -43,3 +43,37 @@ RETURNING *;
 /* @name DeleteChatByID */
 -- All chat-scoped child tables are removed via ON DELETE CASCADE.
 DELETE FROM chats WHERE id = :id!::uuid RETURNING id;
+
+/* @name CreateChat */
+-- A new chat in one statement: the chat row (running: its first turn starts at once), then the deployment's system
+-- prompt as a system message when one is set, then the given messages (parallel arrays, in order). Chats with an agent
+-- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its
+-- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.
+WITH chat AS (
+    INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
+    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING *
+), prompt AS (
+    -- site_configs holds JSON text; the prompt is a JSON string, trimmed like the Worker trims it.
+    SELECT btrim(value::jsonb #>> '{}', E' \t\r\n') AS text
+    FROM site_configs
+    WHERE key = 'system_prompt' AND jsonb_typeof(value::jsonb) = 'string'
+), first AS (
+    SELECT 'system'::chat_message_role AS role, jsonb_build_array(jsonb_build_object('type', 'text', 'text', p.text)) AS content,
+        :owner_id!::text AS created_by, '' AS key, 0::bigint AS ord
+    FROM prompt p
+    WHERE p.text <> ''
+    UNION ALL
+    SELECT m.role, m.content, m.created_by, m.key, m.ord
+    FROM unnest(:roles!::chat_message_role[], :contents!::jsonb[], :created_bys!::text[], :keys!::text[])
+        WITH ORDINALITY AS m (role, content, created_by, key, ord)
+), inserted AS (
+    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)
+    SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')
+    FROM chat c, first f
+    ORDER BY f.ord
+    RETURNING *
+)
+SELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages
+FROM chat c;

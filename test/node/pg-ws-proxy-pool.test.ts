@@ -9,6 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { changesSession } from '../../scripts/lib/pg-session-state.mjs';
 import { startPgWsProxy } from '../../scripts/lib/pg-ws-proxy.mjs';
 import { startScratchPostgres } from '../../scripts/lib/scratch-db.mjs';
 
@@ -225,6 +226,24 @@ class Raw {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+describe('changesSession', () => {
+  it.each([
+    ['SET x = 1', true],
+    ['  -- c\n/* d */ reset all', true],
+    ['CREATE TEMPORARY TABLE t (x int)', true],
+    ['create local temp table t (x int)', true],
+    ["SELECT set_config('a', 'b', false)", true],
+    ['select pg_try_advisory_lock(1)', true],
+    ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', true],
+    ['SELECT pg_try_advisory_xact_lock(1)', false],
+    ['UPDATE chats SET status = $1 WHERE id = $2', false],
+    ['-- The hottest write\nWITH updated_chat AS (UPDATE chats SET x = 1) INSERT INTO t SELECT 1', false],
+    ['BEGIN', false],
+  ])('%j changes the session: %s', (sql, want) => {
+    expect(changesSession(sql)).toBe(want);
+  });
+});
+
 describe('the proxy with session pooling', () => {
   it('gives two sequential clients the same backend, reset: no settings, prepared statements or temp tables leak', async () => {
     const p = await startProxy(true);
@@ -256,6 +275,42 @@ describe('the proxy with session pooling', () => {
     expect(r.rows[0]).toEqual({ n: initialName, t: '0', prepared: 0, temp: null });
     await b.end();
     expect(p.stats()).toMatchObject({ clients: 2, backendsOpened: 1, reused: 1 });
+  });
+
+  it('hands on a session its client left unchanged without DISCARD ALL, and resets one it changed in any way', async () => {
+    const p = await startProxy(true);
+    const clean = await neon();
+    const pid = await pidOf(clean);
+    await clean.query('SELECT $1::int + 1 AS n', [41]);
+    await clean.query(`INSERT INTO ${table} (tag) VALUES ($1)`, [randomUUID()]);
+    await clean.end();
+    await until(() => p.stats().pooledIdle === 1);
+    expect(p.stats().resetsSkipped).toBe(1);
+    const changes = [
+      "SELECT set_config('application_name', 'leak', false)",
+      'SELECT pg_advisory_lock(424242)',
+      '/* a comment */ -- and another\n  set application_name = leak',
+      'LISTEN leak',
+    ];
+    for (const sql of changes) {
+      const c = await neon();
+      expect(await pidOf(c)).toBe(pid);
+      await c.query(sql);
+      await c.end();
+      await until(() => p.stats().pooledIdle === 1);
+      const next = await neon();
+      const r = await next.query<{ n: string; locks: number; listening: number }>(
+        `SELECT current_setting('application_name') AS n,
+                (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,
+                (SELECT count(*)::int FROM pg_listening_channels()) AS listening`,
+      );
+      expect(r.rows[0], sql).toMatchObject({ locks: 0, listening: 0 });
+      expect(r.rows[0]?.n, sql).not.toMatch(/leak/);
+      await next.end();
+      await until(() => p.stats().pooledIdle === 1);
+    }
+    // Every session a change touched was reset; the clean ones (the checks) were handed on as they were.
+    expect(p.stats().resetsSkipped).toBe(1 + changes.length);
   });
 
   it('answers a reused client with the backend key data of the backend it really gets', async () => {

@@ -155,4 +155,25 @@ describe('the key cache under a flood of lookups', () => {
     expect(await cachedIds(world.url, 'z')).toEqual([k3, k1, k4].map(keyIdOf));
     await world.db.close();
   });
+
+  it("is asked without the database URL: a shard of the deployment's database knows it, another asks for it once", async () => {
+    const u = await makeUser();
+    const keyId = keyIdOf(u.token);
+    const hashed = await sha256Hex(u.token.slice(keyId.length + 1));
+    const own = env.AUTH_DIRECTORY.getByName(shardFor(testEnv.DATABASE_URL, keyId));
+    expect(await own.authenticate(keyId, hashed)).toMatchObject({ ok: true, identity: { userId: u.user.id, keyId } });
+    const world = await freshWorld();
+    const other = await makeUser({ env: world.env });
+    const otherId = keyIdOf(other.token);
+    const otherHash = await sha256Hex(other.token.slice(otherId.length + 1));
+    const foreign = env.AUTH_DIRECTORY.getByName(shardFor(world.url, otherId));
+    expect(await foreign.authenticate(otherId, otherHash)).toEqual({ ok: false, reason: 'need_url' });
+    expect(await foreign.authenticate(otherId, otherHash, world.url)).toMatchObject({ ok: true });
+    // Told once: it remembers.
+    await runInDurableObject(foreign, (d: AuthDirectory) => {
+      internals(d).cache.clear();
+    });
+    expect(await foreign.authenticate(otherId, otherHash)).toMatchObject({ ok: true });
+    await world.db.close();
+  });
 });
