@@ -19,6 +19,28 @@ export interface DbSettings {
    * thousands of idle chats do not pin thousands of Postgres connections; the next call reconnects.
    */
   idleCloseMs?: number;
+  /**
+   * Run statements with parameters as named prepared statements (one parse and plan per statement per connection,
+   * and only Bind/Execute on the wire after that). For long-lived connections: the Durable Objects'. Neon's pooler
+   * (PgBouncer >= 1.21 with max_prepared_statements) keeps protocol-level prepared statements per server connection.
+   */
+  prepare?: boolean;
+}
+
+/** A statement's prepared name: stable for the same text (FNV-1a of it, and its length). */
+function statementName(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return `s${h.toString(16)}_${text.length}`;
+}
+
+/** A prepared statement the server no longer accepts (the schema changed under it, or the session lost it). */
+function stalePrepared(e: unknown): boolean {
+  const code = sqlState(e);
+  return code === '26000' || (code === '0A000' && e instanceof Error && e.message.includes('cached plan must not change result type'));
 }
 
 let configuredProxy: string | undefined;
@@ -188,9 +210,10 @@ export class Db implements Queryable {
   }
 
   private async run(client: Client, text: string, values: unknown[]) {
+    const named = this.settings.prepare === true && values.length > 0;
     try {
       return await withTimeout(
-        client.query(text, values),
+        named ? client.query({ name: statementName(text), text, values }) : client.query(text, values),
         this.settings.statementTimeoutMs,
         () => {
           this.drop(client);
@@ -216,7 +239,15 @@ export class Db implements Queryable {
     return await this.active(async () => {
       await this.txLock;
       const client = await this.connection();
-      const r = await this.run(client, text, values);
+      let r;
+      try {
+        r = await this.run(client, text, values);
+      } catch (e) {
+        if (!stalePrepared(e)) throw e;
+        // A migration changed a table under a prepared statement: prepare it again on a fresh connection, once.
+        this.drop(client);
+        r = await this.run(await this.connection(), text, values);
+      }
       return { rows: r.rows, rowCount: r.rowCount ?? 0 };
     });
   }

@@ -76,5 +76,7 @@ export function dbSettings(env: Env, opts: { durable?: boolean } = {}): DbSettin
     connectTimeoutMs: s.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: s.PG_STATEMENT_TIMEOUT_MS,
     idleCloseMs: opts.durable ? s.PG_IDLE_CLOSE_MS : 0,
+    // A request's connection lives for one request: nothing to reuse a prepared statement for.
+    prepare: opts.durable === true,
   };
 }
