@@ -76,16 +76,19 @@ export const bodyGuard = createMiddleware<AppEnv>(async (c, next) => {
   }
   const declared = c.req.header('content-length');
   if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
-  const bytes = await readAtMost(raw.body, MAX_BODY_BYTES);
-  // The routes read this copy (the original stream is spent).
-  c.req.raw = new Request(raw, { body: bytes });
-  if (bytes.byteLength > 0 && JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+  if (declared === undefined) {
+    // No length announced (a chunked body): counted as it is read, and the routes read this copy.
+    const bytes = await readAtMost(raw.body, MAX_BODY_BYTES);
+    c.req.raw = new Request(raw, { body: bytes });
+  }
+  if (JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+    // Parsed once: the route's validator gets this parse from the request's body cache.
     let parsed: unknown;
     let ok = true;
     try {
-      parsed = JSON.parse(new TextDecoder().decode(bytes));
+      parsed = await c.req.json();
     } catch {
-      ok = false; // the route's validator answers "not valid JSON"
+      ok = false; // empty or not JSON: the route's validator answers
     }
     const problem = ok ? jsonProblem(parsed) : null;
     if (problem) throw badRequest('Validation failed.', [problem]);
