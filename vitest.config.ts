@@ -74,6 +74,10 @@ export default defineConfig({
           name: 'node',
           include: ['test/node/**/*.test.ts'],
           environment: 'node',
+          // Runs beside the 'worker' project (same group), so it takes the same number of workers: vitest refuses
+          // projects of one group with different 'maxWorkers', and the default depends on the machine's cores.
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
