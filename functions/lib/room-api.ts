@@ -2,7 +2,7 @@
  * What the Worker and a chat's Durable Object exchange over RPC: plain data, defined here so that neither side
  * imports the other (the Worker reaches the object through its binding type, `Env['CHAT_ROOM']`).
  */
-import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role } from '../shapes/chat';
+import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role, StreamTicket } from '../shapes/chat';
 import type { StreamStats } from '../shapes/stream';
 import type { ChatActor } from './access';
 
@@ -82,6 +82,8 @@ export interface ChatRoomRpc {
   updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>>;
   deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
+  /** A single-use stream ticket for the actor, bound to the credential (`keyId`) that asked for it. */
+  mintTicket(actor: ChatActor, keyId: string): Promise<RoomResult<StreamTicket>>;
   contextDirty(): Promise<void>;
   refresh(): Promise<void>;
   purge(): Promise<void>;

@@ -81,6 +81,12 @@ export const Chat = z
   .openapi('Chat');
 export type Chat = z.infer<typeof Chat>;
 
+/** A single-use credential for the stream, for clients that cannot send headers on a WebSocket (browsers). */
+export const StreamTicket = z
+  .object({ ticket: z.string(), expires_at: z.iso.datetime() })
+  .openapi('StreamTicket', { description: 'Single use, valid 60 s: `GET /chats/{id}/stream?ticket=<ticket>` instead of a token' });
+export type StreamTicket = z.infer<typeof StreamTicket>;
+
 /** A Postgres timestamp (a Date from the driver, or its text) as the API's RFC 3339 string. */
 export const Timestamp = z.coerce.date().transform((d) => d.toISOString());
 /** A Postgres int8 (text from the driver) as a number. */
