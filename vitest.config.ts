@@ -1,10 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+
+// Suites use the SDK from its source, as the type-check does (Node-side scripts run its build, sdk/dist).
+const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } };
 
 export default defineConfig({
   test: {
     projects: [
       {
+        resolve,
         plugins: [
           cloudflareTest(({ inject }) => ({
             main: './functions/index.ts',
@@ -43,6 +48,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],
