@@ -10,7 +10,9 @@
  *   same parts at the same seqs), listeners get only the parts it had not seen; when they do not (another turn, or
  *   the held one ended unseen), listeners get them all from seq 0, which means "start over";
  * - a live part with seq 0 starts a new partial; one whose seq skips ahead is a gap: the socket is replaced, and the
- *   next connect frame replays the turn.
+ *   next connect frame replays the turn;
+ * - a turn that ended while the socket was down is not replayed: its durable message comes instead, and listeners get
+ *   the parts they missed, from it, just before it. So the parts of a turn always add up to its message's text.
  */
 import type { ChatStatus, LastError, Message, Part, QueuedMessage, StreamEvent } from './types.js';
 
@@ -31,13 +33,6 @@ export interface StreamStatus {
 
 type PartEvent = Extract<StreamEvent, { type: 'message_part' }>;
 
-export interface Applied {
-  /** The events listeners get, in order. */
-  events: StreamEvent[];
-  /** A live part skipped ahead: the socket must be replaced (the server replays the turn on connect). */
-  gap: boolean;
-}
-
 /** Counters of what the resume rules did (for tests and diagnostics). */
 export interface ResumeCounts {
   /** Durable messages received again and dropped. */
@@ -49,6 +44,8 @@ export interface ResumeCounts {
   /** Live parts that skipped ahead. */
   gaps: number;
   fullRefreshes: number;
+  /** Turns whose last parts were missed (the turn ended while the socket was down): filled in from the message. */
+  completions: number;
 }
 
 const samePart = (a: Part, b: Part): boolean => a.type === b.type && a.text === b.text;
@@ -59,7 +56,7 @@ export class StreamState {
   queue: QueuedMessage[] = [];
   /** The newest durable message id this client has: the next connect asks for what follows it. */
   lastId: number;
-  readonly counts: ResumeCounts = { duplicateMessages: 0, duplicateParts: 0, restarts: 0, gaps: 0, fullRefreshes: 0 };
+  readonly counts: ResumeCounts = { duplicateMessages: 0, duplicateParts: 0, restarts: 0, gaps: 0, fullRefreshes: 0, completions: 0 };
   private turn: { parts: Part[]; text: string; reasoning: string } | null = null;
 
   constructor(afterId: number) {
@@ -70,9 +67,12 @@ export class StreamState {
     return this.turn && { role: 'assistant', parts: this.turn.parts, text: this.turn.text, reasoning: this.turn.reasoning };
   }
 
-  /** Applies one frame; `connect` for the first frame of a connection (which replays the running turn). */
-  apply(events: readonly StreamEvent[], connect: boolean): Applied {
-    const out: StreamEvent[] = [];
+  /**
+   * Applies one frame, event by event, handing each event listeners should get to `emit` once the state includes it.
+   * `connect` marks the first frame of a connection (which replays the running turn). Returns whether a live part
+   * skipped ahead (a gap): the socket must then be replaced, and the next connect replays the turn.
+   */
+  apply(events: readonly StreamEvent[], connect: boolean, emit: (event: StreamEvent) => void): { gap: boolean } {
     let held: readonly Part[] = connect ? [...(this.turn?.parts ?? [])] : [];
     const replay: PartEvent[] = [];
     let gap = false;
@@ -90,11 +90,14 @@ export class StreamState {
           this.messages.push(e.message);
           this.lastId = e.message.id;
           // A turn's parts are followed by its durable message.
-          if (e.message.role === 'assistant') endTurn();
+          if (e.message.role === 'assistant') {
+            this.complete(e, emit);
+            endTurn();
+          }
           break;
         case 'message_part':
           if (connect) replay.push(e);
-          else if (!gap && !this.live(e)) gap = true;
+          else if (!gap && !this.live(e, emit)) gap = true;
           continue;
         case 'status':
           this.status = e.status;
@@ -113,19 +116,15 @@ export class StreamState {
         case 'context_dirty':
           break;
       }
-      out.push(e);
+      emit(e);
     }
-    if (connect) {
-      const r = this.reconcile(held, replay);
-      out.push(...r.events);
-      gap ||= r.gap;
-    }
+    if (connect && !this.reconcile(held, replay, emit)) gap = true;
     if (gap) this.counts.gaps += 1;
-    return { events: out, gap };
+    return { gap };
   }
 
   /** A live part: true when it was taken (or was a repeat), false when it skipped ahead. */
-  private live(e: PartEvent): boolean {
+  private live(e: PartEvent, emit: (event: StreamEvent) => void): boolean {
     const { seq, part } = e.message_part;
     const n = this.turn?.parts.length ?? 0;
     if (seq === 0) {
@@ -138,24 +137,55 @@ export class StreamState {
       return false;
     }
     this.append(part);
+    emit(e);
     return true;
   }
 
   /** The connect frame's replay of the running turn, against what the client held before the connect. */
-  private reconcile(held: readonly Part[], replay: readonly PartEvent[]): Applied {
-    if (replay.some((e, i) => e.message_part.seq !== i)) return { events: [], gap: true };
+  private reconcile(held: readonly Part[], replay: readonly PartEvent[], emit: (event: StreamEvent) => void): boolean {
+    if (replay.some((e, i) => e.message_part.seq !== i)) return false;
     this.turn = null;
     for (const e of replay) this.append(e.message_part.part);
-    const continues = held.length <= replay.length && held.every((p, i) => {
+    const continues = held.every((p, i) => {
       const r = replay[i];
       return r !== undefined && samePart(p, r.message_part.part);
     });
-    if (continues) {
-      this.counts.duplicateParts += held.length;
-      return { events: replay.slice(held.length), gap: false };
+    if (continues) this.counts.duplicateParts += held.length;
+    else this.counts.restarts += 1;
+    for (const e of continues ? replay.slice(held.length) : replay) emit(e);
+    return true;
+  }
+
+  /**
+   * The durable message of the turn this client was following, when the parts it got do not add up to it (the turn
+   * ended while the socket was down, and a connect replays only a running turn): listeners get the rest as parts
+   * first, so the parts of a turn always add up to its message. Parts of another turn start over from seq 0.
+   */
+  private complete(e: Extract<StreamEvent, { type: 'message' }>, emit: (event: StreamEvent) => void): void {
+    const following = this.turn !== null || this.status?.status === 'running' || this.status?.status === 'interrupting';
+    if (!following) return;
+    const final = { text: '', reasoning: '' };
+    for (const p of e.message.content) {
+      if (p.type === 'text' && 'text' in p && typeof p.text === 'string') final.text += p.text;
+      if (p.type === 'reasoning' && 'text' in p && typeof p.text === 'string') final.reasoning += p.text;
     }
-    this.counts.restarts += 1;
-    return { events: [...replay], gap: false };
+    const have = { text: this.turn?.text ?? '', reasoning: this.turn?.reasoning ?? '' };
+    if (!final.text.startsWith(have.text) || !final.reasoning.startsWith(have.reasoning)) {
+      this.counts.restarts += 1;
+      this.turn = null;
+      have.text = '';
+      have.reasoning = '';
+    }
+    const rest: Part[] = [];
+    if (final.reasoning.length > have.reasoning.length) rest.push({ type: 'reasoning', text: final.reasoning.slice(have.reasoning.length) });
+    if (final.text.length > have.text.length) rest.push({ type: 'text', text: final.text.slice(have.text.length) });
+    if (rest.length === 0) return;
+    this.counts.completions += 1;
+    for (const part of rest) {
+      const seq = this.turn?.parts.length ?? 0;
+      this.append(part);
+      emit({ type: 'message_part', chat_id: e.chat_id, message_part: { role: 'assistant', part, seq } });
+    }
   }
 
   private append(part: Part): void {

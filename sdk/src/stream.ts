@@ -135,7 +135,10 @@ export class ChatStream implements AsyncIterable<StreamEvent> {
     return this.state.counts;
   }
 
-  /** Listens to a server event type or a lifecycle event; returns the function that stops listening. */
+  /**
+   * Listens to a server event type or a lifecycle event; returns the function that stops listening. A server event
+   * reaches its listeners once the stream's state (`messages`, `partial`, ...) includes it.
+   */
   on<K extends keyof StreamEventMap>(type: K, listener: Listener<K>): () => void {
     let set = this.listeners.get(type);
     if (!set) {
@@ -333,25 +336,24 @@ export class ChatStream implements AsyncIterable<StreamEvent> {
     });
   }
 
-  /** Applies a frame and tells the listeners. */
+  /** Applies a frame and tells the listeners: each event once the state includes it, then `open` (first frame) and `change`. */
   private deliver(events: readonly StreamEvent[], first: boolean, onFirstFrame: () => void, drop: (reason: string) => void): void {
     this.emit('frame', { type: 'frame', events });
-    const applied = this.state.apply(events, first);
+    const { gap } = this.state.apply(events, first, (e) => {
+      this.emit(e.type, e);
+      for (const box of this.inboxes) {
+        box.queue.push(e);
+        box.wake?.();
+      }
+    });
     if (first) {
       this.connected = true;
       this.connections += 1;
       onFirstFrame();
       this.emit('open', { type: 'open', reconnected: this.connections > 1 });
     }
-    for (const e of applied.events) {
-      this.emit(e.type, e);
-      for (const box of this.inboxes) {
-        box.queue.push(e);
-        box.wake?.();
-      }
-    }
     this.emit('change', { type: 'change' });
-    if (applied.gap) drop('a part of the turn was missed');
+    if (gap) drop('a part of the turn was missed');
   }
 
   private emit<K extends keyof StreamEventMap>(type: K, event: StreamEventMap[K]): void {

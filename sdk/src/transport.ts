@@ -75,6 +75,12 @@ function adapt(ws: EventSocket): StreamSocket {
     deliver((h) => { h.message(data); });
   });
   ws.addEventListener('close', (e: unknown) => {
+    // Completes the closing handshake where the runtime leaves it to us (workerd); elsewhere a no-op.
+    try {
+      ws.close();
+    } catch {
+      // already closed
+    }
     const code = field(e, 'code');
     const reason = field(e, 'reason');
     closeOnce(typeof code === 'number' ? code : 1006, typeof reason === 'string' ? reason : '');

@@ -1,6 +1,7 @@
 /** Test helpers for the Worker suites: HTTP calls, fresh databases, and row factories. */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
+import { createClient, fetchTransport, type ChatdClient, type ClientOptions } from '@chatd-edge/sdk';
 import { z } from 'zod';
 import worker from '../../functions/index';
 import { dbSettings, settings } from '../../functions/env';
@@ -37,7 +38,28 @@ export interface CallResult {
   headers: Headers;
 }
 
-/** Calls the Worker: through SELF, or through the exported handler with another env. */
+/** The Worker's fetch: the exported handler, or, with `e`, the handler with another env (another database). */
+export function workerFetch(e?: Env): (req: Request) => Promise<Response> {
+  if (!e) return (req) => exports.default.fetch(req);
+  return async (req) => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(req, e, ctx);
+    await waitOnExecutionContext(ctx);
+    return res;
+  };
+}
+
+/**
+ * The SDK, calling the Worker in this isolate: typed calls, and streams over sockets upgraded by the Worker's fetch.
+ * `env` points it at another database.
+ */
+export function sdk(token?: string, o: Partial<ClientOptions> & { env?: Env } = {}): ChatdClient {
+  const { env: e, ...rest } = o;
+  const fetch = rest.fetch ?? workerFetch(e);
+  return createClient({ baseUrl: 'http://chatd.test', fetch, transport: fetchTransport(fetch), ...(token !== undefined ? { token } : {}), ...rest });
+}
+
+/** Raw HTTP, for what a typed client cannot send: malformed bodies, missing headers, exact status codes of bad input. */
 export async function call(method: string, path: string, opts: CallOptions = {}): Promise<CallResult> {
   const headers = new Headers(opts.headers);
   if (opts.token !== undefined) headers.set('authorization', `Bearer ${opts.token}`);
