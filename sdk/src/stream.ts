@@ -105,7 +105,10 @@ export class ChatStream implements AsyncIterable<StreamEvent> {
     options.signal?.addEventListener('abort', () => {
       void this.close();
     });
-    void this.run();
+    this.run().catch((e: unknown) => {
+      // Not expected (every failure of a connect is handled in run); the stream ends with it rather than hang.
+      this.finish(e instanceof ChatdError ? e : new ChatdError(0, `The stream failed: ${e instanceof Error ? e.message : String(e)}`));
+    });
   }
 
   /** Durable messages, in id order, each once; replaced by a `full_refresh`. */
