@@ -1,6 +1,6 @@
 /**
  * The SDK's rules without a server: the stream's resume rules (StreamState), backoff, keyed retries, and ChatStream's
- * reconnects, close codes and ping over a fake transport. Against the real Worker: test/worker/sdk-*.test.ts.
+ * reconnects, close codes and ping over a fake transport. Against the real Worker: test/worker/sdk.test.ts and sdk-resume.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -320,8 +320,12 @@ describe('refusals and bad frames', () => {
       if (data === '{"type":"pong"}') got.pongs += 1;
       else got.messages += RawFrame.parse(JSON.parse(data)).filter((x) => x.type === 'message').length;
     });
-    good.addEventListener('close', (e) => (got.closed = e.code));
-    bad.addEventListener('close', (e) => (got.badClosed = e.code));
+    good.addEventListener('close', (e) => {
+      got.closed = e.code;
+    });
+    bad.addEventListener('close', (e) => {
+      got.badClosed = e.code;
+    });
     await expect.poll(() => got.messages, { timeout: 10_000, interval: 5 }).toBe(2);
     // The exact ping is answered by the runtime; another spelling of it by the object.
     good.send(JSON.stringify({ type: 'ping' }));
