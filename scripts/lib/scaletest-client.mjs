@@ -19,7 +19,7 @@ const why = (e) => (e instanceof Error ? e.message : String(e));
  * A fetch over node:http(s) with one keep-alive pool of `maxSockets` connections, for the SDK: the scale test's HTTP
  * costs what it did with its hand-written client, and `--http-sockets` still bounds the connections.
  * @param {string} base
- * @param {{ maxSockets: number, onAnswer?: (req: Request, status: number) => void }} o
+ * @param {{ maxSockets: number, onAnswer?: (req: Request, status: number, body: Buffer) => void }} o
  */
 export function pooledFetch(base, { maxSockets, onAnswer }) {
   const secure = new URL(base).protocol === 'https:';
@@ -41,8 +41,9 @@ export function pooledFetch(base, { maxSockets, onAnswer }) {
           const status = res.statusCode ?? 0;
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) h.append(k, x);
-          onAnswer?.(req, status);
-          resolve(new Response(status === 204 ? null : Buffer.concat(chunks), { status, headers: h }));
+          const data = Buffer.concat(chunks);
+          onAnswer?.(req, status, data);
+          resolve(new Response(status === 204 ? null : data, { status, headers: h }));
         });
       });
       out.on('error', reject);
@@ -66,8 +67,17 @@ export class Api {
     // still counted, so the report shows it.
     this.pool = pooledFetch(base, {
       maxSockets,
-      onAnswer: (req, status) => {
-        if (status === 503) error?.(`${req.method} ${new URL(req.url).pathname.replace(/[0-9a-f-]{36}/g, '{id}')} answered 503`);
+      onAnswer: (req, status, body) => {
+        if (status !== 503) return;
+        /** @type {unknown} */
+        let parsed = null;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          // not JSON
+        }
+        const message = isRecord(parsed) && typeof parsed.message === 'string' ? `: ${parsed.message}` : '';
+        error?.(`${req.method} ${new URL(req.url).pathname.replace(/[0-9a-f-]{36}/g, '{id}')} answered 503${message} (retried)`);
       },
     });
     /** @type {string | null} */
