@@ -58,6 +58,8 @@ describe('resume under dropped sockets', () => {
     let dropping: Promise<void> = Promise.resolve();
     const drop = () => {
       dropping = dropping.then(async () => {
+        // A point reached while the client reconnects is taken as soon as it is back.
+        await s.until((x) => x.connected, { timeoutMs: 20_000 });
         const n = await runInDurableObject(roomOf(chat.id), (_room: ChatRoom, state) => {
           const sockets = state.getWebSockets();
           for (const ws of sockets) ws.close(1012, 'test: dropped');
@@ -72,7 +74,7 @@ describe('resume under dropped sockets', () => {
     for (let turn = 1; drops < MIN_DROPS; turn++) {
       if (turn > 60) throw new Error(`seed ${SEED}: only ${drops} drops after 60 turns`);
       // Random points in the turn (parts received so far), plus one where the model is held mid-turn.
-      const plan = Array.from({ length: 9 }, () => Math.floor(rand() * (PARTS + 1))).sort((a, b) => a - b);
+      const plan = Array.from({ length: 12 }, () => Math.floor(rand() * (PARTS + 1))).sort((a, b) => a - b);
       const holdAt = 1 + Math.floor(rand() * (PARTS - 2));
       const gate = mockGate();
       assembled = '';
