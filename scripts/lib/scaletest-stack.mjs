@@ -99,6 +99,8 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     CHATD_MOCK_LLM_PORT: String(mockPort),
     CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
     CHATD_NO_SEED: '1',
+    // The stack under test serves the API; the web UI is neither built nor watched.
+    CHATD_WEB_BUILD: '0',
     CHATD_VERBOSE: '',
     // A key of its own, so the run neither needs nor touches .data/dev-secrets.json.
     PROVIDER_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),

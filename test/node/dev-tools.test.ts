@@ -219,7 +219,8 @@ describe('scripts/dev.mjs', () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
       cwd: ROOT,
       // Its own mock LLM port, so a developer's running `npm run dev` does not collide with the test.
-      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), ...env },
+      // CHATD_WEB_BUILD=0: web/dist is built once by `npm test` and the browser tests, never by two stacks at a time.
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_WEB_BUILD: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
