@@ -5,13 +5,22 @@ import { ChatList } from './components/ChatList';
 import { Link } from './components/Link';
 import { Login, Setup } from './components/Auth';
 import { NewChat } from './components/NewChat';
-import { navigate, useRoute } from './router';
+import { prefetchChat } from './chat-data';
+import { navigate, parseRoute, useRoute } from './router';
 
 // Screens most visits never open are separate chunks (the initial JS budget is 150 KB gzipped).
 // The chat view carries the Markdown renderer and sanitizer (marked, DOMPurify).
-const ChatView = lazy(() => import('./components/ChatView'));
+const loadChatView = () => import('./components/ChatView');
+const ChatView = lazy(loadChatView);
 const Settings = lazy(() => import('./components/Settings'));
 const Admin = lazy(() => import('./admin/Admin'));
+
+// Opened on a chat's URL: fetch the chat view's chunk and the chat's data now, beside the session check.
+const first = parseRoute(location.pathname);
+if (first.name === 'chat') {
+  void loadChatView();
+  prefetchChat(first.id);
+}
 
 type Session = { state: 'loading' } | { state: 'out' } | { state: 'in'; user: User } | { state: 'failed'; error: string };
 

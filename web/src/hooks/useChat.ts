@@ -1,11 +1,8 @@
 import type { Chat, ChatStream, LastError, Message } from '@chatd-edge/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { client, errorText } from '../api';
+import { openChat, PAGE } from '../chat-data';
 
-/** Messages per REST page: the newest page opens the chat, older ones come on demand (a 1,000-message chat opens fast). */
-export const PAGE = 50;
-/** `before_id` larger than any message id: "the newest page". */
-const NEWEST = Number.MAX_SAFE_INTEGER;
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
@@ -47,7 +44,7 @@ export function useChat(chatId: string): ChatModel {
     let cancelled = false;
     const start = async () => {
       try {
-        const [c, page] = await Promise.all([client.getChat(chatId), client.listMessages(chatId, { before_id: NEWEST, limit: PAGE })]);
+        const [c, page] = await openChat(chatId);
         if (cancelled) return;
         setChat(c);
         setPages(page.messages);

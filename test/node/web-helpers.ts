@@ -1,0 +1,88 @@
+// Callbacks given to page.evaluate run in the browser: they use DOM types.
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * Helpers of the browser tests (web.test.ts): the local stack with the web UI, Debian's chromium driven by
+ * playwright-core, the mock LLM's gates, axe, screenshots.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
+import { ROOT } from '../../scripts/lib/web-build.mjs';
+
+export { ROOT };
+/** Where the tests write the screenshots the README shows. */
+export const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+/** Debian's chromium (`.ci/run` installs it); CHROMIUM_PATH overrides. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Builds web/ and starts `scripts/dev.mjs` on free ports (throwaway Postgres, the mock LLM as the seeded default model). */
+export async function startWebStack(): Promise<LocalStack> {
+  // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version.
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' });
+  return await startLocalStack({
+    root: ROOT,
+    env: {
+      CHATD_WEB_BUILD: '0', // built just above
+      CHATD_NO_SEED: '0', // seed the mock LLM as the default model
+      // Never seed real providers from the environment.
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      GOOGLE_GENERATIVE_AI_API_KEY: '',
+      OPENROUTER_API_KEY: '',
+    },
+    // The push service of the opt-in test is plain http on loopback.
+    wranglerArgs: ['--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
+  });
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}
+
+/** The mock LLM's gates: a turn whose message says `[[mock gate="x"]]` waits until the test opens x. */
+export function gates(mockUrl: string) {
+  return {
+    /** Resolves once `n` requests wait at the gate (the mock's own wait, no polling). */
+    async waiting(name: string, n = 1): Promise<void> {
+      const r = await fetch(`${mockUrl}/__mock/gates/${name}?waiting=${n}&timeout_ms=30000`);
+      const body = (await r.json()) as { waiting: number; timed_out?: boolean };
+      if (body.timed_out) throw new Error(`nobody reached gate ${name} (waiting: ${body.waiting})`);
+    },
+    async open(name: string): Promise<void> {
+      const r = await fetch(`${mockUrl}/__mock/gates/${name}/open`, { method: 'POST' });
+      if (!r.ok) throw new Error(`opening gate ${name}: ${r.status}`);
+    },
+  };
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeResult {
+  violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
+}
+
+/** axe-core's violations of impact "critical" on the page as it is now. */
+export async function criticalViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document) => Promise<unknown> } }).axe;
+    return JSON.stringify(await axe.run(document));
+  });
+  const parsed = JSON.parse(result) as AxeResult;
+  return parsed.violations.filter((v) => v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`);
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+/** The text of the assistant messages on the page (durable ones, in order). */
+export async function assistantTexts(page: Page): Promise<string[]> {
+  return await page.locator('article.msg-assistant:not(.streaming) .markdown').allInnerTexts();
+}

@@ -1,0 +1,398 @@
+// Callbacks given to page.evaluate run in the browser: they use DOM types.
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The web UI in a real browser: Debian's chromium driven by playwright-core, against the whole local stack
+ * (`scripts/dev.mjs` on free ports: Postgres, proxy, mock LLM, wrangler serving web/dist and the API on one origin).
+ * Turns are held with the mock's gates; every wait is on a DOM state or a gate, never a sleep. The tests share one
+ * owner (made through the first-user screen by the first test) and run in order. Screenshots go to docs/screenshots/.
+ */
+import { createECDH, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
+import { assistantTexts, criticalViolations, gates, launchChromium, screenshot, startWebStack } from './web-helpers.js';
+
+const OWNER = { email: 'owner@example.com', username: 'owner', password: 'correct horse battery' };
+const MEMBER = { email: 'member@example.com', username: 'member', password: 'member password 1' };
+
+let stack: LocalStack;
+let browser: Browser;
+let owner: BrowserContext;
+let gate: ReturnType<typeof gates>;
+const started = performance.now();
+
+beforeAll(async () => {
+  [stack, browser] = await Promise.all([startWebStack(), launchChromium()]);
+  gate = gates(stack.mockUrl);
+  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+}, 180_000);
+
+afterAll(async () => {
+  await browser.close();
+  await stack.stop();
+  console.log(`browser tests: ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
+}, 90_000);
+
+/** A new chat made through the UI's form, with the default model; resolves on the chat's page. */
+async function newChat(page: Page, text: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/);
+}
+
+const streaming = (page: Page) => page.locator('article.streaming .markdown');
+const statusBadge = (page: Page) => page.locator('.status-line .badge');
+
+describe('web UI in chromium', () => {
+  it('first user → new chat with the model picker → the answer streams as sanitized Markdown', async () => {
+    const page = await owner.newPage();
+    await page.goto('/');
+    await page.getByRole('link', { name: 'Create the owner account' }).click();
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Username').fill(OWNER.username);
+    await page.getByLabel(/^Password/).fill(OWNER.password);
+    await screenshot(page, 'setup');
+    await page.getByRole('button', { name: 'Create the owner account' }).click();
+    await page.getByRole('heading', { name: 'New chat' }).waitFor();
+
+    // The picker lists GET /chats/models with the default chosen.
+    const picker = page.getByLabel('Model');
+    expect(await picker.locator('option').allInnerTexts()).toEqual([expect.stringContaining('default')]);
+
+    // Raw HTML from the model is shown as text, never run; Markdown (headings, code blocks) is rendered.
+    const reply = '# Heading\\n\\nSome **bold** text.\\n\\n```js\\nconst x = 1;\\n```\\n\\n<img src=x onerror=\\"window.__xss=1\\"> <script>window.__xss=2</script>';
+    await newChat(page, `Show me [[mock gate="md" gate_after=3 reply="${reply}"]]`);
+    await gate.waiting('md');
+    await streaming(page).getByRole('heading', { name: 'Heading' }).waitFor();
+    expect(await statusBadge(page).innerText()).toBe('answering');
+    await screenshot(page, 'chat-streaming');
+    // Layout shifts while the rest streams in and the answer becomes durable (the status line has a fixed height).
+    await page.evaluate(() => {
+      const w = window as unknown as { __cls: number };
+      w.__cls = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as (PerformanceEntry & { value: number; hadRecentInput: boolean })[]) if (!e.hadRecentInput) w.__cls += e.value;
+      }).observe({ type: 'layout-shift' });
+    });
+    await gate.open('md');
+    const answer = page.locator('article.msg-assistant:not(.streaming) .markdown');
+    await answer.locator('pre code').waitFor();
+    await statusBadge(page).getByText('idle').waitFor();
+    expect(await answer.getByRole('heading', { level: 1 }).innerText()).toBe('Heading');
+    expect(await answer.locator('pre code').innerText()).toContain('const x = 1;');
+    expect(await answer.locator('strong').innerText()).toBe('bold');
+    expect(await answer.locator('img, script').count()).toBe(0);
+    expect(await answer.innerText()).toContain('<img src=x onerror=');
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    const cls = await page.evaluate(() => (window as unknown as { __cls: number }).__cls);
+    console.log(`layout shift while streaming: ${cls.toFixed(4)}`);
+    expect(cls).toBeLessThan(0.05);
+    await screenshot(page, 'chat');
+    expect(await criticalViolations(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('stop mid-answer keeps the partial', async () => {
+    const page = await owner.newPage();
+    await newChat(page, 'Please stop here now [[mock gate="stop" gate_after=3]]');
+    await gate.waiting('stop');
+    await streaming(page).getByText('Echo: Please stop').waitFor();
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await statusBadge(page).getByText('idle').waitFor();
+    await page.locator('article.msg-assistant:not(.streaming)').waitFor();
+    expect(await assistantTexts(page)).toEqual(['Echo: Please stop']);
+    await gate.open('stop');
+    await page.close();
+  });
+
+  it('sending while busy queues; a queued message can be removed or promoted', async () => {
+    const page = await owner.newPage();
+    await newChat(page, 'First [[mock gate="queue"]]');
+    await gate.waiting('queue');
+    const box = page.getByLabel('Message', { exact: true });
+    for (const text of ['Alpha', 'Bravo', 'Charlie']) {
+      await box.fill(text);
+      await page.getByRole('button', { name: 'Queue', exact: true }).click();
+      await page.locator('.queued-text', { hasText: text }).waitFor();
+    }
+    await page.getByRole('button', { name: 'Remove from queue: Bravo' }).click();
+    await page.locator('.queued-text', { hasText: 'Bravo' }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Send next: Charlie' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('.queued-text')].map((e) => e.textContent).join(',') === 'Charlie,Alpha');
+    await screenshot(page, 'queue');
+    await gate.open('queue');
+    await page.waitForFunction(() => document.querySelectorAll('article.msg-assistant:not(.streaming)').length === 3);
+    await statusBadge(page).getByText('idle').waitFor();
+    expect(await assistantTexts(page)).toEqual(['Echo: First', 'Echo: Charlie', 'Echo: Alpha']);
+    expect(await page.locator('.queue').count()).toBe(0);
+    await page.close();
+  });
+
+  it('editing a user message drops the later messages and answers again', async () => {
+    const page = await owner.newPage();
+    await newChat(page, 'Original question');
+    await page.locator('article.msg-assistant:not(.streaming)').waitFor();
+    await page.getByLabel('Message', { exact: true }).fill('Second question');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('article.msg-assistant:not(.streaming)').length === 2);
+    await statusBadge(page).getByText('idle').waitFor();
+    await page.locator('article.msg-user').first().getByRole('button', { name: 'Edit', exact: true }).click();
+    await page.getByLabel('Edit message').fill('Edited question');
+    await page.getByRole('button', { name: 'Save and resend' }).click();
+    await page.waitForFunction(() => {
+      const a = [...document.querySelectorAll('article.msg-assistant:not(.streaming)')].map((e) => e.textContent);
+      return a.length === 1 && a[0]?.includes('Echo: Edited question');
+    });
+    expect(await page.locator('article.msg-user .user-text').allInnerTexts()).toEqual(['Edited question']);
+    expect(await assistantTexts(page)).toEqual(['Echo: Edited question']);
+    await page.close();
+  });
+
+  it('a stream the server closes shows "reconnecting…" and heals with no duplicated text', async () => {
+    const page = await owner.newPage();
+    // Every stream socket goes through Playwright's WebSocket route (a proxy in front of the page): the test closes
+    // the server's side of the first one, and holds what the server sends on the second until it has seen
+    // "reconnecting…" (the page's stream is not back until its first frame arrives).
+    const sockets: WebSocketRoute[] = [];
+    let release = () => {};
+    const released = new Promise<void>((r) => (release = r));
+    await page.routeWebSocket(/\/stream\?/, (ws) => {
+      const server = ws.connectToServer();
+      sockets.push(ws);
+      if (sockets.length === 1) return;
+      const held: (string | Buffer)[] = [];
+      let open = false;
+      server.onMessage((m) => {
+        if (open) ws.send(m);
+        else held.push(m);
+      });
+      void released.then(() => {
+        open = true;
+        for (const m of held) ws.send(m);
+      });
+    });
+    await newChat(page, 'Drop me softly please [[mock gate="drop" gate_after=2]]');
+    await gate.waiting('drop');
+    await streaming(page).getByText('Echo: Drop').waitFor();
+    // The page gets a close frame (1011) as if from the server; the route closes the server's side too.
+    await sockets[0]?.close({ code: 1011, reason: 'test: the server closed the socket' });
+    await page.getByText('reconnecting…').waitFor();
+    await screenshot(page, 'reconnecting');
+    release();
+    await page.getByText('reconnecting…').waitFor({ state: 'detached' });
+    expect(sockets.length).toBe(2);
+    await gate.open('drop');
+    await page.locator('article.msg-assistant:not(.streaming)').waitFor();
+    await statusBadge(page).getByText('idle').waitFor();
+    expect(await assistantTexts(page)).toEqual(['Echo: Drop me softly please']);
+    await page.close();
+  });
+
+  it('a 1,000-message chat opens in under a second (newest page first, older ones on demand)', async () => {
+    const page = await owner.newPage();
+    const me = (await (await page.request.get('/api/v2/users/me')).json()) as { id: string };
+    // Two chats of 1,000 messages each, written straight into Postgres (their objects start cold).
+    const db = new pg.Client({ connectionString: stack.pgUrl });
+    await db.connect();
+    const long: { id: string; lastId: number }[] = [];
+    try {
+      for (const title of ['A long chat', 'Another long chat']) {
+        const id = (await db.query<{ id: string }>('INSERT INTO chats (owner_id, title) VALUES ($1, $2) RETURNING id', [me.id, title])).rows[0]?.id ?? '';
+        const r = await db.query<{ id: string }>(
+          `INSERT INTO chat_messages (chat_id, role, content)
+           SELECT $1, (CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END)::chat_message_role,
+                  jsonb_build_array(jsonb_build_object('type', 'text', 'text', 'Message number ' || i || ' with **some** Markdown'))
+           FROM generate_series(1, 1000) AS i RETURNING id`,
+          [id],
+        );
+        long.push({ id, lastId: Math.max(...r.rows.map((x) => Number(x.id))) });
+      }
+    } finally {
+      await db.end();
+    }
+    const [a, b] = long;
+    if (!a || !b) throw new Error('the long chats were not made');
+
+    // Times are taken in the page (Playwright's own polling would add to them): from the click on the chat in the
+    // list, and from the start of the navigation, to the moment the newest message is in the DOM.
+    const watch = (lastId: number) => {
+      const w = window as unknown as { __shown?: number; __clicked?: number };
+      document.addEventListener('click', (e) => (w.__clicked = e.timeStamp), true);
+      new MutationObserver((_m, obs) => {
+        if (document.querySelector(`article[data-message-id="${lastId}"]`)) {
+          w.__shown = performance.now();
+          obs.disconnect();
+        }
+      }).observe(document, { childList: true, subtree: true });
+    };
+    const shownAt = (p: Page) => p.evaluate(() => (window as unknown as { __shown?: number; __clicked?: number }));
+
+    // Opened from the chat list (the app already loaded).
+    await page.addInitScript(watch, b.lastId);
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'New chat' }).waitFor();
+    await page.locator(`li[data-chat-id="${b.id}"] a`).click();
+    await page.locator(`article[data-message-id="${b.lastId}"]`).waitFor();
+    const fromList = await shownAt(page);
+    const inApp = (fromList.__shown ?? Infinity) - (fromList.__clicked ?? 0);
+    // Opened by its URL in a new tab: the page's own load included.
+    const tab = await owner.newPage();
+    await tab.addInitScript(watch, a.lastId);
+    await tab.goto(`/chats/${a.id}`);
+    await tab.locator(`article[data-message-id="${a.lastId}"]`).waitFor();
+    const byUrl = (await shownAt(tab)).__shown ?? Infinity;
+    console.log(`1,000-message chat: opened in ${inApp.toFixed(0)} ms from the chat list, ${byUrl.toFixed(0)} ms by its URL in a new tab (navigation start → newest message in the DOM)`);
+    expect(inApp).toBeLessThan(1000);
+    expect(byUrl).toBeLessThan(1000);
+    expect(await tab.locator('article.msg').count()).toBe(50);
+    await tab.getByRole('button', { name: 'Load older messages' }).click();
+    await tab.waitForFunction(() => document.querySelectorAll('article.msg').length === 100);
+    await tab.close();
+    await page.close();
+  });
+
+  it('settings: an API key is shown once, listed and revoked; the Web Push opt-in stores a subscription', async () => {
+    // A push service of our own (plain http on loopback, allowed by WEBPUSH_ALLOW_INSECURE_ENDPOINTS in this stack).
+    const push = http.createServer((_req, res) => res.writeHead(201).end());
+    await new Promise<void>((r) => push.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(push.address() as AddressInfo).port}/push/${randomUUID()}`;
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState() });
+    await context.grantPermissions(['notifications'], { origin: stack.url });
+    // Headless chromium has no push service to subscribe with (Chrome's is FCM): stand in for PushManager.subscribe
+    // with a subscription to ours. Everything else (service worker, permission, VAPID key, the API call) is real.
+    await context.addInitScript(
+      ({ endpoint, p256dh }) => {
+        const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+        let current: unknown = null;
+        const sub = {
+          endpoint,
+          expirationTime: null,
+          getKey: (name: string) => bytes(name === 'p256dh' ? p256dh : btoa('0123456789abcdef')),
+          unsubscribe: () => {
+            current = null;
+            return Promise.resolve(true);
+          },
+        };
+        PushManager.prototype.subscribe = function () {
+          current = sub;
+          return Promise.resolve(sub as unknown as PushSubscription);
+        };
+        PushManager.prototype.getSubscription = () => Promise.resolve(current as PushSubscription | null);
+      },
+      { endpoint, p256dh: ecdh.getPublicKey().toString('base64') },
+    );
+    const page = await context.newPage();
+    try {
+      await page.goto('/settings');
+      await page.getByLabel('Name').fill('ci key');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      const shown = page.getByTestId('new-key');
+      expect(await shown.innerText()).toMatch(/^\S+-\S+$/);
+      await page.getByRole('cell', { name: 'ci key', exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Turn on notifications on this device' }).click();
+      await page.getByText('Notifications are on for this device.').waitFor();
+      await screenshot(page, 'settings');
+      expect(await criticalViolations(page)).toEqual([]);
+      await page.getByRole('button', { name: 'Done' }).click();
+      await page.reload();
+      await page.getByRole('cell', { name: 'ci key', exact: true }).waitFor();
+      expect(await page.getByTestId('new-key').count()).toBe(0);
+      await page.getByRole('button', { name: 'Revoke key ci key' }).click();
+      await page.getByText('No API keys.').waitFor();
+
+      const sw = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/'))?.active?.scriptURL ?? null);
+      expect(sw).toBe(`${stack.url}/sw.js`);
+      const db = new pg.Client({ connectionString: stack.pgUrl });
+      await db.connect();
+      try {
+        const rows = (await db.query('SELECT endpoint_p256dh_key FROM webpush_subscriptions WHERE endpoint = $1', [endpoint])).rows;
+        expect(rows).toHaveLength(1);
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await context.close();
+      await new Promise((r) => push.close(r));
+    }
+  });
+
+  it('owner admin screens: providers (keys write-only), models, deployment settings, users', async () => {
+    const page = await owner.newPage();
+    await page.goto('/admin');
+    await page.getByText('key set').or(page.getByText('key not set')).first().waitFor();
+    expect(await page.locator('input[type="password"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual(['', '']);
+    await screenshot(page, 'admin');
+    expect(await criticalViolations(page)).toEqual([]);
+    await page.getByRole('tab', { name: 'Models' }).click();
+    await page.locator('.badge', { hasText: 'default' }).waitFor();
+    await page.getByRole('tab', { name: 'Deployment' }).click();
+    await page.getByLabel('System prompt of new chats').fill('Be brief.');
+    await page.getByRole('button', { name: 'Save system prompt' }).click();
+    await page.getByText('System prompt saved.').waitFor();
+    await page.getByRole('tab', { name: 'Users' }).click();
+    await page.getByLabel('Email').fill(MEMBER.email);
+    await page.getByLabel('Username').fill(MEMBER.username);
+    await page.getByLabel('Password').fill(MEMBER.password);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByRole('cell', { name: new RegExp(MEMBER.username) }).waitFor();
+    await page.close();
+  });
+
+  it('a member logs in, sees no admin screens (and the API refuses them), and logs out', async () => {
+    const context = await browser.newContext({ baseURL: stack.url });
+    const page = await context.newPage();
+    try {
+      await page.goto('/');
+      await page.getByLabel('Email').fill(MEMBER.email);
+      await page.getByLabel('Password').fill(MEMBER.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('heading', { name: 'New chat' }).waitFor();
+      expect(await page.getByRole('link', { name: 'Admin' }).count()).toBe(0);
+      await page.goto('/admin');
+      await page.getByText('Only owners can open the admin screens.').waitFor();
+      expect((await page.request.get('/api/v2/users')).status()).toBe(403);
+      await page.getByRole('button', { name: /Log out/ }).click();
+      await page.getByRole('heading', { name: 'Log in to chatd-edge' }).waitFor();
+      expect((await page.request.get('/api/v2/users/me')).status()).toBe(401);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('works at 375 px wide with no critical axe violations; /api/v2/docs renders with no request off this origin', async () => {
+    const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState(), viewport: { width: 375, height: 740 } });
+    const offOrigin: string[] = [];
+    await context.route('**/*', (route) => {
+      const u = new URL(route.request().url());
+      if (u.origin === stack.url || u.protocol === 'data:') return route.continue();
+      offOrigin.push(u.href);
+      return route.abort();
+    });
+    const page = await context.newPage();
+    try {
+      await newChat(page, 'Hello from a phone');
+      await page.locator('article.msg-assistant:not(.streaming)').waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+      await screenshot(page, 'chat-375');
+      expect(await criticalViolations(page)).toEqual([]);
+      await page.goto('/');
+      await page.getByRole('heading', { name: 'New chat' }).waitFor();
+      expect(await criticalViolations(page)).toEqual([]);
+      await page.goto('/api/v2/docs');
+      await page.locator('.swagger-ui .info .title').waitFor();
+      expect(await page.locator('.swagger-ui .info .title').innerText()).toContain('chatd-edge');
+      expect(offOrigin).toEqual([]);
+      // The API keeps its JSON 404s; other paths get the app.
+      expect((await page.request.get('/api/v2/nope')).headers()['content-type']).toContain('application/json');
+    } finally {
+      await context.close();
+    }
+  });
+});
