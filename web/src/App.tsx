@@ -39,6 +39,11 @@ export function App() {
   useEffect(() => {
     void loadMe();
   }, [loadMe]);
+  // Once signed in, fetch the chat view's chunk while the reader looks at the list: opening a chat then waits only
+  // for its data.
+  useEffect(() => {
+    if (session.state === 'in') void loadChatView();
+  }, [session.state]);
 
   const logout = async () => {
     try {

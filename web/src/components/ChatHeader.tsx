@@ -1,6 +1,7 @@
 import type { Chat } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useState } from 'react';
 import { client, errorText } from '../api';
+import { Link } from './Link';
 
 /** The chat's title (renamable), labels and archive switch. */
 export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) => void }) {
@@ -37,6 +38,9 @@ export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) =
         <h1>{chat.title || 'Untitled chat'}</h1>
       )}
       <div className="row">
+        <Link href="/" className="mobile-only">
+          ← Chats
+        </Link>
         {!editing && (
           <button
             type="button"

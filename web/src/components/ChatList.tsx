@@ -1,6 +1,7 @@
 import type { Chat } from '@chatd-edge/sdk';
 import { useCallback, useEffect, useState } from 'react';
 import { client, errorText } from '../api';
+import { prefetchChat } from '../chat-data';
 import { navigate } from '../router';
 import { Link } from './Link';
 import { StatusBadge } from './StatusBadge';
@@ -72,7 +73,7 @@ export function ChatList({ version, activeId }: { version: number; activeId: str
         <ul>
           {chats.map((c) => (
             <li key={c.id} className={c.id === activeId ? 'active' : ''} data-chat-id={c.id}>
-              <Link href={`/chats/${c.id}`} aria-current={c.id === activeId ? 'page' : undefined}>
+              <Link href={`/chats/${c.id}`} aria-current={c.id === activeId ? 'page' : undefined} onClick={() => prefetchChat(c.id)}>
                 <span className="title">{c.title || 'Untitled chat'}</span>
                 <StatusBadge status={c.status} />
               </Link>
