@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { ROOT } from '../../scripts/lib/web-build.mjs';
@@ -85,4 +86,74 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The text of the assistant messages on the page (durable ones, in order). */
 export async function assistantTexts(page: Page): Promise<string[]> {
   return await page.locator('article.msg-assistant:not(.streaming) .markdown').allInnerTexts();
+}
+
+/** Writes chats of `n` alternating user/assistant messages straight into Postgres; answers their ids and newest message ids. */
+export async function insertLongChats(pgUrl: string, ownerId: string, titles: string[], n: number): Promise<{ id: string; lastId: number }[]> {
+  const db = new pg.Client({ connectionString: pgUrl });
+  await db.connect();
+  try {
+    const out = [];
+    for (const title of titles) {
+      const id = (await db.query<{ id: string }>('INSERT INTO chats (owner_id, title) VALUES ($1, $2) RETURNING id', [ownerId, title])).rows[0]?.id ?? '';
+      const r = await db.query<{ id: string }>(
+        `INSERT INTO chat_messages (chat_id, role, content)
+         SELECT $1, (CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END)::chat_message_role,
+                jsonb_build_array(jsonb_build_object('type', 'text', 'text', 'Message number ' || i || ' with **some** Markdown'))
+         FROM generate_series(1, $2::int) AS i RETURNING id`,
+        [id, n],
+      );
+      out.push({ id, lastId: Math.max(...r.rows.map((x) => Number(x.id))) });
+    }
+    return out;
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * An init script: notes in the page when the message `lastId` enters the DOM, and when the last click was (times
+ * taken in the page, so Playwright's own polling does not add to them).
+ */
+export function watchNewest(lastId: number): void {
+  const w = window as unknown as { __shown?: number; __clicked?: number };
+  document.addEventListener('click', (e) => (w.__clicked = e.timeStamp), true);
+  new MutationObserver((_m, obs) => {
+    if (document.querySelector(`article[data-message-id="${lastId}"]`)) {
+      w.__shown = performance.now();
+      obs.disconnect();
+    }
+  }).observe(document, { childList: true, subtree: true });
+}
+
+/** What watchNewest noted: page times in ms (shown: Infinity when it never happened). */
+export async function shownAt(page: Page): Promise<{ shown: number; clicked: number }> {
+  return await page.evaluate(() => {
+    const w = window as unknown as { __shown?: number; __clicked?: number };
+    return { shown: w.__shown ?? Infinity, clicked: w.__clicked ?? 0 };
+  });
+}
+
+/**
+ * An init script standing in for PushManager.subscribe (headless chromium has no push service to subscribe with;
+ * Chrome's is FCM) with a subscription to the test's own endpoint. Permission, service worker, VAPID key and the
+ * API call stay real.
+ */
+export function stubPushManager({ endpoint, p256dh }: { endpoint: string; p256dh: string }): void {
+  const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+  let current: unknown = null;
+  const sub = {
+    endpoint,
+    expirationTime: null,
+    getKey: (name: string) => bytes(name === 'p256dh' ? p256dh : btoa('0123456789abcdef')),
+    unsubscribe: () => {
+      current = null;
+      return Promise.resolve(true);
+    },
+  };
+  PushManager.prototype.subscribe = function () {
+    current = sub;
+    return Promise.resolve(sub as unknown as PushSubscription);
+  };
+  PushManager.prototype.getSubscription = () => Promise.resolve(current as PushSubscription | null);
 }

@@ -14,7 +14,18 @@ import pg from 'pg';
 import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { assistantTexts, criticalViolations, gates, launchChromium, screenshot, startWebStack } from './web-helpers.js';
+import {
+  assistantTexts,
+  criticalViolations,
+  gates,
+  insertLongChats,
+  launchChromium,
+  screenshot,
+  shownAt,
+  startWebStack,
+  stubPushManager,
+  watchNewest,
+} from './web-helpers.js';
 
 const OWNER = { email: 'owner@example.com', username: 'owner', password: 'correct horse battery' };
 const MEMBER = { email: 'member@example.com', username: 'member', password: 'member password 1' };
@@ -261,47 +272,14 @@ describe('web UI in chromium', () => {
     const page = await owner.newPage();
     const me = (await (await page.request.get('/api/v2/users/me')).json()) as { id: string };
     // Two chats of 1,000 messages each, written straight into Postgres (their objects start cold).
-    const db = new pg.Client({ connectionString: stack.pgUrl });
-    await db.connect();
-    const long: { id: string; lastId: number }[] = [];
-    try {
-      for (const title of ['A long chat', 'Another long chat']) {
-        const id = (await db.query<{ id: string }>('INSERT INTO chats (owner_id, title) VALUES ($1, $2) RETURNING id', [me.id, title])).rows[0]?.id ?? '';
-        const r = await db.query<{ id: string }>(
-          `INSERT INTO chat_messages (chat_id, role, content)
-           SELECT $1, (CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END)::chat_message_role,
-                  jsonb_build_array(jsonb_build_object('type', 'text', 'text', 'Message number ' || i || ' with **some** Markdown'))
-           FROM generate_series(1, 1000) AS i RETURNING id`,
-          [id],
-        );
-        long.push({ id, lastId: Math.max(...r.rows.map((x) => Number(x.id))) });
-      }
-    } finally {
-      await db.end();
-    }
+    const long = await insertLongChats(stack.pgUrl, me.id, ['A long chat', 'Another long chat'], 1000);
     const [a, b] = long;
     if (!a || !b) throw new Error('the long chats were not made');
 
     // Times are taken in the page (Playwright's own polling would add to them): from the click on the chat in the
     // list, and from the start of the navigation, to the moment the newest message is in the DOM.
-    const watch = (lastId: number) => {
-      const w = window as unknown as { __shown?: number; __clicked?: number };
-      document.addEventListener('click', (e) => (w.__clicked = e.timeStamp), true);
-      new MutationObserver((_m, obs) => {
-        if (document.querySelector(`article[data-message-id="${lastId}"]`)) {
-          w.__shown = performance.now();
-          obs.disconnect();
-        }
-      }).observe(document, { childList: true, subtree: true });
-    };
-    const shownAt = (p: Page) =>
-      p.evaluate(() => {
-        const w = window as unknown as { __shown?: number; __clicked?: number };
-        return { shown: w.__shown ?? Infinity, clicked: w.__clicked ?? 0 };
-      });
-
     // Opened from the chat list (the app already loaded).
-    await page.addInitScript(watch, b.lastId);
+    await page.addInitScript(watchNewest, b.lastId);
     await page.goto('/');
     await page.getByRole('heading', { name: 'New chat' }).waitFor();
     await page.locator(`li[data-chat-id="${b.id}"] a`).click();
@@ -310,7 +288,7 @@ describe('web UI in chromium', () => {
     const inApp = fromList.shown - fromList.clicked;
     // Opened by its URL in a new tab: the page's own load included.
     const tab = await owner.newPage();
-    await tab.addInitScript(watch, a.lastId);
+    await tab.addInitScript(watchNewest, a.lastId);
     await tab.goto(`/chats/${a.id}`);
     await tab.locator(`article[data-message-id="${a.lastId}"]`).waitFor();
     const byUrl = (await shownAt(tab)).shown;
@@ -337,27 +315,7 @@ describe('web UI in chromium', () => {
     await context.grantPermissions(['notifications'], { origin: stack.url });
     // Headless chromium has no push service to subscribe with (Chrome's is FCM): stand in for PushManager.subscribe
     // with a subscription to ours. Everything else (service worker, permission, VAPID key, the API call) is real.
-    await context.addInitScript(
-      ({ endpoint, p256dh }) => {
-        const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
-        let current: unknown = null;
-        const sub = {
-          endpoint,
-          expirationTime: null,
-          getKey: (name: string) => bytes(name === 'p256dh' ? p256dh : btoa('0123456789abcdef')),
-          unsubscribe: () => {
-            current = null;
-            return Promise.resolve(true);
-          },
-        };
-        PushManager.prototype.subscribe = function () {
-          current = sub;
-          return Promise.resolve(sub as unknown as PushSubscription);
-        };
-        PushManager.prototype.getSubscription = () => Promise.resolve(current as PushSubscription | null);
-      },
-      { endpoint, p256dh: ecdh.getPublicKey().toString('base64') },
-    );
+    await context.addInitScript(stubPushManager, { endpoint, p256dh: ecdh.getPublicKey().toString('base64') });
     const page = await context.newPage();
     try {
       await page.goto('/settings');
