@@ -11,7 +11,8 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
+import { freePort } from '../../scripts/lib/ports.mjs';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { ROOT } from '../../scripts/lib/web-build.mjs';
 
@@ -23,6 +24,8 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Builds web/ and starts `scripts/dev.mjs` on free ports (throwaway Postgres, the mock LLM as the seeded default model). */
 export async function startWebStack(): Promise<LocalStack> {
+  // wrangler dev's inspector listens on 9229 unless told otherwise: another stack on this machine may hold it.
+  const inspectorPort = await freePort();
   // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version.
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' });
   return await startLocalStack({
@@ -37,7 +40,7 @@ export async function startWebStack(): Promise<LocalStack> {
       OPENROUTER_API_KEY: '',
     },
     // The push service of the opt-in test is plain http on loopback.
-    wranglerArgs: ['--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
+    wranglerArgs: ['--inspector-port', String(inspectorPort), '--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
   });
 }
 
@@ -156,4 +159,44 @@ export function stubPushManager({ endpoint, p256dh }: { endpoint: string; p256dh
     return Promise.resolve(sub as unknown as PushSubscription);
   };
   PushManager.prototype.getSubscription = () => Promise.resolve(current as PushSubscription | null);
+}
+
+/** A new chat made through the UI's form, with the default model; resolves on the chat's page. */
+export async function newChat(page: Page, text: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/);
+}
+
+export const streaming = (page: Page) => page.locator('article.streaming .markdown');
+export const statusBadge = (page: Page) => page.locator('.status-line .badge');
+
+
+/**
+ * Routes the page's chat stream sockets through Playwright's WebSocket route (a proxy in front of the page). The test
+ * closes the first one (`sockets[0].close`: the page gets the close frame as from the server, and the route closes
+ * the server's side); what the server sends on later ones is held until `release()`, so the page's stream is not
+ * back (it counts as connected on its first frame) until the test has seen it away.
+ */
+export async function routeStreams(page: Page): Promise<{ sockets: WebSocketRoute[]; release: () => void }> {
+  const sockets: WebSocketRoute[] = [];
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  await page.routeWebSocket(/\/stream\?/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push(ws);
+    if (sockets.length === 1) return;
+    const held: (string | Buffer)[] = [];
+    let open = false;
+    server.onMessage((m) => {
+      if (open) ws.send(m);
+      else held.push(m);
+    });
+    void released.then(() => {
+      open = true;
+      for (const m of held) ws.send(m);
+    });
+  });
+  return { sockets, release };
 }

@@ -11,7 +11,7 @@ import { createECDH, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import {
@@ -20,9 +20,13 @@ import {
   gates,
   insertLongChats,
   launchChromium,
+  newChat,
+  routeStreams,
   screenshot,
   shownAt,
   startWebStack,
+  statusBadge,
+  streaming,
   stubPushManager,
   watchNewest,
 } from './web-helpers.js';
@@ -37,27 +41,18 @@ let gate: ReturnType<typeof gates>;
 const started = performance.now();
 
 beforeAll(async () => {
-  [stack, browser] = await Promise.all([startWebStack(), launchChromium()]);
+  browser = await launchChromium();
+  stack = await startWebStack();
   gate = gates(stack.mockUrl);
   owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
 }, 180_000);
 
 afterAll(async () => {
-  await browser.close();
-  await stack.stop();
+  // Either may be missing when the start-up failed.
+  await (browser as Browser | undefined)?.close();
+  await (stack as LocalStack | undefined)?.stop();
   console.log(`browser tests: ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
 }, 90_000);
-
-/** A new chat made through the UI's form, with the default model; resolves on the chat's page. */
-async function newChat(page: Page, text: string): Promise<void> {
-  await page.goto('/');
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByRole('button', { name: 'Start chat' }).click();
-  await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/);
-}
-
-const streaming = (page: Page) => page.locator('article.streaming .markdown');
-const statusBadge = (page: Page) => page.locator('.status-line .badge');
 
 describe('web UI in chromium', () => {
   it('first user → new chat with the model picker → the answer streams as sanitized Markdown', async () => {
@@ -167,27 +162,9 @@ describe('web UI in chromium', () => {
 
   it('a stream the server closes shows "reconnecting…" and heals with no duplicated text', async () => {
     const page = await owner.newPage();
-    // Every stream socket goes through Playwright's WebSocket route (a proxy in front of the page): the test closes
-    // the server's side of the first one, and holds what the server sends on the second until it has seen
-    // "reconnecting…" (the page's stream is not back until its first frame arrives).
-    const sockets: WebSocketRoute[] = [];
-    let release = () => {};
-    const released = new Promise<void>((r) => (release = r));
-    await page.routeWebSocket(/\/stream\?/, (ws) => {
-      const server = ws.connectToServer();
-      sockets.push(ws);
-      if (sockets.length === 1) return;
-      const held: (string | Buffer)[] = [];
-      let open = false;
-      server.onMessage((m) => {
-        if (open) ws.send(m);
-        else held.push(m);
-      });
-      void released.then(() => {
-        open = true;
-        for (const m of held) ws.send(m);
-      });
-    });
+    // The stream's sockets go through Playwright's WebSocket route: the first is closed from the server's side, the
+    // second one's frames are held until the test has seen "reconnecting…".
+    const { sockets, release } = await routeStreams(page);
     await newChat(page, 'Drop me softly please [[mock gate="drop" gate_after=2]]');
     await gate.waiting('drop');
     await streaming(page).getByText('Echo: Drop').waitFor();

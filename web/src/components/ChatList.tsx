@@ -73,7 +73,7 @@ export function ChatList({ version, activeId }: { version: number; activeId: str
         <ul>
           {chats.map((c) => (
             <li key={c.id} className={c.id === activeId ? 'active' : ''} data-chat-id={c.id}>
-              <Link href={`/chats/${c.id}`} aria-current={c.id === activeId ? 'page' : undefined} onClick={() => prefetchChat(c.id)}>
+              <Link href={`/chats/${c.id}`} aria-current={c.id === activeId ? 'page' : undefined} onClick={() => prefetchChat(c.id, c)}>
                 <span className="title">{c.title || 'Untitled chat'}</span>
                 <StatusBadge status={c.status} />
               </Link>
