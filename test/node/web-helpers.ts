@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { freePort } from '../../scripts/lib/ports.mjs';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { ROOT } from '../../scripts/lib/web-build.mjs';
@@ -81,9 +81,10 @@ export async function criticalViolations(page: Page): Promise<string[]> {
   return parsed.violations.filter((v) => v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`);
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** Writes docs/screenshots/NAME.png; `mask` covers what must not be committed (a key, even a throwaway one). */
+export async function screenshot(page: Page, name: string, mask: Locator[] = []): Promise<void> {
   await mkdir(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), mask });
 }
 
 /** The text of the assistant messages on the page (durable ones, in order). */
@@ -167,6 +168,14 @@ export async function newChat(page: Page, text: string): Promise<void> {
   await page.getByLabel('Message', { exact: true }).fill(text);
   await page.getByRole('button', { name: 'Start chat' }).click();
   await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/);
+}
+
+/** Renames the open chat through its header. */
+export async function renameChat(page: Page, title: string): Promise<void> {
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+  await page.getByLabel('Title').fill(title);
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('heading', { name: title, level: 1 }).waitFor();
 }
 
 export const streaming = (page: Page) => page.locator('article.streaming .markdown');

@@ -21,6 +21,7 @@ import {
   insertLongChats,
   launchChromium,
   newChat,
+  renameChat,
   routeStreams,
   screenshot,
   shownAt,
@@ -99,6 +100,8 @@ describe('web UI in chromium', () => {
     const cls = await page.evaluate(() => (window as unknown as { __cls: number }).__cls);
     console.log(`layout shift while streaming: ${cls.toFixed(4)}`);
     expect(cls).toBeLessThan(0.05);
+    await renameChat(page, 'Markdown, and raw HTML shown as text');
+    await page.locator(`.sidebar li`, { hasText: 'Markdown, and raw HTML shown as text' }).waitFor();
     await screenshot(page, 'chat');
     expect(await criticalViolations(page)).toEqual([]);
     await page.close();
@@ -131,6 +134,8 @@ describe('web UI in chromium', () => {
     await page.locator('.queued-text', { hasText: 'Bravo' }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Send next: Charlie' }).click();
     await page.waitForFunction(() => [...document.querySelectorAll('.queued-text')].map((e) => e.textContent).join(',') === 'Charlie,Alpha');
+    await renameChat(page, 'Queued while answering');
+    await page.locator('.sidebar li', { hasText: 'Queued while answering' }).waitFor();
     await screenshot(page, 'queue');
     await gate.open('queue');
     await page.waitForFunction(() => document.querySelectorAll('article.msg-assistant:not(.streaming)').length === 3);
@@ -303,7 +308,7 @@ describe('web UI in chromium', () => {
       await page.getByRole('cell', { name: 'ci key', exact: true }).waitFor();
       await page.getByRole('button', { name: 'Turn on notifications on this device' }).click();
       await page.getByText('Notifications are on for this device.').waitFor();
-      await screenshot(page, 'settings');
+      await screenshot(page, 'settings', [shown]);
       expect(await criticalViolations(page)).toEqual([]);
       await page.getByRole('button', { name: 'Done' }).click();
       await page.reload();
