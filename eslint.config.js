@@ -4,13 +4,13 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', '.wrangler/', 'sql/generated/', 'worker-configuration.d.ts', 'bench/results/', 'sdk/dist/', 'sdk/src/generated/'] },
+  { ignores: ['node_modules/', '.data/', '.wrangler/', 'sql/generated/', 'worker-configuration.d.ts', 'bench/results/', 'sdk/dist/', 'sdk/src/generated/', 'web/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.json', './scripts/tsconfig.json', './sdk/tsconfig.json'],
+        project: ['./tsconfig.json', './scripts/tsconfig.json', './sdk/tsconfig.json', './web/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -28,5 +28,18 @@ export default tseslint.config(
     files: ['scripts/**/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
+  },
+  {
+    // The web UI runs in browsers.
+    files: ['web/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: globals.browser },
+    // `onClick={() => setOpen(false)}` is how React handlers are written.
+    rules: { '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }] },
+  },
+  {
+    // Plain scripts served as they are: the service worker and Swagger UI's initializer.
+    files: ['web/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, sourceType: 'script', globals: { ...globals.serviceworker, ...globals.browser } },
   },
 );

@@ -1,7 +1,12 @@
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
+
+// wrangler refuses a config whose [assets] directory does not exist, and the Worker suites read wrangler.toml: an
+// unbuilt web UI (a clean clone before `npm run web:build`) must not stop them. The browser tests build it themselves.
+mkdirSync(fileURLToPath(new URL('./web/dist', import.meta.url)), { recursive: true });
 
 // Suites use the SDK from its source, as the type-check does (Node-side scripts run its build, sdk/dist).
 const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } };

@@ -1,4 +1,3 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -123,6 +122,27 @@ export function createApp(): OpenAPIHono<AppEnv> {
   // The stream's frames are no route's body: list them so that clients (the SDK) get their types from here too.
   for (const [name, schema] of Object.entries(streamComponents)) app.openAPIRegistry.register(name, schema);
   app.doc31('/api/v2/openapi.json', OPENAPI_CONFIG);
-  app.get('/api/v2/docs', swaggerUI({ url: '/api/v2/openapi.json', title: 'chatd-edge API' }));
+  app.get('/api/v2/docs', (c) => c.html(DOCS_HTML));
   return app;
 }
+
+/**
+ * The API docs page. Swagger UI's files are served from this deployment's static assets (copied from swagger-ui-dist
+ * into web/dist/swagger-ui/ by scripts/web-build.mjs), not a CDN, so the page works offline and under a strict CSP
+ * (no inline script: web/public/swagger-ui/init.js reads the document's URL from data-url).
+ */
+const DOCS_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>chatd-edge API</title>
+<link rel="stylesheet" href="/swagger-ui/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui" data-url="/api/v2/openapi.json"></div>
+<script src="/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/swagger-ui/init.js"></script>
+</body>
+</html>
+`;

@@ -16,7 +16,10 @@
  *      a database without providers or models gets one provider + model per real key in the environment
  *      (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_GENERATIVE_AI_API_KEY, OPENROUTER_API_KEY), keys sealed with the
  *      Worker's PROVIDER_KEY_ENCRYPTION_KEY, or else the mock LLM as the default model, so chatting works at once.
- *   5. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...).
+ *   5. The web UI (web/, Vite) built into web/dist, the Worker's static assets, and rebuilt on change
+ *      (CHATD_WEB_WATCH=0: once; CHATD_WEB_BUILD=0: not at all, web/dist must exist).
+ *   6. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...);
+ *      it serves the UI at / and the API under /api/v2 on the same origin.
  * Ctrl-C / SIGTERM stop all of it; when wrangler exits on its own the rest is stopped and its exit code returned.
  * CHATD_VERBOSE=1 also shows the Postgres server log. Arguments after `--` go to `wrangler dev`.
  *
@@ -50,6 +53,7 @@ import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
 import { assertPortFree } from './lib/ports.mjs';
+import { buildWeb, WEB_DIST } from './lib/web-build.mjs';
 import {
   DEFAULT_PG_PORT,
   DEV_DATA_DIR,
@@ -391,7 +395,23 @@ async function main() {
   }
   if (stopping) return;
 
-  // 5. wrangler dev
+  // 5. The web UI into web/dist (the Worker's static assets), rebuilt on every change under web/ while dev runs:
+  //    wrangler dev serves the new files on the next request (reload the page). CHATD_WEB_WATCH=0 builds once;
+  //    CHATD_WEB_BUILD=0 uses web/dist as it is (the browser tests build it before they start the stack).
+  if (process.env.CHATD_WEB_BUILD !== '0') {
+    const watch = process.env.CHATD_WEB_WATCH !== '0';
+    await step(
+      buildWeb({ watch, log: (line) => out('[web]', line.replace(/^web: /, '')) }),
+      watch ? { name: 'the web UI build', stop: (w) => w.close() } : undefined,
+    );
+    if (stopping) return;
+  } else if (!existsSync(path.join(WEB_DIST, 'index.html'))) {
+    // wrangler refuses an [assets] directory that does not exist; the API works without the UI.
+    await mkdir(WEB_DIST, { recursive: true });
+    out('[web]', 'not built (CHATD_WEB_BUILD=0 and no web/dist): the API works, / does not; `npm run web:build` builds it');
+  }
+
+  // 6. wrangler dev
   await assertPortFree(port, 'wrangler dev', 'CHATD_PORT'); // again: the first check was a while ago
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);

@@ -83,6 +83,8 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     }
   }
   const [port, pgPort, proxyPort, mockPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // wrangler dev's inspector takes 9229 unless told otherwise, and another stack on this machine may hold it.
+  const inspector = wranglerArgs.includes('--inspector-port') ? [] : ['--inspector-port', String(await freePort())];
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
   const dir = path.join(root, '.data', `scaletest-${stamp}-${process.pid}`);
   await mkdir(dir, { recursive: true });
@@ -99,6 +101,8 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     CHATD_MOCK_LLM_PORT: String(mockPort),
     CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
     CHATD_NO_SEED: '1',
+    // The stack under test serves the API; the web UI is neither built nor watched.
+    CHATD_WEB_BUILD: '0',
     CHATD_VERBOSE: '',
     // A key of its own, so the run neither needs nor touches .data/dev-secrets.json.
     PROVIDER_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
@@ -108,7 +112,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
   // The embedded server, unless the caller runs its own (the fault matrix stops and starts it).
   if (databaseUrl === undefined) delete childEnv.DATABASE_URL;
   else childEnv.DATABASE_URL = databaseUrl;
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev.mjs'), '--persist-to', path.join(dir, 'wrangler'), ...wranglerArgs], {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev.mjs'), '--persist-to', path.join(dir, 'wrangler'), ...inspector, ...wranglerArgs], {
     cwd: root,
     env: childEnv,
     stdio: ['ignore', fd, fd],

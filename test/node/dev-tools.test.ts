@@ -219,7 +219,8 @@ describe('scripts/dev.mjs', () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
       cwd: ROOT,
       // Its own mock LLM port, so a developer's running `npm run dev` does not collide with the test.
-      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), ...env },
+      // CHATD_WEB_BUILD=0: web/dist is built once by `npm test` and the browser tests, never by two stacks at a time.
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_WEB_BUILD: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -293,7 +294,8 @@ describe('scripts/dev.mjs', () => {
     const [port, proxyPort] = [await freePort(), await freePort()];
     const dev = startDev(
       { DATABASE_URL: url.toString(), CHATD_PORT: String(port), CHATD_PG_PROXY_PORT: String(proxyPort), PROVIDER_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
-      ['--persist-to', persist],
+      // wrangler's inspector on a free port: another stack on this machine (a parallel suite) may hold 9229.
+      ['--persist-to', persist, '--inspector-port', String(await freePort())],
     );
     await until(() => dev.out().includes('chatd-edge ready on') || dev.child.exitCode !== null, 90_000);
     expect(dev.out()).toMatch(new RegExp(`chatd-edge ready on http://127\\.0\\.0\\.1:${port} \\(Postgres: postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/dev_smoke from DATABASE_URL, proxy: 127\\.0\\.0\\.1:${proxyPort}\\)`));

@@ -1,0 +1,211 @@
+// Callbacks given to page.evaluate run in the browser: they use DOM types.
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * Helpers of the browser tests (web.test.ts): the local stack with the web UI, Debian's chromium driven by
+ * playwright-core, the mock LLM's gates, axe, screenshots.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import pg from 'pg';
+import { chromium, type Browser, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
+import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
+import { ROOT } from '../../scripts/lib/web-build.mjs';
+
+export { ROOT };
+/**
+ * Where the tests write their screenshots: .data/screenshots, or with UPDATE_SCREENSHOTS=1 docs/screenshots (the ones
+ * the README shows), so that a test run leaves the tree as it found it.
+ */
+export const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, '.data', 'screenshots');
+/** Debian's chromium (`.ci/run` installs it); CHROMIUM_PATH overrides. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Builds web/ and starts `scripts/dev.mjs` on free ports (throwaway Postgres, the mock LLM as the seeded default model). */
+export async function startWebStack(): Promise<LocalStack> {
+  // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version.
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' });
+  return await startLocalStack({
+    root: ROOT,
+    env: {
+      CHATD_WEB_BUILD: '0', // built just above
+      CHATD_NO_SEED: '0', // seed the mock LLM as the default model
+      // Never seed real providers from the environment.
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      GOOGLE_GENERATIVE_AI_API_KEY: '',
+      OPENROUTER_API_KEY: '',
+    },
+    // The push service of the opt-in test is plain http on loopback.
+    wranglerArgs: ['--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
+  });
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}
+
+/** The mock LLM's gates: a turn whose message says `[[mock gate="x"]]` waits until the test opens x. */
+export function gates(mockUrl: string) {
+  return {
+    /** Resolves once `n` requests wait at the gate (the mock's own wait, no polling). */
+    async waiting(name: string, n = 1): Promise<void> {
+      const r = await fetch(`${mockUrl}/__mock/gates/${name}?waiting=${n}&timeout_ms=30000`);
+      const body = (await r.json()) as { waiting: number; timed_out?: boolean };
+      if (body.timed_out) throw new Error(`nobody reached gate ${name} (waiting: ${body.waiting})`);
+    },
+    async open(name: string): Promise<void> {
+      const r = await fetch(`${mockUrl}/__mock/gates/${name}/open`, { method: 'POST' });
+      if (!r.ok) throw new Error(`opening gate ${name}: ${r.status}`);
+    },
+  };
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeResult {
+  violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
+}
+
+/** axe-core's violations of impact "critical" on the page as it is now. */
+export async function criticalViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document) => Promise<unknown> } }).axe;
+    return JSON.stringify(await axe.run(document));
+  });
+  const parsed = JSON.parse(result) as AxeResult;
+  return parsed.violations.filter((v) => v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`);
+}
+
+/** Writes SHOTS/NAME.png; `mask` covers what must not be committed (a key, even a throwaway one). */
+export async function screenshot(page: Page, name: string, mask: Locator[] = []): Promise<void> {
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), mask });
+}
+
+/** The text of the assistant messages on the page (durable ones, in order). */
+export async function assistantTexts(page: Page): Promise<string[]> {
+  return await page.locator('article.msg-assistant:not(.streaming) .markdown').allInnerTexts();
+}
+
+/** Writes chats of `n` alternating user/assistant messages straight into Postgres; answers their ids and newest message ids. */
+export async function insertLongChats(pgUrl: string, ownerId: string, titles: string[], n: number): Promise<{ id: string; lastId: number }[]> {
+  const db = new pg.Client({ connectionString: pgUrl });
+  await db.connect();
+  try {
+    const out = [];
+    for (const title of titles) {
+      const id = (await db.query<{ id: string }>('INSERT INTO chats (owner_id, title) VALUES ($1, $2) RETURNING id', [ownerId, title])).rows[0]?.id ?? '';
+      const r = await db.query<{ id: string }>(
+        `INSERT INTO chat_messages (chat_id, role, content)
+         SELECT $1, (CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END)::chat_message_role,
+                jsonb_build_array(jsonb_build_object('type', 'text', 'text', 'Message number ' || i || ' with **some** Markdown'))
+         FROM generate_series(1, $2::int) AS i RETURNING id`,
+        [id, n],
+      );
+      out.push({ id, lastId: Math.max(...r.rows.map((x) => Number(x.id))) });
+    }
+    return out;
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * An init script: notes in the page when the message `lastId` enters the DOM, and when the last click was (times
+ * taken in the page, so Playwright's own polling does not add to them).
+ */
+export function watchNewest(lastId: number): void {
+  const w = window as unknown as { __shown?: number; __clicked?: number };
+  document.addEventListener('click', (e) => (w.__clicked = e.timeStamp), true);
+  new MutationObserver((_m, obs) => {
+    if (document.querySelector(`article[data-message-id="${lastId}"]`)) {
+      w.__shown = performance.now();
+      obs.disconnect();
+    }
+  }).observe(document, { childList: true, subtree: true });
+}
+
+/** What watchNewest noted: page times in ms (shown: Infinity when it never happened). */
+export async function shownAt(page: Page): Promise<{ shown: number; clicked: number }> {
+  return await page.evaluate(() => {
+    const w = window as unknown as { __shown?: number; __clicked?: number };
+    return { shown: w.__shown ?? Infinity, clicked: w.__clicked ?? 0 };
+  });
+}
+
+/**
+ * An init script standing in for PushManager.subscribe (headless chromium has no push service to subscribe with;
+ * Chrome's is FCM) with a subscription to the test's own endpoint. Permission, service worker, VAPID key and the
+ * API call stay real.
+ */
+export function stubPushManager({ endpoint, p256dh }: { endpoint: string; p256dh: string }): void {
+  const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+  let current: unknown = null;
+  const sub = {
+    endpoint,
+    expirationTime: null,
+    getKey: (name: string) => bytes(name === 'p256dh' ? p256dh : btoa('0123456789abcdef')),
+    unsubscribe: () => {
+      current = null;
+      return Promise.resolve(true);
+    },
+  };
+  PushManager.prototype.subscribe = function () {
+    current = sub;
+    return Promise.resolve(sub as unknown as PushSubscription);
+  };
+  PushManager.prototype.getSubscription = () => Promise.resolve(current as PushSubscription | null);
+}
+
+/** A new chat made through the UI's form, with the default model; resolves on the chat's page. */
+export async function newChat(page: Page, text: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/);
+}
+
+/** Renames the open chat through its header. */
+export async function renameChat(page: Page, title: string): Promise<void> {
+  await page.getByRole('button', { name: 'Rename', exact: true }).click();
+  await page.getByLabel('Title').fill(title);
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('heading', { name: title, level: 1 }).waitFor();
+}
+
+export const streaming = (page: Page) => page.locator('article.streaming .markdown');
+export const statusBadge = (page: Page) => page.locator('.status-line .badge');
+
+
+/**
+ * Routes the page's chat stream sockets through Playwright's WebSocket route (a proxy in front of the page). The test
+ * closes the first one (`sockets[0].close`: the page gets the close frame as from the server, and the route closes
+ * the server's side); what the server sends on later ones is held until `release()`, so the page's stream is not
+ * back (it counts as connected on its first frame) until the test has seen it away.
+ */
+export async function routeStreams(page: Page): Promise<{ sockets: WebSocketRoute[]; release: () => void }> {
+  const sockets: WebSocketRoute[] = [];
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  await page.routeWebSocket(/\/stream\?/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push(ws);
+    if (sockets.length === 1) return;
+    const held: (string | Buffer)[] = [];
+    let open = false;
+    server.onMessage((m) => {
+      if (open) ws.send(m);
+      else held.push(m);
+    });
+    void released.then(() => {
+      open = true;
+      for (const m of held) ws.send(m);
+    });
+  });
+  return { sockets, release };
+}

@@ -1,0 +1,113 @@
+import type { ModelConfig } from '@chatd-edge/sdk';
+import { type SyntheticEvent, useState } from 'react';
+import { client } from '../api';
+import { ErrorLine } from './ErrorLine';
+import { useAdminList } from './useAdminList';
+import { field } from '../form';
+
+const listConfigs = () => client.listModelConfigs();
+type Options = ModelConfig['options'];
+
+/** Parses the options box: a JSON object (the server checks its fields). */
+function parseOptions(text: string): Options {
+  const v: unknown = JSON.parse(text || '{}');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('Options must be a JSON object.');
+  return v; // the server validates every field (400 with validations)
+}
+
+/** Model configs: default, enabled, options, delete (deleting the default promotes another, as the API documents). */
+export function ModelConfigs() {
+  const { items, error, act } = useAdminList(listConfigs);
+  const add = (e: SyntheticEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    void act(async () =>
+      client.createModelConfig({
+        provider: field(f, 'provider'),
+        model: field(f, 'model'),
+        display_name: field(f, 'display_name'),
+        context_limit: Number(f.get('context_limit')),
+        is_default: f.get('is_default') === 'on',
+        options: parseOptions(field(f, 'options')),
+      }),
+    ).then((ok) => {
+      if (ok) form.reset();
+    });
+  };
+  return (
+    <section aria-labelledby="models-heading">
+      <h2 id="models-heading">Models</h2>
+      <ErrorLine error={error} />
+      <ul className="cards">
+        {items?.map((m) => <ModelRow key={m.id} m={m} act={act} />)}
+      </ul>
+      <form onSubmit={add} className="card">
+        <h3>Add a model</h3>
+        <label>
+          Provider type
+          <input name="provider" required placeholder="openai" />
+        </label>
+        <label>
+          Model
+          <input name="model" required placeholder="gpt-4o-mini" />
+        </label>
+        <label>
+          Display name
+          <input name="display_name" />
+        </label>
+        <label>
+          Context limit (tokens)
+          <input name="context_limit" type="number" min={1} defaultValue={128000} required />
+        </label>
+        <label>
+          Options (JSON)
+          <textarea name="options" rows={2} defaultValue="{}" />
+        </label>
+        <label className="toggle">
+          <input name="is_default" type="checkbox" /> Default
+        </label>
+        <button type="submit">Add model</button>
+      </form>
+    </section>
+  );
+}
+
+function ModelRow({ m, act }: { m: ModelConfig; act: (f: () => Promise<unknown>) => Promise<boolean> }) {
+  const [options, setOptions] = useState(JSON.stringify(m.options));
+  const name = m.display_name || m.model;
+  return (
+    <li className="card">
+      <strong>{name}</strong> <span className="muted">({m.provider} · {m.model} · {m.context_limit} tokens)</span>
+      {m.is_default && <span className="badge">default</span>}
+      <div className="row wrap">
+        <label className="toggle">
+          <input type="checkbox" checked={m.enabled} onChange={(e) => void act(() => client.updateModelConfig(m.id, { enabled: e.target.checked }))} />
+          Enabled
+        </label>
+        {!m.is_default && (
+          <button type="button" className="small" onClick={() => void act(() => client.updateModelConfig(m.id, { is_default: true }))}>
+            Make default
+          </button>
+        )}
+      </div>
+      <form
+        className="row wrap"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void act(async () => client.updateModelConfig(m.id, { options: parseOptions(options) }));
+        }}
+      >
+        <label>
+          Options of {name} (JSON)
+          <textarea rows={2} value={options} onChange={(e) => setOptions(e.target.value)} />
+        </label>
+        <button type="submit">Save options</button>
+      </form>
+      <button type="button" className="small danger" onClick={() => void act(() => client.deleteModelConfig(m.id))}>
+        Delete {name}
+        {m.is_default ? ' (another model becomes the default)' : ''}
+      </button>
+    </li>
+  );
+}

@@ -1,0 +1,33 @@
+import type { Chat, Message } from '@chatd-edge/sdk';
+import { client } from './api';
+
+/** Messages per REST page: the newest page opens the chat, older ones come on demand (a 1,000-message chat opens fast). */
+export const PAGE = 50;
+/** `before_id` larger than any message id: "the newest page". */
+const NEWEST = Number.MAX_SAFE_INTEGER;
+
+type Opening = Promise<[Chat, { messages: Message[] }]>;
+const early = new Map<string, Opening>();
+
+const load = (id: string, known?: Chat): Opening =>
+  Promise.all([known ?? client.getChat(id), client.listMessages(id, { before_id: NEWEST, limit: PAGE })]);
+
+/**
+ * Starts reading a chat and its newest page at once, when the page is opened on a chat's URL (the reads then run
+ * beside the session check and the chat view's chunk) or its link in the list is clicked (`known`: the list's row,
+ * so only the page is read; the stream's first status corrects a status that changed since).
+ */
+export function prefetchChat(id: string, known?: Chat): void {
+  // A click on the chat already open changes nothing: no read, and nothing left behind to go stale.
+  if (early.has(id) || (known && location.pathname === `/chats/${id}`)) return;
+  const p = load(id, known);
+  p.catch(() => undefined); // whoever takes it sees the error
+  early.set(id, p);
+}
+
+/** The chat and its newest page: the prefetched reads when there are some (once), else new ones. */
+export function openChat(id: string): Opening {
+  const p = early.get(id);
+  early.delete(id);
+  return p ?? load(id);
+}

@@ -1,0 +1,103 @@
+import { type SyntheticEvent, useState } from 'react';
+import { client, errorText } from '../api';
+import { Link } from './Link';
+import { field } from '../form';
+
+/** The login form (email and password → the HttpOnly session cookie). */
+export function Login({ onDone }: { onDone: () => void }) {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: SyntheticEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    setBusy(true);
+    setError('');
+    try {
+      await client.login({ email: field(f, 'email'), password: field(f, 'password') });
+      onDone();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="auth">
+      <h1>Log in to chatd-edge</h1>
+      <form onSubmit={(e) => void submit(e)}>
+        <label>
+          Email
+          <input name="email" type="email" autoComplete="username" required />
+        </label>
+        <label>
+          Password
+          <input name="password" type="password" autoComplete="current-password" required />
+        </label>
+        {error && (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          Log in
+        </button>
+      </form>
+      <p>
+        First run? <Link href="/setup">Create the owner account</Link>
+      </p>
+    </main>
+  );
+}
+
+/** First-user setup: only while no user exists (the server answers 409 afterwards). */
+export function Setup({ onDone }: { onDone: () => void }) {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: SyntheticEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    setBusy(true);
+    setError('');
+    try {
+      await client.createFirstUser({
+        email: field(f, 'email'),
+        username: field(f, 'username'),
+        password: field(f, 'password'),
+      });
+      onDone();
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="auth">
+      <h1>Set up chatd-edge</h1>
+      <p>The first account is the owner of this deployment.</p>
+      <form onSubmit={(e) => void submit(e)}>
+        <label>
+          Email
+          <input name="email" type="email" autoComplete="username" required />
+        </label>
+        <label>
+          Username
+          <input name="username" autoComplete="nickname" required />
+        </label>
+        <label>
+          Password (8 characters or more)
+          <input name="password" type="password" autoComplete="new-password" minLength={8} required />
+        </label>
+        {error && (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          Create the owner account
+        </button>
+      </form>
+      <p>
+        Already set up? <Link href="/login">Log in</Link>
+      </p>
+    </main>
+  );
+}

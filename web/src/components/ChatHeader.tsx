@@ -1,0 +1,72 @@
+import type { Chat } from '@chatd-edge/sdk';
+import { type SyntheticEvent, useState } from 'react';
+import { client, errorText } from '../api';
+import { Link } from './Link';
+
+/** The chat's title (renamable), labels and archive switch. */
+export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) => void }) {
+  const [editing, setEditing] = useState(false);
+  const [title, setTitle] = useState(chat.title);
+  const [error, setError] = useState('');
+  const save = async (body: { title?: string; archived?: boolean }) => {
+    try {
+      onSaved(await client.updateChat(chat.id, body));
+      setEditing(false);
+      setError('');
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const submit = (e: SyntheticEvent) => {
+    e.preventDefault();
+    void save({ title });
+  };
+  return (
+    <header className="chat-head">
+      {editing ? (
+        <form onSubmit={submit} className="row">
+          <label>
+            Title
+            <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={256} />
+          </label>
+          <button type="submit">Save</button>
+          <button type="button" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+        </form>
+      ) : (
+        <h1>{chat.title || 'Untitled chat'}</h1>
+      )}
+      <div className="row">
+        <Link href="/" className="mobile-only">
+          ← Chats
+        </Link>
+        {!editing && (
+          <button
+            type="button"
+            className="small"
+            onClick={() => {
+              setTitle(chat.title);
+              setEditing(true);
+            }}
+          >
+            Rename
+          </button>
+        )}
+        <button type="button" className="small" onClick={() => void save({ archived: !chat.archived })}>
+          {chat.archived ? 'Unarchive' : 'Archive'}
+        </button>
+        {Object.entries(chat.labels).map(([k, v]) => (
+          <span key={k} className="label">
+            {v ? `${k}: ${v}` : k}
+          </span>
+        ))}
+      </div>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+    </header>
+  );
+}
