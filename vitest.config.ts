@@ -34,9 +34,10 @@ const BINDINGS = (inject: Inject) => ({
   // The test push service is http on loopback.
   WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
   SEALED_FROM_NODE: inject('sealedFromNode'),
-  // Fail fast in tests: no retries, a short idle timeout.
+  // Fail fast in tests: no retries. The idle timeout stays well above how long a test holds a turn at a mock gate on a
+  // loaded machine (a gated model call streams nothing): at 2 s, held turns failed with "timeout" under load.
   LLM_MAX_RETRIES: '0',
-  LLM_IDLE_TIMEOUT_MS: '2000',
+  LLM_IDLE_TIMEOUT_MS: '15000',
   PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
 });
 

@@ -149,7 +149,7 @@ describe('model calls', () => {
     expect(await roomOf(chat.id).idle()).toBe('error');
     const after = await sdk(u.token).getChat(chat.id);
     expect(after.last_error?.kind).toBe('timeout');
-  });
+  }, 40_000); // LLM_IDLE_TIMEOUT_MS is 15 s in the suites
 
   it('an upstream that dies mid-stream keeps the partial text and reports the error', async () => {
     const u = await makeUser();
