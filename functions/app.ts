@@ -11,6 +11,7 @@ import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
+import mcpServers from './routes/mcp-servers';
 import chats from './routes/chats';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
@@ -100,6 +101,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatProviders);
   app.route('/api/v2/chats', chatModelConfigs);
   app.route('/api/v2/chats', chatConfig);
+  app.route('/api/v2/chats', mcpServers);
   app.route('/api/v2/agents', agents);
   app.route('/api/v2/chats', chatContext);
   app.route('/api/v2/chats', chats);

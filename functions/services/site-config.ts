@@ -7,6 +7,13 @@ export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
   auto_archive_days: { schema: z.number().int().min(0).max(36_500), default: 0 },
   system_prompt: { schema: z.string().max(100_000), default: '' },
+  /** Hosts (`host` or `*.domain`) an agent's pinned MCP servers may be on; empty: none. */
+  mcp_allowed_hosts: {
+    schema: z
+      .array(z.string().trim().toLowerCase().regex(/^(\*\.)?[a-z0-9.:[\]-]{1,253}$/, { message: 'must be a host name or *.domain' }))
+      .max(100),
+    default: [] as string[],
+  },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;
