@@ -19,6 +19,10 @@ export default defineConfig({
                 SILENT_PORT: String(inject('silentPort')),
                 MOCK_LLM_URL: inject('mockLlmUrl'),
                 MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+                MCP_SERVER_URL: inject('mcpServerUrl'),
+                // The local MCP server is http on loopback; tool calls time out after 3 s (the timeout test waits for it).
+                MCP_ALLOW_INSECURE_URLS: 'true',
+                MCP_TOOL_TIMEOUT_MS: '3000',
                 PUSH_SERVER_URL: inject('pushServerUrl'),
                 PG_CONTROL_URL: inject('pgControlUrl'),
                 // The test push service is http on loopback.

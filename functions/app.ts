@@ -11,6 +11,7 @@ import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
+import chatTools from './routes/chat-tools';
 import mcpServers from './routes/mcp-servers';
 import chats from './routes/chats';
 import health from './routes/health';
@@ -104,6 +105,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', mcpServers);
   app.route('/api/v2/agents', agents);
   app.route('/api/v2/chats', chatContext);
+  app.route('/api/v2/chats', chatTools);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

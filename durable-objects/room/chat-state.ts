@@ -5,12 +5,12 @@
  */
 import { z } from 'zod';
 import type { MessagePageQuery, StreamEvent } from '../../functions/lib/room-api';
-import type { Chat, LastError, Message, Part, QueuedMessage } from '../../functions/services/chats';
+import { ChatStatus, PendingToolCall, type Chat, type LastError, type Message, type QueuedMessage } from '../../functions/services/chats';
 import { MessageCache } from '../message-cache';
 import type { ChatStore, Written } from './chat-store';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';
-import type { FinishEntry } from './turn';
+import type { FinishEntry, TurnPart } from './turn';
 
 export const INTERRUPTED: LastError = {
   kind: 'interrupted',
@@ -26,12 +26,13 @@ export const ChatSnapshot = z.object({
   id: z.string(),
   owner_id: z.string(),
   title: z.string(),
-  status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+  status: ChatStatus,
   last_model_config_id: z.string().nullable(),
   archived: z.boolean(),
   labels: z.record(z.string(), z.string()),
   agent_id: z.string().nullable(),
   last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+  pending_tool_calls: z.array(PendingToolCall).default([]),
   created_at: z.string(),
   updated_at: z.string(),
 }) satisfies z.ZodType<Chat>;
@@ -171,14 +172,14 @@ export class ChatState {
    * The first frame of a socket that connects with `after_id`: every durable message after it, the status, the
    * queue, and the turn's parts so far from seq 0 (asked for after the reads: parts keep arriving meanwhile).
    */
-  async firstFrame(afterId: number, parts: () => readonly { part: Part; seq: number }[]): Promise<{ events: StreamEvent[]; lastId: number }> {
+  async firstFrame(afterId: number, parts: () => readonly TurnPart[]): Promise<{ events: StreamEvent[]; lastId: number }> {
     const missed = await this.catchUp(afterId);
     const queue = await this.loadQueue();
     const chatId = this.deps.chatId();
     const events: StreamEvent[] = missed.map((m) => ({ type: 'message', chat_id: chatId, message: m }));
     events.push(this.statusEvent());
     events.push({ type: 'queue_update', chat_id: chatId, queued_messages: queue });
-    for (const p of parts()) events.push({ type: 'message_part', chat_id: chatId, message_part: { role: 'assistant', part: p.part, seq: p.seq } });
+    for (const p of parts()) events.push({ type: 'message_part', chat_id: chatId, message_part: { role: p.role, part: p.part, seq: p.seq } });
     return { events, lastId: Math.max(afterId, missed.at(-1)?.id ?? 0) };
   }
 

@@ -18,6 +18,7 @@ import { Replies } from './replies';
 import { StreamHub } from './stream-hub';
 import { partsOf } from './turn';
 import { TurnRunner } from './turn-runner';
+import { Toolbox } from './toolbox';
 import { Turns } from './turns';
 import { AlarmClock } from './alarm-clock';
 import { streamRegistryName } from '../../functions/services/key-shards';
@@ -34,6 +35,7 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected outbox: Outbox;
   protected readonly replies = new Replies<PostResult>();
   protected readonly clock: AlarmClock;
+  protected readonly toolbox: Toolbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -43,6 +45,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);
+    this.toolbox = new Toolbox({ db: () => this.db, settings: s, encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY, chatId });
     this.state = new ChatState(
       {
         chatId,
@@ -68,6 +71,10 @@ export abstract class RoomBase extends DurableObject<Env> {
       onDelta: (turn, d) => {
         this.turns.part(turn, d);
       },
+      onPart: (turn, role, part) => {
+        this.turns.emit(turn, role, part);
+      },
+      toolbox: this.toolbox,
     });
     this.turns = new Turns({
       chatId,
@@ -261,5 +268,6 @@ export abstract class RoomBase extends DurableObject<Env> {
     if (id) this.ctx.storage.kv.put('chat_id', id);
     await this.dbConn?.close();
     this.dbConn = null;
+    await this.toolbox.mcp.closeAll();
   }
 }

@@ -76,7 +76,7 @@ export interface TurnOutcome {
 /** Events sent to stream subscribers; each frame is a JSON array of them. */
 export type StreamEvent =
   | { type: 'message'; chat_id: string; message: Message }
-  | { type: 'message_part'; chat_id: string; message_part: { role: 'assistant'; part: Part; seq: number } }
+  | { type: 'message_part'; chat_id: string; message_part: { role: 'assistant' | 'tool'; part: Part; seq: number } }
   | { type: 'status'; chat_id: string; status: { status: ChatStatus; last_error?: LastError } }
   | { type: 'error'; chat_id: string; error: LastError }
   | { type: 'queue_update'; chat_id: string; queued_messages: QueuedMessage[] }
@@ -84,6 +84,20 @@ export type StreamEvent =
   /** The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins). */
   | { type: 'context_dirty'; chat_id: string };
 
+
+/** The tools a chat's turns see (`GET /chats/{id}/tools`), and the MCP servers left out with the reason. */
+export interface ToolListing {
+  tools: {
+    name: string;
+    server: string;
+    tool: string;
+    description: string;
+    approval: 'auto' | 'ask' | 'deny';
+    pinned: boolean;
+    input_schema: Record<string, unknown>;
+  }[];
+  unavailable: { server: string; reason: string }[];
+}
 
 /** Credentials revoked: the user's sockets opened with them close (4401). */
 export interface SocketRevocation {
@@ -114,6 +128,8 @@ export interface ChatRoomRpc {
   updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>>;
   deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
+  decideToolCall(actor: ChatActor, input: { toolCallId: string; decision: 'approve' | 'deny'; reason: string | null }): Promise<RoomResult<Chat>>;
+  tools(actor: ChatActor): Promise<RoomResult<ToolListing>>;
   contextDirty(): Promise<void>;
   closeSockets(r: SocketRevocation): Promise<number>;
   refresh(): Promise<void>;

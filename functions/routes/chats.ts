@@ -7,11 +7,13 @@ import { assertAllowedOrigin } from '../lib/origin';
 import type { PostResult, RoomResult } from '../lib/room-api';
 import { room } from '../lib/rooms';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { Labels, listChats, titleFrom, UserContent, type Part, type Role } from '../services/chats';
+import { ChatStatus, Labels, listChats, titleFrom, UserContent, type Part, type Role } from '../services/chats';
 import { agentExists } from '../services/agent-context';
 
 const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
-  description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
+  description:
+    '{type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | ' +
+    '{type:"tool_result", tool_call_id, name, result, is_error} (tool)',
 });
 const UsageSchema = z.object({
   input_tokens: z.number(),
@@ -41,17 +43,21 @@ const QueuedSchema = z
     created_at: z.iso.datetime(),
   })
   .openapi('QueuedMessage');
-const ChatSchema = z
+const PendingToolCallSchema = z
+  .object({ tool_call_id: z.string(), name: z.string(), args: z.record(z.string(), z.unknown()), server: z.string() })
+  .openapi('PendingToolCall', { description: 'A tool call waiting for approval (status requires_action)' });
+export const ChatSchema = z
   .object({
     id: z.uuid(),
     owner_id: z.uuid(),
     title: z.string(),
-    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+    status: ChatStatus,
     last_model_config_id: z.uuid().nullable(),
     archived: z.boolean(),
     labels: z.record(z.string(), z.string()),
     agent_id: z.uuid().nullable(),
     last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+    pending_tool_calls: z.array(PendingToolCallSchema),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -288,7 +294,7 @@ const app = router()
       middleware: self,
       request: { params: ChatParams },
       responses: {
-        202: jsonResponse(z.object({ status: z.enum(['waiting', 'running', 'interrupting', 'error']) }), 'Accepted'),
+        202: jsonResponse(z.object({ status: ChatStatus }), 'Accepted'),
         ...errorResponses(400, 401, 404, 503),
       },
     }),

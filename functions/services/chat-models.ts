@@ -53,8 +53,12 @@ export const ModelOptions = z
     presence_penalty: z.number().min(-2).max(2).optional(),
     frequency_penalty: z.number().min(-2).max(2).optional(),
     provider_options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+    /** The most model calls a turn makes with tools (a tool step each) before it stops with a note; default 8. */
+    max_steps: z.number().int().min(1).max(50).optional(),
   })
   .strict();
+
+export const DEFAULT_MAX_STEPS = 8;
 export type ModelOptions = z.infer<typeof ModelOptions>;
 
 const ProviderRow = z.object({

@@ -13,8 +13,24 @@ export const MAX_QUEUED = 20;
 
 export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 export const ReasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() }).strict();
-export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart]);
+/** Tool arguments: a JSON object (typed loosely: the RPC types cannot take a recursive JSON type). */
+export const ToolArgs = z.record(z.string(), z.unknown());
+/** A tool call the model made, in an assistant message. `name` is the namespaced `<server>__<tool>`. */
+export const ToolCallPart = z
+  .object({ type: z.literal('tool_call'), tool_call_id: z.string().min(1), name: z.string().min(1), args: ToolArgs })
+  .strict();
+export type ToolCallPart = z.infer<typeof ToolCallPart>;
+/** A tool's result, in a `tool` message: `result` is JSON (`{content: [...], structuredContent?, truncated?}` here). */
+export const ToolResultPart = z
+  .object({ type: z.literal('tool_result'), tool_call_id: z.string().min(1), name: z.string().min(1), result: z.unknown(), is_error: z.boolean() })
+  .strict();
+export type ToolResultPart = z.infer<typeof ToolResultPart>;
+export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart, ToolCallPart, ToolResultPart]);
 export type Part = z.infer<typeof Part>;
+
+/** A tool call waiting for the chat owner's approval (`chat.pending_tool_calls`, status `requires_action`). */
+export const PendingToolCall = z.object({ tool_call_id: z.string().min(1), name: z.string().min(1), args: ToolArgs, server: z.string() });
+export type PendingToolCall = z.infer<typeof PendingToolCall>;
 
 /** User input: a string (one text part) or a list of text parts; never empty, bounded. */
 export const UserContent = z
@@ -25,7 +41,7 @@ export const UserContent = z
       .min(1, { message: 'must contain at least one part' })
       .max(MAX_MESSAGE_PARTS, { message: `must have at most ${MAX_MESSAGE_PARTS} parts` }),
   ])
-  .transform((c): Part[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
+  .transform((c): z.infer<typeof TextPart>[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
   .refine((parts) => parts.some((p) => p.text.trim().length > 0), { message: 'must not be empty' })
   .refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= MAX_MESSAGE_CHARS, {
     message: `must be at most ${MAX_MESSAGE_CHARS} characters`,
@@ -38,7 +54,7 @@ export const Labels = z
   .record(z.string().min(1).max(64), z.string().max(256))
   .refine((l) => Object.keys(l).length <= 50, { message: 'at most 50 labels' });
 
-export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error']);
+export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error', 'requires_action']);
 export type ChatStatus = z.infer<typeof ChatStatus>;
 export const LastError = z.object({ message: z.string(), kind: z.string() });
 export type LastError = z.infer<typeof LastError>;
@@ -114,6 +130,8 @@ export interface Chat {
   labels: Record<string, string>;
   agent_id: string | null;
   last_error: LastError | null;
+  /** The tool calls waiting for approval while `status` is `requires_action`; empty otherwise. */
+  pending_tool_calls: PendingToolCall[];
   created_at: string;
   updated_at: string;
 }
@@ -128,6 +146,7 @@ const ChatRow = z.object({
   labels: z.record(z.string(), z.string()).catch({}),
   agent_id: z.string().nullable(),
   last_error: LastError.nullable().catch(null),
+  pending_tool_calls: z.array(PendingToolCall),
   created_at: z.coerce.date(),
   updated_at: z.coerce.date(),
 });

@@ -15,6 +15,7 @@ const TestEnv = z.object({
   SILENT_PORT: z.coerce.number(),
   MOCK_LLM_URL: z.string(),
   MOCK_MODEL_CONFIG_ID: z.string(),
+  MCP_SERVER_URL: z.string(),
   PUSH_SERVER_URL: z.string(),
   PG_CONTROL_URL: z.string(),
 });
@@ -154,12 +155,15 @@ export const ChatSchema = z
     id: z.uuid(),
     owner_id: z.uuid(),
     title: z.string(),
-    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
+    status: z.enum(['waiting', 'running', 'interrupting', 'error', 'requires_action']),
     last_model_config_id: z.uuid().nullable(),
     archived: z.boolean(),
     labels: z.record(z.string(), z.string()),
     agent_id: z.uuid().nullable(),
     last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
+    pending_tool_calls: z.array(
+      z.object({ tool_call_id: z.string(), name: z.string(), args: z.record(z.string(), z.unknown()), server: z.string() }).strict(),
+    ),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })

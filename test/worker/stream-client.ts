@@ -8,7 +8,7 @@ export const StreamEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('message_part'),
     chat_id: z.string(),
-    message_part: z.object({ role: z.literal('assistant'), part: z.object({ type: z.string(), text: z.string() }), seq: z.number() }),
+    message_part: z.object({ role: z.enum(['assistant', 'tool']), part: z.looseObject({ type: z.string() }), seq: z.number() }),
   }),
   z.object({
     type: z.literal('status'),
