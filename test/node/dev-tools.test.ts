@@ -196,10 +196,12 @@ describe('scripts/dev.mjs', () => {
   let server: Awaited<ReturnType<typeof startScratchPostgres>>;
   let persist: string;
   let mockPort = 0;
+  let mcpPort = 0;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
     mockPort = await freePort();
+    mcpPort = await freePort();
     server = await startScratchPostgres('devtools-test');
     persist = await mkdtemp(path.join(os.tmpdir(), 'chatd-dev-test-'));
   });
@@ -218,8 +220,8 @@ describe('scripts/dev.mjs', () => {
   function startDev(env: Record<string, string>, args: string[] = []) {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
       cwd: ROOT,
-      // Its own mock LLM port, so a developer's running `npm run dev` does not collide with the test.
-      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), ...env },
+      // Its own mock LLM and MCP ports, so a developer's running `npm run dev` does not collide with the test.
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_MCP_PORT: String(mcpPort), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -300,6 +302,8 @@ describe('scripts/dev.mjs', () => {
     expect(dev.out()).toMatch(/\[migrate\] applied 000001_/);
     expect(dev.out()).toContain(`[proxy] listening on ws://127.0.0.1:${proxyPort}, pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)`);
     expect(dev.out()).toContain('[wrangler]');
+    expect(dev.out()).toContain(`[mcp] listening, MCP endpoint http://127.0.0.1:${mcpPort}/mcp`);
+    expect(dev.out()).toContain(`[seed] seeded MCP server local at http://127.0.0.1:${mcpPort}/mcp (disabled`);
     expect(dev.out() + dev.err()).not.toContain('hunter2-secret');
     expect((await processesUsing(port)).length).toBeGreaterThan(0);
 
@@ -307,6 +311,8 @@ describe('scripts/dev.mjs', () => {
     const { code } = await dev.exit;
     expect(code).toBe(0);
     expect(dev.out()).toContain('[wrangler] stopped');
+    expect(dev.out()).toContain('[mcp] stopped');
+    await expect(assertPortFree(mcpPort, 'the local MCP server', 'CHATD_MCP_PORT')).resolves.toBeUndefined();
     expect(dev.out()).toMatch(/\[proxy\] stopped \(\d+ clients, \d+ Postgres sessions opened, \d+ reused\)/);
     expect(await processesUsing(port)).toEqual([]);
     await expect(assertPortFree(port, 'wrangler', 'CHATD_PORT')).resolves.toBeUndefined();
