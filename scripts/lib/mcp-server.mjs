@@ -10,6 +10,7 @@
  *   GET  /__mcp/running?tool=T&n=N[&timeout_ms=10000]
  *                                 answers once N calls of tool T are running (or at the timeout, with `timed_out`):
  *                                 tests wait on this event instead of sleeping.
+ *   GET  /__mcp/stats             `{list_requests}`: the `tools/list` requests received (a client's cache is seen working).
  *   POST /__mcp/tools/extra       adds the tool `extra` (returns "extra") to every session, which tells its client
  *                                 that the tool list changed (`notifications/tools/list_changed`).
  *   POST /__mcp/reset             forgets the recorded calls and removes `extra`.
@@ -109,6 +110,7 @@ export async function startMcpServer({ port = 0, host = '127.0.0.1', log = () =>
   /** @type {Set<() => void>} */
   const watchers = new Set();
   let extra = false;
+  let listRequests = 0;
   /** @type {Set<McpServer>} */
   const servers = new Set();
   /** @type {Map<McpServer, { remove: () => void }>} */
@@ -200,6 +202,9 @@ export async function startMcpServer({ port = 0, host = '127.0.0.1', log = () =>
   /** @param {http.IncomingMessage} req @param {http.ServerResponse} res */
   const handleMcp = async (req, res) => {
     const body = req.method === 'POST' ? await readJson(req) : undefined;
+    for (const m of Array.isArray(body) ? body : [body]) {
+      if (typeof m === 'object' && m !== null && 'method' in m && m.method === 'tools/list') listRequests += 1;
+    }
     const sid = req.headers['mcp-session-id'];
     let entry = typeof sid === 'string' ? sessions.get(sid) : undefined;
     if (!entry) {
@@ -231,6 +236,7 @@ export async function startMcpServer({ port = 0, host = '127.0.0.1', log = () =>
   const handleAdmin = async (req, res, url) => {
     if (req.headers.origin !== undefined) return sendJson(res, 403, { message: 'refused: Origin header' });
     if (req.method === 'GET' && url.pathname === '/__mcp/calls') return sendJson(res, 200, calls);
+    if (req.method === 'GET' && url.pathname === '/__mcp/stats') return sendJson(res, 200, { list_requests: listRequests });
     if (req.method === 'GET' && url.pathname === '/__mcp/running') {
       const tool = url.searchParams.get('tool') ?? '';
       const n = Number(url.searchParams.get('n') ?? '1');

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { mcpUrlProblem } from '../../functions/services/mcp-servers';
 import { call, ChatSchema, makeOwner, makeUser, messagesOf, roomOf, testDb, testEnv } from './helpers';
-import { mcpCalls, McpServerBody, mcpServers, ToolResult, toolKnob } from './tool-helpers';
+import { mcpAddExtraTool, mcpCalls, mcpListRequests, mcpReset, McpServerBody, mcpServers, ToolResult, toolKnob } from './tool-helpers';
 
 const servers = mcpServers();
 afterEach(async () => {
@@ -103,6 +103,34 @@ describe('MCP servers (owner)', () => {
     expect(mcpUrlProblem('https://a.tools.example.org/mcp', strict, ['*.tools.example.org'])).toBeNull();
     expect(mcpUrlProblem('http://127.0.0.1:9/mcp', { MCP_ALLOW_INSECURE_URLS: true }, [])).not.toBeNull();
     expect(mcpUrlProblem('http://127.0.0.1:9/mcp', { MCP_ALLOW_INSECURE_URLS: true }, ['127.0.0.1'])).toBeNull();
+  });
+});
+
+describe('tool lists', () => {
+  it("are kept (one tools/list for several reads) and listed again when the server says they changed", async () => {
+    const { tool } = await servers.add({ tool_approval: 'auto' });
+    const u = await makeUser();
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'list' } });
+    const chat = ChatSchema.parse(r.body);
+    await roomOf(chat.id).idle();
+    const names = async () => Tools.parse((await call('GET', `/api/v2/chats/${chat.id}/tools`, { token: u.token })).body).tools.map((t) => t.name);
+    const before = await mcpListRequests();
+    expect(await names()).toContain(tool('echo'));
+    expect(await names()).not.toContain(tool('extra'));
+    // The turn listed the server already: both reads came from the kept list (MCP_TOOLS_TTL_MS is 5 minutes).
+    expect(await mcpListRequests()).toBe(before);
+    try {
+      await mcpAddExtraTool();
+      // The server's notifications/tools/list_changed reaches the chat's session; the next read lists again.
+      const deadline = Date.now() + 10_000;
+      while (!(await names()).includes(tool('extra'))) {
+        if (Date.now() > deadline) throw new Error('the changed tool list was not seen within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await mcpListRequests()).toBeGreaterThan(before);
+    } finally {
+      await mcpReset();
+    }
   });
 });
 

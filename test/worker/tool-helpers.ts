@@ -119,3 +119,18 @@ export const resultTextOf = (p: unknown) =>
   ToolResult.parse(p)
     .result.content.map((c) => (typeof c.text === 'string' ? c.text : ''))
     .join('\n');
+
+/** The `tools/list` requests the local MCP server has received so far. */
+export async function mcpListRequests() {
+  return z.object({ list_requests: z.number() }).parse(await (await fetch(mcpAdmin('stats'))).json()).list_requests;
+}
+
+/** Adds the tool `extra` to the local MCP server, which tells every session that its tool list changed. */
+export async function mcpAddExtraTool() {
+  expect((await fetch(mcpAdmin('tools/extra'), { method: 'POST' })).status).toBe(200);
+}
+
+/** Removes `extra` again and forgets the recorded calls. */
+export async function mcpReset() {
+  expect((await fetch(mcpAdmin('reset'), { method: 'POST' })).status).toBe(200);
+}
