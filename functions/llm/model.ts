@@ -156,14 +156,21 @@ export function toUsage(u: ProviderUsage | undefined): Usage {
 
 /**
  * The system text and the messages, in the provider's prompt format: text, tool calls (assistant) and tool results
- * (tool messages); other parts are not sent.
+ * (tool messages); other parts are not sent. Without tools in the call (`withTools` false: every server of an earlier
+ * step is gone or disabled), calls and results from the history are sent as assistant text instead, since some
+ * providers (Anthropic) refuse tool blocks in a request that defines no tools.
  */
-export function toPrompt(system: string | undefined, messages: ModelMessage[]): ProviderPrompt {
+export function toPrompt(system: string | undefined, messages: ModelMessage[], withTools = true): ProviderPrompt {
   const prompt: ProviderPrompt = [];
   if (system) prompt.push({ role: 'system', content: system });
   for (const m of messages) {
     if (m.role === 'tool') {
       const results = m.content.flatMap((p) => (p.type === 'tool-result' ? [p] : []));
+      if (!withTools) {
+        const text = results.map((r) => `[tool result ${r.toolName}: ${providerOutput(r.output).value}]`).join('\n');
+        prompt.push({ role: 'assistant', content: [{ type: 'text', text }] });
+        continue;
+      }
       prompt.push({
         role: 'tool',
         content: results.map((r) => ({ type: 'tool-result', toolCallId: r.toolCallId, toolName: r.toolName, output: providerOutput(r.output) })),
@@ -176,6 +183,11 @@ export function toPrompt(system: string | undefined, messages: ModelMessage[]): 
     else if (m.role === 'user') prompt.push({ role: 'user', content: [{ type: 'text', text }] });
     else {
       const calls = typeof m.content === 'string' ? [] : m.content.flatMap((p) => (p.type === 'tool-call' ? [p] : []));
+      if (!withTools) {
+        const said = [text, ...calls.map((c) => `[tool call ${c.toolName} ${JSON.stringify(c.input)}]`)].filter(Boolean).join('\n');
+        prompt.push({ role: 'assistant', content: [{ type: 'text', text: said }] });
+        continue;
+      }
       prompt.push({
         role: 'assistant',
         content: [
@@ -297,7 +309,7 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
     const { stream } = await openStream(
       model,
       {
-        prompt: toPrompt(call.system, call.messages),
+        prompt: toPrompt(call.system, call.messages, (call.tools?.length ?? 0) > 0),
         abortSignal: local.signal,
         ...callSettings(call.resolved.config.options),
         ...providerTools(call.tools),
