@@ -55,7 +55,16 @@ export function capResult(r: CallResult, maxChars: number): ToolResultValue {
   if (size <= maxChars) return value;
   const text = r.content.map(itemText).join('\n') || JSON.stringify(r.structuredContent ?? null);
   const note = `\n[truncated: the result had ${size} characters]`;
-  return { content: [{ type: 'text', text: text.slice(0, Math.max(0, maxChars - note.length - 64)) + note }], truncated: true };
+  const cut = (n: number): ToolResultValue => ({ content: [{ type: 'text', text: text.slice(0, n) + note }], truncated: true });
+  // JSON escapes can make the text longer than its characters (quotes, newlines, control characters): cut further
+  // until the stored value fits.
+  let n = Math.max(0, maxChars - note.length - 64);
+  let capped = cut(n);
+  for (let len = JSON.stringify(capped).length; len > maxChars && n > 0; len = JSON.stringify(capped).length) {
+    n = Math.max(0, Math.min(n - 1, Math.floor((n * maxChars) / len) - 64));
+    capped = cut(n);
+  }
+  return capped;
 }
 
 /** The namespaced name a model sees: `<server>__<tool>`, in the characters and length providers accept. */
