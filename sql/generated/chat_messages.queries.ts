@@ -168,21 +168,22 @@ export interface IRunQueuedMessageQuery {
   result: IRunQueuedMessageResult;
 }
 
-const runQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"id":true,"model_config_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":370,"b":378},{"a":589,"b":597},{"a":793,"b":801}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":395,"b":398}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":550,"b":566},{"a":829,"b":845}]}],"statement":"-- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's\n-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A\n-- message already taken (a retry after a lost reply) inserts nothing.\nWITH popped AS (\n    DELETE FROM chat_queued_messages\n    WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid\n    RETURNING *\n), updated_chat AS (\n    UPDATE chats\n    SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid\n    WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)\n    FROM popped p\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted"};
+const runQueuedMessageIR: any = {"usedParamSet":{"chat_id":true,"id":true,"model_config_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":409,"b":417},{"a":670,"b":678},{"a":874,"b":882}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":434,"b":437}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":631,"b":647},{"a":910,"b":926}]}],"statement":"-- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's\n-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running (no tool\n-- call waits for approval then). A message already taken (a retry after a lost reply) inserts nothing.\nWITH popped AS (\n    DELETE FROM chat_queued_messages\n    WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid\n    RETURNING *\n), updated_chat AS (\n    UPDATE chats\n    SET status = 'running', last_error = NULL, pending_tool_calls = '[]'::jsonb, updated_at = now(),\n        last_model_config_id = :model_config_id!::uuid\n    WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)\n    FROM popped p\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted"};
 
 /**
  * Query generated from SQL:
  * ```
  * -- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's
- * -- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A
- * -- message already taken (a retry after a lost reply) inserts nothing.
+ * -- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running (no tool
+ * -- call waits for approval then). A message already taken (a retry after a lost reply) inserts nothing.
  * WITH popped AS (
  *     DELETE FROM chat_queued_messages
  *     WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid
  *     RETURNING *
  * ), updated_chat AS (
  *     UPDATE chats
- *     SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid
+ *     SET status = 'running', last_error = NULL, pending_tool_calls = '[]'::jsonb, updated_at = now(),
+ *         last_model_config_id = :model_config_id!::uuid
  *     WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)
  *     RETURNING updated_at
  * ), inserted AS (

@@ -71,15 +71,16 @@ ORDER BY inserted.id;
 
 /* @name RunQueuedMessage */
 -- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's
--- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A
--- message already taken (a retry after a lost reply) inserts nothing.
+-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running (no tool
+-- call waits for approval then). A message already taken (a retry after a lost reply) inserts nothing.
 WITH popped AS (
     DELETE FROM chat_queued_messages
     WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid
     RETURNING *
 ), updated_chat AS (
     UPDATE chats
-    SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid
+    SET status = 'running', last_error = NULL, pending_tool_calls = '[]'::jsonb, updated_at = now(),
+        last_model_config_id = :model_config_id!::uuid
     WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)
     RETURNING updated_at
 ), inserted AS (
