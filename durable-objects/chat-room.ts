@@ -13,11 +13,11 @@ import {
   type RoomResult,
   type RoomStats,
   type SocketRevocation,
-  type ToolListing,
   type TurnOutcome,
 } from '../functions/lib/room-api';
 import { pinAgentContext } from '../functions/services/agent-context';
-import type { Chat, ChatStatus, Message, Part, QueuedMessage } from '../functions/services/chats';
+import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/shapes/chat';
+import type { ChatTools } from '../functions/shapes/tools';
 import { requestKey } from './room/chat-store';
 import { RoomBase } from './room/room-base';
 import { decideToolCall, type Decision } from './room/tool-approvals';
@@ -236,7 +236,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
   }
 
   /** The tools the chat's turns see now (listing their servers), with their approval modes and the servers left out. */
-  async tools(actor: ChatActor): Promise<RoomResult<ToolListing>> {
+  async tools(actor: ChatActor): Promise<RoomResult<ChatTools>> {
     const owned = await this.guard(async () => ((await this.owned(actor)) ? ok(null) : fail(404, NOT_FOUND)));
     if (!owned.ok) return owned;
     try {
@@ -298,6 +298,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       this.runner.forgetPinned();
       return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
     });
+  }
+
+  /** A single-use stream ticket for the chat's owner, bound to the credential that asked for it (`room/tickets.ts`). */
+  async mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>> {
+    return await this.guard(async () =>
+      (await this.owned(actor)) ? ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt })) : fail(404, NOT_FOUND),
+    );
   }
 
   // ------------------------------------------------------------------ RPC: from the deployment (cron, agents)

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ModelError, ModelResult } from '../../functions/llm/model';
 import { errorResult } from '../../functions/llm/tools';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import { LastError, Part, PendingToolCall, ToolResultPart, type ToolCallPart, type Usage } from '../../functions/services/chats';
+import { LastError, Part, PendingToolCall, ToolResultPart, Usage, type ToolCallPart } from '../../functions/services/chats';
 
 /** The tools of one step: the calls the model made, the results so far, and the calls waiting for approval. */
 export interface StepTools {
@@ -48,15 +48,6 @@ export interface Turn {
   approved: PendingToolCall[];
 }
 
-const UsageSchema = z.object({
-  input_tokens: z.number(),
-  output_tokens: z.number(),
-  total_tokens: z.number(),
-  reasoning_tokens: z.number(),
-  cache_read_tokens: z.number(),
-  cache_creation_tokens: z.number(),
-}) satisfies z.ZodType<Usage>;
-
 /**
  * A durable write of a turn, in one statement: its assistant message (none when it produced nothing), then its tool
  * results (`tool` messages), and the chat's status. The turn's last write has `step: null` (its message is keyed
@@ -68,7 +59,7 @@ export const FinishEntry = z.object({
   /** Null: the chat's model config stays as it is (a write with no model call of its own). */
   modelConfigId: z.string().nullable(),
   content: z.array(Part),
-  usage: UsageSchema.nullable(),
+  usage: Usage.nullable(),
   status: z.enum(['waiting', 'error', 'running', 'requires_action']),
   lastError: LastError.nullable(),
   /** The final text, for the owner's notification. */

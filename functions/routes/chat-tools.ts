@@ -1,28 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, chatActor } from '../authz';
-import { ApiError } from '../lib/errors';
-import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { room } from '../lib/rooms';
-import { ToolApproval } from '../services/mcp-servers';
-import { ChatSchema } from './chats';
-
-const ToolSchema = z
-  .object({
-    name: z.string().openapi({ description: '`<server>__<tool>`, as the model calls it' }),
-    server: z.string(),
-    tool: z.string().openapi({ description: "The server's own name for the tool" }),
-    description: z.string(),
-    approval: ToolApproval,
-    pinned: z.boolean().openapi({ description: "From the chat's pinned context (an agent's server), else the deployment's" }),
-    input_schema: z.record(z.string(), z.unknown()),
-  })
-  .openapi('Tool');
-const ToolsSchema = z
-  .object({
-    tools: z.array(ToolSchema),
-    unavailable: z.array(z.object({ server: z.string(), reason: z.string() })).openapi({ description: 'Servers whose tools are not offered, and why' }),
-  })
-  .openapi('ChatTools');
+import { errorResponses, IdParams, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import { room, unwrap } from '../lib/rooms';
+import { ChatTools as ToolsSchema, ToolCallDecision as Decision } from '../shapes/tools';
+import { Chat as ChatSchema } from '../shapes/chat';
 
 const ToolCallParams = z.object({
   id: UuidParam('id'),
@@ -33,11 +14,6 @@ const ToolCallParams = z.object({
     .regex(/^[\x21-\x7e]+$/, { message: 'must be visible ASCII' })
     .openapi({ param: { name: 'tool_call_id', in: 'path' } }),
 });
-const Decision = z
-  .object({ decision: z.enum(['approve', 'deny']), reason: z.string().trim().max(2000).optional() })
-  .strict()
-  .openapi('ToolCallDecision');
-
 const self = authorize('self');
 
 /** A chat's tools, and the owner's decisions on tool calls that wait for approval. */
@@ -48,13 +24,11 @@ const app = router()
       path: '/{id}/tools',
       summary: "The tools the chat's turns see, with their approval modes",
       middleware: self,
-      request: { params: z.object({ id: UuidParam('id') }) },
+      request: { params: IdParams },
       responses: { 200: jsonResponse(ToolsSchema, 'The tools'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
-      const r = await room(c.env, c.req.valid('param').id).tools(chatActor(c.var.actor));
-      if (!r.ok) throw new ApiError(r.status, r.message);
-      return c.json(r.value, 200);
+      return c.json(unwrap(await room(c.env, c.req.valid('param').id).tools(chatActor(c.var.actor))), 200);
     },
   )
   .openapi(
@@ -77,8 +51,7 @@ const app = router()
         decision: body.decision,
         reason: body.reason ?? null,
       });
-      if (!r.ok) throw new ApiError(r.status, r.message);
-      return c.json(r.value, 200);
+      return c.json(unwrap(r), 200);
     },
   );
 

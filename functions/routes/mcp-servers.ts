@@ -3,44 +3,9 @@ import { authorize } from '../authz';
 import { keyRingOrFail } from '../lib/keyring';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { settings } from '../lib/settings';
-import {
-  AllowedTools,
-  createMcpServer,
-  deleteMcpServer,
-  listMcpServers,
-  ServerHeaders,
-  ServerName,
-  invalidateToolConfig,
-  ToolApproval,
-  updateMcpServerById,
-} from '../services/mcp-servers';
-import { getSetting, SETTINGS, setSetting } from '../services/site-config';
-
-const McpServerSchema = z
-  .object({
-    id: z.uuid(),
-    name: z.string(),
-    url: z.string(),
-    has_headers: z.boolean(),
-    enabled: z.boolean(),
-    tool_approval: ToolApproval,
-    allowed_tools: z.array(z.string()).nullable(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .openapi('McpServer', { description: 'An MCP server whose tools chats may use; header values are never returned (`has_headers`).' });
-
-const Fields = {
-  name: ServerName.describe('The namespace of its tools: `<name>__<tool>`'),
-  url: z.string().max(2048).describe('Streamable HTTP endpoint: https on a public host (see MCP_ALLOW_INSECURE_URLS)'),
-  headers: ServerHeaders.nullable().optional().describe('Sent with every request (sealed at rest); null removes them'),
-  enabled: z.boolean().optional(),
-  tool_approval: ToolApproval.optional().describe('auto: calls run at once; ask (default): the chat owner approves each; deny: refused'),
-  allowed_tools: AllowedTools.nullable().optional().describe('Only these tools are offered; null or absent: all'),
-};
-const CreateBody = z.object(Fields).strict();
-const PatchBody = z.object(Fields).partial().strict();
-const AllowedHosts = z.object({ hosts: SETTINGS.mcp_allowed_hosts.schema }).strict().openapi('McpAllowedHosts');
+import { createMcpServer, deleteMcpServer, invalidateToolConfig, listMcpServers, updateMcpServerById } from '../services/mcp-servers';
+import { getSetting, setSetting } from '../services/site-config';
+import { McpAllowedHosts as AllowedHosts, McpServer as McpServerSchema, McpServerPatch as PatchBody, NewMcpServer as CreateBody } from '../shapes/tools';
 
 const owner = authorize('deployment.manage');
 const IdParams = z.object({ id: UuidParam('id') });

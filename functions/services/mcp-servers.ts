@@ -21,65 +21,20 @@ import {
   resealMcpServerHeaders as resealHeadersQuery,
   updateMcpServer,
 } from '../../sql/generated/mcp_servers.queries';
+import { Timestamp } from '../shapes/chat';
+import { McpServer, ServerHeaders, ToolApproval, type NewMcpServer } from '../shapes/tools';
 import { getSetting } from './site-config';
 
-export const ToolApproval = z.enum(['auto', 'ask', 'deny']);
-export type ToolApproval = z.infer<typeof ToolApproval>;
+export { AllowedTools, ServerHeaders, ServerName, ToolApproval } from '../shapes/tools';
+export type { McpServer } from '../shapes/tools';
 
-/** A server's name is the namespace of its tools (`<server>__<tool>`), so it takes what a tool name may hold. */
-export const ServerName = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'must be 1-32 letters, digits, "_" or "-"' })
-  .refine((n) => !n.includes('__'), { message: 'must not contain "__" (it separates the server from the tool)' });
-
-/** Headers sent with every request to the server (e.g. `authorization`). Names are HTTP tokens. */
-export const ServerHeaders = z
-  .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, { message: 'must be an HTTP header name' }), z.string().max(8192))
-  .refine((h) => Object.keys(h).length <= 32, { message: 'at most 32 headers' })
-  .refine((h) => !Object.keys(h).some((k) => RESERVED_HEADERS.has(k.toLowerCase())), { message: 'must not set a protocol header' });
-const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'connection']);
-export type ServerHeaders = z.infer<typeof ServerHeaders>;
-
-export const AllowedTools = z.array(z.string().min(1).max(128)).max(500);
-
-export interface McpServer {
-  id: string;
-  name: string;
-  url: string;
-  has_headers: boolean;
-  enabled: boolean;
-  tool_approval: ToolApproval;
-  allowed_tools: string[] | null;
-  created_at: string;
-  updated_at: string;
-}
-
-const Row = z.object({
-  id: z.string(),
-  name: z.string(),
-  url: z.string(),
-  headers: z.string().nullable(),
-  headers_key_id: z.string().nullable(),
-  enabled: z.boolean(),
-  tool_approval: ToolApproval,
-  allowed_tools: z.array(z.string()).nullable(),
-  created_at: z.coerce.date(),
-  updated_at: z.coerce.date(),
-});
+/** A server row as the API shows it: the sealed headers are reduced to `has_headers`. */
+const Row = McpServer.omit({ has_headers: true })
+  .extend({ headers: z.string().nullable(), created_at: Timestamp, updated_at: Timestamp })
+  .transform(({ headers, ...r }): McpServer => ({ ...r, has_headers: headers !== null }));
 
 function toServer(row: unknown): McpServer {
-  const r = Row.parse(row);
-  return {
-    id: r.id,
-    name: r.name,
-    url: r.url,
-    has_headers: r.headers !== null,
-    enabled: r.enabled,
-    tool_approval: r.tool_approval,
-    allowed_tools: r.allowed_tools,
-    created_at: r.created_at.toISOString(),
-    updated_at: r.updated_at.toISOString(),
-  };
+  return Row.parse(row);
 }
 
 /** The binding (AES-GCM additional data) of a server's sealed headers: its row. */
@@ -101,14 +56,7 @@ function checkUrl(url: string, s: Pick<Settings, 'MCP_ALLOW_INSECURE_URLS'>): vo
   if (problem !== null) throw badRequest('Validation failed.', [{ field: 'url', detail: problem }]);
 }
 
-export interface McpServerInput {
-  name: string;
-  url: string;
-  headers?: ServerHeaders | null | undefined;
-  enabled?: boolean | undefined;
-  tool_approval?: ToolApproval | undefined;
-  allowed_tools?: string[] | null | undefined;
-}
+export type McpServerInput = NewMcpServer;
 
 const NAME_TAKEN = 'An MCP server with this name already exists.';
 

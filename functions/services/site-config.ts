@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
+import { McpAllowedHostList } from '../shapes/tools';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
@@ -9,9 +10,7 @@ export const SETTINGS = {
   system_prompt: { schema: z.string().max(100_000), default: '' },
   /** Hosts (`host` or `*.domain`) an agent's pinned MCP servers may be on; empty: none. */
   mcp_allowed_hosts: {
-    schema: z
-      .array(z.string().trim().toLowerCase().regex(/^(\*\.)?[a-z0-9.:[\]-]{1,253}$/, { message: 'must be a host name or *.domain' }))
-      .max(100),
+    schema: McpAllowedHostList,
     default: [] as string[],
   },
 } as const;

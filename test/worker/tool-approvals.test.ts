@@ -4,7 +4,8 @@
  */
 import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, ChatSchema, ErrorBody, makeUser, messagesOf, roomOf, testDb, textOf } from './helpers';
+import { Chat as ChatSchema } from '../../functions/shapes/chat';
+import { call, ErrorBody, makeUser, messagesOf, roomOf, sdk, testDb, textOf } from './helpers';
 import { chatUntilIdle, mcpCalls, mcpRunning, mcpServers, resultTextOf, storedMessages, ToolCall, ToolResult, toolKnob, toolsKnob } from './tool-helpers';
 
 const servers = mcpServers();
@@ -12,7 +13,7 @@ afterEach(async () => {
   await servers.cleanup();
 });
 
-const getChat = async (id: string, token: string) => ChatSchema.parse((await call('GET', `/api/v2/chats/${id}`, { token })).body);
+const getChat = async (id: string, token: string) => ChatSchema.parse(await sdk(token).getChat(id));
 const decide = (chatId: string, callId: string, token: string, body: unknown) =>
   call('POST', `/api/v2/chats/${chatId}/tool-calls/${encodeURIComponent(callId)}`, { token, body });
 
@@ -38,9 +39,8 @@ describe('tool calls that wait for approval', () => {
     const queued = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'after the tool' } });
     expect(queued.status, queued.text).toBe(202);
 
-    const r = await decide(chat.id, callId, u.token, { decision: 'approve' });
-    expect(r.status, r.text).toBe(200);
-    expect(ChatSchema.parse(r.body)).toMatchObject({ pending_tool_calls: [] });
+    // Through the SDK: 200 and the chat after the decision.
+    expect(await sdk(u.token).decideToolCall(chat.id, callId, { decision: 'approve' })).toMatchObject({ pending_tool_calls: [] });
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     // Decided already: 409, and nothing runs twice.
     expect((await decide(chat.id, callId, u.token, { decision: 'approve' })).status).toBe(409);
@@ -62,8 +62,7 @@ describe('tool calls that wait for approval', () => {
     const { chat } = await chatUntilIdle(u.token, `deny me ${toolKnob(tool('echo'), { text: tag })}`);
     const callId = (await getChat(chat.id, u.token)).pending_tool_calls[0]?.tool_call_id ?? '';
     await abortAllDurableObjects();
-    const r = await decide(chat.id, callId, u.token, { decision: 'deny', reason: 'not today' });
-    expect(r.status, r.text).toBe(200);
+    expect((await sdk(u.token).decideToolCall(chat.id, callId, { decision: 'deny', reason: 'not today' })).status).toBe('running');
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);

@@ -1,7 +1,9 @@
 /** Helpers for the tool suites: MCP servers registered through the API, the mock model's tool knobs, the local MCP server's records. */
 import { expect } from 'vitest';
 import { z } from 'zod';
-import { call, ChatSchema, makeOwner, roomOf, testDb, testEnv, uniq } from './helpers';
+import { ChatdError } from '@chatd-edge/sdk';
+import { Chat } from '../../functions/shapes/chat';
+import { call, makeOwner, roomOf, sdk, testDb, testEnv, uniq } from './helpers';
 
 export const McpServerBody = z
   .object({
@@ -25,17 +27,22 @@ export function mcpServers() {
   const created: { id: string; token: string }[] = [];
   return {
     /** Registers the local MCP server (or `url`) under a fresh name; answers the server and its tools' prefix. */
-    async add(fields: { tool_approval?: string; headers?: Record<string, string>; url?: string; allowed_tools?: string[]; enabled?: boolean } = {}) {
+    async add(fields: { tool_approval?: 'auto' | 'ask' | 'deny'; headers?: Record<string, string>; url?: string; allowed_tools?: string[]; enabled?: boolean } = {}) {
       const owner = await makeOwner();
       const name = `s${uniq()}`.slice(0, 32);
-      const r = await call('POST', '/api/v2/chats/mcp-servers', { token: owner.token, body: { name, url: testEnv.MCP_SERVER_URL, ...fields } });
-      expect(r.status, r.text).toBe(201);
-      const server = McpServerBody.parse(r.body);
+      const server = McpServerBody.parse(await sdk(owner.token).createMcpServer({ name, url: testEnv.MCP_SERVER_URL, ...fields }));
       created.push({ id: server.id, token: owner.token });
       return { server, owner, tool: (t: string) => `${name}__${t}` };
     },
     async cleanup() {
-      for (const c of created.splice(0)) await call('DELETE', `/api/v2/chats/mcp-servers/${c.id}`, { token: c.token });
+      for (const c of created.splice(0)) {
+        // A test may have removed its server already.
+        await sdk(c.token)
+          .deleteMcpServer(c.id)
+          .catch((e: unknown) => {
+            if (!(e instanceof ChatdError && e.status === 404)) throw e;
+          });
+      }
     },
   };
 }
@@ -52,7 +59,7 @@ export const toolKnob = (name: string, args: Record<string, unknown> = {}, times
 export async function chatUntilIdle(token: string, content: string, extra: Record<string, unknown> = {}) {
   const r = await call('POST', '/api/v2/chats', { token, body: { content, ...extra } });
   expect(r.status, r.text).toBe(201);
-  const chat = ChatSchema.parse(r.body);
+  const chat = Chat.parse(r.body);
   const status = await roomOf(chat.id).idle();
   return { chat, status };
 }

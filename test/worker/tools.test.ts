@@ -4,7 +4,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { call, ChatSchema, makeUser, messagesOf, mockGate, roomOf, testDb, testEnv, textOf } from './helpers';
+import { Chat as ChatSchema } from '../../functions/shapes/chat';
+import { runInDurableObject } from 'cloudflare:test';
+import type { StreamEvent } from '@chatd-edge/sdk';
+import type { ChatRoom } from '../../durable-objects/chat-room';
+import { call, makeUser, messagesOf, mockGate, roomOf, streamOf, testDb, testEnv, textOf, within } from './helpers';
 import { StreamClient } from './stream-client';
 import { chatUntilIdle, mcpCallEnded, mcpCalls, mcpRunning, mcpServers, resultTextOf, storedMessages, ToolCall, ToolResult, toolKnob, toolsKnob } from './tool-helpers';
 
@@ -202,7 +206,7 @@ describe('the tool loop', () => {
       for (const st of steps) expect(st).toEqual(st.map((_, i) => i));
     }
     const text = (s: StreamClient) =>
-      s.events.flatMap((e) => (e.type === 'message_part' && e.message_part.part.type === 'text' ? [String(e.message_part.part.text)] : [])).join('');
+      s.events.flatMap((e) => (e.type === 'message_part' && e.message_part.part.type === 'text' ? [e.message_part.part.text] : [])).join('');
     expect(text(late)).toBe(`thinking about itTools said: two`);
     expect(text(early)).toMatch(/^(thinking about it)?thinking about itTools said: two$/);
     expect(late.statuses().at(-1)).toBe('waiting');
@@ -210,5 +214,75 @@ describe('the tool loop', () => {
     expect(toolParts).toEqual(['tool_result']);
     early.close();
     late.close();
+  });
+  it('an SDK stream that reconnects mid-loop (during a tool call, and mid-step) hands every message and every part over once', async () => {
+    const { tool } = await servers.add({ tool_approval: 'auto' });
+    const u = await makeUser();
+    const gate = mockGate();
+    const tag = crypto.randomUUID().slice(0, 8);
+    // The server keeps only the arguments its tool declares: a unique duration marks this call (it ends by itself).
+    const ms = 300 + Math.floor(Math.random() * 200);
+    const plan = toolsKnob(
+      [[{ name: tool('sleep'), args: { ms } }], [{ name: tool('echo'), args: { text: tag } }]],
+      'tool_text="thinking about it" gate_step=1',
+    );
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `reconnect ${plan} ${gate.directive(2)}` } });
+    const chat = ChatSchema.parse(r.body);
+    const s = streamOf(chat.id, u.token);
+    const got: StreamEvent[] = [];
+    s.on('message', (e) => got.push(e));
+    s.on('message_part', (e) => got.push(e));
+    let drops = 0;
+    const drop = async () => {
+      await s.until((x) => x.connected, within);
+      drops += await runInDurableObject(roomOf(chat.id), (_room: ChatRoom, state) => {
+        const sockets = state.getWebSockets();
+        for (const ws of sockets) ws.close(1012, 'test: dropped');
+        return sockets.length;
+      });
+    };
+
+    // A drop while step 0's tool runs on the MCP server, then one while step 1 is held mid-stream by the gate.
+    await mcpRunning('sleep');
+    await drop();
+    await gate.waiting(1);
+    await s.until((x) => x.partial?.parts.length === 2, within);
+    await drop();
+    await s.until((x) => x.connected, within);
+    await gate.open();
+    await s.until((x) => x.status?.status === 'waiting' && x.messages.length === 6, within);
+    await s.close();
+    expect(drops).toBe(2);
+
+    const stored = await messagesOf(chat.id, u.token);
+    expect(stored.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
+    // Every durable message reached the listeners once, in order.
+    expect(got.flatMap((e) => (e.type === 'message' ? [e.message.id] : []))).toEqual(stored.map((m) => m.id));
+    // Every step's parts reached them once, seq 0.. without a gap or a repeat, and add up to the step's messages.
+    const steps: { parts: (StreamEvent & { type: 'message_part' })['message_part'][]; messages: number[] }[] = [];
+    for (const e of got) {
+      if (e.type === 'message_part') {
+        if (e.message_part.seq === 0 || steps.length === 0 || (steps.at(-1)?.messages.length ?? 0) > 0) steps.push({ parts: [], messages: [] });
+        steps.at(-1)?.parts.push(e.message_part);
+      } else if (e.type === 'message') {
+        steps.at(-1)?.messages.push(e.message.id);
+      }
+    }
+    expect(steps).toHaveLength(3);
+    for (const st of steps) expect(st.parts.map((p) => p.seq)).toEqual(st.parts.map((_, i) => i));
+    const [s0, s1, s2] = steps;
+    expect(s0?.parts.map((p) => p.part.type)).toEqual(['text', 'text', 'text', 'tool_call', 'tool_result']);
+    expect(s0?.parts.at(-1)).toMatchObject({ role: 'tool', part: { type: 'tool_result', is_error: false } });
+    expect(s1?.parts.map((p) => p.part.type)).toEqual(['text', 'text', 'text', 'tool_call', 'tool_result']);
+    expect(s2?.parts.map((p) => ('text' in p.part ? p.part.text : '')).join('')).toBe(`Tools said: ${tag}`);
+    for (const [i, st] of [s0, s1].entries()) {
+      const assistant = stored[1 + i * 2];
+      expect(st?.parts.map((p) => ('text' in p.part ? p.part.text : '')).join('')).toBe(textOf(assistant ?? { content: [] }));
+      expect(st?.parts.find((p) => p.part.type === 'tool_call')?.part).toEqual(assistant?.content.at(-1));
+      expect(st?.parts.find((p) => p.part.type === 'tool_result')?.part).toEqual(stored[2 + i * 2]?.content[0]);
+    }
+    // The reconnect mid-step replayed the held parts, and the SDK dropped them rather than hand them over again.
+    expect(s.resumeCounts.duplicateParts).toBeGreaterThan(0);
+    expect(s.resumeCounts.restarts).toBe(0);
   });
 });
