@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ModelError, ModelResult } from '../../functions/llm/model';
 import { errorResult } from '../../functions/llm/tools';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import { LastError, Part, PendingToolCall, ToolResultPart, Usage, type ToolCallPart } from '../../functions/services/chats';
+import { LastError, Part, PendingToolCall, ToolResultPart, Usage, type Chat, type ToolCallPart } from '../../functions/services/chats';
 
 /** The tools of one step: the calls the model made, the results so far, and the calls waiting for approval. */
 export interface StepTools {
@@ -169,4 +169,14 @@ export function partsOf(entry: FinishEntry): TurnPart[] {
   const parts: TurnPart[] = entry.content.map((part, seq) => ({ part, seq, role: 'assistant' }));
   for (const r of entry.results) parts.push({ part: r, seq: parts.length, role: 'tool' });
   return parts;
+}
+
+/** The tool calls waiting for the owner's decision, as a chat row holds them (none unless `requires_action`). */
+export const pendingOf = (chat: Chat | null): PendingToolCall[] => (chat?.status === 'requires_action' ? chat.pending_tool_calls : []);
+
+/** The write that ends a turn waiting for approvals with nothing running: its calls answered as stopped, the chat waiting. */
+export function stoppedWaitEntry(chat: Chat | null): FinishEntry | null {
+  if (chat?.status !== 'requires_action') return null;
+  const stopped = { id: crypto.randomUUID(), modelConfigId: chat.last_model_config_id, approved: [] };
+  return finishEntryOf(stopped, { result: null, failure: null }, chat.pending_tool_calls);
 }

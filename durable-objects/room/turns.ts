@@ -22,7 +22,7 @@ import type { ChatStore, Written } from './chat-store';
 import type { Mutex } from './mutex';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';
-import { finishEntryOf, stepEntryOf, type CallOutcome, type FinishEntry, type Turn } from './turn';
+import { finishEntryOf, pendingOf, stepEntryOf, stoppedWaitEntry, type CallOutcome, type FinishEntry, type Turn } from './turn';
 import type { TurnRunner } from './turn-runner';
 
 const HEARTBEAT_MS = 15_000;
@@ -67,14 +67,8 @@ export class Turns {
    */
   start(resolved: ResolvedModel, approved: PendingToolCall | null = null): void {
     if (this.current) throw new Error('a turn is already running');
-    const turn: Turn = {
-      id: crypto.randomUUID(),
-      resolved,
-      abort: new AbortController(),
-      parts: [],
-      call: Promise.resolve({ result: null, failure: null }),
-      approved: [],
-    };
+    const idle = Promise.resolve({ result: null, failure: null });
+    const turn: Turn = { id: crypto.randomUUID(), resolved, abort: new AbortController(), parts: [], call: idle, approved: [] };
     this.current = turn;
     this.launch(turn, approved ? this.deps.runner().runApproved(turn, approved) : this.deps.runner().run(turn));
   }
@@ -119,7 +113,7 @@ export class Turns {
    */
   private async advance(turn: Turn, call: Promise<CallOutcome>, outcome: CallOutcome): Promise<void> {
     if (this.current !== turn || turn.call !== call) return;
-    const entry = stepEntryOf(turn, outcome, await this.undecided());
+    const entry = stepEntryOf(turn, outcome, pendingOf(await this.chat()));
     if (!entry) {
       await this.complete(turn, outcome, { runQueue: true });
       return;
@@ -127,12 +121,6 @@ export class Turns {
     await this.write(entry, true);
     // Kept in the outbox: nothing runs until Postgres has it; then the loop goes on from the history (`proceed`).
     if (this.current === turn && turn.call === call) this.current = null;
-  }
-
-  /** The tool calls waiting for the owner's decision, as the chat row holds them. */
-  private async undecided(): Promise<PendingToolCall[]> {
-    const chat = this.deps.state.loaded ?? (await this.deps.state.load());
-    return chat?.status === 'requires_action' ? chat.pending_tool_calls : [];
   }
 
   /**
@@ -166,7 +154,7 @@ export class Turns {
    */
   async complete(turn: Turn, outcome: CallOutcome, opts: { runQueue: boolean }): Promise<void> {
     if (this.current !== turn) return;
-    const undecided = await this.undecided();
+    const undecided = pendingOf(await this.chat());
     this.current = null;
     if (this.deps.state.gone) return;
     const entry = finishEntryOf({ id: turn.id, modelConfigId: turn.resolved.config.id, approved: turn.approved }, outcome, undecided);
@@ -176,10 +164,12 @@ export class Turns {
 
   /** With nothing running, a turn that waits for approvals ends: its calls are answered as stopped, the chat waits. */
   private async endWaiting(runQueue: boolean): Promise<void> {
-    const chat = this.deps.state.loaded ?? (await this.deps.state.load());
-    if (chat?.status !== 'requires_action') return;
-    const stopped = { id: crypto.randomUUID(), modelConfigId: chat.last_model_config_id, approved: [] };
-    await this.write(finishEntryOf(stopped, { result: null, failure: null }, chat.pending_tool_calls), runQueue);
+    const entry = stoppedWaitEntry(await this.chat());
+    if (entry) await this.write(entry, runQueue);
+  }
+
+  private async chat(): Promise<Chat | null> {
+    return this.deps.state.loaded ?? (await this.deps.state.load());
   }
 
   /** A write a request makes (a denial): in Postgres now, or the request fails (503) and nothing is stored. */
@@ -222,7 +212,7 @@ export class Turns {
   /** A turn's write is in Postgres: publish it, notify the owner, and run the next queued message. */
   private async finished(entry: FinishEntry, w: Written, runQueue: boolean): Promise<void> {
     const { state, hub } = this.deps;
-    const chat = state.loaded ?? (await state.load());
+    const chat = await this.chat();
     if (!chat) return;
     const changed = chat.status !== entry.status;
     state.patch({ status: entry.status, last_error: entry.lastError, pending_tool_calls: entry.pending, updated_at: w.chatUpdatedAt ?? chat.updated_at });
@@ -272,19 +262,27 @@ export class Turns {
    * model is the chat's last one (the default when it is no longer usable); none at all pauses the chat (`config`).
    */
   async resume(approved: PendingToolCall | null = null): Promise<RoomResult<null>> {
-    const { state, store, hub } = this.deps;
-    const chat = state.loaded ?? (await state.load());
+    const chat = await this.chat();
     if (!chat || this.current) return ok(null);
-    const resolved = await store.resolve(chat.last_model_config_id, true);
-    if (!resolved.ok) {
-      const error: LastError = { kind: 'config', message: resolved.message };
-      const row = await store.setStatus('error', error);
-      if (row) state.set(row);
-      hub.publish([{ type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
-      return resolved;
-    }
+    const resolved = await this.resolveOrPause(chat.last_model_config_id);
+    if (!resolved.ok) return resolved;
     this.start(resolved.value, approved);
     return ok(null);
+  }
+
+  /**
+   * The model the next turn runs with; when none is usable the chat pauses (status `error`, kind `config`), published
+   * after `events` (a finished turn's).
+   */
+  private async resolveOrPause(modelConfigId: string | null, events: StreamEvent[] = []): Promise<RoomResult<ResolvedModel>> {
+    const { state, store, hub } = this.deps;
+    const resolved = await store.resolve(modelConfigId, true);
+    if (resolved.ok) return resolved;
+    const error: LastError = { kind: 'config', message: resolved.message };
+    const row = await store.setStatus('error', error);
+    if (row) state.set(row);
+    hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
+    return resolved;
   }
 
   /** Postgres could not take a turn's write: keep it in the outbox, show it, and retry with backoff. */
@@ -343,19 +341,13 @@ export class Turns {
    * `events` (a finished turn's) are published before it. Null when the queue is empty.
    */
   async runNextQueued(events: StreamEvent[] = []): Promise<RoomResult<Message | null>> {
-    const { state, store, hub } = this.deps;
+    const { state, store } = this.deps;
     // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
     const [head] = await state.loadQueue();
     if (!head) return ok(null);
-    const resolved = await store.resolve(head.model_config_id ?? state.view().last_model_config_id, true);
-    if (!resolved.ok) {
-      // Paused, not lost: the message stays first in the queue.
-      const error: LastError = { kind: 'config', message: resolved.message };
-      const row = await store.setStatus('error', error);
-      if (row) state.set(row);
-      hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
-      return resolved;
-    }
+    // Paused, not lost: the message stays first in the queue.
+    const resolved = await this.resolveOrPause(head.model_config_id ?? state.view().last_model_config_id, events);
+    if (!resolved.ok) return resolved;
     const w = await store.runQueued(head.id, resolved.value.config.id);
     const queue = state.took(head.id);
     const [message] = w.messages;
