@@ -8,7 +8,7 @@ import { Chat as ChatSchema } from '../../functions/shapes/chat';
 import { runInDurableObject } from 'cloudflare:test';
 import type { StreamEvent } from '@chatd-edge/sdk';
 import type { ChatRoom } from '../../durable-objects/chat-room';
-import { call, makeUser, messagesOf, mockGate, roomOf, streamOf, testDb, testEnv, textOf, within } from './helpers';
+import { call, lockWaiters, makeUser, messagesOf, mockGate, postgres, roomOf, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 import { StreamClient } from './stream-client';
 import { chatUntilIdle, mcpCallEnded, mcpCalls, mcpRunning, mcpServers, resultTextOf, storedMessages, ToolCall, ToolResult, toolKnob, toolsKnob } from './tool-helpers';
 
@@ -284,5 +284,47 @@ describe('the tool loop', () => {
     // The reconnect mid-step replayed the held parts, and the SDK dropped them rather than hand them over again.
     expect(s.resumeCounts.duplicateParts).toBeGreaterThan(0);
     expect(s.resumeCounts.restarts).toBe(0);
+  });
+  it("a tool step Postgres cannot take waits in the outbox; once written, the loop goes on, and no tool runs twice", async () => {
+    const { tool } = await servers.add({ tool_approval: 'auto' });
+    const u = await makeUser();
+    const tag = crypto.randomUUID().slice(0, 8);
+    const gate = mockGate();
+    // The first model call waits at the gate, so the chat's row is held before the step can be written.
+    const plan = toolsKnob([[{ name: tool('echo'), args: { text: `one ${tag}` } }], [{ name: tool('echo'), args: { text: `two ${tag}` } }]], 'gate_step=0');
+    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `outbox ${plan} ${gate.directive(0)}` } });
+    const chatId = ChatSchema.parse(r.body).id;
+    await gate.waiting(1);
+    // Hold the chat's row: the first step's write (its foreign-key check) blocks on it; then Postgres stops under it.
+    const locker = testDb();
+    const holding = locker
+      .inTx(async (tx) => {
+        await tx.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+        await gate.open();
+        await lockWaiters(tx, 1);
+        await postgres.pause();
+      })
+      .catch(() => 'cut');
+    try {
+      expect(await holding).toBe('cut');
+      const s = streamOf(chatId, u.token);
+      const seen = watch(s);
+      await s.until((x) => x.status?.last_error?.kind === 'database_unavailable', { timeoutMs: 20_000 });
+      expect((await roomOf(chatId).stats()).outbox).toBe(1);
+      // The step's tool ran once; nothing else runs while its write waits.
+      expect((await mcpCalls(tag)).map((c) => c.args)).toEqual([{ text: `one ${tag}` }]);
+      await postgres.resume();
+      await s.until((x) => x.status?.status === 'waiting' && x.messages.length === 6, { timeoutMs: 20_000 });
+      expect(seen.statuses.at(-1)).toBe('waiting');
+      await s.close();
+    } finally {
+      await postgres.resume().catch(() => undefined);
+      await locker.close();
+    }
+    const msgs = await messagesOf(chatId, u.token);
+    expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
+    expect(textOf(msgs[5] ?? { content: [] })).toBe(`Tools said: two ${tag}`);
+    expect((await mcpCalls(tag)).map((c) => c.args)).toEqual([{ text: `one ${tag}` }, { text: `two ${tag}` }]);
+    expect((await roomOf(chatId).stats()).outbox).toBe(0);
   });
 });
