@@ -13,13 +13,20 @@ const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/i
 
 /**
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
- * retention; Postgres itself, stopped and started, in outage): they run one at a time, after the others.
+ * retention; Postgres itself, stopped and started, in outage; enabled MCP servers, whose tools every chat is offered,
+ * and the MCP host allowlist, in the tool suites): they run one at a time, after the others.
  */
-const SERIAL = ['test/worker/retention.test.ts', 'test/worker/outage.test.ts'];
+const SERIAL = [
+  'test/worker/retention.test.ts',
+  'test/worker/outage.test.ts',
+  'test/worker/tools.test.ts',
+  'test/worker/tool-approvals.test.ts',
+  'test/worker/mcp-servers.test.ts',
+];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
 
-/** The Worker's bindings in tests: the project's own Postgres, proxy, mock LLM and push service. */
+/** The Worker's bindings in tests: the project's own Postgres, proxy, mock LLM, MCP server and push service. */
 const BINDINGS = (inject: Inject) => ({
   DATABASE_URL: inject('pgUrl'),
   PG_WS_PROXY: inject('pgWsProxy'),
@@ -29,6 +36,10 @@ const BINDINGS = (inject: Inject) => ({
   SILENT_PORT: String(inject('silentPort')),
   MOCK_LLM_URL: inject('mockLlmUrl'),
   MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+  MCP_SERVER_URL: inject('mcpServerUrl'),
+  // The local MCP server is http on loopback; tool calls time out after 3 s (the timeout test waits for it).
+  MCP_ALLOW_INSECURE_URLS: 'true',
+  MCP_TOOL_TIMEOUT_MS: '3000',
   PUSH_SERVER_URL: inject('pushServerUrl'),
   PG_CONTROL_URL: inject('pgControlUrl'),
   // The test push service is http on loopback.

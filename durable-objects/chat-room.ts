@@ -1,6 +1,7 @@
 import { ownsChat, type ChatActor } from '../functions/lib/access';
 import { isTransient } from '../functions/lib/db';
 import {
+  DB_UNAVAILABLE,
   fail,
   NOT_FOUND,
   ok,
@@ -16,9 +17,13 @@ import {
 } from '../functions/lib/room-api';
 import { pinAgentContext } from '../functions/services/agent-context';
 import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/shapes/chat';
+import type { ChatTools } from '../functions/shapes/tools';
 import { requestKey } from './room/chat-store';
 import { RoomBase } from './room/room-base';
+import { decideToolCall, type Decision } from './room/tool-approvals';
 
+const NOT_PENDING = 'This tool call is not waiting for approval.';
+const TOOLS_LIST_TIMEOUT_MS = 15_000;
 const QUEUE_FULL = "The chat's queue is full (20 messages). Wait for a turn to finish or remove a queued message.";
 
 /**
@@ -97,13 +102,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       const known = this.replies.get(key);
       if (known) return ok(known);
       await this.turns.drain();
-      if (this.turns.current && input.busyBehavior === 'interrupt') {
+      if (this.turns.busy(this.state.view()) && input.busyBehavior === 'interrupt') {
         // A replay must not stop the turn its first request started.
         const prior = key === null ? null : await this.store.byKey(key);
         if (prior) return ok(this.replies.remember(key, prior));
         await this.turns.stop({ runQueue: false });
       }
-      if (this.turns.current) {
+      if (this.turns.busy(this.state.view())) {
         if (input.modelConfigId) {
           const check = await this.store.resolve(input.modelConfigId, false);
           if (!check.ok) return check;
@@ -165,7 +170,17 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       const chat = await this.owned(actor);
       if (!chat) return fail(404, NOT_FOUND);
       const turn = this.turns.current;
-      if (!turn) return ok({ status: chat.status });
+      if (chat.status === 'requires_action') {
+        // Waiting for approvals (an approved call may be running): the turn ends now, its calls answered as stopped.
+        turn?.abort.abort();
+        await this.turns.stop({ runQueue: true });
+        return ok({ status: this.state.view().status });
+      }
+      if (!turn) {
+        // A tool step waiting in the outbox would go on once written: it stops there instead.
+        if (this.outbox.size > 0) this.turns.stopAfterDrain = true;
+        return ok({ status: chat.status });
+      }
       // The call stops first, whether or not Postgres can record `interrupting`.
       turn.abort.abort();
       try {
@@ -195,7 +210,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       await this.turns.drain();
       const row = await this.store.promote(id);
       if (!row) return fail(404, NOT_FOUND);
-      if (this.turns.current) {
+      if (this.turns.busy(this.state.view())) {
         await this.state.refreshQueue();
         return ok<PostResult>({ kind: 'queued', queued_message: row });
       }
@@ -204,6 +219,46 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       if (!started.ok) return started;
       return started.value ? ok<PostResult>({ kind: 'message', message: started.value }) : fail(404, NOT_FOUND);
     });
+  }
+
+  /**
+   * The owner's decision on a tool call waiting for approval: 409 when it is not waiting. An approved call runs, a
+   * denied one is answered with an error result; once none waits, the turn goes on. Answers the chat after it.
+   */
+  async decideToolCall(actor: ChatActor, input: { toolCallId: string } & Decision): Promise<RoomResult<Chat>> {
+    return await this.guard(async () => {
+      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+      await this.turns.drain();
+      const chat = this.state.view();
+      const call = chat.status === 'requires_action' ? chat.pending_tool_calls.find((c) => c.tool_call_id === input.toolCallId) : undefined;
+      if (!call) return fail(409, NOT_PENDING);
+      const done = await decideToolCall({ state: this.state, store: this.store, hub: this.hub, turns: this.turns }, call, input);
+      return done ? ok(this.state.view()) : fail(409, NOT_PENDING);
+    });
+  }
+
+  /** The tools the chat's turns see now (listing their servers), with their approval modes and the servers left out. */
+  async tools(actor: ChatActor): Promise<RoomResult<ChatTools>> {
+    const owned = await this.guard(async () => ((await this.owned(actor)) ? ok(null) : fail(404, NOT_FOUND)));
+    if (!owned.ok) return owned;
+    try {
+      const set = await this.toolbox.resolve(await this.runner.pinnedServers(), AbortSignal.timeout(TOOLS_LIST_TIMEOUT_MS));
+      return ok({
+        tools: [...set.tools.values()].map((t) => ({
+          name: t.name,
+          server: t.server,
+          tool: t.tool,
+          description: t.description,
+          approval: t.approval,
+          pinned: t.pinned,
+          input_schema: t.inputSchema,
+        })),
+        unavailable: set.unavailable,
+      });
+    } catch (e) {
+      if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
+      throw e;
+    }
   }
 
   /** Renames, archives or relabels. */

@@ -10,6 +10,8 @@ import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
+import chatTools from './routes/chat-tools';
+import mcpServers from './routes/mcp-servers';
 import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
 import health from './routes/health';
@@ -112,8 +114,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatProviders);
   app.route('/api/v2/chats', chatModelConfigs);
   app.route('/api/v2/chats', chatConfig);
+  app.route('/api/v2/chats', mcpServers);
   app.route('/api/v2/agents', agents);
   app.route('/api/v2/chats', chatContext);
+  app.route('/api/v2/chats', chatTools);
   app.route('/api/v2/chats', chatStream);
   app.route('/api/v2/chats', chats);
 

@@ -6,6 +6,7 @@ import { dbSettings } from './env';
 import { Db } from './lib/db';
 import { keyRing } from './lib/keyring';
 import { resealProviderKeys } from './services/chat-models';
+import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
 
 export interface ScheduledReport {
@@ -103,6 +104,12 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
     await job('reseal_provider_keys', async () => {
       if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';
       const n = await resealProviderKeys(db, await keyRing(env.PROVIDER_KEY_ENCRYPTION_KEY));
+      return `resealed ${n}`;
+    });
+    // The same for MCP servers' headers.
+    await job('reseal_mcp_headers', async () => {
+      if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';
+      const n = await resealMcpServerHeaders(db, await keyRing(env.PROVIDER_KEY_ENCRYPTION_KEY));
       return `resealed ${n}`;
     });
   } finally {

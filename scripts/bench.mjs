@@ -138,6 +138,7 @@ async function main() {
         // No status change: what is measured is the model guard alone (a turn's inserts also carry its status).
         status: null,
         last_error: null,
+        pending_tool_calls: null,
       };
       return insert.params.map((n) => {
         if (!(n in byName)) throw new Error(`InsertChatMessages has a parameter the bench does not know: ${n}`);

@@ -11,7 +11,10 @@
  *      connection and a fresh Postgres session costs ~15-25 ms of Postgres CPU on these machines. CHATD_PG_POOL=0
  *      gives every connection its own session instead.
  *   3. The mock OpenAI-compatible LLM (scripts/lib/mock-llm.mjs, no API key needed) on
- *      127.0.0.1:$CHATD_MOCK_LLM_PORT (54331), always: it is cheap, and the seeded provider may point at it.
+ *      127.0.0.1:$CHATD_MOCK_LLM_PORT (54331), always: it is cheap, and the seeded provider may point at it. And the
+ *      local MCP server (scripts/lib/mcp-server.mjs: tools echo, add, sleep, fail, big) on 127.0.0.1:$CHATD_MCP_PORT
+ *      (54332), seeded as the disabled MCP server `local`; the Worker gets MCP_ALLOW_INSECURE_URLS=true, so MCP servers
+ *      on this machine over http can be registered.
  *   4. Pending migrations from sql/migrations, then the dev seed (scripts/lib/dev-seed.mjs; CHATD_NO_SEED=1 skips it):
  *      a database without providers or models gets one provider + model per real key in the environment
  *      (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_GENERATIVE_AI_API_KEY, OPENROUTER_API_KEY), keys sealed with the
@@ -34,6 +37,8 @@
  *                                other host (Neon) the Worker connects directly and wrangler.toml's "" applies.
  *   PG_WS_PROXY_TOKEN            with our proxy: a random token made for this run (the proxy refuses clients without
  *                                it, so web pages cannot reach Postgres through it); redacted from all output.
+ *   MCP_ALLOW_INSECURE_URLS      .dev.vars > "true" (MCP servers on loopback over http, like the local one, may be
+ *                                registered; wrangler.toml's "false" is the production rule).
  * `--var NAME:VALUE` keeps everything after the first colon, so URLs pass through intact (checked with wrangler
  * 4.86). The values are visible in `ps` on this machine, like any command-line argument; the local defaults
  * hold no password.
@@ -46,9 +51,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseEnv } from 'node:util';
 import pg from 'pg';
-import { REAL_PROVIDERS, seedDev } from './lib/dev-seed.mjs';
+import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
+import { startMcpServer } from './lib/mcp-server.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
@@ -238,6 +244,7 @@ async function main() {
   const pgPort = envPort('CHATD_PG_PORT', DEFAULT_PG_PORT);
   const proxyPort = envPort('CHATD_PG_PROXY_PORT', 54330);
   const mockPort = envPort('CHATD_MOCK_LLM_PORT', 54331);
+  const mcpPort = envPort('CHATD_MCP_PORT', 54332);
   if (!existsSync(WRANGLER_BIN)) throw new Error(`${path.relative(ROOT, WRANGLER_BIN)} is missing: run \`npm install\` first`);
 
   const devVars = readDevVars();
@@ -249,6 +256,7 @@ async function main() {
   if (embedded) ports.push(['CHATD_PG_PORT', pgPort, 'Postgres']);
   if (needProxy) ports.push(['CHATD_PG_PROXY_PORT', proxyPort, 'the Postgres WebSocket proxy']);
   ports.push(['CHATD_MOCK_LLM_PORT', mockPort, 'the mock LLM']);
+  ports.push(['CHATD_MCP_PORT', mcpPort, 'the local MCP server']);
   for (const [name, p] of ports) {
     const clash = ports.find(([other, q]) => other !== name && q === p);
     if (clash) throw new Error(`${name} and ${clash[0]} are both ${p}; give them different ports`);
@@ -354,6 +362,18 @@ async function main() {
   const mockBaseUrl = `${mock.url}/v1`;
   out('[mock-llm]', `listening, OpenAI base_url ${mockBaseUrl}`);
 
+  // The local MCP server (tools for chats), and the development setting that lets the Worker reach it over http.
+  const mcp = await step(startMcpServer({ port: mcpPort, log: (line) => err('[mcp]', line) }), {
+    name: 'the local MCP server',
+    stop: async (m) => {
+      await m.close();
+      out('[mcp]', 'stopped');
+    },
+  });
+  if (stopping) return;
+  out('[mcp]', `listening, MCP endpoint ${mcp.url}`);
+  if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
+
   // The Worker's encryption key, known before the seed, which seals provider keys with it.
   if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
     vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
@@ -388,6 +408,7 @@ async function main() {
     } else {
       const t = performance.now();
       const seeded = await step(seedDev(client, { mockBaseUrl, encryptionKey, env: process.env, log: (line) => out('[seed]', line) }));
+      await step(seedDevMcpServer(client, { url: mcp.url, log: (line) => out('[seed]', line) }));
       if (seeded.seeded) out('[seed]', `done in ${Math.round(performance.now() - t)} ms`);
     }
   } finally {
@@ -461,7 +482,7 @@ async function main() {
         ready = true;
         const secs = ((performance.now() - started) / 1000).toFixed(1);
         process.stdout.write(
-          `chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, after ${secs} s\n`,
+          `chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, MCP server at ${mcp.url}, after ${secs} s\n`,
         );
       }
     });

@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import pg from 'pg';
 import { migrateUp } from '../scripts/lib/migrate.mjs';
+import { startMcpServer } from '../scripts/lib/mcp-server.mjs';
 import { startMockLlm } from '../scripts/lib/mock-llm.mjs';
 import { startPgWsProxy } from '../scripts/lib/pg-ws-proxy.mjs';
 import { startScratchPostgres } from '../scripts/lib/scratch-db.mjs';
@@ -23,6 +24,8 @@ declare module 'vitest' {
     silentPort: number;
     mockLlmUrl: string;
     mockModelConfigId: string;
+    /** The local MCP server's endpoint (scripts/lib/mcp-server.mjs), e.g. http://127.0.0.1:PORT/mcp. */
+    mcpServerUrl: string;
     /** JSON `{ ciphertext, keyId, providerId, plaintext }` sealed by scripts/lib/seal.mjs, for seal-compat.test.ts. */
     sealedFromNode: string;
     pushServerUrl: string;
@@ -72,6 +75,9 @@ export default async function setup(project: TestProject) {
   );
   await seed.end();
   project.provide('mockLlmUrl', mock.url);
+  // The tools' side: a real MCP server over HTTP (the official SDK), which the chat objects' MCP client reaches.
+  const mcp = await startMcpServer();
+  project.provide('mcpServerUrl', mcp.url);
   project.provide('mockModelConfigId', (cfg.rows[0] as { id: string }).id);
 
   project.provide('pgUrl', server.urlFor('chatd_test'));
@@ -140,6 +146,7 @@ export default async function setup(project: TestProject) {
     for (const s of held) s.destroy();
     silent.close();
     await mock.close();
+    await mcp.close();
     await proxy.close();
     await server.stop();
   };

@@ -4,12 +4,12 @@
  * statement) when memory cannot answer; anything may be dropped (`reset`) and is then reloaded.
  */
 import type { MessagePageQuery, StreamEvent } from '../../functions/lib/room-api';
-import { Chat, type LastError, type Message, type Part, type QueuedMessage } from '../../functions/services/chats';
+import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/services/chats';
 import { MessageCache } from '../message-cache';
 import type { ChatStore, Written } from './chat-store';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';
-import type { FinishEntry } from './turn';
+import type { FinishEntry, TurnPart } from './turn';
 
 export const INTERRUPTED: LastError = {
   kind: 'interrupted',
@@ -20,13 +20,16 @@ export const DB_WAIT: LastError = {
   message: 'The database is unavailable: the answer is kept and will be saved as soon as the database answers again.',
 };
 
+/** A chat kept in storage; one stored before tools has no `pending_tool_calls` (none were pending). */
+const StoredChat = Chat.extend({ pending_tool_calls: Chat.shape.pending_tool_calls.default([]) });
+
 /** Reads a chat row kept in the object's key-value storage; null when absent or not a chat. */
 export function storedChat(kv: SyncKvStorage, key: string): Chat | null {
   const raw = kv.get(key);
   if (typeof raw !== 'string') return null;
   try {
     // Kept as the API shows it (the outbox's snapshot, the first answer of a keyed creation).
-    const parsed = Chat.safeParse(JSON.parse(raw));
+    const parsed = StoredChat.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
@@ -156,14 +159,14 @@ export class ChatState {
    * The first frame of a socket that connects with `after_id`: every durable message after it, the status, the
    * queue, and the turn's parts so far from seq 0 (asked for after the reads: parts keep arriving meanwhile).
    */
-  async firstFrame(afterId: number, parts: () => readonly { part: Part; seq: number }[]): Promise<{ events: StreamEvent[]; lastId: number }> {
+  async firstFrame(afterId: number, parts: () => readonly TurnPart[]): Promise<{ events: StreamEvent[]; lastId: number }> {
     const missed = await this.catchUp(afterId);
     const queue = await this.loadQueue();
     const chatId = this.deps.chatId();
     const events: StreamEvent[] = missed.map((m) => ({ type: 'message', chat_id: chatId, message: m }));
     events.push(this.statusEvent());
     events.push({ type: 'queue_update', chat_id: chatId, queued_messages: queue });
-    for (const p of parts()) events.push({ type: 'message_part', chat_id: chatId, message_part: { role: 'assistant', part: p.part, seq: p.seq } });
+    for (const p of parts()) events.push({ type: 'message_part', chat_id: chatId, message_part: { role: p.role, part: p.part, seq: p.seq } });
     return { events, lastId: Math.max(afterId, missed.at(-1)?.id ?? 0) };
   }
 

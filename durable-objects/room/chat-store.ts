@@ -31,12 +31,14 @@ import {
   type LastError,
   type Message,
   type Part,
+  type PendingToolCall,
   type QueuedMessage,
   type Role,
   type Usage,
 } from '../../functions/services/chats';
 import { getSetting } from '../../functions/services/site-config';
-import { idempotencyKeyOfTurn, type FinishEntry } from './turn';
+import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
+import { takePendingToolCall } from '../../sql/generated/chat_tools.queries';
 
 export interface NewMessage {
   role: Role;
@@ -101,7 +103,7 @@ export class ChatStore {
     conn: Conn,
     modelConfigId: string | null,
     ms: readonly NewMessage[],
-    status?: { status: ChatStatus; lastError: LastError | null },
+    status?: { status: ChatStatus; lastError: LastError | null; pending?: readonly PendingToolCall[] },
   ): Promise<Written> {
     const rows = await insertChatMessages.run(
       {
@@ -114,23 +116,35 @@ export class ChatStore {
         keys: ms.map((m) => m.key ?? ''),
         status: status?.status ?? null,
         last_error: status?.lastError ? JSON.stringify(status.lastError) : null,
+        pending_tool_calls: status?.pending && status.pending.length > 0 ? JSON.stringify(status.pending) : null,
       },
       conn,
     );
     return written(rows);
   }
 
-  /** The write that ends a turn: its assistant message and the chat's status, in one statement; idempotent. */
+  /**
+   * A turn's write: its assistant message (keyed by the turn, or by its step), its tool results (each keyed by its
+   * call), and the chat's status, in one statement; idempotent.
+   */
   async finish(entry: FinishEntry): Promise<Written> {
-    const messages: NewMessage[] =
-      entry.content.length > 0
-        ? [{ role: 'assistant', content: entry.content, createdBy: null, usage: entry.usage, key: idempotencyKeyOfTurn(entry.turnId) }]
-        : [];
+    const key = entry.step === null ? idempotencyKeyOfTurn(entry.turnId) : idempotencyKeyOfStep(entry.turnId, entry.step);
+    const messages: NewMessage[] = [
+      ...(entry.content.length > 0 ? [{ role: 'assistant' as const, content: entry.content, createdBy: null, usage: entry.usage, key }] : []),
+      ...entry.results.map((r) => ({ role: 'tool' as const, content: [r], createdBy: null, key: idempotencyKeyOfResult(entry.turnId, r.tool_call_id) })),
+    ];
+    const status = { status: entry.status, lastError: entry.lastError, pending: entry.pending };
     if (messages.length === 0) {
       const chat = await this.setStatus(entry.status, entry.lastError);
       return { messages: [], chatUpdatedAt: chat?.updated_at ?? null };
     }
-    return await this.insert(this.db(), entry.modelConfigId, messages, { status: entry.status, lastError: entry.lastError });
+    return await this.insert(this.db(), entry.modelConfigId, messages, status);
+  }
+
+  /** An approved tool call leaves the calls waiting for approval; null when it is not waiting (any more). */
+  async takePending(toolCallId: string): Promise<Chat | null> {
+    const [row] = await takePendingToolCall.run({ chat_id: this.chatId(), tool_call_id: toolCallId }, this.db());
+    return row ? toChat(row) : null;
   }
 
   /** Takes a queued message out of the queue as the chat's next user message, the chat running, in one statement. */

@@ -19,6 +19,7 @@ import { StreamHub } from './stream-hub';
 import { StreamCredential, Tickets, TICKET_REFUSED } from './tickets';
 import { partsOf } from './turn';
 import { TurnRunner } from './turn-runner';
+import { Toolbox } from './toolbox';
 import { Turns } from './turns';
 import { AlarmClock } from './alarm-clock';
 import { streamRegistryName } from '../../functions/services/key-shards';
@@ -35,6 +36,7 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected outbox: Outbox;
   protected readonly replies = new Replies<PostResult>();
   protected readonly clock: AlarmClock;
+  protected readonly toolbox: Toolbox;
   protected readonly tickets: Tickets;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -45,6 +47,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);
+    this.toolbox = new Toolbox({ db: () => this.db, settings: s, encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY, chatId });
     this.tickets = new Tickets(ctx.storage.kv);
     this.state = new ChatState(
       {
@@ -71,6 +74,10 @@ export abstract class RoomBase extends DurableObject<Env> {
       onDelta: (turn, d) => {
         this.turns.part(turn, d);
       },
+      onPart: (turn, role, part) => {
+        this.turns.emit(turn, role, part);
+      },
+      toolbox: this.toolbox,
     });
     this.turns = new Turns({
       chatId,
@@ -264,5 +271,6 @@ export abstract class RoomBase extends DurableObject<Env> {
     if (id) this.ctx.storage.kv.put('chat_id', id);
     await this.dbConn?.close();
     this.dbConn = null;
+    await this.toolbox.mcp.closeAll();
   }
 }

@@ -1,18 +1,22 @@
 /**
- * Runs a turn's model call: builds the prompt (history, the pinned context, the compaction summary, compacting first
- * when the context has reached the model's threshold) and streams the answer. It keeps what it read for later turns
- * (the summary, the pinned context) and never writes the turn's outcome: the room does, under its lock.
+ * Runs a turn's calls: a step (the prompt from the history, the pinned context and the compaction summary, compacting
+ * first when the context has reached the model's threshold; the model call with the chat's tools; then the tools it
+ * asked for), or tool calls the chat owner approved. It keeps what it read for later turns (the summary, the pinned
+ * context) and never writes a call's outcome: the room does, under its lock, and starts the next step.
  */
+import { z } from 'zod';
 import { getChatPromptContext } from '../../sql/generated/chat_context.queries';
 import { getLatestChatSummary, insertChatSummary } from '../../sql/generated/chat_summaries.queries';
 import type { Db } from '../../functions/lib/db';
 import { keyRing } from '../../functions/lib/keyring';
 import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../../functions/llm/compaction';
-import { callModel, ModelError, type ModelDelta } from '../../functions/llm/model';
+import { callModel, ModelError, type ModelDelta, type ModelResult } from '../../functions/llm/model';
 import { promptContextItems, renderPromptContext, type PromptContextItem } from '../../functions/services/agent-context';
-import { sealBinding, type ResolvedModel } from '../../functions/services/chat-models';
-import type { Message } from '../../functions/services/chats';
+import { DEFAULT_MAX_STEPS, sealBinding, type ResolvedModel } from '../../functions/services/chat-models';
+import type { Message, Part, PendingToolCall } from '../../functions/services/chats';
+import { Toolbox, type PinnedResource } from './toolbox';
 import type { CallOutcome, Turn } from './turn';
+import { maxStepsNote, stepsSince, toolCallParts } from './tool-steps';
 
 export interface RunnerDeps {
   chatId: () => string;
@@ -25,13 +29,23 @@ export interface RunnerDeps {
   idleTimeoutMs: number;
   maxRetries: number;
   onDelta: (turn: Turn, d: ModelDelta) => void;
+  /** A whole part of the step in progress: a tool call (assistant) or a tool result (tool). */
+  onPart: (turn: Turn, role: 'assistant' | 'tool', part: Part) => void;
+  toolbox: Toolbox;
+}
+
+const PinnedRow = z.object({ source: z.string(), body_kind: z.string(), body: z.unknown() });
+
+interface Pinned {
+  items: PromptContextItem[];
+  servers: PinnedResource[];
 }
 
 export class TurnRunner {
   /** The newest compaction summary; undefined until read once (then kept current here). */
   private summary: Summary | null | undefined = undefined;
-  /** The pinned instruction files and skills; undefined until read once (dropped on re-pin). */
-  private pinned: PromptContextItem[] | undefined = undefined;
+  /** The pinned instruction files, skills and MCP servers; undefined until read once (dropped on re-pin). */
+  private pinned: Pinned | undefined = undefined;
   /** Bumped whenever `pinned` is dropped, so a read that raced with a re-pin is not kept. */
   private pinnedGeneration = 0;
   compactions = 0;
@@ -49,7 +63,7 @@ export class TurnRunner {
   fresh(hasAgent: boolean): void {
     this.forget();
     this.summary = null;
-    if (!hasAgent) this.pinned = [];
+    if (!hasAgent) this.pinned = { items: [], servers: [] };
   }
 
   forgetPinned(): void {
@@ -57,11 +71,20 @@ export class TurnRunner {
     this.pinnedGeneration += 1;
   }
 
-  /** The model call of a turn. Never rejects: failures are classified into a `ModelError`. */
+  /**
+   * A step of a turn: the model call with the chat's tools, then the tools it asked for (see Toolbox.runStep). With
+   * `max_steps` model calls made since the user's message, no call is made: the outcome carries the note that ends the
+   * turn. Never rejects: failures are classified into a `ModelError`.
+   */
   async run(turn: Turn): Promise<CallOutcome> {
     try {
+      const history = await this.deps.history();
+      const step = stepsSince(history);
+      const maxSteps = turn.resolved.config.options.max_steps ?? DEFAULT_MAX_STEPS;
+      if (step >= maxSteps) return { result: null, failure: null, note: maxStepsNote(maxSteps) };
       const apiKey = await this.openApiKey(turn.resolved);
-      const prompt = await this.promptFor(turn, apiKey);
+      const prompt = await this.promptFor(turn, apiKey, history);
+      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned()).servers);
       const result = await callModel({
         resolved: turn.resolved,
         apiKey,
@@ -73,16 +96,43 @@ export class TurnRunner {
         },
         idleTimeoutMs: this.deps.idleTimeoutMs,
         maxRetries: this.deps.maxRetries,
+        tools: Toolbox.forModel(tools),
       });
-      return { result, failure: null };
+      if (result.toolCalls.length === 0) return { result, failure: null };
+      const { calls, invalid } = toolCallParts(result.toolCalls, history);
+      for (const c of calls) this.deps.onPart(turn, 'assistant', c);
+      if (result.finishReason === 'aborted') return { result, failure: null, tools: { step, calls, results: [], pending: [] } };
+      const ran = await this.deps.toolbox.runStep(calls, tools, invalid, turn.abort.signal, (r) => {
+        this.deps.onPart(turn, 'tool', r);
+      });
+      return { result, failure: null, tools: { step, calls, ...ran } };
     } catch (e) {
-      if (e instanceof ModelError) return { result: null, failure: e };
-      if (turn.abort.signal.aborted) {
-        return { result: { text: '', reasoning: '', usage: emptyUsage(), finishReason: 'aborted' }, failure: null };
-      }
-      console.error(JSON.stringify({ level: 'error', msg: 'turn failed', chat_id: this.deps.chatId(), error: String(e) }));
-      return { result: null, failure: new ModelError('network', 'The turn failed unexpectedly.') };
+      return this.failed(turn, e);
     }
+  }
+
+  /** A tool call the chat owner approved, run; its result is the outcome. */
+  async runApproved(turn: Turn, call: PendingToolCall): Promise<CallOutcome> {
+    try {
+      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned()).servers);
+      const r = await this.deps.toolbox.runApproved(call, tools, turn.abort.signal);
+      this.deps.onPart(turn, 'tool', r);
+      return { result: null, failure: null, tools: { step: 0, calls: [], results: [r], pending: [] } };
+    } catch (e) {
+      return this.failed(turn, e);
+    }
+  }
+
+  /** The pinned MCP servers of the chat (read once per object life with the rest of its pinned context). */
+  async pinnedServers(): Promise<PinnedResource[]> {
+    return (await this.loadPinned()).servers;
+  }
+
+  private failed(turn: Turn, e: unknown): CallOutcome {
+    if (e instanceof ModelError) return { result: null, failure: e };
+    if (turn.abort.signal.aborted) return { result: aborted(), failure: null };
+    console.error(JSON.stringify({ level: 'error', msg: 'turn failed', chat_id: this.deps.chatId(), error: String(e) }));
+    return { result: null, failure: new ModelError('network', 'The turn failed unexpectedly.') };
   }
 
   private async openApiKey(resolved: ResolvedModel): Promise<string | null> {
@@ -101,8 +151,7 @@ export class TurnRunner {
    * The prompt for a turn; compacts first when the context has reached the model's threshold. A failed compaction
    * is logged and the turn goes on with the full history.
    */
-  private async promptFor(turn: Turn, apiKey: string | null): Promise<Prompt> {
-    const history = await this.deps.history();
+  private async promptFor(turn: Turn, apiKey: string | null, history: Message[]): Promise<Prompt> {
     const db = this.deps.db();
     if (this.summary === undefined) {
       const [row] = await getLatestChatSummary.run({ chat_id: this.deps.chatId() }, db);
@@ -153,15 +202,7 @@ export class TurnRunner {
    * read once per object life (none for a chat without an agent) and kept until a re-pin.
    */
   private async withPinnedContext(history: Message[], contextLimit: number): Promise<Message[]> {
-    let items = this.pinned;
-    if (items === undefined) {
-      const generation = this.pinnedGeneration;
-      items = (await this.deps.hasAgent())
-        ? promptContextItems(await getChatPromptContext.run({ chat_id: this.deps.chatId() }, this.deps.db()))
-        : [];
-      if (generation === this.pinnedGeneration) this.pinned = items;
-    }
-    const text = renderPromptContext(items, contextLimit);
+    const text = renderPromptContext((await this.loadPinned()).items, contextLimit);
     if (!text) return history;
     const context: Message = {
       id: 0,
@@ -174,6 +215,23 @@ export class TurnRunner {
     const system = history.filter((m) => m.role === 'system');
     return [...system, context, ...history.filter((m) => m.role !== 'system')];
   }
+
+  /** The pinned rows, read once per object life (none for a chat without an agent) and kept until a re-pin. */
+  private async loadPinned(): Promise<Pinned> {
+    if (this.pinned) return this.pinned;
+    const generation = this.pinnedGeneration;
+    const rows = (await this.deps.hasAgent()) ? (await getChatPromptContext.run({ chat_id: this.deps.chatId() }, this.deps.db())).map((r) => PinnedRow.parse(r)) : [];
+    const pinned: Pinned = {
+      items: promptContextItems(rows.filter((r) => r.body_kind !== 'mcp_server')),
+      servers: rows.filter((r) => r.body_kind === 'mcp_server').map((r) => ({ source: r.source, body: r.body })),
+    };
+    if (generation === this.pinnedGeneration) this.pinned = pinned;
+    return pinned;
+  }
+}
+
+function aborted(): ModelResult {
+  return { text: '', reasoning: '', usage: emptyUsage(), finishReason: 'aborted', toolCalls: [] };
 }
 
 function emptyUsage() {

@@ -1,13 +1,20 @@
 /**
  * The lifecycle of a chat's turns, inside the room's lock: start one (at most one at a time), stream its parts,
- * stop it, write its ending (or keep it in the outbox when Postgres cannot take it, and retry until it can), and run
- * the next queued message. The alarm that beats while a turn runs and retries the outbox is scheduled here.
+ * stop it, write its steps and its ending (or keep them in the outbox when Postgres cannot take them, and retry until
+ * it can), go on with its tool loop, and run the next queued message. The alarm that beats while a turn runs and
+ * retries the outbox is scheduled here.
+ *
+ * A turn with tools is a loop of calls: each model call (with the tools it asked for) or run of approved tool calls
+ * ends with one durable write, and only then does the next call start. While calls wait for approval nothing runs:
+ * the chat is `requires_action` in Postgres, and the loop goes on from the history when they are decided, in this
+ * object or in the next one (after an eviction).
  */
 import { isTransient, pgErrorCode } from '../../functions/lib/db';
+import { DbUnavailableError } from '../../functions/lib/errors';
 import { ok, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
 import type { ModelDelta } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import type { LastError, Message, Part } from '../../functions/services/chats';
+import type { Chat, LastError, Message, Part, PendingToolCall } from '../../functions/services/chats';
 import { notifyTurnEnd } from '../../functions/services/turn-notify';
 import type { AlarmClock } from './alarm-clock';
 import type { ChatState } from './chat-state';
@@ -15,7 +22,7 @@ import type { ChatStore, Written } from './chat-store';
 import type { Mutex } from './mutex';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';
-import { finishEntryOf, type CallOutcome, type FinishEntry, type Turn } from './turn';
+import { finishEntryOf, pendingOf, stepEntryOf, stoppedWaitEntry, type CallOutcome, type FinishEntry, type Turn } from './turn';
 import type { TurnRunner } from './turn-runner';
 
 const HEARTBEAT_MS = 15_000;
@@ -49,18 +56,30 @@ export class Turns {
   /** The running turn; set and cleared only under the lock. */
   current: Turn | null = null;
   lastOutcome: TurnOutcome | null = null;
+  /** An interrupt came while a tool step waited in the outbox: once written, the turn ends instead of going on. */
+  stopAfterDrain = false;
 
   constructor(private readonly deps: TurnsDeps) {}
 
-  /** With the chat already `running` in Postgres: starts the model call in the background. */
-  start(resolved: ResolvedModel): void {
+  /**
+   * With the chat already `running` in Postgres: starts the turn's first call in the background, a model call, or the
+   * run of a tool call the chat owner approved (`approved`: a turn going on after approvals).
+   */
+  start(resolved: ResolvedModel, approved: PendingToolCall | null = null): void {
     if (this.current) throw new Error('a turn is already running');
-    const turn: Turn = { id: crypto.randomUUID(), resolved, abort: new AbortController(), parts: [], call: Promise.resolve({ result: null, failure: null }) };
+    const idle = Promise.resolve({ result: null, failure: null });
+    const turn: Turn = { id: crypto.randomUUID(), resolved, abort: new AbortController(), parts: [], call: idle, approved: [] };
     this.current = turn;
+    this.launch(turn, approved ? this.deps.runner().runApproved(turn, approved) : this.deps.runner().run(turn));
+  }
+
+  /** Starts a call of the turn in the background; once it is over, its outcome is written under the lock. */
+  private launch(turn: Turn, call: Promise<CallOutcome>): void {
+    turn.call = call;
+    turn.parts = [];
     this.deps.clock.by(Date.now() + HEARTBEAT_MS);
-    turn.call = this.deps.runner().run(turn);
-    const done = turn.call
-      .then((outcome) => this.deps.lock.run(() => this.complete(turn, outcome, { runQueue: true })))
+    const done = call
+      .then((outcome) => this.deps.lock.run(() => this.advance(turn, call, outcome)))
       .catch((e: unknown) => {
         // After the ending was written (running the next queued message failed): the alarm tries the queue again.
         if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'turn completion failed', chat_id: this.deps.chatId(), error: String(e) }));
@@ -70,13 +89,38 @@ export class Turns {
     this.deps.ctx.waitUntil(done);
   }
 
+  /** Whether the chat is busy: a call runs, or tool calls wait for approval (new messages queue meanwhile). */
+  busy(chat: Chat): boolean {
+    return this.current !== null || chat.status === 'requires_action';
+  }
+
   /** A delta of the running turn, kept for sockets that connect later and sent to those connected. */
   part(turn: Turn, d: ModelDelta): void {
+    this.emit(turn, 'assistant', { type: d.type, text: d.text });
+  }
+
+  /** A part of the step in progress (a delta, a tool call, a tool result). */
+  emit(turn: Turn, role: 'assistant' | 'tool', part: Part): void {
     if (this.current !== turn) return;
-    const part: Part = { type: d.type, text: d.text };
     const seq = turn.parts.length;
-    turn.parts.push({ part, seq });
-    this.deps.hub.part({ type: 'message_part', chat_id: this.deps.chatId(), message_part: { role: 'assistant', part, seq } });
+    turn.parts.push({ part, seq, role });
+    this.deps.hub.part({ type: 'message_part', chat_id: this.deps.chatId(), message_part: { role, part, seq } });
+  }
+
+  /**
+   * A call of the turn is over: a tool step is written and the loop goes on (see `proceed`); any other outcome (an
+   * answer in text, a failure, an interrupt, the step limit) ends the turn.
+   */
+  private async advance(turn: Turn, call: Promise<CallOutcome>, outcome: CallOutcome): Promise<void> {
+    if (this.current !== turn || turn.call !== call) return;
+    const entry = stepEntryOf(turn, outcome, pendingOf(await this.chat()));
+    if (!entry) {
+      await this.complete(turn, outcome, { runQueue: true });
+      return;
+    }
+    await this.write(entry, true);
+    // Kept in the outbox: nothing runs until Postgres has it; then the loop goes on from the history (`proceed`).
+    if (this.current === turn && turn.call === call) this.current = null;
   }
 
   /**
@@ -85,7 +129,10 @@ export class Turns {
    */
   async stop(opts: { runQueue: boolean; discard?: boolean }): Promise<void> {
     const turn = this.current;
-    if (!turn) return;
+    if (!turn) {
+      if (opts.discard !== true) await this.endWaiting(opts.runQueue);
+      return;
+    }
     turn.abort.abort();
     const outcome = await turn.call;
     if (opts.discard === true) {
@@ -107,10 +154,35 @@ export class Turns {
    */
   async complete(turn: Turn, outcome: CallOutcome, opts: { runQueue: boolean }): Promise<void> {
     if (this.current !== turn) return;
+    const undecided = pendingOf(await this.chat());
     this.current = null;
     if (this.deps.state.gone) return;
-    const entry = finishEntryOf(turn, outcome);
-    this.lastOutcome = { status: entry.status, finalText: entry.finalText, error: entry.lastError, modelConfigId: entry.modelConfigId };
+    const entry = finishEntryOf({ id: turn.id, modelConfigId: turn.resolved.config.id, approved: turn.approved }, outcome, undecided);
+    this.lastOutcome = { status: entry.status === 'error' ? 'error' : 'waiting', finalText: entry.finalText, error: entry.lastError, modelConfigId: turn.resolved.config.id };
+    await this.write(entry, opts.runQueue);
+  }
+
+  /** With nothing running, a turn that waits for approvals ends: its calls are answered as stopped, the chat waits. */
+  private async endWaiting(runQueue: boolean): Promise<void> {
+    const entry = stoppedWaitEntry(await this.chat());
+    if (entry) await this.write(entry, runQueue);
+  }
+
+  private async chat(): Promise<Chat | null> {
+    return this.deps.state.loaded ?? (await this.deps.state.load());
+  }
+
+  /** A write a request makes (a denial): in Postgres now, or the request fails (503) and nothing is stored. */
+  async writeNow(entry: FinishEntry): Promise<void> {
+    if (this.deps.outbox().size > 0) throw new DbUnavailableError('writes are waiting for the database');
+    await this.finished(entry, await this.deps.store.finish(entry), true);
+  }
+
+  /**
+   * A turn's write, or its ending, in Postgres: published, then the loop goes on or the next queued message runs.
+   * When Postgres cannot take it, it waits in the outbox (and is retried) behind the writes already there.
+   */
+  async write(entry: FinishEntry, runQueue: boolean): Promise<void> {
     if (this.deps.outbox().size > 0) {
       // Writes keep their order: this one goes behind those already waiting.
       this.defer(entry);
@@ -134,17 +206,24 @@ export class Turns {
       this.defer(entry);
       return;
     }
-    await this.finished(entry, w, opts.runQueue);
+    await this.finished(entry, w, runQueue);
   }
 
-  /** A turn's ending is in Postgres: publish it, notify the owner, and run the next queued message. */
+  /** A turn's write is in Postgres: publish it, notify the owner, and run the next queued message. */
   private async finished(entry: FinishEntry, w: Written, runQueue: boolean): Promise<void> {
     const { state, hub } = this.deps;
-    const chat = state.loaded ?? (await state.load());
+    const chat = await this.chat();
     if (!chat) return;
-    state.patch({ status: entry.status, last_error: entry.lastError, updated_at: w.chatUpdatedAt ?? chat.updated_at });
+    const changed = chat.status !== entry.status;
+    state.patch({ status: entry.status, last_error: entry.lastError, pending_tool_calls: entry.pending, updated_at: w.chatUpdatedAt ?? chat.updated_at });
     state.cache.append(w.messages);
     const events: StreamEvent[] = w.messages.map((m) => ({ type: 'message', chat_id: this.deps.chatId(), message: m }));
+    if (entry.status === 'running' || entry.status === 'requires_action') {
+      // A tool step: its parts are durable messages now, and the loop goes on (or waits for approval).
+      hub.publish(changed ? [...events, state.statusEvent()] : events);
+      await this.proceed(entry);
+      return;
+    }
     if (entry.lastError) events.push({ type: 'error', chat_id: this.deps.chatId(), error: entry.lastError });
     // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
     const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
@@ -153,7 +232,60 @@ export class Turns {
     this.notifyOwner(entry);
   }
 
-  /** Postgres could not take a turn's ending: keep it in the outbox, show it, and retry with backoff. */
+  /**
+   * After a tool step's write: the turn's next call starts (an approved call that waited, or the next model call), or
+   * nothing runs while calls wait for approval. A step written from the outbox (its turn is over here) goes on from
+   * the history, as a new turn.
+   */
+  private async proceed(entry: FinishEntry): Promise<void> {
+    const turn = this.current;
+    if (turn?.id === entry.turnId) {
+      const next = turn.approved.shift();
+      if (next) this.launch(turn, this.deps.runner().runApproved(turn, next));
+      else if (entry.status === 'running') this.launch(turn, this.deps.runner().run(turn));
+      else this.current = null;
+      return;
+    }
+    if (turn) return;
+    if (this.stopAfterDrain) {
+      // Interrupted while this step waited for Postgres: the turn ends here.
+      this.stopAfterDrain = false;
+      if (entry.status === 'requires_action') await this.endWaiting(true);
+      else await this.write({ ...entry, content: [], results: [], step: null, status: 'waiting', pending: [] }, true);
+      return;
+    }
+    if (entry.status === 'running') await this.resume();
+  }
+
+  /**
+   * Goes on with the chat's turn from its history: the next model call, or first the run of an approved call. The
+   * model is the chat's last one (the default when it is no longer usable); none at all pauses the chat (`config`).
+   */
+  async resume(approved: PendingToolCall | null = null): Promise<RoomResult<null>> {
+    const chat = await this.chat();
+    if (!chat || this.current) return ok(null);
+    const resolved = await this.resolveOrPause(chat.last_model_config_id);
+    if (!resolved.ok) return resolved;
+    this.start(resolved.value, approved);
+    return ok(null);
+  }
+
+  /**
+   * The model the next turn runs with; when none is usable the chat pauses (status `error`, kind `config`), published
+   * after `events` (a finished turn's).
+   */
+  private async resolveOrPause(modelConfigId: string | null, events: StreamEvent[] = []): Promise<RoomResult<ResolvedModel>> {
+    const { state, store, hub } = this.deps;
+    const resolved = await store.resolve(modelConfigId, true);
+    if (resolved.ok) return resolved;
+    const error: LastError = { kind: 'config', message: resolved.message };
+    const row = await store.setStatus('error', error);
+    if (row) state.set(row);
+    hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
+    return resolved;
+  }
+
+  /** Postgres could not take a turn's write: keep it in the outbox, show it, and retry with backoff. */
   private defer(entry: FinishEntry): void {
     const { state, hub } = this.deps;
     this.deps.outbox().push(entry);
@@ -209,19 +341,13 @@ export class Turns {
    * `events` (a finished turn's) are published before it. Null when the queue is empty.
    */
   async runNextQueued(events: StreamEvent[] = []): Promise<RoomResult<Message | null>> {
-    const { state, store, hub } = this.deps;
+    const { state, store } = this.deps;
     // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
     const [head] = await state.loadQueue();
     if (!head) return ok(null);
-    const resolved = await store.resolve(head.model_config_id ?? state.view().last_model_config_id, true);
-    if (!resolved.ok) {
-      // Paused, not lost: the message stays first in the queue.
-      const error: LastError = { kind: 'config', message: resolved.message };
-      const row = await store.setStatus('error', error);
-      if (row) state.set(row);
-      hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
-      return resolved;
-    }
+    // Paused, not lost: the message stays first in the queue.
+    const resolved = await this.resolveOrPause(head.model_config_id ?? state.view().last_model_config_id, events);
+    if (!resolved.ok) return resolved;
     const w = await store.runQueued(head.id, resolved.value.config.id);
     const queue = state.took(head.id);
     const [message] = w.messages;

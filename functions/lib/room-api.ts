@@ -4,6 +4,7 @@
  */
 import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role, StreamTicket } from '../shapes/chat';
 import type { StreamStats } from '../shapes/stream';
+import type { ChatTools } from '../shapes/tools';
 import type { ChatActor } from './access';
 
 export type { ChatActor } from './access';
@@ -93,6 +94,8 @@ export interface ChatRoomRpc {
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
   /** A single-use stream ticket for the actor, bound to the credential (`keyId`) that asked for it. */
   mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>>;
+  decideToolCall(actor: ChatActor, input: { toolCallId: string; decision: 'approve' | 'deny'; reason: string | null }): Promise<RoomResult<Chat>>;
+  tools(actor: ChatActor): Promise<RoomResult<ChatTools>>;
   contextDirty(): Promise<void>;
   closeSockets(r: SocketRevocation): Promise<number>;
   refresh(): Promise<void>;

@@ -41,6 +41,17 @@ const Settings = z.object({
     .transform((v) => v !== 'false'),
   // Origins (`https://app.example.com`) whose pages may open the chat stream, besides the deployment's own.
   STREAM_ALLOWED_ORIGINS: List,
+  // Development only: MCP servers may be any http(s) URL (loopback, private hosts, IP addresses). `npm run dev` sets it.
+  MCP_ALLOW_INSECURE_URLS: z
+    .enum(['true', 'false', ''])
+    .default('false')
+    .transform((v) => v === 'true'),
+  // A tool call that has not answered after this long is an error result the model sees.
+  MCP_TOOL_TIMEOUT_MS: z.coerce.number().int().positive().max(600_000).default(30_000),
+  // A tool result longer than this (characters of JSON) is cut to its text, this long, and marked truncated.
+  MCP_RESULT_MAX_CHARS: z.coerce.number().int().min(1000).max(190_000).default(20_000),
+  // How long a server's tool list is kept before it is asked again (sooner when it says its list changed).
+  MCP_TOOLS_TTL_MS: z.coerce.number().int().min(0).default(300_000),
   // Per client IP and minute: login attempts (also password changes), and failed authentications.
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   AUTH_FAILURE_RATE_LIMIT: z.coerce.number().int().positive().default(30),

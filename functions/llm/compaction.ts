@@ -5,7 +5,8 @@
  * the provider's own count for the previous turn.
  */
 import type { ModelMessage } from 'ai';
-import { textOf, type Message } from '../services/chats';
+import { textOf, ToolCallPart, ToolResultPart, type Message } from '../services/chats';
+import { pairToolResults, resultText } from './tools';
 
 export interface Summary {
   throughId: number;
@@ -26,12 +27,56 @@ export const SUMMARY_PREFIX = 'Summary of the earlier conversation:\n';
 const chars = (s: string) => s.length;
 export const estimateTokens = (text: string): number => Math.ceil(chars(text) / 4);
 
+const toolCalls = (m: Message) => m.content.flatMap((p) => { const c = ToolCallPart.safeParse(p); return c.success ? [c.data] : []; });
+const toolResults = (m: Message) => m.content.flatMap((p) => { const r = ToolResultPart.safeParse(p); return r.success ? [r.data] : []; });
+
 function toModelMessage(m: Message): ModelMessage | null {
   const text = textOf(m.content);
   if (m.role === 'user') return { role: 'user', content: text };
-  if (m.role === 'assistant') return { role: 'assistant', content: text };
+  if (m.role === 'assistant') {
+    const calls = toolCalls(m);
+    if (calls.length === 0) return { role: 'assistant', content: text };
+    return {
+      role: 'assistant',
+      content: [
+        ...(text ? [{ type: 'text' as const, text }] : []),
+        ...calls.map((c) => ({ type: 'tool-call' as const, toolCallId: c.tool_call_id, toolName: c.name, input: c.args })),
+      ],
+    };
+  }
+  if (m.role === 'tool') {
+    const results = toolResults(m);
+    if (results.length === 0) return null;
+    return {
+      role: 'tool',
+      content: results.map((r) => ({
+        type: 'tool-result' as const,
+        toolCallId: r.tool_call_id,
+        toolName: r.name,
+        output: { type: r.is_error ? ('error-text' as const) : ('text' as const), value: resultText(r.result) },
+      })),
+    };
+  }
   return null;
 }
+
+/** A message as plain text, tool calls and results included (for summaries and estimates). */
+function plainText(m: Message, maxResultChars = Infinity): string {
+  const calls = toolCalls(m).map((c) => `[tool call ${c.name} ${JSON.stringify(c.args)}]`);
+  const results = toolResults(m).map((r) => {
+    const t = resultText(r.result);
+    return `[tool result ${r.name}${r.is_error ? ' (error)' : ''}: ${t.length > maxResultChars ? `${t.slice(0, maxResultChars)}…` : t}]`;
+  });
+  return [textOf(m.content), ...calls, ...results].filter(Boolean).join('\n');
+}
+
+/** A message for a summary request: tool calls and results as text (that request offers no tools). */
+function toSummaryMessage(m: Message): ModelMessage | null {
+  if (m.role === 'user') return { role: 'user', content: textOf(m.content) };
+  if (m.role === 'assistant' || m.role === 'tool') return { role: 'assistant', content: plainText(m, SUMMARY_RESULT_CHARS) };
+  return null;
+}
+const SUMMARY_RESULT_CHARS = 2000;
 
 /** The prompt for a turn: system messages joined, then the summary (if any), then messages after it. */
 export function buildPrompt(history: readonly Message[], summary: Summary | null): Prompt {
@@ -44,17 +89,19 @@ export function buildPrompt(history: readonly Message[], summary: Summary | null
     .filter((m) => !summary || m.id > summary.throughId)
     .map(toModelMessage)
     .filter((m): m is ModelMessage => m !== null);
-  return { system: system.length ? system.join('\n\n') : undefined, messages };
+  return { system: system.length ? system.join('\n\n') : undefined, messages: pairToolResults(messages) };
 }
 
 /** Estimated tokens of a prompt, or the provider's count for the last turn plus what came after it. */
 export function contextTokens(prompt: Prompt, history: readonly Message[], summary: Summary | null): number {
-  const text = (prompt.system ?? '') + prompt.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('');
+  // Tool calls and results count, as their JSON.
+  const text =
+    (prompt.system ?? '') + prompt.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('');
   const estimated = estimateTokens(text);
   const live = history.filter((m) => !summary || m.id > summary.throughId);
   const lastAssistant = live.map((m, i) => ({ m, i })).filter(({ m }) => m.role === 'assistant' && m.usage).at(-1);
   if (!lastAssistant?.m.usage) return estimated;
-  const after = live.slice(lastAssistant.i + 1).map((m) => textOf(m.content)).join('');
+  const after = live.slice(lastAssistant.i + 1).map((m) => plainText(m)).join('');
   return Math.max(estimated, lastAssistant.m.usage.total_tokens + estimateTokens(after));
 }
 
@@ -80,7 +127,7 @@ export function compactionPlan(history: readonly Message[], summary: Summary | n
 
 /** The request that asks the model for a summary (the previous summary, if any, is carried in). */
 export function summaryRequest(fold: readonly Message[], summary: Summary | null): Prompt {
-  const messages = fold.map(toModelMessage).filter((m): m is ModelMessage => m !== null);
+  const messages = fold.map(toSummaryMessage).filter((m): m is ModelMessage => m !== null);
   if (summary) messages.unshift({ role: 'user', content: SUMMARY_PREFIX + summary.content });
   messages.push({ role: 'user', content: SUMMARY_REQUEST });
   return { system: SUMMARY_INSTRUCTIONS, messages };

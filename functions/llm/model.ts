@@ -3,8 +3,8 @@
  * config (once per isolate), options are passed through, deltas are reported as they arrive, and failures come
  * back classified without any provider response body (which can echo keys or prompts).
  *
- * The call goes straight to the provider model's `doStream` rather than through `streamText`: a turn is one
- * text-only step with no tools, and `streamText`'s step, tool, telemetry and output machinery (a dozen stream
+ * The call goes straight to the provider model's `doStream` rather than through `streamText`: a model call is one
+ * step (the tool loop is the chat object's, durable step by step), and `streamText`'s step, tool, telemetry and output machinery (a dozen stream
  * stages per chunk) cost more CPU than the rest of the turn. Measured inside workerd against the mock model
  * (20 deltas): ~13 ms per call through `streamText` with a model built per call, ~6 ms through `doStream` on a
  * cached model. What `streamText` did that a turn needs is done here: the prompt in the provider's format,
@@ -24,6 +24,21 @@ type CallOptions = Parameters<ProviderModel['doStream']>[0];
 type ProviderPrompt = CallOptions['prompt'];
 type StreamPart = Awaited<ReturnType<ProviderModel['doStream']>>['stream'] extends ReadableStream<infer P> ? P : never;
 type ProviderUsage = Extract<StreamPart, { type: 'finish' }>['usage'];
+type ProviderTool = NonNullable<CallOptions['tools']>[number];
+
+/** A tool offered to the model: its (namespaced) name, what it does, and a JSON Schema of its arguments. */
+export interface ModelTool {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** A tool call the model made: `input` is the JSON text of its arguments, as the model wrote it. */
+export interface ModelToolCall {
+  toolCallId: string;
+  toolName: string;
+  input: string;
+}
 
 export interface ModelDelta {
   type: 'text' | 'reasoning';
@@ -43,14 +58,18 @@ export interface ModelCall {
   maxRetries: number;
   /** A model to use instead of the one the resolved provider builds (unit tests use the AI SDK's mock). */
   model?: ProviderModel;
+  /** Tools the model may call (none: a text-only call). */
+  tools?: readonly ModelTool[];
 }
 
 export interface ModelResult {
   text: string;
   reasoning: string;
   usage: Usage;
-  /** How the call ended: `stop`, `length`, ... or `aborted` when interrupted. */
+  /** How the call ended: `stop`, `length`, `tool-calls`, ... or `aborted` when interrupted. */
   finishReason: string;
+  /** The tool calls the model made, in order (empty when it answered in text). */
+  toolCalls: ModelToolCall[];
 }
 
 /** A failed model call, safe to show: `kind` is one of the kinds below, `message` has no provider text. */
@@ -135,18 +154,62 @@ export function toUsage(u: ProviderUsage | undefined): Usage {
   };
 }
 
-/** The system text and the messages, in the provider's prompt format (text parts; other parts are not sent). */
-export function toPrompt(system: string | undefined, messages: ModelMessage[]): ProviderPrompt {
+/**
+ * The system text and the messages, in the provider's prompt format: text, tool calls (assistant) and tool results
+ * (tool messages); other parts are not sent. Without tools in the call (`withTools` false: every server of an earlier
+ * step is gone or disabled), calls and results from the history are sent as assistant text instead, since some
+ * providers (Anthropic) refuse tool blocks in a request that defines no tools.
+ */
+export function toPrompt(system: string | undefined, messages: ModelMessage[], withTools = true): ProviderPrompt {
   const prompt: ProviderPrompt = [];
   if (system) prompt.push({ role: 'system', content: system });
   for (const m of messages) {
+    if (m.role === 'tool') {
+      const results = m.content.flatMap((p) => (p.type === 'tool-result' ? [p] : []));
+      if (!withTools) {
+        const text = results.map((r) => `[tool result ${r.toolName}: ${providerOutput(r.output).value}]`).join('\n');
+        prompt.push({ role: 'assistant', content: [{ type: 'text', text }] });
+        continue;
+      }
+      prompt.push({
+        role: 'tool',
+        content: results.map((r) => ({ type: 'tool-result', toolCallId: r.toolCallId, toolName: r.toolName, output: providerOutput(r.output) })),
+      });
+      continue;
+    }
     const text =
       typeof m.content === 'string' ? m.content : m.content.map((p) => (p.type === 'text' || p.type === 'reasoning' ? p.text : '')).join('');
     if (m.role === 'system') prompt.push({ role: 'system', content: text });
     else if (m.role === 'user') prompt.push({ role: 'user', content: [{ type: 'text', text }] });
-    else if (m.role === 'assistant') prompt.push({ role: 'assistant', content: [{ type: 'text', text }] });
+    else {
+      const calls = typeof m.content === 'string' ? [] : m.content.flatMap((p) => (p.type === 'tool-call' ? [p] : []));
+      if (!withTools) {
+        const said = [text, ...calls.map((c) => `[tool call ${c.toolName} ${JSON.stringify(c.input)}]`)].filter(Boolean).join('\n');
+        prompt.push({ role: 'assistant', content: [{ type: 'text', text: said }] });
+        continue;
+      }
+      prompt.push({
+        role: 'assistant',
+        content: [
+          ...(text || calls.length === 0 ? [{ type: 'text' as const, text }] : []),
+          ...calls.map((c) => ({ type: 'tool-call' as const, toolCallId: c.toolCallId, toolName: c.toolName, input: c.input })),
+        ],
+      });
+    }
   }
   return prompt;
+}
+
+/** A tool result's output for the provider: text, or an error text (the only kinds built here). */
+function providerOutput(o: { type: string; value?: unknown }): { type: 'text' | 'error-text'; value: string } {
+  const value = typeof o.value === 'string' ? o.value : o.value === undefined ? '' : JSON.stringify(o.value);
+  return { type: o.type.startsWith('error') ? 'error-text' : 'text', value };
+}
+
+/** Tools in the provider's format. */
+function providerTools(tools: readonly ModelTool[] | undefined): { tools?: ProviderTool[] } {
+  if (!tools || tools.length === 0) return {};
+  return { tools: tools.map((t): ProviderTool => ({ type: 'function', name: t.name, description: t.description, inputSchema: t.inputSchema })) };
 }
 
 const RETRY_BASE_MS = 2000;
@@ -245,12 +308,18 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
     const model = call.model ?? languageModel(call.resolved, call.apiKey);
     const { stream } = await openStream(
       model,
-      { prompt: toPrompt(call.system, call.messages), abortSignal: local.signal, ...callSettings(call.resolved.config.options) },
+      {
+        prompt: toPrompt(call.system, call.messages, (call.tools?.length ?? 0) > 0),
+        abortSignal: local.signal,
+        ...callSettings(call.resolved.config.options),
+        ...providerTools(call.tools),
+      },
       call.maxRetries,
       local.signal,
     );
     let usage: ProviderUsage | undefined;
     let finishReason = 'stop';
+    const toolCalls: ModelToolCall[] = [];
     for await (const part of stream) {
       arm();
       switch (part.type) {
@@ -266,6 +335,9 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
             call.onDelta({ type: 'reasoning', text: part.delta });
           }
           break;
+        case 'tool-call':
+          if (!part.providerExecuted) toolCalls.push({ toolCallId: part.toolCallId, toolName: part.toolName, input: part.input });
+          break;
         case 'finish':
           usage = part.usage;
           finishReason = part.finishReason.unified;
@@ -278,10 +350,10 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
     }
     if (call.signal.aborted) finishReason = 'aborted';
     else if (state.timedOut) throw new ModelError('timeout', 'The model did not answer in time.');
-    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), finishReason };
+    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), finishReason, toolCalls };
   } catch (e) {
     if (call.signal.aborted && !state.timedOut) {
-      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), finishReason: 'aborted' };
+      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), finishReason: 'aborted', toolCalls: [] };
     }
     throw classify(e, partial, state.timedOut);
   } finally {

@@ -53,7 +53,7 @@ const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
   openrouter: 'OpenRouter',
 };
 
-export { ModelConfig, ModelOptions, PROVIDER_TYPES, Provider, ProviderType, UsableModel } from '../shapes/models';
+export { DEFAULT_MAX_STEPS, ModelConfig, ModelOptions, PROVIDER_TYPES, Provider, ProviderType, UsableModel } from '../shapes/models';
 
 /** A provider row as the API shows it: the key is reduced to `has_api_key`. */
 const ProviderRow = Provider.omit({ has_api_key: true })

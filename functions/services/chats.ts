@@ -13,7 +13,22 @@ export const MAX_MESSAGE_CHARS = 200_000;
 export const MAX_MESSAGE_PARTS = 100;
 export const MAX_QUEUED = 20;
 
-export { Chat, ChatStatus, LastError, Message, MessagePart, Part, QueuedMessage, Role, TextPart, Usage } from '../shapes/chat';
+export {
+  Chat,
+  ChatStatus,
+  LastError,
+  Message,
+  MessagePart,
+  Part,
+  PendingToolCall,
+  QueuedMessage,
+  Role,
+  TextPart,
+  ToolArgs,
+  ToolCallPart,
+  ToolResultPart,
+  Usage,
+} from '../shapes/chat';
 
 /** User input: a string (one text part) or a list of text parts; never empty, bounded. */
 export const UserContent = z
@@ -24,7 +39,7 @@ export const UserContent = z
       .min(1, { message: 'must contain at least one part' })
       .max(MAX_MESSAGE_PARTS, { message: `must have at most ${MAX_MESSAGE_PARTS} parts` }),
   ])
-  .transform((c): Part[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
+  .transform((c): z.infer<typeof TextPart>[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
   .refine((parts) => parts.some((p) => p.text.trim().length > 0), { message: 'must not be empty' })
   .refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= MAX_MESSAGE_CHARS, {
     message: `must be at most ${MAX_MESSAGE_CHARS} characters`,

@@ -2,11 +2,17 @@
 import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
+import { McpAllowedHostList } from '../shapes/tools';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
   auto_archive_days: { schema: z.number().int().min(0).max(36_500), default: 0 },
   system_prompt: { schema: z.string().max(100_000), default: '' },
+  /** Hosts (`host` or `*.domain`) an agent's pinned MCP servers may be on; empty: none. */
+  mcp_allowed_hosts: {
+    schema: McpAllowedHostList,
+    default: [] as string[],
+  },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;

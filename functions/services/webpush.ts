@@ -7,6 +7,7 @@ import { buildPushPayload } from '@block65/webcrypto-web-push';
 import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import type { KeyRing } from '../lib/keyring';
+import { outboundUrlProblem } from '../lib/url-policy';
 import { getSiteConfig } from '../../sql/generated/site_configs.queries';
 import { insertSiteConfigIfAbsent } from '../../sql/generated/webpush.queries';
 
@@ -65,21 +66,6 @@ export const DEFAULT_PUSH_HOSTS: readonly string[] = [
 /** At most this many subscriptions per user (a test notification goes to all of them). */
 export const MAX_SUBSCRIPTIONS = 20;
 
-/** Whether a (lower-case, WHATWG-parsed) host name matches an allowlist entry (`host` or `*.domain`). */
-export function hostAllowed(host: string, allowed: readonly string[]): boolean {
-  return allowed.some((entry) => {
-    const e = entry.trim().toLowerCase();
-    if (e.startsWith('*.')) return host.length > e.length - 1 && host.endsWith(e.slice(1));
-    return e !== '' && host === e;
-  });
-}
-
-/**
- * An IP literal as the URL parser leaves it: IPv4 in dotted-quad form (it rewrites `0x7f.1`, `2130706433` and
- * the like to that) or IPv6 in brackets.
- */
-const isIpLiteral = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
-
 export interface EndpointPolicy {
   /** Development only: any http(s) URL. */
   allowInsecure: boolean;
@@ -87,18 +73,9 @@ export interface EndpointPolicy {
   extraHosts: readonly string[];
 }
 
-/** Why a push endpoint is refused, or null when it is acceptable. Never throws, whatever the string. */
+/** Why a push endpoint is refused, or null when it is acceptable (the rules of functions/lib/url-policy.ts). */
 export function endpointProblem(endpoint: string, policy: EndpointPolicy): string | null {
-  const url = URL.parse(endpoint);
-  if (!url) return 'must be a URL';
-  if (policy.allowInsecure) return url.protocol === 'https:' || url.protocol === 'http:' ? null : 'must be an http(s) URL';
-  if (url.protocol !== 'https:') return 'must be an https URL';
-  if (url.username !== '' || url.password !== '') return 'must not contain credentials';
-  if (url.port !== '') return 'must use the default https port';
-  const host = url.hostname.toLowerCase();
-  if (isIpLiteral(host)) return 'must name a push service, not an IP address';
-  if (!hostAllowed(host, [...DEFAULT_PUSH_HOSTS, ...policy.extraHosts])) return "must be on a push service host this deployment accepts";
-  return null;
+  return outboundUrlProblem(endpoint, { allowInsecure: policy.allowInsecure, allowedHosts: [...DEFAULT_PUSH_HOSTS, ...policy.extraHosts] });
 }
 
 /** The subscription body, validated against the deployment's endpoint policy (asynchronous: use safeParseAsync). */

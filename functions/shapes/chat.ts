@@ -7,20 +7,47 @@ import { z } from '@hono/zod-openapi';
 
 export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict().openapi('TextPart');
 export const ReasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() }).strict().openapi('ReasoningPart');
-/** The parts this server produces and accepts. */
-export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart]).openapi('Part');
+/** Tool arguments: a JSON object (typed loosely: the RPC types cannot take a recursive JSON type). */
+export const ToolArgs = z.record(z.string(), z.unknown());
+/** A tool call the model made, in an assistant message. `name` is the namespaced `<server>__<tool>`. */
+export const ToolCallPart = z
+  .object({
+    type: z.literal('tool_call'),
+    tool_call_id: z.string().min(1),
+    name: z.string().min(1).openapi({ description: '`<server>__<tool>`' }),
+    args: ToolArgs.openapi({ description: 'A JSON object' }),
+  })
+  .strict()
+  .openapi('ToolCallPart', { description: 'A tool call, in an assistant message' });
+export type ToolCallPart = z.infer<typeof ToolCallPart>;
+/** A tool's result, in a `tool` message: `result` is JSON (`{content: [...], structuredContent?, truncated?}` here). */
+export const ToolResultPart = z
+  .object({
+    type: z.literal('tool_result'),
+    tool_call_id: z.string().min(1),
+    name: z.string().min(1),
+    result: z.unknown().openapi({ description: 'JSON: `{content: [{type, ...}], structuredContent?, truncated?: true}`' }),
+    is_error: z.boolean(),
+  })
+  .strict()
+  .openapi('ToolResultPart', { description: 'A tool result, in a `tool` message' });
+export type ToolResultPart = z.infer<typeof ToolResultPart>;
+/** The parts this server produces and accepts (users send text parts only). */
+export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart, ToolCallPart, ToolResultPart]).openapi('Part');
 export type Part = z.infer<typeof Part>;
 
-/** A part of a stored message: a known part, or a kind added later (tool parts), kept as it is. */
+/** A part of a stored message: a known part, or a kind added later, kept as it is. */
 export const MessagePart = z.union([Part, z.looseObject({ type: z.string() })]).openapi('MessagePart', {
-  description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
+  description:
+    '{type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | ' +
+    '{type:"tool_result", tool_call_id, name, result, is_error} (tool)',
 });
 export type MessagePart = z.infer<typeof MessagePart>;
 
 export const Role = z.enum(['system', 'user', 'assistant', 'tool']).openapi('Role');
 export type Role = z.infer<typeof Role>;
 
-export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error']).openapi('ChatStatus');
+export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error', 'requires_action']).openapi('ChatStatus');
 export type ChatStatus = z.infer<typeof ChatStatus>;
 
 /** Why the last turn failed; `kind` is e.g. `auth`, `rate_limit`, `timeout`, `interrupted`, `database_unavailable`. */
@@ -63,6 +90,12 @@ export const QueuedMessage = z
   .openapi('QueuedMessage');
 export type QueuedMessage = z.infer<typeof QueuedMessage>;
 
+/** A tool call waiting for the chat owner's approval (`chat.pending_tool_calls`, status `requires_action`). */
+export const PendingToolCall = z
+  .object({ tool_call_id: z.string().min(1), name: z.string().min(1), args: ToolArgs, server: z.string() })
+  .openapi('PendingToolCall', { description: 'A tool call waiting for approval (status requires_action)' });
+export type PendingToolCall = z.infer<typeof PendingToolCall>;
+
 export const Chat = z
   .object({
     id: z.uuid(),
@@ -75,6 +108,8 @@ export const Chat = z
     agent_id: z.uuid().nullable(),
     // A union, not `.nullable()`: the document then says `LastError | null` (a nullable $ref becomes an allOf).
     last_error: z.union([LastError, z.null()]),
+    /** The tool calls waiting for approval while `status` is `requires_action`; empty otherwise. */
+    pending_tool_calls: z.array(PendingToolCall),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })

@@ -17,9 +17,13 @@ export const ModelOptions = z
     presence_penalty: z.number().min(-2).max(2).optional(),
     frequency_penalty: z.number().min(-2).max(2).optional(),
     provider_options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+    /** The most model calls a turn makes with tools (a tool step each) before it stops with a note; default 8. */
+    max_steps: z.number().int().min(1).max(50).optional().openapi({ description: 'Model calls with tools per turn; default 8' }),
   })
   .strict()
   .openapi('ModelOptions');
+/** A turn's model calls with tools when the model config does not say (`options.max_steps`). */
+export const DEFAULT_MAX_STEPS = 8;
 export type ModelOptions = z.infer<typeof ModelOptions>;
 
 /** A provider as the API shows it: the key is reduced to `has_api_key`. */

@@ -16,10 +16,12 @@ export const MessagePartEvent = z
   .object({
     type: z.literal('message_part'),
     chat_id,
-    message_part: z.object({ role: z.literal('assistant'), part: Part, seq: z.number().int().nonnegative() }),
+    message_part: z.object({ role: z.enum(['assistant', 'tool']), part: Part, seq: z.number().int().nonnegative() }),
   })
   .openapi('StreamMessagePartEvent', {
-    description: 'A delta of the turn in progress; `seq` starts at 0 per turn, and a part with seq 0 means "start over"',
+    description:
+      'A delta of the turn in progress (role `tool`: a tool result); `seq` starts at 0 per turn, and per step of a turn ' +
+      'with tools, and a part with seq 0 means "start over"',
   });
 
 export const StatusEvent = z

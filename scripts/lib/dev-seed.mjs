@@ -10,6 +10,10 @@
  * A database that already has any provider, or any live model config, is left alone (an admin's setup is never
  * overwritten, nor added to). The check and the inserts run in one transaction that locks both tables against
  * writers, so two seeds (or a seed and an admin) cannot interleave.
+ *
+ * `seedDevMcpServer` does the same for tools: a database without MCP servers gets the local one (scripts/lib/
+ * mcp-server.mjs) as `local`, disabled, with tool_approval "ask": enable it (PATCH /api/v2/chats/mcp-servers/<id>
+ * {"enabled": true}) to give every chat its tools.
  */
 import { sealProviderKey } from './seal.mjs';
 
@@ -142,6 +146,32 @@ export async function seedDev(db, { mockBaseUrl, encryptionKey, env = process.en
       log(`seeded provider ${s.provider} (${from}) with model ${s.model}${s.isDefault ? ' (default)' : ''}`);
     }
     return { seeded: true, models: seeded };
+  } catch (e) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Registers the local MCP server, disabled, when the database has no MCP server yet (one transaction, the table
+ * locked against writers like the seed above).
+ * @param {PgLike} db  one dedicated connection
+ * @param {{ url: string, log?: (line: string) => void }} opts  url: its MCP endpoint (http://127.0.0.1:PORT/mcp)
+ * @returns {Promise<{ seeded: boolean }>}
+ */
+export async function seedDevMcpServer(db, { url, log = () => {} }) {
+  await db.query('BEGIN');
+  try {
+    await db.query('LOCK TABLE mcp_servers IN SHARE ROW EXCLUSIVE MODE');
+    const [row] = (await db.query('SELECT count(*)::int AS n FROM mcp_servers')).rows;
+    if (Number(row?.n ?? 0) > 0) {
+      await db.query('ROLLBACK');
+      return { seeded: false };
+    }
+    await db.query("INSERT INTO mcp_servers (name, url, enabled, tool_approval) VALUES ('local', $1, false, 'ask')", [url]);
+    await db.query('COMMIT');
+    log(`seeded MCP server local at ${url} (disabled: enable it to offer its tools echo, add, sleep, fail, big)`);
+    return { seeded: true };
   } catch (e) {
     await db.query('ROLLBACK').catch(() => undefined);
     throw e;

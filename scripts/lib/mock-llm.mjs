@@ -59,10 +59,25 @@
  *                        non-streaming one waits before it is sent. Gates start closed.
  *                        A test holds a turn open with it for exactly as long as it needs, whatever the machine's speed.
  *   gate_after=N         the content deltas sent before waiting at the gate.
+ *   gate_step=N          the gate holds only the request at tool step N (see below); other steps pass it.
+ *
+ * Tool calls (OpenAI `tool_calls`; scripts/lib/mock-llm-tools.mjs): the requests of one turn with tools all carry the
+ * same last user message, so the same knobs; the STEP of a request is the number of assistant messages with
+ * `tool_calls` after that user message. Step N asks for the calls the plan has for step N; past the plan the model
+ * answers in text: `reply`, else `Tools said: <each tool message after the last tool step, joined by " | ">`.
+ *   tool="srv__add"      ask for one call of this tool (the name the model was offered) ...
+ *   tool_args="{...}"    ... with these arguments (a JSON object; default {}) ...
+ *   tool_times=N         ... in each of the first N steps (default 1): tool_times=100 keeps a turn calling tools.
+ *   tools="[[...],[...]]"  the whole plan instead: a JSON array of steps, each an array of {"name", "args"}; a step of
+ *                        two calls asks for both in one response (parallel calls). Ids are `call_<response>_<i>`.
+ *   tool_text="..."      text streamed before the calls in each tool step (default none).
+ * A tool step streams its calls as OpenAI does (per call: id and name, then the arguments in two pieces) and finishes
+ * with `finish_reason: "tool_calls"`; without streaming, `message.tool_calls`.
  *
  * Client aborts are noticed (the response's 'close' event) and stop the writing at once; bad JSON answers 400.
  */
 import http from 'node:http';
+import { messageToolCalls, toolCallDeltas, toolPlan, toolResultsReply, toolStep, wireCalls } from './mock-llm-tools.mjs';
 import { assertPortFree } from './ports.mjs';
 
 /**
@@ -79,6 +94,12 @@ import { assertPortFree } from './ports.mjs';
  * @property {number} [drop_after]
  * @property {string} [gate]
  * @property {number} [gate_after]
+ * @property {number} [gate_step]
+ * @property {string} [tool]
+ * @property {string} [tool_args]
+ * @property {number} [tool_times]
+ * @property {string} [tools]
+ * @property {string} [tool_text]
  */
 
 /**
@@ -114,6 +135,12 @@ const KNOBS = /** @type {const} */ ({
   drop_after: 'count0',
   gate: 'string',
   gate_after: 'count0',
+  gate_step: 'count0',
+  tool: 'string',
+  tool_args: 'string',
+  tool_times: 'count',
+  tools: 'string',
+  tool_text: 'string',
 });
 
 const DEFAULT_MODELS = ['mock-model', 'mock-mini', 'gpt-4o-mini'];
@@ -281,8 +308,19 @@ function plan(body, global) {
   const { config: local, text } = parseDirectives(last ? contentText(last.content) : '');
   /** @type {MockConfig} */
   const cfg = { ...global, ...local };
-  let reply = cfg.reply ?? `Echo: ${text}`.trim();
-  if (cfg.chunks !== undefined) {
+  /** @type {import('./mock-llm-tools.mjs').PlannedCall[][] | null} */
+  let steps;
+  try {
+    steps = toolPlan(cfg);
+  } catch (e) {
+    throw new MockError(400, e instanceof Error ? e.message : String(e));
+  }
+  const step = toolStep(messages, lastUser);
+  const toolCalls = steps && step < steps.length && (steps[step]?.length ?? 0) > 0 ? (steps[step] ?? null) : null;
+  // The gate of another step does not hold this request.
+  if (cfg.gate_step !== undefined && cfg.gate_step !== step) delete cfg.gate;
+  let reply = toolCalls ? (cfg.tool_text ?? '') : (cfg.reply ?? (step > 0 ? toolResultsReply(messages, lastUser) : null) ?? `Echo: ${text}`.trim());
+  if (cfg.chunks !== undefined && !toolCalls) {
     const words = reply.match(/\S+/g) ?? ['word'];
     const out = [];
     for (let i = 0; i < cfg.chunks; i++) out.push(words[i % words.length]);
@@ -291,7 +329,7 @@ function plan(body, global) {
   const reasoning =
     cfg.reasoning === true ? `Thinking about: ${text}`.trim() : typeof cfg.reasoning === 'string' ? cfg.reasoning : '';
   const reasoningTokens = countWords(reasoning);
-  const completionTokens = countWords(reply) + reasoningTokens;
+  const completionTokens = countWords(reply) + reasoningTokens + (toolCalls ? countWords(JSON.stringify(toolCalls)) : 0);
   const streamOptions = body.stream_options;
   return {
     cfg,
@@ -300,7 +338,8 @@ function plan(body, global) {
     includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
     reply,
     reasoning,
-    finishReason: cfg.finish_reason ?? 'stop',
+    toolCalls,
+    finishReason: toolCalls ? 'tool_calls' : (cfg.finish_reason ?? 'stop'),
     usage: {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
@@ -601,6 +640,7 @@ export async function startMockLlm({
 
     seq += 1;
     const id = `chatcmpl-mock-${seq}`;
+    const calls = p.toolCalls ? wireCalls(p.toolCalls, seq) : [];
     const created = Math.floor(Date.now() / 1000);
     if (!p.stream) {
       log(`mock-llm: ${method} ${path} 200 (${p.usage.completion_tokens} tokens)`);
@@ -615,7 +655,8 @@ export async function startMockLlm({
             index: 0,
             message: {
               role: 'assistant',
-              content: p.reply,
+              content: calls.length > 0 && !p.reply ? null : p.reply,
+              ...(calls.length > 0 ? { tool_calls: messageToolCalls(calls) } : {}),
               ...(p.reasoning ? { reasoning_content: p.reasoning } : {}),
               refusal: null,
               annotations: [],
@@ -706,6 +747,9 @@ export async function startMockLlm({
       log(`mock-llm: ${method} ${path} dropped after ${sent} deltas (drop_after)`);
       res.destroy();
       return;
+    }
+    for (const delta of toolCallDeltas(calls)) {
+      if (!(await send(chunk(delta)))) return gone();
     }
     if (!(await send(chunk({}, p.finishReason)))) return gone();
     if (p.includeUsage) {

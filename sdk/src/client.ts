@@ -181,6 +181,23 @@ export class ChatdClient {
   promoteQueued = (id: string, qid: string) => ok(this.raw.POST('/api/v2/chats/{id}/queue/{qid}/promote', { params: { path: { id, qid } } }));
   context = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/context', { params: { path: { id } } }));
   repinContext = (id: string) => ok(this.raw.PUT('/api/v2/chats/{id}/context', { params: { path: { id } } }));
+  // ------------------------------------------------------------------ tools
+
+  /** The tools the chat's turns see (`<server>__<tool>`), with their approval modes, and the servers left out. */
+  chatTools = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/tools', { params: { path: { id } } }));
+  /** Approves or denies a tool call waiting for approval (status `requires_action`); the chat after it. */
+  decideToolCall = (id: string, toolCallId: string, body: Body<'/api/v2/chats/{id}/tool-calls/{tool_call_id}', 'post'>) =>
+    ok(this.raw.POST('/api/v2/chats/{id}/tool-calls/{tool_call_id}', { params: { path: { id, tool_call_id: toolCallId } }, body }));
+  /** The deployment's MCP servers (owners); header values are never returned (`has_headers`). */
+  listMcpServers = () => ok(this.raw.GET('/api/v2/chats/mcp-servers'));
+  createMcpServer = (body: Body<'/api/v2/chats/mcp-servers', 'post'>) => ok(this.raw.POST('/api/v2/chats/mcp-servers', { body }));
+  updateMcpServer = (id: string, body: Body<'/api/v2/chats/mcp-servers/{id}', 'patch'>) =>
+    ok(this.raw.PATCH('/api/v2/chats/mcp-servers/{id}', { params: { path: { id } }, body }));
+  deleteMcpServer = (id: string) => ok(this.raw.DELETE('/api/v2/chats/mcp-servers/{id}', { params: { path: { id } } }));
+  /** The hosts an agent's pinned MCP servers may be on (owners); empty: none. */
+  mcpAllowedHosts = () => ok(this.raw.GET('/api/v2/chats/config/mcp-allowed-hosts'));
+  setMcpAllowedHosts = (body: Body<'/api/v2/chats/config/mcp-allowed-hosts', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/mcp-allowed-hosts', { body }));
+
   /** A chat's stream counters (owners). */
   streamStats = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/stream-stats', { params: { path: { id } } }));
 

@@ -16,7 +16,11 @@
  */
 import type { ChatStatus, LastError, Message, Part, QueuedMessage, StreamEvent } from './types.js';
 
-/** The turn in progress, from its deltas: `parts[i]` is the delta with seq i. */
+/**
+ * The turn in progress, from its deltas: `parts[i]` is the delta with seq i. In a turn with tools this is the step in
+ * progress: its text and reasoning deltas, its `tool_call` parts and the `tool_result` parts known so far (whose
+ * events carry role `tool`); the step's durable messages end it, and the next step starts again from seq 0.
+ */
 export interface PartialTurn {
   readonly role: 'assistant';
   readonly parts: readonly Part[];
@@ -48,7 +52,7 @@ export interface ResumeCounts {
   completions: number;
 }
 
-const samePart = (a: Part, b: Part): boolean => a.type === b.type && a.text === b.text;
+const samePart = (a: Part, b: Part): boolean => a.type === b.type && JSON.stringify(a) === JSON.stringify(b);
 
 export class StreamState {
   messages: Message[] = [];
@@ -192,6 +196,6 @@ export class StreamState {
     this.turn ??= { parts: [], text: '', reasoning: '' };
     this.turn.parts.push(part);
     if (part.type === 'text') this.turn.text += part.text;
-    else this.turn.reasoning += part.text;
+    else if (part.type === 'reasoning') this.turn.reasoning += part.text;
   }
 }

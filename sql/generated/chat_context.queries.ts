@@ -179,16 +179,17 @@ export interface IGetChatPromptContextQuery {
   result: IGetChatPromptContextResult;
 }
 
-const getChatPromptContextIR: any = {"usedParamSet":{"chat_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":179,"b":187}]}],"statement":"-- What the runner gives the model: pinned instruction files, then skills, each by source (byte order).\nSELECT source, body_kind, body\nFROM chat_context_resources\nWHERE chat_id = :chat_id!::uuid\n    AND body_kind IN ('instruction_file', 'skill')\n    AND status = 'ok'\n    AND body IS NOT NULL\nORDER BY body_kind, source COLLATE \"C\""};
+const getChatPromptContextIR: any = {"usedParamSet":{"chat_id":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":266,"b":274}]}],"statement":"-- What the runner gives the model: pinned instruction files, then skills, each by source (byte order); and, in the\n-- same read, the pinned MCP servers whose tools the chat's turns may use.\nSELECT source, body_kind, body\nFROM chat_context_resources\nWHERE chat_id = :chat_id!::uuid\n    AND body_kind IN ('instruction_file', 'skill', 'mcp_server')\n    AND status = 'ok'\n    AND body IS NOT NULL\nORDER BY body_kind, source COLLATE \"C\""};
 
 /**
  * Query generated from SQL:
  * ```
- * -- What the runner gives the model: pinned instruction files, then skills, each by source (byte order).
+ * -- What the runner gives the model: pinned instruction files, then skills, each by source (byte order); and, in the
+ * -- same read, the pinned MCP servers whose tools the chat's turns may use.
  * SELECT source, body_kind, body
  * FROM chat_context_resources
  * WHERE chat_id = :chat_id!::uuid
- *     AND body_kind IN ('instruction_file', 'skill')
+ *     AND body_kind IN ('instruction_file', 'skill', 'mcp_server')
  *     AND status = 'ok'
  *     AND body IS NOT NULL
  * ORDER BY body_kind, source COLLATE "C"

@@ -4,7 +4,7 @@ import { PreparedQuery } from '@pgtyped/runtime';
 
 export type chat_message_role = 'assistant' | 'system' | 'tool' | 'user';
 
-export type chat_status = 'error' | 'interrupting' | 'running' | 'waiting';
+export type chat_status = 'error' | 'interrupting' | 'requires_action' | 'running' | 'waiting';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -37,6 +37,7 @@ export interface IInsertChatResult {
   last_error: Json | null;
   last_model_config_id: string | null;
   owner_id: string;
+  pending_tool_calls: Json;
   status: chat_status;
   title: string;
   updated_at: Date;
@@ -88,6 +89,7 @@ export interface IGetChatByIdResult {
   last_error: Json | null;
   last_model_config_id: string | null;
   owner_id: string;
+  pending_tool_calls: Json;
   status: chat_status;
   title: string;
   updated_at: Date;
@@ -130,6 +132,7 @@ export interface IGetChatsByOwnerResult {
   last_error: Json | null;
   last_model_config_id: string | null;
   owner_id: string;
+  pending_tool_calls: Json;
   status: chat_status;
   title: string;
   updated_at: Date;
@@ -176,6 +179,7 @@ export interface IUpdateChatMetaResult {
   last_error: Json | null;
   last_model_config_id: string | null;
   owner_id: string;
+  pending_tool_calls: Json;
   status: chat_status;
   title: string;
   updated_at: Date;
@@ -225,6 +229,7 @@ export interface IUpdateChatStatusResult {
   last_error: Json | null;
   last_model_config_id: string | null;
   owner_id: string;
+  pending_tool_calls: Json;
   status: chat_status;
   title: string;
   updated_at: Date;
@@ -236,13 +241,18 @@ export interface IUpdateChatStatusQuery {
   result: IUpdateChatStatusResult;
 }
 
-const updateChatStatusIR: any = {"usedParamSet":{"status":true,"last_error":true,"id":true},"params":[{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":26,"b":33}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":62,"b":72}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":112,"b":115}]}],"statement":"UPDATE chats\nSET status = :status!::chat_status, last_error = :last_error::jsonb, updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
+const updateChatStatusIR: any = {"usedParamSet":{"status":true,"last_error":true,"id":true},"params":[{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":132,"b":139},{"a":227,"b":234}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":172,"b":182}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":349,"b":352}]}],"statement":"-- Tool calls wait for approval only while the chat is requires_action: any other status clears them.\nUPDATE chats\nSET\n    status = :status!::chat_status,\n    last_error = :last_error::jsonb,\n    pending_tool_calls = CASE WHEN :status!::chat_status = 'requires_action' THEN pending_tool_calls ELSE '[]'::jsonb END,\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
+ * -- Tool calls wait for approval only while the chat is requires_action: any other status clears them.
  * UPDATE chats
- * SET status = :status!::chat_status, last_error = :last_error::jsonb, updated_at = now()
+ * SET
+ *     status = :status!::chat_status,
+ *     last_error = :last_error::jsonb,
+ *     pending_tool_calls = CASE WHEN :status!::chat_status = 'requires_action' THEN pending_tool_calls ELSE '[]'::jsonb END,
+ *     updated_at = now()
  * WHERE id = :id!::uuid
  * RETURNING *
  * ```

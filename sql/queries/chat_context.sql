@@ -46,11 +46,12 @@ FROM chats
 WHERE id = :id!::uuid;
 
 /* @name GetChatPromptContext */
--- What the runner gives the model: pinned instruction files, then skills, each by source (byte order).
+-- What the runner gives the model: pinned instruction files, then skills, each by source (byte order); and, in the
+-- same read, the pinned MCP servers whose tools the chat's turns may use.
 SELECT source, body_kind, body
 FROM chat_context_resources
 WHERE chat_id = :chat_id!::uuid
-    AND body_kind IN ('instruction_file', 'skill')
+    AND body_kind IN ('instruction_file', 'skill', 'mcp_server')
     AND status = 'ok'
     AND body IS NOT NULL
 ORDER BY body_kind, source COLLATE "C";

@@ -7,19 +7,28 @@
 -- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys
 -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
 -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
+-- With a status, :pending_tool_calls (NULL: none) is the chat's tool calls waiting for approval (requires_action).
 WITH updated_chat AS (
     UPDATE chats
     SET
         last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),
         status = COALESCE(:status::chat_status, status),
         last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,
+        pending_tool_calls = CASE
+            WHEN :status::chat_status IS NULL THEN pending_tool_calls
+            ELSE COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)
+        END,
         updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END
     WHERE id = :chat_id!::uuid
         AND (
             (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)
             OR (
                 :status::chat_status IS NOT NULL
-                AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)
+                AND (
+                    chats.status IS DISTINCT FROM :status::chat_status
+                    OR chats.last_error IS DISTINCT FROM :last_error::jsonb
+                    OR chats.pending_tool_calls IS DISTINCT FROM COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)
+                )
             )
         )
     RETURNING updated_at
@@ -62,15 +71,16 @@ ORDER BY inserted.id;
 
 /* @name RunQueuedMessage */
 -- The next turn of a chat's queue, in one statement: the queued message leaves the queue and becomes the chat's
--- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running. A
--- message already taken (a retry after a lost reply) inserts nothing.
+-- next user message (keeping its request's idempotency key, else 'queue:<its id>'), and the chat is running (no tool
+-- call waits for approval then). A message already taken (a retry after a lost reply) inserts nothing.
 WITH popped AS (
     DELETE FROM chat_queued_messages
     WHERE chat_id = :chat_id!::uuid AND id = :id!::uuid
     RETURNING *
 ), updated_chat AS (
     UPDATE chats
-    SET status = 'running', last_error = NULL, updated_at = now(), last_model_config_id = :model_config_id!::uuid
+    SET status = 'running', last_error = NULL, pending_tool_calls = '[]'::jsonb, updated_at = now(),
+        last_model_config_id = :model_config_id!::uuid
     WHERE id = :chat_id!::uuid AND EXISTS (SELECT 1 FROM popped)
     RETURNING updated_at
 ), inserted AS (

@@ -35,8 +35,13 @@ WHERE id = :id!::uuid
 RETURNING *;
 
 /* @name UpdateChatStatus */
+-- Tool calls wait for approval only while the chat is requires_action: any other status clears them.
 UPDATE chats
-SET status = :status!::chat_status, last_error = :last_error::jsonb, updated_at = now()
+SET
+    status = :status!::chat_status,
+    last_error = :last_error::jsonb,
+    pending_tool_calls = CASE WHEN :status!::chat_status = 'requires_action' THEN pending_tool_calls ELSE '[]'::jsonb END,
+    updated_at = now()
 WHERE id = :id!::uuid
 RETURNING *;
 

@@ -6,7 +6,7 @@
 import { webcrypto } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { seedDev } from '../../scripts/lib/dev-seed.mjs';
+import { seedDev, seedDevMcpServer } from '../../scripts/lib/dev-seed.mjs';
 import { migrateUp } from '../../scripts/lib/migrate.mjs';
 import { startScratchPostgres } from '../../scripts/lib/scratch-db.mjs';
 import { openProviderKey, sealProviderKey } from '../../scripts/lib/seal.mjs';
@@ -235,5 +235,26 @@ describe('seedDev', () => {
       /OPENROUTER_API_KEY is set but there is no PROVIDER_KEY_ENCRYPTION_KEY/,
     );
     expect(await snapshot(db)).toEqual({ providers: [], configs: [] });
+  });
+});
+
+describe('seedDevMcpServer', () => {
+  it('registers the local MCP server, disabled, once, and never next to servers an admin added', async () => {
+    const db = await migratedDatabase();
+    const lines: string[] = [];
+    expect(await seedDevMcpServer(db, { url: 'http://127.0.0.1:54332/mcp', log: (l) => lines.push(l) })).toEqual({ seeded: true });
+    const rows = async () =>
+      (await db.query<{ name: string; url: string; enabled: boolean; tool_approval: string; headers: string | null }>(
+        'SELECT name, url, enabled, tool_approval, headers FROM mcp_servers ORDER BY name',
+      )).rows;
+    expect(await rows()).toEqual([{ name: 'local', url: 'http://127.0.0.1:54332/mcp', enabled: false, tool_approval: 'ask', headers: null }]);
+    expect(lines).toEqual([expect.stringMatching(/^seeded MCP server local at http:\/\/127\.0\.0\.1:54332\/mcp \(disabled/)]);
+    expect(await seedDevMcpServer(db, { url: 'http://127.0.0.1:1/mcp' })).toEqual({ seeded: false });
+    expect(await rows()).toHaveLength(1);
+
+    const db2 = await migratedDatabase();
+    await db2.query("INSERT INTO mcp_servers (name, url) VALUES ('mine', 'https://mcp.example.com/mcp')");
+    expect(await seedDevMcpServer(db2, { url: 'http://127.0.0.1:54332/mcp' })).toEqual({ seeded: false });
+    expect((await db2.query('SELECT name FROM mcp_servers')).rows).toEqual([{ name: 'mine' }]);
   });
 });

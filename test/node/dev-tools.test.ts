@@ -196,10 +196,12 @@ describe('scripts/dev.mjs', () => {
   let server: Awaited<ReturnType<typeof startScratchPostgres>>;
   let persist: string;
   let mockPort = 0;
+  let mcpPort = 0;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
     mockPort = await freePort();
+    mcpPort = await freePort();
     server = await startScratchPostgres('devtools-test');
     persist = await mkdtemp(path.join(os.tmpdir(), 'chatd-dev-test-'));
   });
@@ -218,9 +220,9 @@ describe('scripts/dev.mjs', () => {
   function startDev(env: Record<string, string>, args: string[] = []) {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'dev.mjs'), ...args], {
       cwd: ROOT,
-      // Its own mock LLM port, so a developer's running `npm run dev` does not collide with the test.
+      // Its own mock LLM and MCP ports, so a developer's running `npm run dev` does not collide with the test.
       // CHATD_WEB_BUILD=0: web/dist is built once by `npm test` and the browser tests, never by two stacks at a time.
-      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_WEB_BUILD: '0', ...env },
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_MCP_PORT: String(mcpPort), CHATD_WEB_BUILD: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -302,6 +304,8 @@ describe('scripts/dev.mjs', () => {
     expect(dev.out()).toMatch(/\[migrate\] applied 000001_/);
     expect(dev.out()).toContain(`[proxy] listening on ws://127.0.0.1:${proxyPort}, pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)`);
     expect(dev.out()).toContain('[wrangler]');
+    expect(dev.out()).toContain(`[mcp] listening, MCP endpoint http://127.0.0.1:${mcpPort}/mcp`);
+    expect(dev.out()).toContain(`[seed] seeded MCP server local at http://127.0.0.1:${mcpPort}/mcp (disabled`);
     expect(dev.out() + dev.err()).not.toContain('hunter2-secret');
     expect((await processesUsing(port)).length).toBeGreaterThan(0);
 
@@ -309,6 +313,8 @@ describe('scripts/dev.mjs', () => {
     const { code } = await dev.exit;
     expect(code).toBe(0);
     expect(dev.out()).toContain('[wrangler] stopped');
+    expect(dev.out()).toContain('[mcp] stopped');
+    await expect(assertPortFree(mcpPort, 'the local MCP server', 'CHATD_MCP_PORT')).resolves.toBeUndefined();
     expect(dev.out()).toMatch(/\[proxy\] stopped \(\d+ clients, \d+ Postgres sessions opened, \d+ reused\)/);
     expect(await processesUsing(port)).toEqual([]);
     await expect(assertPortFree(port, 'wrangler', 'CHATD_PORT')).resolves.toBeUndefined();

@@ -475,6 +475,98 @@ describe('mock LLM over HTTP', () => {
   });
 });
 
+describe('mock LLM tool calls', () => {
+  const ToolDelta = z.object({
+    index: z.number().int(),
+    id: z.string().optional(),
+    type: z.literal('function').optional(),
+    function: z.object({ name: z.string().optional(), arguments: z.string() }),
+  });
+  const ToolChunk = z.object({
+    choices: z.array(z.object({ delta: z.looseObject({ tool_calls: z.array(ToolDelta).optional() }), finish_reason: z.string().nullable() })),
+  });
+  /** The tool calls a stream carries, reassembled the way clients do (by index), and its finish reason. */
+  function streamedCalls(data: string[]) {
+    const calls: { id: string; name: string; arguments: string }[] = [];
+    let finish: string | null = null;
+    for (const d of data.slice(0, -1)) {
+      const choice = ToolChunk.parse(JSON.parse(d)).choices[0];
+      finish = choice?.finish_reason ?? finish;
+      for (const t of choice?.delta.tool_calls ?? []) {
+        const c = (calls[t.index] ??= { id: '', name: '', arguments: '' });
+        if (t.id) c.id = t.id;
+        if (t.function.name) c.name = t.function.name;
+        c.arguments += t.function.arguments;
+      }
+    }
+    return { calls, finish };
+  }
+  const asked = (calls: { id: string; name: string; arguments: string }[]) => ({
+    role: 'assistant',
+    content: null,
+    tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+  });
+
+  it('tool= asks for one call, streamed as OpenAI does; with its result the model answers in text', async () => {
+    const ask = user('add them [[mock tool="srv__add" tool_args="{\\"a\\":1,\\"b\\":2}"]]');
+    const first = streamedCalls(await sseData(await chat({ messages: [ask], stream: true })));
+    expect(first.finish).toBe('tool_calls');
+    expect(first.calls).toMatchObject([{ name: 'srv__add', arguments: '{"a":1,"b":2}' }]);
+    expect(first.calls[0]?.id).toMatch(/^call_\d+_0$/);
+    // The next step: the call and its result follow the user message; the plan is done, so the model answers.
+    const res = await chat({ messages: [ask, asked(first.calls), { role: 'tool', tool_call_id: first.calls[0]?.id, content: '3' }], stream: true });
+    const data = await sseData(res);
+    expect(contentOf(chunksOf(data))).toBe('Tools said: 3');
+    expect(streamedCalls(data)).toEqual({ calls: [], finish: 'stop' });
+  });
+
+  it('tools= plans steps (two calls in one), non-streamed too; tool_times repeats; reply wins at the end', async () => {
+    const steps = [[{ name: 'a__echo', args: { text: 'x' } }], [{ name: 'a__add', args: { a: 1, b: 1 } }, { name: 'b__echo', args: {} }]];
+    const ask = user(`go [[mock tools=${JSON.stringify(JSON.stringify(steps))} tool_text="on it" reply="all done"]]`);
+    const one = z.looseObject({ choices: z.array(z.looseObject({ message: z.looseObject({ content: z.string().nullable(), tool_calls: z.array(z.unknown()).optional() }), finish_reason: z.string() })) });
+    const r0 = one.parse(await (await chat({ messages: [ask] })).json()).choices[0];
+    expect(r0?.finish_reason).toBe('tool_calls');
+    expect(r0?.message.content).toBe('on it');
+    expect(r0?.message.tool_calls).toMatchObject([{ type: 'function', function: { name: 'a__echo', arguments: '{"text":"x"}' } }]);
+    const step1 = [ask, { role: 'assistant', content: 'on it', tool_calls: r0?.message.tool_calls }, { role: 'tool', tool_call_id: 'c', content: 'x' }];
+    const s1 = streamedCalls(await sseData(await chat({ messages: step1, stream: true })));
+    expect(s1.calls.map((c) => [c.name, c.arguments])).toEqual([
+      ['a__add', '{"a":1,"b":1}'],
+      ['b__echo', '{}'],
+    ]);
+    expect(new Set(s1.calls.map((c) => c.id)).size).toBe(2);
+    const step2 = [...step1, asked(s1.calls), { role: 'tool', tool_call_id: 'd', content: '2' }, { role: 'tool', tool_call_id: 'e', content: '' }];
+    expect(contentOf(chunksOf(await sseData(await chat({ messages: step2, stream: true }))))).toBe('all done');
+
+    // tool_times=2: the same call in steps 0 and 1, then the answer quotes the last step's results.
+    const rep = user('[[mock tool="t__echo" tool_times=2]]');
+    const c0 = streamedCalls(await sseData(await chat({ messages: [rep], stream: true }))).calls;
+    const after0 = [rep, asked(c0), { role: 'tool', tool_call_id: c0[0]?.id, content: 'r0' }];
+    const c1 = streamedCalls(await sseData(await chat({ messages: after0, stream: true }))).calls;
+    expect(c1.map((c) => c.name)).toEqual(['t__echo']);
+    const after1 = [...after0, asked(c1), { role: 'tool', tool_call_id: c1[0]?.id, content: 'r1' }];
+    expect(contentOf(chunksOf(await sseData(await chat({ messages: after1, stream: true }))))).toBe('Tools said: r1');
+  });
+
+  it('gate_step holds only that step; a malformed plan is a 400', async () => {
+    const name = `g${Date.now()}`;
+    const ask = user(`[[mock tool="t__echo" gate="${name}" gate_step=1]]`);
+    // Step 0 passes the gate without waiting.
+    const c0 = streamedCalls(await sseData(await chat({ messages: [ask], stream: true }))).calls;
+    const step1 = chat({ messages: [ask, asked(c0), { role: 'tool', tool_call_id: c0[0]?.id, content: 'ok' }], stream: true });
+    const state = z.object({ waiting: z.number() }).parse(await (await fetch(`${mock.url}/__mock/gates/${name}?waiting=1`)).json());
+    expect(state.waiting).toBe(1);
+    expect((await post(`/__mock/gates/${name}/open`)).status).toBe(200);
+    expect(contentOf(chunksOf(await sseData(await step1)))).toBe('Tools said: ok');
+
+    for (const bad of ['[[mock tools="nope"]]', '[[mock tools="[[1]]"]]', '[[mock tool="x" tool_args="[1]"]]']) {
+      const r = await chat({ messages: [user(bad)] });
+      expect(r.status, bad).toBe(400);
+      ErrorBody.parse(await r.json());
+    }
+  });
+});
+
 describe('scripts/mock-llm.mjs', () => {
   it('prints its URL, serves, and exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'mock-llm.mjs'), '--port', '0'], {

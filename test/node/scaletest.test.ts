@@ -46,7 +46,7 @@ describe('scaletest helpers', () => {
   it('names every generated statement, and pg_stat_statements texts of them, by their @name', () => {
     const generated = loadGeneratedStatements(ROOT);
     const insert = generated.find((s) => s.name === 'InsertChatMessages');
-    expect(insert?.params).toEqual(['model_config_id', 'status', 'last_error', 'chat_id', 'roles', 'contents', 'created_bys', 'usages', 'keys']);
+    expect(insert?.params).toEqual(['model_config_id', 'status', 'last_error', 'pending_tool_calls', 'chat_id', 'roles', 'contents', 'created_bys', 'usages', 'keys']);
     expect(insert?.sql).toContain('WITH updated_chat AS');
     // What pg_stat_statements records: the same text with constants replaced by $n.
     const recorded = (insert?.sql ?? '').replace("NULLIF(m.created_by, '')", 'NULLIF(m.created_by, $7)').replace("'input_tokens'", '$8');
@@ -58,7 +58,14 @@ describe('scaletest helpers', () => {
       [
         { query: 'BEGIN', toplevel: true, calls: 2, totalMs: 0.1, rows: 0 },
         { query: 'SELECT $2 FROM ONLY "public"."chats" x WHERE "id" OPERATOR(pg_catalog.=) $1 FOR KEY SHARE OF x', toplevel: false, calls: 3, totalMs: 0.1, rows: 3 },
-        { query: 'UPDATE chats\nSET status = $1::chat_status, last_error = $2::jsonb, updated_at = now()\nWHERE id = $3::uuid\nRETURNING *', toplevel: true, calls: 4, totalMs: 1, rows: 4 },
+        {
+          query:
+            "UPDATE chats\nSET\n    status = $1::chat_status,\n    last_error = $2::jsonb,\n    pending_tool_calls = CASE WHEN $1::chat_status = $3 THEN pending_tool_calls ELSE $4::jsonb END,\n    updated_at = now()\nWHERE id = $5::uuid\nRETURNING *",
+          toplevel: true,
+          calls: 4,
+          totalMs: 1,
+          rows: 4,
+        },
       ],
       generated,
     );

@@ -40,8 +40,34 @@ function applied(state: StreamState, events: StreamEvent[], connect = false) {
   return { out, gap };
 }
 const seqs = (events: StreamEvent[]) => events.flatMap((e) => (e.type === 'message_part' ? [e.message_part.seq] : []));
+const partText = (e: StreamEvent & { type: 'message_part' }) => ('text' in e.message_part.part ? e.message_part.part.text : '');
 
 describe('StreamState: the resume rules', () => {
+  it('follows a turn with tools step by step: a tool result part, the step\'s messages, the next step from seq 0', () => {
+    const s = new StreamState(0);
+    const call = { type: 'tool_call' as const, tool_call_id: 'c1', name: 'srv__add', args: { a: 1 } };
+    const result = { type: 'tool_result' as const, tool_call_id: 'c1', name: 'srv__add', result: { content: [{ type: 'text', text: '1' }] }, is_error: false };
+    const toolPart = (seq: number, role: 'assistant' | 'tool', p: typeof call | typeof result): StreamEvent => ({
+      type: 'message_part',
+      chat_id: CHAT,
+      message_part: { role, part: p, seq },
+    });
+    applied(s, [message(1, 'user'), status('running'), queue, part(0, 'let me add'), toolPart(1, 'assistant', call)], true);
+    expect(s.partial?.parts).toEqual([{ type: 'text', text: 'let me add' }, call]);
+    // A reconnect mid-step: the replay continues what the client held, so listeners get only the new tool result.
+    const again = applied(s, [status('running'), queue, part(0, 'let me add'), toolPart(1, 'assistant', call), toolPart(2, 'tool', result)], true);
+    expect(again.out.filter((e) => e.type === 'message_part')).toEqual([toolPart(2, 'tool', result)]);
+    expect(s.partial?.text).toBe('let me add');
+    // The step's messages end it (nothing to fill in: its text was all streamed); the next step starts at seq 0.
+    const step: StreamEvent = { type: 'message', chat_id: CHAT, message: { ...msg(2, 'assistant', 'let me add'), content: [{ type: 'text', text: 'let me add' }, call] } };
+    const tool: StreamEvent = { type: 'message', chat_id: CHAT, message: { ...msg(3, 'tool'), content: [result] } };
+    const next = applied(s, [step, tool, part(0, 'It is 1.')]);
+    expect(next.out.map((e) => e.type)).toEqual(['message', 'message', 'message_part']);
+    expect(next.gap).toBe(false);
+    expect(s.counts).toMatchObject({ restarts: 0, gaps: 0, completions: 0, duplicateParts: 2 });
+    expect(s.partial?.text).toBe('It is 1.');
+  });
+
   it('keeps durable messages in order, each once', () => {
     const s = new StreamState(0);
     applied(s, [message(1, 'user'), status('waiting'), queue], true);
@@ -63,7 +89,7 @@ describe('StreamState: the resume rules', () => {
     const gap = applied(s, [part(3, 'z'), message(9, 'assistant', 'xyzw')]);
     expect(gap.gap).toBe(true);
     // The skipped parts come from the durable message (the turn is over), then the message itself.
-    expect(gap.out.map((e) => (e.type === 'message_part' ? e.message_part.part.text : e.type))).toEqual(['yzw', 'message']);
+    expect(gap.out.map((e) => (e.type === 'message_part' ? partText(e) : e.type))).toEqual(['yzw', 'message']);
     expect(s.counts.gaps).toBe(1);
   });
 
@@ -101,7 +127,7 @@ describe('StreamState: the resume rules', () => {
     const s = new StreamState(0);
     applied(s, [message(1, 'user'), status('running'), queue, part(0, 'Echo:'), part(1, ' he')], true);
     const r = applied(s, [message(2, 'assistant', 'Echo: hello'), status('waiting'), queue], true);
-    expect(r.out.map((e) => (e.type === 'message_part' ? `${e.message_part.seq}:${e.message_part.part.text}` : e.type))).toEqual([
+    expect(r.out.map((e) => (e.type === 'message_part' ? `${e.message_part.seq}:${partText(e)}` : e.type))).toEqual([
       '2:llo',
       'message',
       'status',

@@ -28,6 +28,7 @@ const TestEnv = z.object({
   SILENT_PORT: z.coerce.number(),
   MOCK_LLM_URL: z.string(),
   MOCK_MODEL_CONFIG_ID: z.string(),
+  MCP_SERVER_URL: z.string(),
   PUSH_SERVER_URL: z.string(),
   PG_CONTROL_URL: z.string(),
 });

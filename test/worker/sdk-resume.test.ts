@@ -44,7 +44,7 @@ describe('resume under dropped sockets', () => {
     let repeatedIds = 0;
     s.on('message_part', (e) => {
       if (e.message_part.seq === 0) assembled = '';
-      assembled += e.message_part.part.text;
+      assembled += 'text' in e.message_part.part ? e.message_part.part.text : '';
       emittedParts += 1;
       lastPartial = s.partial?.text ?? '';
     });

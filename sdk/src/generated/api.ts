@@ -1598,6 +1598,168 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/chats/{id}/tool-calls/{tool_call_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve or deny a tool call that waits for approval (status requires_action) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    tool_call_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ToolCallDecision"];
+                };
+            };
+            responses: {
+                /** @description Accepted: the call runs (or is answered as denied) and the turn goes on; the chat after it */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Chat"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/{id}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tools the chat's turns see, with their approval modes */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tools */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChatTools"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/chats/config/auto-archive-days": {
         parameters: {
             query?: never;
@@ -1665,6 +1827,111 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["AutoArchiveDays"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/config/mcp-allowed-hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Hosts an agent's pinned MCP servers may be on (owner); empty: none */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["McpAllowedHosts"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set the hosts agents' pinned MCP servers may be on (owner): `host` or `*.domain` entries */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["McpAllowedHosts"];
+                };
+            };
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["McpAllowedHosts"];
                     };
                 };
                 /** @description Invalid input */
@@ -1911,6 +2178,263 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/mcp-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List MCP servers (owner) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description By name */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["McpServer"][];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Add an MCP server (owner) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NewMcpServer"];
+                };
+            };
+            responses: {
+                /** @description The server */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["McpServer"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/mcp-servers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove an MCP server (owner) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change an MCP server (owner); `headers: null` removes its headers */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["McpServerPatch"];
+                };
+            };
+            responses: {
+                /** @description The server */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["McpServer"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/v2/chats/model-configs": {
@@ -3655,6 +4179,7 @@ export interface components {
             last_model_config_id: string | null;
             /** Format: uuid */
             owner_id: string;
+            pending_tool_calls: components["schemas"]["PendingToolCall"][];
             status: components["schemas"]["ChatStatus"];
             title: string;
             /** Format: date-time */
@@ -3738,7 +4263,15 @@ export interface components {
             enabled?: boolean;
         };
         /** @enum {string} */
-        ChatStatus: "waiting" | "running" | "interrupting" | "error";
+        ChatStatus: "waiting" | "running" | "interrupting" | "error" | "requires_action";
+        ChatTools: {
+            tools: components["schemas"]["Tool"][];
+            /** @description Servers whose tools are not offered, and why */
+            unavailable: {
+                reason: string;
+                server: string;
+            }[];
+        };
         Error: {
             detail?: string;
             message: string;
@@ -3755,6 +4288,38 @@ export interface components {
             kind: string;
             message: string;
         };
+        McpAllowedHosts: {
+            hosts: string[];
+        };
+        /** @description An MCP server whose tools chats may use; header values are never returned (`has_headers`). */
+        McpServer: {
+            allowed_tools: string[] | null;
+            /** Format: date-time */
+            created_at: string;
+            enabled: boolean;
+            has_headers: boolean;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            tool_approval: components["schemas"]["ToolApproval"];
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
+        };
+        McpServerPatch: {
+            /** @description Only these tools are offered; null or absent: all */
+            allowed_tools?: string[] | null;
+            enabled?: boolean;
+            /** @description Sent with every request (sealed at rest); null removes them */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** @description The namespace of its tools: `<name>__<tool>` */
+            name?: string;
+            tool_approval?: components["schemas"]["ToolApproval"] & unknown;
+            /** @description Streamable HTTP endpoint: https on a public host (see MCP_ALLOW_INSECURE_URLS) */
+            url?: string;
+        };
         Message: {
             /** Format: uuid */
             chat_id: string;
@@ -3767,8 +4332,8 @@ export interface components {
             role: components["schemas"]["Role"];
             usage?: components["schemas"]["Usage"];
         };
-        /** @description {type:"text", text} | {type:"reasoning", text} (tool parts may follow) */
-        MessagePart: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | ({
+        /** @description {type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | {type:"tool_result", tool_call_id, name, result, is_error} (tool) */
+        MessagePart: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"] | ({
             type: string;
         } & {
             [key: string]: unknown;
@@ -3776,6 +4341,8 @@ export interface components {
         ModelOptions: {
             frequency_penalty?: number;
             max_output_tokens?: number;
+            /** @description Model calls with tools per turn; default 8 */
+            max_steps?: number;
             presence_penalty?: number;
             provider_options?: {
                 [key: string]: {
@@ -3810,7 +4377,30 @@ export interface components {
             enabled?: boolean;
             provider: components["schemas"]["ProviderType"];
         };
-        Part: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"];
+        NewMcpServer: {
+            /** @description Only these tools are offered; null or absent: all */
+            allowed_tools?: string[] | null;
+            enabled?: boolean;
+            /** @description Sent with every request (sealed at rest); null removes them */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** @description The namespace of its tools: `<name>__<tool>` */
+            name: string;
+            tool_approval?: components["schemas"]["ToolApproval"] & unknown;
+            /** @description Streamable HTTP endpoint: https on a public host (see MCP_ALLOW_INSECURE_URLS) */
+            url: string;
+        };
+        Part: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"];
+        /** @description A tool call waiting for approval (status requires_action) */
+        PendingToolCall: {
+            args: {
+                [key: string]: unknown;
+            };
+            name: string;
+            server: string;
+            tool_call_id: string;
+        };
         /** @enum {string} */
         ProviderType: "openai" | "anthropic" | "google" | "openai-compat" | "openrouter";
         QueuedMessage: {
@@ -3882,14 +4472,14 @@ export interface components {
              */
             type: "message";
         };
-        /** @description A delta of the turn in progress; `seq` starts at 0 per turn, and a part with seq 0 means "start over" */
+        /** @description A delta of the turn in progress (role `tool`: a tool result); `seq` starts at 0 per turn, and per step of a turn with tools, and a part with seq 0 means "start over" */
         StreamMessagePartEvent: {
             /** Format: uuid */
             chat_id: string;
             message_part: {
                 part: components["schemas"]["Part"];
                 /** @enum {string} */
-                role: "assistant";
+                role: "assistant" | "tool";
                 seq: number;
             };
             /**
@@ -3960,6 +4550,58 @@ export interface components {
              */
             type: "text";
         };
+        Tool: {
+            approval: components["schemas"]["ToolApproval"];
+            description: string;
+            input_schema: {
+                [key: string]: unknown;
+            };
+            /** @description `<server>__<tool>`, as the model calls it */
+            name: string;
+            /** @description From the chat's pinned context (an agent's server), else the deployment's */
+            pinned: boolean;
+            server: string;
+            /** @description The server's own name for the tool */
+            tool: string;
+        };
+        /**
+         * @description auto: calls run at once; ask: the chat owner approves each; deny: refused
+         * @enum {string}
+         */
+        ToolApproval: "auto" | "ask" | "deny";
+        ToolCallDecision: {
+            /** @enum {string} */
+            decision: "approve" | "deny";
+            reason?: string;
+        };
+        /** @description A tool call, in an assistant message */
+        ToolCallPart: {
+            /** @description A JSON object */
+            args: {
+                [key: string]: unknown;
+            };
+            /** @description `<server>__<tool>` */
+            name: string;
+            tool_call_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool_call";
+        };
+        /** @description A tool result, in a `tool` message */
+        ToolResultPart: {
+            is_error: boolean;
+            name: string;
+            /** @description JSON: `{content: [{type, ...}], structuredContent?, truncated?: true}` */
+            result?: unknown;
+            tool_call_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool_result";
+        };
         Unhealthy: {
             message: string;
             reason: string;
@@ -4010,7 +4652,8 @@ export const schemas = {
         "waiting",
         "running",
         "interrupting",
-        "error"
+        "error",
+        "requires_action"
       ]
     },
     "Error": {
@@ -4112,6 +4755,12 @@ export const schemas = {
           "$ref": "#/$defs/ReasoningPart"
         },
         {
+          "$ref": "#/$defs/ToolCallPart"
+        },
+        {
+          "$ref": "#/$defs/ToolResultPart"
+        },
+        {
           "type": "object",
           "properties": {
             "type": {
@@ -4124,7 +4773,7 @@ export const schemas = {
           "additionalProperties": {}
         }
       ],
-      "description": "{type:\"text\", text} | {type:\"reasoning\", text} (tool parts may follow)"
+      "description": "{type:\"text\", text} | {type:\"reasoning\", text} | {type:\"tool_call\", tool_call_id, name, args} (assistant) | {type:\"tool_result\", tool_call_id, name, result, is_error} (tool)"
     },
     "Part": {
       "oneOf": [
@@ -4133,13 +4782,21 @@ export const schemas = {
         },
         {
           "$ref": "#/$defs/ReasoningPart"
+        },
+        {
+          "$ref": "#/$defs/ToolCallPart"
+        },
+        {
+          "$ref": "#/$defs/ToolResultPart"
         }
       ],
       "discriminator": {
         "propertyName": "type",
         "mapping": {
           "text": "#/$defs/TextPart",
-          "reasoning": "#/$defs/ReasoningPart"
+          "reasoning": "#/$defs/ReasoningPart",
+          "tool_call": "#/$defs/ToolCallPart",
+          "tool_result": "#/$defs/ToolResultPart"
         }
       }
     },
@@ -4364,7 +5021,8 @@ export const schemas = {
             "role": {
               "type": "string",
               "enum": [
-                "assistant"
+                "assistant",
+                "tool"
               ]
             },
             "part": {
@@ -4387,7 +5045,7 @@ export const schemas = {
         "chat_id",
         "message_part"
       ],
-      "description": "A delta of the turn in progress; `seq` starts at 0 per turn, and a part with seq 0 means \"start over\""
+      "description": "A delta of the turn in progress (role `tool`: a tool result); `seq` starts at 0 per turn, and per step of a turn with tools, and a part with seq 0 means \"start over\""
     },
     "StreamPong": {
       "type": "object",
@@ -4503,6 +5161,74 @@ export const schemas = {
         "text"
       ],
       "additionalProperties": false
+    },
+    "ToolCallPart": {
+      "type": "object",
+      "properties": {
+        "type": {
+          "type": "string",
+          "enum": [
+            "tool_call"
+          ],
+          "description": "discriminator enum property added by openapi-typescript"
+        },
+        "tool_call_id": {
+          "type": "string",
+          "minLength": 1
+        },
+        "name": {
+          "type": "string",
+          "minLength": 1,
+          "description": "`<server>__<tool>`"
+        },
+        "args": {
+          "type": "object",
+          "additionalProperties": {},
+          "description": "A JSON object"
+        }
+      },
+      "required": [
+        "type",
+        "tool_call_id",
+        "name",
+        "args"
+      ],
+      "additionalProperties": false,
+      "description": "A tool call, in an assistant message"
+    },
+    "ToolResultPart": {
+      "type": "object",
+      "properties": {
+        "type": {
+          "type": "string",
+          "enum": [
+            "tool_result"
+          ],
+          "description": "discriminator enum property added by openapi-typescript"
+        },
+        "tool_call_id": {
+          "type": "string",
+          "minLength": 1
+        },
+        "name": {
+          "type": "string",
+          "minLength": 1
+        },
+        "result": {
+          "description": "JSON: `{content: [{type, ...}], structuredContent?, truncated?: true}`"
+        },
+        "is_error": {
+          "type": "boolean"
+        }
+      },
+      "required": [
+        "type",
+        "tool_call_id",
+        "name",
+        "is_error"
+      ],
+      "additionalProperties": false,
+      "description": "A tool result, in a `tool` message"
     },
     "Usage": {
       "type": "object",

@@ -1,0 +1,93 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { authorize } from '../authz';
+import { keyRingOrFail } from '../lib/keyring';
+import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import { settings } from '../lib/settings';
+import { createMcpServer, deleteMcpServer, invalidateToolConfig, listMcpServers, updateMcpServerById } from '../services/mcp-servers';
+import { getSetting, setSetting } from '../services/site-config';
+import { McpAllowedHosts as AllowedHosts, McpServer as McpServerSchema, McpServerPatch as PatchBody, NewMcpServer as CreateBody } from '../shapes/tools';
+
+const owner = authorize('deployment.manage');
+const IdParams = z.object({ id: UuidParam('id') });
+
+/** The deployment's MCP servers, and the hosts agents' pinned servers may be on (owners). */
+const app = router()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/mcp-servers',
+      summary: 'List MCP servers (owner)',
+      middleware: owner,
+      responses: { 200: jsonResponse(z.array(McpServerSchema), 'By name'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json(await listMcpServers(c.var.db), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/mcp-servers',
+      summary: 'Add an MCP server (owner)',
+      middleware: owner,
+      request: { body: jsonBody(CreateBody) },
+      responses: { 201: jsonResponse(McpServerSchema, 'The server'), ...errorResponses(400, 401, 403, 409) },
+    }),
+    async (c) => {
+      const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
+      return c.json(await createMcpServer(c.var.db, ring, settings(c.env), c.var.actor.userId, c.req.valid('json')), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/mcp-servers/{id}',
+      summary: 'Change an MCP server (owner); `headers: null` removes its headers',
+      middleware: owner,
+      request: { params: IdParams, body: jsonBody(PatchBody) },
+      responses: { 200: jsonResponse(McpServerSchema, 'The server'), ...errorResponses(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
+      return c.json(await updateMcpServerById(c.var.db, ring, settings(c.env), c.req.valid('param').id, c.req.valid('json')), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/mcp-servers/{id}',
+      summary: 'Remove an MCP server (owner)',
+      middleware: owner,
+      request: { params: IdParams },
+      responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      await deleteMcpServer(c.var.db, c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/mcp-allowed-hosts',
+      summary: "Hosts an agent's pinned MCP servers may be on (owner); empty: none",
+      middleware: owner,
+      responses: { 200: jsonResponse(AllowedHosts, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json({ hosts: await getSetting(c.var.db, 'mcp_allowed_hosts') }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/mcp-allowed-hosts',
+      summary: "Set the hosts agents' pinned MCP servers may be on (owner): `host` or `*.domain` entries",
+      middleware: owner,
+      request: { body: jsonBody(AllowedHosts) },
+      responses: { 200: jsonResponse(AllowedHosts, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      const hosts = await setSetting(c.var.db, 'mcp_allowed_hosts', c.req.valid('json').hosts);
+      invalidateToolConfig();
+      return c.json({ hosts }, 200);
+    },
+  );
+
+export default app;
