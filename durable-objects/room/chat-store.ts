@@ -43,6 +43,8 @@ export interface NewMessage {
   content: readonly unknown[];
   createdBy: string | null;
   usage?: Usage | null;
+  /** Its cost in micro-units (with `usage`); null when not priced. */
+  cost?: string | null;
   /** Its idempotency key: a message whose key the chat already has is not inserted again. */
   key?: string | null;
 }
@@ -110,7 +112,7 @@ export class ChatStore {
         roles: ms.map((m) => m.role),
         contents: ms.map((m) => JSON.stringify(m.content)),
         created_bys: ms.map((m) => m.createdBy ?? ''),
-        usages: ms.map((m) => JSON.stringify(m.usage ?? null)),
+        usages: ms.map((m) => JSON.stringify(m.usage ? { ...m.usage, cost_micros: m.cost ?? null } : null)),
         keys: ms.map((m) => m.key ?? ''),
         status: status?.status ?? null,
         last_error: status?.lastError ? JSON.stringify(status.lastError) : null,
@@ -124,7 +126,7 @@ export class ChatStore {
   async finish(entry: FinishEntry): Promise<Written> {
     const messages: NewMessage[] =
       entry.content.length > 0
-        ? [{ role: 'assistant', content: entry.content, createdBy: null, usage: entry.usage, key: idempotencyKeyOfTurn(entry.turnId) }]
+        ? [{ role: 'assistant', content: entry.content, createdBy: null, usage: entry.usage, cost: entry.cost, key: idempotencyKeyOfTurn(entry.turnId) }]
         : [];
     if (messages.length === 0) {
       const chat = await this.setStatus(entry.status, entry.lastError);

@@ -78,7 +78,7 @@ export class TurnRunner {
     } catch (e) {
       if (e instanceof ModelError) return { result: null, failure: e };
       if (turn.abort.signal.aborted) {
-        return { result: { text: '', reasoning: '', usage: emptyUsage(), finishReason: 'aborted' }, failure: null };
+        return { result: { text: '', reasoning: '', usage: emptyUsage(), usageKnown: false, finishReason: 'aborted' }, failure: null };
       }
       console.error(JSON.stringify({ level: 'error', msg: 'turn failed', chat_id: this.deps.chatId(), error: String(e) }));
       return { result: null, failure: new ModelError('network', 'The turn failed unexpectedly.') };

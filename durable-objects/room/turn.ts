@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { ModelError, ModelResult } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
 import { LastError, Part, type Usage } from '../../functions/services/chats';
+import { answerCost } from '../../functions/services/usage-cost';
 
 /** How a model call ended; it never rejects (a failure is a value). */
 export interface CallOutcome {
@@ -39,6 +40,11 @@ export const FinishEntry = z.object({
   modelConfigId: z.string(),
   content: z.array(Part),
   usage: UsageSchema.nullable(),
+  /**
+   * The answer's cost in micro-units (a decimal integer string), fixed when the turn ended with the prices it ran on;
+   * null when not priced. Absent in entries kept by an older version: null.
+   */
+  cost: z.string().regex(/^\d{1,19}$/).nullable().default(null),
   status: z.enum(['waiting', 'error']),
   lastError: LastError.nullable(),
   /** The final text, for the owner's notification. */
@@ -58,11 +64,13 @@ export function finishEntryOf(turn: Turn, outcome: CallOutcome): FinishEntry {
   if (reasoning) content.push({ type: 'reasoning', text: reasoning });
   // A finished answer is kept even when empty; a stopped or failed one only when it produced something.
   if (text || (result && !aborted && !reasoning)) content.push({ type: 'text', text });
+  const usage = result && !aborted ? result.usage : null;
   return {
     turnId: turn.id,
     modelConfigId: turn.resolved.config.id,
     content,
-    usage: result && !aborted ? result.usage : null,
+    usage,
+    cost: answerCost(turn.resolved.config.pricing, usage, result?.usageKnown === true),
     status: failure ? 'error' : 'waiting',
     lastError: failure ? { message: failure.message, kind: failure.kind } : null,
     finalText: text,

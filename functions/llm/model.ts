@@ -49,6 +49,8 @@ export interface ModelResult {
   text: string;
   reasoning: string;
   usage: Usage;
+  /** Whether the provider reported usage; when it did not, `usage` is zeros and the answer is flagged as unpriced. */
+  usageKnown: boolean;
   /** How the call ended: `stop`, `length`, ... or `aborted` when interrupted. */
   finishReason: string;
 }
@@ -122,6 +124,12 @@ export function callSettings(o: ModelOptions) {
   };
 }
 
+/**
+ * The AI SDK's normalized usage in our shape. Every provider package here reports input tokens including cache reads
+ * and writes (`inputTokens.total`, with `cacheRead` and `cacheWrite` as parts of it; Anthropic's own counts are
+ * summed into it) and output tokens including reasoning (`outputTokens.total`, with `reasoning` as a part), which is
+ * what pricing splits (functions/services/usage-cost.ts). Missing counts are zeros; see `usageReported`.
+ */
 export function toUsage(u: ProviderUsage | undefined): Usage {
   const input = u?.inputTokens.total ?? 0;
   const output = u?.outputTokens.total ?? 0;
@@ -133,6 +141,11 @@ export function toUsage(u: ProviderUsage | undefined): Usage {
     cache_read_tokens: u?.inputTokens.cacheRead ?? 0,
     cache_creation_tokens: u?.inputTokens.cacheWrite ?? 0,
   };
+}
+
+/** Whether a provider reported usage at all (a provider that sends none gives the SDK's all-undefined usage). */
+export function usageReported(u: ProviderUsage | undefined): boolean {
+  return u !== undefined && (u.inputTokens.total !== undefined || u.outputTokens.total !== undefined);
 }
 
 /** The system text and the messages, in the provider's prompt format (text parts; other parts are not sent). */
@@ -278,10 +291,10 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
     }
     if (call.signal.aborted) finishReason = 'aborted';
     else if (state.timedOut) throw new ModelError('timeout', 'The model did not answer in time.');
-    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), finishReason };
+    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), usageKnown: usageReported(usage), finishReason };
   } catch (e) {
     if (call.signal.aborted && !state.timedOut) {
-      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), finishReason: 'aborted' };
+      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), usageKnown: false, finishReason: 'aborted' };
     }
     throw classify(e, partial, state.timedOut);
   } finally {

@@ -9,6 +9,13 @@ import {
   ModelOptions,
   updateModelConfig,
 } from '../services/chat-models';
+import { Pricing } from '../services/usage-cost';
+
+const PricingSchema = z.object(Pricing.shape).strict().openapi('ChatModelPricing', {
+  description:
+    "Prices per million tokens, decimal strings in the deployment's currency (at most 6 decimals). Cache reads and " +
+    'writes default to the input price, reasoning to the output price.',
+});
 
 const ModelConfigSchema = z
   .object({
@@ -21,6 +28,7 @@ const ModelConfigSchema = z
     context_limit: z.number().int(),
     compression_threshold: z.number().int(),
     options: ModelOptions,
+    pricing: PricingSchema.nullable(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -34,6 +42,7 @@ const UsableModelSchema = z
     display_name: z.string(),
     is_default: z.boolean(),
     context_limit: z.number().int(),
+    pricing: PricingSchema.nullable(),
   })
   .openapi('ChatModel');
 
@@ -46,6 +55,7 @@ const Fields = {
   context_limit: z.number().int().positive({ message: 'must be greater than 0' }).max(100_000_000),
   compression_threshold: z.number().int().min(0).max(100).optional(),
   options: ModelOptions.optional(),
+  pricing: PricingSchema.nullable().optional(),
 };
 const CreateBody = z.object(Fields).strict();
 const PatchBody = z.object(Fields).partial().strict();

@@ -20,6 +20,7 @@ const UsageSchema = z.object({
   reasoning_tokens: z.number(),
   cache_read_tokens: z.number(),
   cache_creation_tokens: z.number(),
+  cost: z.string().nullable().openapi({ description: "The answer's cost (decimal string), fixed when written; null when not priced" }),
 });
 const MessageSchema = z
   .object({

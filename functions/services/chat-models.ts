@@ -31,6 +31,7 @@ import {
   unsetDefaultChatModelConfigs,
   updateChatModelConfig,
 } from '../../sql/generated/chat_model_configs.queries';
+import { Pricing } from './usage-cost';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
 export const ProviderType = z.enum(PROVIDER_TYPES);
@@ -105,6 +106,7 @@ const ConfigRow = z.object({
   context_limit: z.number().int(),
   compression_threshold: z.number().int(),
   options: ModelOptions.catch({}),
+  pricing: Pricing.nullable(),
   created_at: z.coerce.date(),
   updated_at: z.coerce.date(),
 });
@@ -119,6 +121,8 @@ export interface ModelConfig {
   context_limit: number;
   compression_threshold: number;
   options: ModelOptions;
+  /** Prices per million tokens; null: unpriced (counted in tokens only). */
+  pricing: Pricing | null;
   created_at: string;
   updated_at: string;
 }
@@ -268,6 +272,7 @@ export interface UsableModel {
   display_name: string;
   is_default: boolean;
   context_limit: number;
+  pricing: Pricing | null;
 }
 
 export async function listUsableModels(db: Queryable): Promise<UsableModel[]> {
@@ -278,6 +283,7 @@ export async function listUsableModels(db: Queryable): Promise<UsableModel[]> {
     display_name: r.display_name,
     is_default: r.is_default,
     context_limit: r.context_limit,
+    pricing: Pricing.nullable().parse(r.pricing),
   }));
 }
 
@@ -290,7 +296,12 @@ export interface ModelConfigInput {
   context_limit: number;
   compression_threshold?: number | undefined;
   options?: ModelOptions | undefined;
+  /** null clears the prices; absent keeps them (on a change) or leaves the config unpriced (on creation). */
+  pricing?: Pricing | null | undefined;
 }
+
+/** Prices as the statements take them: JSON text, or SQL NULL. */
+const pricingParam = (p: Pricing | null | undefined): string | null => (p ? JSON.stringify(p) : null);
 
 const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
 
@@ -315,6 +326,7 @@ export async function createModelConfig(db: Db, actorId: string, input: ModelCon
         context_limit: input.context_limit,
         compression_threshold: input.compression_threshold ?? 70,
         options: JSON.stringify(input.options ?? {}),
+        pricing: pricingParam(input.pricing),
         created_by: actorId,
       },
       tx,
@@ -356,6 +368,7 @@ export async function updateModelConfig(db: Db, actorId: string, id: string, pat
         context_limit: patch.context_limit ?? current.context_limit,
         compression_threshold: patch.compression_threshold ?? current.compression_threshold,
         options: JSON.stringify(patch.options ?? ModelOptions.catch({}).parse(current.options)),
+        pricing: patch.pricing === undefined ? pricingParam(Pricing.nullable().parse(current.pricing)) : pricingParam(patch.pricing),
         updated_by: actorId,
       },
       tx,
@@ -395,6 +408,8 @@ export interface ResolvedModel {
     context_limit: number;
     compression_threshold: number;
     options: ModelOptions;
+    /** The prices this resolution carries: a turn's answers are costed with the prices it started with. */
+    pricing: Pricing | null;
   };
   provider: {
     id: string;
@@ -424,6 +439,7 @@ const ResolvedRow = z.object({
   context_limit: z.number(),
   compression_threshold: z.number(),
   options: ModelOptions.catch({}),
+  pricing: Pricing.nullable(),
   provider_id: z.string(),
   base_url: z.string(),
   api_key: z.string().nullable(),
@@ -448,6 +464,7 @@ export async function resolveModel(conn: Conn | Queryable, requestedId: string |
       context_limit: r.context_limit,
       compression_threshold: r.compression_threshold,
       options: r.options,
+      pricing: r.pricing,
     },
     provider: {
       id: r.provider_id,

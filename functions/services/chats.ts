@@ -6,6 +6,7 @@ import {
   getChatMessagesBefore,
 } from '../../sql/generated/chat_messages.queries';
 import { getChatsByOwner } from '../../sql/generated/chats.queries';
+import { formatMicros } from './usage-cost';
 
 export const MAX_MESSAGE_CHARS = 200_000;
 export const MAX_MESSAGE_PARTS = 100;
@@ -55,6 +56,11 @@ export interface Usage {
   cache_creation_tokens: number;
 }
 
+/** A message's usage: its tokens and, for an answer on a priced model, its cost (a decimal string). */
+export interface MessageUsage extends Usage {
+  cost: string | null;
+}
+
 export interface Message {
   id: number;
   chat_id: string;
@@ -62,7 +68,7 @@ export interface Message {
   content: z.infer<typeof StoredContent>;
   model_config_id: string | null;
   created_at: string;
-  usage?: Usage;
+  usage?: MessageUsage;
 }
 
 const Int8 = z.union([z.string(), z.number()]).transform(Number).nullable();
@@ -79,6 +85,8 @@ const MessageRow = z.object({
   reasoning_tokens: Int8,
   cache_read_tokens: Int8,
   cache_creation_tokens: Int8,
+  // Kept exact: micro-units may pass 2^53.
+  cost_micros: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).nullish(),
 });
 
 export function toMessage(row: unknown): Message {
@@ -99,6 +107,7 @@ export function toMessage(row: unknown): Message {
       reasoning_tokens: r.reasoning_tokens ?? 0,
       cache_read_tokens: r.cache_read_tokens ?? 0,
       cache_creation_tokens: r.cache_creation_tokens ?? 0,
+      cost: r.cost_micros == null ? null : formatMicros(BigInt(r.cost_micros)),
     };
   }
   return m;

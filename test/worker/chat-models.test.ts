@@ -38,6 +38,7 @@ const ModelConfig = z
     context_limit: z.number(),
     compression_threshold: z.number(),
     options: z.record(z.string(), z.unknown()),
+    pricing: z.record(z.string(), z.string()).nullable(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -50,6 +51,7 @@ const UsableModel = z
     display_name: z.string(),
     is_default: z.boolean(),
     context_limit: z.number(),
+    pricing: z.record(z.string(), z.string()).nullable(),
   })
   .strict();
 
@@ -411,7 +413,7 @@ describe('access', () => {
     const models = await m.get('/models');
     expect(models.status).toBe(200);
     expect(z.array(UsableModel).parse(models.body)).toEqual([
-      { id: usable.id, provider: 'openai', model: 'usable', display_name: 'usable', is_default: true, context_limit: 100_000 },
+      { id: usable.id, provider: 'openai', model: 'usable', display_name: 'usable', is_default: true, context_limit: 100_000, pricing: null },
     ]);
     const anon = await call('GET', '/api/v2/chats/models', { env: w.env });
     expect(anon.status).toBe(401);

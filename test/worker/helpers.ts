@@ -181,6 +181,7 @@ export const MessageSchema = z
         reasoning_tokens: z.number(),
         cache_read_tokens: z.number(),
         cache_creation_tokens: z.number(),
+        cost: z.string().nullable(),
       })
       .strict()
       .optional(),
