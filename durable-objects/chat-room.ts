@@ -64,6 +64,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       }
       const resolved = await this.store.resolve(input.modelConfigId, false);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(actor.userId, resolved.value);
+      if (refused) return refused;
       const key = input.idempotencyKey;
       const r = await this.store.create({
         ownerId: actor.userId,
@@ -99,6 +101,10 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
         // A replay must not stop the turn its first request started.
         const prior = key === null ? null : await this.store.byKey(key);
         if (prior) return ok(this.replies.remember(key, prior));
+        // A refused message must not stop the running turn either.
+        const early = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
+        const refused = early.ok ? await this.budget.refusal(chat.owner_id, early.value) : null;
+        if (refused) return refused;
         await this.turns.stop({ runQueue: false });
       }
       if (this.turns.current) {
@@ -117,6 +123,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       }
       const resolved = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(chat.owner_id, resolved.value);
+      if (refused) return refused;
       const w = await this.store.insert(this.db, resolved.value.config.id, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], {
         status: 'running',
         lastError: null,
@@ -144,6 +152,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       if (target.role !== 'user') return fail(400, 'Only user messages can be edited.');
       const resolved = await this.store.resolve(chat.last_model_config_id, true);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(chat.owner_id, resolved.value);
+      if (refused) return refused;
       // The running turn answers the history being replaced: it stops, and what it produced goes with that history.
       await this.turns.stop({ runQueue: false, discard: true });
       const updated = await this.store.edit(input.messageId, input.content);
@@ -291,13 +301,14 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return Promise.resolve(this.turns.lastOutcome);
   }
 
-  /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
+  /** Resolves when no turn is running and its spend reached the meter (tests, the scale test's shutdown); the status then. */
   async idle(): Promise<ChatStatus | null> {
     // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
     do {
       await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
     } while (this.turns.current);
+    await this.budget.settled();
     return await this.lock.run(async () => (await this.state.load())?.status ?? null);
   }
 

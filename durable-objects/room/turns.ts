@@ -4,12 +4,13 @@
  * the next queued message. The alarm that beats while a turn runs and retries the outbox is scheduled here.
  */
 import { isTransient, pgErrorCode } from '../../functions/lib/db';
-import { ok, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
+import { ok, type RoomFailure, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
 import type { ModelDelta } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
 import type { LastError, Message, Part } from '../../functions/services/chats';
 import { notifyTurnEnd } from '../../functions/services/turn-notify';
 import type { AlarmClock } from './alarm-clock';
+import type { Budget } from './budget';
 import type { ChatState } from './chat-state';
 import type { ChatStore, Written } from './chat-store';
 import type { Mutex } from './mutex';
@@ -43,6 +44,7 @@ export interface TurnsDeps {
   /** The chat was deleted under a write: forget everything. */
   gone: () => Promise<void>;
   clock: AlarmClock;
+  budget: Budget;
 }
 
 export class Turns {
@@ -144,10 +146,13 @@ export class Turns {
     if (!chat) return;
     state.patch({ status: entry.status, last_error: entry.lastError, updated_at: w.chatUpdatedAt ?? chat.updated_at });
     state.cache.append(w.messages);
+    // Reported with the next queued message's spend check, else right after it.
+    this.deps.budget.spent(w.messages);
     const events: StreamEvent[] = w.messages.map((m) => ({ type: 'message', chat_id: this.deps.chatId(), message: m }));
     if (entry.lastError) events.push({ type: 'error', chat_id: this.deps.chatId(), error: entry.lastError });
     // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
     const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
+    this.deps.budget.flush(chat.owner_id);
     if (next?.ok && next.value) return;
     hub.publish([...events, state.statusEvent()]);
     this.notifyOwner(entry);
@@ -209,18 +214,16 @@ export class Turns {
    * `events` (a finished turn's) are published before it. Null when the queue is empty.
    */
   async runNextQueued(events: StreamEvent[] = []): Promise<RoomResult<Message | null>> {
-    const { state, store, hub } = this.deps;
+    const { state, store } = this.deps;
     // This object is the queue's only writer: a queue it knows to be empty needs no Postgres round trip.
     const [head] = await state.loadQueue();
     if (!head) return ok(null);
     const resolved = await store.resolve(head.model_config_id ?? state.view().last_model_config_id, true);
-    if (!resolved.ok) {
-      // Paused, not lost: the message stays first in the queue.
-      const error: LastError = { kind: 'config', message: resolved.message };
-      const row = await store.setStatus('error', error);
-      if (row) state.set(row);
-      hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
-      return resolved;
+    if (!resolved.ok) return await this.pause(resolved, { kind: 'config', message: resolved.message }, events);
+    const refused = await this.deps.budget.refusal(state.view().owner_id, resolved.value);
+    if (refused) {
+      const when = refused.detail ?? 'the end of the period';
+      return await this.pause(refused, { kind: 'spend_limit', message: `${refused.message} It resets at ${when}.` }, events);
     }
     const w = await store.runQueued(head.id, resolved.value.config.id);
     const queue = state.took(head.id);
@@ -235,6 +238,15 @@ export class Turns {
     ]);
     this.start(resolved.value);
     return ok(message);
+  }
+
+  /** The queue's next message cannot run: the chat shows `error` and the queue pauses (the message stays first). */
+  private async pause(failure: RoomFailure, error: LastError, events: StreamEvent[]): Promise<RoomFailure> {
+    const { state, store, hub } = this.deps;
+    const row = await store.setStatus('error', error);
+    if (row) state.set(row);
+    hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
+    return failure;
   }
 
   /**

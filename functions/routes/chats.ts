@@ -77,7 +77,7 @@ const deployment = authorize('deployment.manage');
 /** A room's answer, or the ApiError it stands for. */
 function unwrap<T>(r: RoomResult<T>): T {
   if (r.ok) return r.value;
-  throw new ApiError(r.status, r.message);
+  throw new ApiError(r.status, r.message, r.detail);
 }
 
 function postResponse(c: Context<AuthedEnv>, r: PostResult) {
@@ -105,7 +105,7 @@ const app = router()
             .strict(),
         ),
       },
-      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 409, 503) },
+      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 402, 409, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -244,7 +244,7 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: MessageSchema }), 'The message; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'Queued behind the running turn'),
-        ...errorResponses(400, 401, 404, 409, 503),
+        ...errorResponses(400, 401, 402, 404, 409, 503),
       },
     }),
     async (c) => {
@@ -271,7 +271,7 @@ const app = router()
         params: z.object({ id: UuidParam('id'), message_id: MessageId }),
         body: jsonBody(z.object({ content: Content }).strict()),
       },
-      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 404, 503) },
+      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 402, 404, 503) },
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
@@ -331,7 +331,7 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: MessageSchema }), 'Sent; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'First in the queue'),
-        ...errorResponses(400, 401, 404, 503),
+        ...errorResponses(400, 401, 402, 404, 503),
       },
     }),
     async (c) => {

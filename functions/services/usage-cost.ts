@@ -52,6 +52,9 @@ export function formatMicros(micros: bigint): string {
   return `${sign}${(abs / MICROS).toString()}.${(abs % MICROS).toString().padStart(6, '0')}`;
 }
 
+/** An amount as the API answers it: six decimals ("4" → "4.000000"). */
+export const normalizeAmount = (s: string | null): string | null => (s === null ? null : formatMicros(toMicros(s)));
+
 /** A token count as a BigInt: non-negative whole tokens, whatever the provider sent. */
 function tokens(n: number): bigint {
   return Number.isFinite(n) && n > 0 ? BigInt(Math.trunc(n)) : 0n;
