@@ -1,52 +1,83 @@
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
+ * retention; Postgres itself, stopped and started, in outage): they run one at a time, after the others.
+ */
+const SERIAL = ['test/worker/retention.test.ts', 'test/worker/outage.test.ts'];
+
+type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
+
+/** The Worker's bindings in tests: the project's own Postgres, proxy, mock LLM and push service. */
+const BINDINGS = (inject: Inject) => ({
+  DATABASE_URL: inject('pgUrl'),
+  PG_WS_PROXY: inject('pgWsProxy'),
+  PG_WS_PROXY_TOKEN: inject('pgWsProxyToken'),
+  PG_ADMIN_URL: inject('pgAdminUrl'),
+  PG_TEMPLATE: inject('pgTemplate'),
+  SILENT_PORT: String(inject('silentPort')),
+  MOCK_LLM_URL: inject('mockLlmUrl'),
+  MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
+  PUSH_SERVER_URL: inject('pushServerUrl'),
+  PG_CONTROL_URL: inject('pgControlUrl'),
+  // The test push service is http on loopback.
+  WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
+  SEALED_FROM_NODE: inject('sealedFromNode'),
+  // Fail fast in tests: no retries, a short idle timeout.
+  LLM_MAX_RETRIES: '0',
+  LLM_IDLE_TIMEOUT_MS: '2000',
+  PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
+});
+
+/** A project of suites running inside workerd, with its own Postgres, proxy, mock LLM and push service (global setup). */
+function workerProject(opts: { name: string; include: string[]; exclude?: string[]; parallel: boolean; groupOrder: number }) {
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        main: './functions/index.ts',
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: { bindings: BINDINGS(inject) },
+      })),
+    ],
+    test: {
+      name: opts.name,
+      include: opts.include,
+      exclude: opts.exclude ?? [],
+      fileParallelism: opts.parallel,
+      maxWorkers: opts.parallel ? 2 : 1,
+      sequence: { groupOrder: opts.groupOrder },
+      globalSetup: ['./test/global-setup.ts'],
+      testTimeout: 20_000,
+      hookTimeout: 30_000,
+    },
+  };
+}
 
 export default defineConfig({
   test: {
     projects: [
-      {
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            main: './functions/index.ts',
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                DATABASE_URL: inject('pgUrl'),
-                PG_WS_PROXY: inject('pgWsProxy'),
-                PG_WS_PROXY_TOKEN: inject('pgWsProxyToken'),
-                PG_ADMIN_URL: inject('pgAdminUrl'),
-                PG_TEMPLATE: inject('pgTemplate'),
-                SILENT_PORT: String(inject('silentPort')),
-                MOCK_LLM_URL: inject('mockLlmUrl'),
-                MOCK_MODEL_CONFIG_ID: inject('mockModelConfigId'),
-                PUSH_SERVER_URL: inject('pushServerUrl'),
-                PG_CONTROL_URL: inject('pgControlUrl'),
-                // The test push service is http on loopback.
-                WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
-                SEALED_FROM_NODE: inject('sealedFromNode'),
-                // Fail fast in tests: no retries, a short idle timeout.
-                LLM_MAX_RETRIES: '0',
-                LLM_IDLE_TIMEOUT_MS: '2000',
-                PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
-              },
-            },
-          })),
-        ],
-        test: {
-          name: 'worker',
-          include: ['test/worker/**/*.test.ts'],
-          // Chat suites share one database (the Durable Objects' binding) and its default model: one file at a time.
-          fileParallelism: false,
-          globalSetup: ['./test/global-setup.ts'],
-          testTimeout: 20_000,
-          hookTimeout: 30_000,
-        },
-      },
+      workerProject({
+        name: 'worker',
+        include: ['test/worker/**/*.test.ts'],
+        exclude: SERIAL,
+        // Files run two at a time: each test makes its own users and chats, and the files that change what every
+        // chat sees (deployment settings, the cron, Postgres itself) run apart, in 'worker-serial', on a Postgres of
+        // their own.
+        parallel: true,
+        groupOrder: 0,
+      }),
+      workerProject({ name: 'worker-serial', include: SERIAL, parallel: false, groupOrder: 1 }),
       {
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],
           environment: 'node',
+          // Runs beside the 'worker' project (same group), so it takes the same number of workers: vitest refuses
+          // projects of one group with different 'maxWorkers', and the default depends on the machine's cores.
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -56,7 +56,7 @@ export function parseTarget(address) {
  * @property {number} clients         WebSocket connections accepted (with a valid target)
  * @property {number} backendsOpened  TCP connections to Postgres opened for clients
  * @property {number} reused          clients served by a pooled backend
- * @property {number} resetsSkipped   pooled backends handed on without DISCARD ALL (their session was clean)
+ * @property {number} resetsSkipped   sessions handed back to the pool without DISCARD ALL (the client changed nothing)
  * @property {number} pooledIdle      backends idle in the pool now
  */
 

@@ -9,6 +9,7 @@ import {
   ErrorBody,
   makeUser,
   MessageSchema,
+  freshWorld,
   messagesOf,
   mockGate,
   roomOf,
@@ -112,8 +113,7 @@ describe('POST /chats', () => {
 });
 
 describe('InsertChatMessages, the hot path', () => {
-  async function bareChat(ownerId: string, modelConfigId: string | null) {
-    const db = testDb();
+  async function bareChat(ownerId: string, modelConfigId: string | null, db = testDb()) {
     const id = crypto.randomUUID();
     await insertChat.run(
       { id, owner_id: ownerId, title: 't', status: 'waiting', last_model_config_id: modelConfigId, labels: '{}', agent_id: null },
@@ -188,14 +188,19 @@ describe('InsertChatMessages, the hot path', () => {
   });
 
   it('a same-model insert leaves the chats row untouched (same xmin, no update counted)', async () => {
-    const u = await makeUser();
-    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    // A database of its own: the table counters are per database, and other suites write chats meanwhile.
+    const w = await freshWorld();
+    await w.db.query("INSERT INTO chat_providers (provider, base_url) VALUES ('openai-compat', 'http://127.0.0.1:9/v1')", []);
+    const made = await w.db.query("INSERT INTO chat_model_configs (provider, model, context_limit) VALUES ('openai-compat', 'm', 10) RETURNING id", []);
+    const cfg = z.object({ id: z.string() }).parse(made.rows[0]).id;
+    const u = await makeUser({ env: w.env, db: w.db });
+    const { db, id } = await bareChat(u.user.id, cfg, w.db);
     const before = await xmin(db, id);
     const upd = async () =>
       z.object({ n: z.coerce.number() }).parse((await db.query("SELECT n_tup_upd AS n FROM pg_stat_user_tables WHERE relname = 'chats'", [])).rows[0]).n;
     await db.query('SELECT pg_stat_clear_snapshot()', []);
     const updBefore = await upd();
-    await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 3);
+    await insert(db, id, cfg, 3);
     await insert(db, id, null, 1);
     expect(await xmin(db, id)).toBe(before);
     // Statistics are flushed asynchronously; force them before reading.
