@@ -137,11 +137,11 @@ describe('migrations against a real Postgres', () => {
     expect((await db.query('SELECT count(*)::int AS n FROM users WHERE suspended_at IS NOT NULL')).rows).toEqual([{ n: 0 }]);
   });
 
-  it('000010 (usage) backfills the ledger from the answers already stored, and down keeps every message and its tokens', async () => {
+  it('000011 (usage) backfills the ledger from the answers already stored, and down keeps every message and its tokens', async () => {
     const migrations = await loadMigrations();
     const db = await connect(await freshDatabase());
     await migrateUp(db, { migrations });
-    while (((await appliedVersions(db)).at(-1) ?? 0) >= 10) await migrateDown(db, { migrations });
+    while (((await appliedVersions(db)).at(-1) ?? 0) >= 11) await migrateDown(db, { migrations });
     const one = async (sql: string, params: unknown[] = []) => (await db.query<{ id: string }>(sql, params)).rows[0]?.id;
     const user = await one(`INSERT INTO users (email, username, hashed_password) VALUES ('u', 'u', 'x') RETURNING id`);
     await db.query(`INSERT INTO chat_providers (provider) VALUES ('openai')`);
