@@ -1,5 +1,5 @@
 /**
- * Usage reports, read from the ledger (usage_ledger: per user, UTC day, model config and chat) over whole UTC days:
+ * Usage reports, read from the ledger (usage_daily per user, UTC day and model; usage_by_chat per chat and day) over whole UTC days:
  * one statement per report, grouped in SQL; the totals are the sum of the groups. Amounts are summed exactly (text
  * from Postgres, BigInt here) and shown as decimal strings. CSV for exports.
  */

@@ -56,7 +56,7 @@ export interface IInsertChatMessagesQuery {
   result: IInsertChatMessagesResult;
 }
 
-const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"status":true,"last_error":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true,"keys":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1339,"b":1354},{"a":1697,"b":1712},{"a":1780,"b":1795},{"a":2391,"b":2406}]},{"name":"status","required":false,"transform":{"type":"scalar"},"locs":[{"a":1412,"b":1418},{"a":1474,"b":1480},{"a":1579,"b":1585},{"a":1837,"b":1843},{"a":1921,"b":1927}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1524,"b":1534},{"a":1979,"b":1989}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1654,"b":1662},{"a":2331,"b":2339},{"a":3170,"b":3178}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":2846,"b":2852}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":2884,"b":2893}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2913,"b":2925}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":2944,"b":2951}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2971,"b":2976}]}],"statement":"-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity\n-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;\n-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only\n-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model\n-- insert that leaves the status alone never touches the chats row. created_bys uses '' for \"no user\"; usages holds\n-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys\n-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a\n-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.\n-- A usage object may carry cost_micros (the answer's cost in micro-units; absent or null: not priced). Every\n-- assistant message actually inserted adds to its owner's usage_ledger row of the day, model and chat (the ledger\n-- CTE reads the insert's RETURNING, so a replay that inserts nothing adds nothing); other roles leave it alone.\nWITH updated_chat AS (\n    UPDATE chats\n    SET\n        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),\n        status = COALESCE(:status::chat_status, status),\n        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,\n        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END\n    WHERE id = :chat_id!::uuid\n        AND (\n            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)\n            OR (\n                :status::chat_status IS NOT NULL\n                AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)\n            )\n        )\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (\n        chat_id, role, content, model_config_id, created_by, idempotency_key,\n        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens,\n        cost_micros\n    )\n    SELECT\n        :chat_id!::uuid,\n        m.role,\n        m.content,\n        :model_config_id::uuid,\n        NULLIF(m.created_by, '')::uuid,\n        NULLIF(m.key, ''),\n        (m.usage ->> 'input_tokens')::bigint,\n        (m.usage ->> 'output_tokens')::bigint,\n        (m.usage ->> 'total_tokens')::bigint,\n        (m.usage ->> 'reasoning_tokens')::bigint,\n        (m.usage ->> 'cache_read_tokens')::bigint,\n        (m.usage ->> 'cache_creation_tokens')::bigint,\n        (m.usage ->> 'cost_micros')::bigint\n    FROM unnest(\n        :roles!::chat_message_role[],\n        :contents!::jsonb[],\n        :created_bys!::text[],\n        :usages!::jsonb[],\n        :keys!::text[]\n    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)\n    WHERE m.key = ''\n        OR NOT EXISTS (\n            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key\n        )\n    ORDER BY m.ord\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n), ledger AS (\n    INSERT INTO usage_ledger AS l (\n        user_id, day, model_config_id, chat_id, turns, unpriced_turns,\n        input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros\n    )\n    SELECT\n        c.owner_id,\n        (i.created_at AT TIME ZONE 'UTC')::date,\n        i.model_config_id,\n        i.chat_id,\n        count(*),\n        count(*) FILTER (WHERE i.cost_micros IS NULL),\n        COALESCE(sum(i.input_tokens), 0),\n        COALESCE(sum(i.output_tokens), 0),\n        COALESCE(sum(i.reasoning_tokens), 0),\n        COALESCE(sum(i.cache_read_tokens), 0),\n        COALESCE(sum(i.cache_creation_tokens), 0),\n        COALESCE(sum(i.cost_micros), 0)\n    FROM inserted i\n    JOIN chats c ON c.id = i.chat_id\n    WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL\n    GROUP BY c.owner_id, (i.created_at AT TIME ZONE 'UTC')::date, i.model_config_id, i.chat_id\n    ON CONFLICT (user_id, day, model_config_id, chat_id) DO UPDATE SET\n        turns = l.turns + excluded.turns,\n        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,\n        input_tokens = l.input_tokens + excluded.input_tokens,\n        output_tokens = l.output_tokens + excluded.output_tokens,\n        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,\n        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,\n        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,\n        cost_micros = l.cost_micros + excluded.cost_micros\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted\nORDER BY inserted.id"};
+const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"status":true,"last_error":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true,"keys":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1001,"b":1016},{"a":1359,"b":1374},{"a":1442,"b":1457},{"a":2053,"b":2068}]},{"name":"status","required":false,"transform":{"type":"scalar"},"locs":[{"a":1074,"b":1080},{"a":1136,"b":1142},{"a":1241,"b":1247},{"a":1499,"b":1505},{"a":1583,"b":1589}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1186,"b":1196},{"a":1641,"b":1651}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1316,"b":1324},{"a":1993,"b":2001},{"a":2832,"b":2840}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":2508,"b":2514}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":2546,"b":2555}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2575,"b":2587}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":2606,"b":2613}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2633,"b":2638}]}],"statement":"-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity\n-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;\n-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only\n-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model\n-- insert that leaves the status alone never touches the chats row. created_bys uses '' for \"no user\"; usages holds\n-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys\n-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a\n-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.\nWITH updated_chat AS (\n    UPDATE chats\n    SET\n        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),\n        status = COALESCE(:status::chat_status, status),\n        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,\n        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END\n    WHERE id = :chat_id!::uuid\n        AND (\n            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)\n            OR (\n                :status::chat_status IS NOT NULL\n                AND (chats.status IS DISTINCT FROM :status::chat_status OR chats.last_error IS DISTINCT FROM :last_error::jsonb)\n            )\n        )\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (\n        chat_id, role, content, model_config_id, created_by, idempotency_key,\n        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens,\n        cost_micros\n    )\n    SELECT\n        :chat_id!::uuid,\n        m.role,\n        m.content,\n        :model_config_id::uuid,\n        NULLIF(m.created_by, '')::uuid,\n        NULLIF(m.key, ''),\n        (m.usage ->> 'input_tokens')::bigint,\n        (m.usage ->> 'output_tokens')::bigint,\n        (m.usage ->> 'total_tokens')::bigint,\n        (m.usage ->> 'reasoning_tokens')::bigint,\n        (m.usage ->> 'cache_read_tokens')::bigint,\n        (m.usage ->> 'cache_creation_tokens')::bigint,\n        (m.usage ->> 'cost_micros')::bigint\n    FROM unnest(\n        :roles!::chat_message_role[],\n        :contents!::jsonb[],\n        :created_bys!::text[],\n        :usages!::jsonb[],\n        :keys!::text[]\n    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)\n    WHERE m.key = ''\n        OR NOT EXISTS (\n            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key\n        )\n    ORDER BY m.ord\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n), answers AS (\n    -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;\n    -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day\n    -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds\n    -- nothing, and other roles add nothing.\n    SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*\n    FROM inserted i\n    JOIN chats c ON c.id = i.chat_id\n    WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL\n), daily AS (\n    INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)\n    SELECT\n        a.user_id,\n        a.day,\n        a.model_config_id,\n        count(*),\n        count(*) FILTER (WHERE a.cost_micros IS NULL),\n        COALESCE(sum(a.input_tokens), 0),\n        COALESCE(sum(a.output_tokens), 0),\n        COALESCE(sum(a.reasoning_tokens), 0),\n        COALESCE(sum(a.cache_read_tokens), 0),\n        COALESCE(sum(a.cache_creation_tokens), 0),\n        COALESCE(sum(a.cost_micros), 0)\n    FROM answers a\n    GROUP BY a.user_id, a.day, a.model_config_id\n    ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET\n        turns = l.turns + excluded.turns,\n        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,\n        input_tokens = l.input_tokens + excluded.input_tokens,\n        output_tokens = l.output_tokens + excluded.output_tokens,\n        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,\n        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,\n        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,\n        cost_micros = l.cost_micros + excluded.cost_micros\n), by_chat AS (\n    INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)\n    SELECT\n        a.chat_id,\n        a.day,\n        a.user_id,\n        count(*),\n        count(*) FILTER (WHERE a.cost_micros IS NULL),\n        COALESCE(sum(a.input_tokens), 0),\n        COALESCE(sum(a.output_tokens), 0),\n        COALESCE(sum(a.reasoning_tokens), 0),\n        COALESCE(sum(a.cache_read_tokens), 0),\n        COALESCE(sum(a.cache_creation_tokens), 0),\n        COALESCE(sum(a.cost_micros), 0)\n    FROM answers a\n    GROUP BY a.chat_id, a.day, a.user_id\n    ON CONFLICT (chat_id, day) DO UPDATE SET\n        turns = l.turns + excluded.turns,\n        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,\n        input_tokens = l.input_tokens + excluded.input_tokens,\n        output_tokens = l.output_tokens + excluded.output_tokens,\n        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,\n        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,\n        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,\n        cost_micros = l.cost_micros + excluded.cost_micros\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted\nORDER BY inserted.id"};
 
 /**
  * Query generated from SQL:
@@ -69,9 +69,6 @@ const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"statu
  * -- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys
  * -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
  * -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
- * -- A usage object may carry cost_micros (the answer's cost in micro-units; absent or null: not priced). Every
- * -- assistant message actually inserted adds to its owner's usage_ledger row of the day, model and chat (the ledger
- * -- CTE reads the insert's RETURNING, so a replay that inserts nothing adds nothing); other roles leave it alone.
  * WITH updated_chat AS (
  *     UPDATE chats
  *     SET
@@ -122,29 +119,57 @@ const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"statu
  *     ORDER BY m.ord
  *     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
  *     RETURNING *
- * ), ledger AS (
- *     INSERT INTO usage_ledger AS l (
- *         user_id, day, model_config_id, chat_id, turns, unpriced_turns,
- *         input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros
- *     )
- *     SELECT
- *         c.owner_id,
- *         (i.created_at AT TIME ZONE 'UTC')::date,
- *         i.model_config_id,
- *         i.chat_id,
- *         count(*),
- *         count(*) FILTER (WHERE i.cost_micros IS NULL),
- *         COALESCE(sum(i.input_tokens), 0),
- *         COALESCE(sum(i.output_tokens), 0),
- *         COALESCE(sum(i.reasoning_tokens), 0),
- *         COALESCE(sum(i.cache_read_tokens), 0),
- *         COALESCE(sum(i.cache_creation_tokens), 0),
- *         COALESCE(sum(i.cost_micros), 0)
+ * ), answers AS (
+ *     -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;
+ *     -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day
+ *     -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds
+ *     -- nothing, and other roles add nothing.
+ *     SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*
  *     FROM inserted i
  *     JOIN chats c ON c.id = i.chat_id
  *     WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL
- *     GROUP BY c.owner_id, (i.created_at AT TIME ZONE 'UTC')::date, i.model_config_id, i.chat_id
- *     ON CONFLICT (user_id, day, model_config_id, chat_id) DO UPDATE SET
+ * ), daily AS (
+ *     INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+ *     SELECT
+ *         a.user_id,
+ *         a.day,
+ *         a.model_config_id,
+ *         count(*),
+ *         count(*) FILTER (WHERE a.cost_micros IS NULL),
+ *         COALESCE(sum(a.input_tokens), 0),
+ *         COALESCE(sum(a.output_tokens), 0),
+ *         COALESCE(sum(a.reasoning_tokens), 0),
+ *         COALESCE(sum(a.cache_read_tokens), 0),
+ *         COALESCE(sum(a.cache_creation_tokens), 0),
+ *         COALESCE(sum(a.cost_micros), 0)
+ *     FROM answers a
+ *     GROUP BY a.user_id, a.day, a.model_config_id
+ *     ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET
+ *         turns = l.turns + excluded.turns,
+ *         unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+ *         input_tokens = l.input_tokens + excluded.input_tokens,
+ *         output_tokens = l.output_tokens + excluded.output_tokens,
+ *         reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+ *         cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+ *         cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+ *         cost_micros = l.cost_micros + excluded.cost_micros
+ * ), by_chat AS (
+ *     INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+ *     SELECT
+ *         a.chat_id,
+ *         a.day,
+ *         a.user_id,
+ *         count(*),
+ *         count(*) FILTER (WHERE a.cost_micros IS NULL),
+ *         COALESCE(sum(a.input_tokens), 0),
+ *         COALESCE(sum(a.output_tokens), 0),
+ *         COALESCE(sum(a.reasoning_tokens), 0),
+ *         COALESCE(sum(a.cache_read_tokens), 0),
+ *         COALESCE(sum(a.cache_creation_tokens), 0),
+ *         COALESCE(sum(a.cost_micros), 0)
+ *     FROM answers a
+ *     GROUP BY a.chat_id, a.day, a.user_id
+ *     ON CONFLICT (chat_id, day) DO UPDATE SET
  *         turns = l.turns + excluded.turns,
  *         unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
  *         input_tokens = l.input_tokens + excluded.input_tokens,

@@ -28,7 +28,7 @@ export interface IGetSpendStateQuery {
   result: IGetSpendStateResult;
 }
 
-const getSpendStateIR: any = {"usedParamSet":{"user_id":true,"day_start":true,"month_start":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":610,"b":618},{"a":777,"b":785},{"a":916,"b":924}]},{"name":"day_start","required":true,"transform":{"type":"scalar"},"locs":[{"a":637,"b":647}]},{"name":"month_start","required":true,"transform":{"type":"scalar"},"locs":[{"a":804,"b":816}]}],"statement":"-- Everything a user's spend meter needs, in one round trip: the deployment default limit (site_configs JSON), the\n-- user's own limit when set, and what the ledger holds for the current day and month (:day_start, :month_start:\n-- UTC dates). No upper bound on the day, so a write dated a little ahead of the meter's clock still counts.\nSELECT\n    (SELECT value FROM site_configs WHERE key = 'spend_limit') AS default_limit,\n    o.period AS override_period,\n    o.amount_micros::text AS override_amount_micros,\n    (\n        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger\n        WHERE user_id = :user_id!::uuid AND day >= :day_start!::date\n    ) AS \"spent_day!\",\n    (\n        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger\n        WHERE user_id = :user_id!::uuid AND day >= :month_start!::date\n    ) AS \"spent_month!\"\nFROM (SELECT 1) AS one\nLEFT JOIN user_spend_limits o ON o.user_id = :user_id!::uuid"};
+const getSpendStateIR: any = {"usedParamSet":{"user_id":true,"day_start":true,"month_start":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":609,"b":617},{"a":775,"b":783},{"a":914,"b":922}]},{"name":"day_start","required":true,"transform":{"type":"scalar"},"locs":[{"a":636,"b":646}]},{"name":"month_start","required":true,"transform":{"type":"scalar"},"locs":[{"a":802,"b":814}]}],"statement":"-- Everything a user's spend meter needs, in one round trip: the deployment default limit (site_configs JSON), the\n-- user's own limit when set, and what the ledger holds for the current day and month (:day_start, :month_start:\n-- UTC dates). No upper bound on the day, so a write dated a little ahead of the meter's clock still counts.\nSELECT\n    (SELECT value FROM site_configs WHERE key = 'spend_limit') AS default_limit,\n    o.period AS override_period,\n    o.amount_micros::text AS override_amount_micros,\n    (\n        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily\n        WHERE user_id = :user_id!::uuid AND day >= :day_start!::date\n    ) AS \"spent_day!\",\n    (\n        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily\n        WHERE user_id = :user_id!::uuid AND day >= :month_start!::date\n    ) AS \"spent_month!\"\nFROM (SELECT 1) AS one\nLEFT JOIN user_spend_limits o ON o.user_id = :user_id!::uuid"};
 
 /**
  * Query generated from SQL:
@@ -41,11 +41,11 @@ const getSpendStateIR: any = {"usedParamSet":{"user_id":true,"day_start":true,"m
  *     o.period AS override_period,
  *     o.amount_micros::text AS override_amount_micros,
  *     (
- *         SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger
+ *         SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily
  *         WHERE user_id = :user_id!::uuid AND day >= :day_start!::date
  *     ) AS "spent_day!",
  *     (
- *         SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger
+ *         SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily
  *         WHERE user_id = :user_id!::uuid AND day >= :month_start!::date
  *     ) AS "spent_month!"
  * FROM (SELECT 1) AS one
@@ -149,13 +149,14 @@ export interface IGetUsageByDayQuery {
   result: IGetUsageByDayResult;
 }
 
-const getUsageByDayIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":695,"b":702},{"a":731,"b":738}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":763,"b":768}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":780,"b":783}]}],"statement":"-- The reports (this one and the three below) read the ledger over whole UTC days, :from to :to inclusive, for one\n-- user or (:user_id NULL) for everyone; sums come back as text (bigint sums are numeric) and are parsed exactly.\nSELECT\n    day::text AS \"day!\",\n    sum(turns)::text AS \"turns!\",\n    sum(unpriced_turns)::text AS \"unpriced_turns!\",\n    sum(input_tokens)::text AS \"input_tokens!\",\n    sum(output_tokens)::text AS \"output_tokens!\",\n    sum(reasoning_tokens)::text AS \"reasoning_tokens!\",\n    sum(cache_read_tokens)::text AS \"cache_read_tokens!\",\n    sum(cache_creation_tokens)::text AS \"cache_creation_tokens!\",\n    sum(cost_micros)::text AS \"cost_micros!\"\nFROM usage_ledger\nWHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\nGROUP BY day\nORDER BY day"};
+const getUsageByDayIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":799,"b":806},{"a":835,"b":842}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":867,"b":872}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":884,"b":887}]}],"statement":"-- The reports (this one and the three below) read the ledger over whole UTC days, :from to :to inclusive, for one\n-- user or (:user_id NULL) for everyone; sums come back as text (bigint sums are numeric) and are parsed exactly.\n-- By day, model and user they read usage_daily (a row per user, day and model); by chat, usage_by_chat.\nSELECT\n    day::text AS \"day!\",\n    sum(turns)::text AS \"turns!\",\n    sum(unpriced_turns)::text AS \"unpriced_turns!\",\n    sum(input_tokens)::text AS \"input_tokens!\",\n    sum(output_tokens)::text AS \"output_tokens!\",\n    sum(reasoning_tokens)::text AS \"reasoning_tokens!\",\n    sum(cache_read_tokens)::text AS \"cache_read_tokens!\",\n    sum(cache_creation_tokens)::text AS \"cache_creation_tokens!\",\n    sum(cost_micros)::text AS \"cost_micros!\"\nFROM usage_daily\nWHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\nGROUP BY day\nORDER BY day"};
 
 /**
  * Query generated from SQL:
  * ```
  * -- The reports (this one and the three below) read the ledger over whole UTC days, :from to :to inclusive, for one
  * -- user or (:user_id NULL) for everyone; sums come back as text (bigint sums are numeric) and are parsed exactly.
+ * -- By day, model and user they read usage_daily (a row per user, day and model); by chat, usage_by_chat.
  * SELECT
  *     day::text AS "day!",
  *     sum(turns)::text AS "turns!",
@@ -166,7 +167,7 @@ const getUsageByDayIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":tr
  *     sum(cache_read_tokens)::text AS "cache_read_tokens!",
  *     sum(cache_creation_tokens)::text AS "cache_creation_tokens!",
  *     sum(cost_micros)::text AS "cost_micros!"
- * FROM usage_ledger
+ * FROM usage_daily
  * WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
  * GROUP BY day
  * ORDER BY day
@@ -204,7 +205,7 @@ export interface IGetUsageByModelQuery {
   result: IGetUsageByModelResult;
 }
 
-const getUsageByModelIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1013,"b":1020},{"a":1049,"b":1056}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":1081,"b":1086}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1098,"b":1101}]}],"statement":"-- Soft-deleted configs still name their model.\nSELECT\n    g.model_config_id AS \"model_config_id!\",\n    m.provider,\n    m.model,\n    m.display_name,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        model_config_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_ledger\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY model_config_id\n) g\nLEFT JOIN chat_model_configs m ON m.id = g.model_config_id\nORDER BY g.cost DESC, m.provider, m.model, g.model_config_id"};
+const getUsageByModelIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1012,"b":1019},{"a":1048,"b":1055}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":1080,"b":1085}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1097,"b":1100}]}],"statement":"-- Soft-deleted configs still name their model.\nSELECT\n    g.model_config_id AS \"model_config_id!\",\n    m.provider,\n    m.model,\n    m.display_name,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        model_config_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_daily\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY model_config_id\n) g\nLEFT JOIN chat_model_configs m ON m.id = g.model_config_id\nORDER BY g.cost DESC, m.provider, m.model, g.model_config_id"};
 
 /**
  * Query generated from SQL:
@@ -235,7 +236,7 @@ const getUsageByModelIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":
  *         sum(cache_creation_tokens)::text AS cache_creation_tokens,
  *         sum(cost_micros) AS cost,
  *         sum(cost_micros)::text AS cost_micros
- *     FROM usage_ledger
+ *     FROM usage_daily
  *     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
  *     GROUP BY model_config_id
  * ) g
@@ -274,7 +275,7 @@ export interface IGetUsageByChatQuery {
   result: IGetUsageByChatResult;
 }
 
-const getUsageByChatIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1049,"b":1056},{"a":1085,"b":1092}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":1117,"b":1122}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1134,"b":1137}]}],"statement":"-- A chat deleted since (by its owner, or by retention) keeps its totals; its title is then NULL.\nSELECT\n    g.chat_id AS \"chat_id!\",\n    g.user_id AS \"user_id!\",\n    c.title,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        chat_id,\n        user_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_ledger\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY chat_id, user_id\n) g\nLEFT JOIN chats c ON c.id = g.chat_id\nORDER BY g.cost DESC, g.chat_id"};
+const getUsageByChatIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1050,"b":1057},{"a":1086,"b":1093}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":1118,"b":1123}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1135,"b":1138}]}],"statement":"-- A chat deleted since (by its owner, or by retention) keeps its totals; its title is then NULL.\nSELECT\n    g.chat_id AS \"chat_id!\",\n    g.user_id AS \"user_id!\",\n    c.title,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        chat_id,\n        user_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_by_chat\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY chat_id, user_id\n) g\nLEFT JOIN chats c ON c.id = g.chat_id\nORDER BY g.cost DESC, g.chat_id"};
 
 /**
  * Query generated from SQL:
@@ -305,7 +306,7 @@ const getUsageByChatIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":t
  *         sum(cache_creation_tokens)::text AS cache_creation_tokens,
  *         sum(cost_micros) AS cost,
  *         sum(cost_micros)::text AS cost_micros
- *     FROM usage_ledger
+ *     FROM usage_by_chat
  *     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
  *     GROUP BY chat_id, user_id
  * ) g
@@ -344,7 +345,7 @@ export interface IGetUsageByUserQuery {
   result: IGetUsageByUserResult;
 }
 
-const getUsageByUserIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":921,"b":928},{"a":957,"b":964}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":989,"b":994}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1006,"b":1009}]}],"statement":"SELECT\n    g.user_id AS \"user_id!\",\n    u.username,\n    u.email,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        user_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_ledger\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY user_id\n) g\nLEFT JOIN users u ON u.id = g.user_id\nORDER BY g.cost DESC, u.username, g.user_id"};
+const getUsageByUserIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":true},"params":[{"name":"user_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":920,"b":927},{"a":956,"b":963}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":988,"b":993}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":1005,"b":1008}]}],"statement":"SELECT\n    g.user_id AS \"user_id!\",\n    u.username,\n    u.email,\n    g.turns AS \"turns!\",\n    g.unpriced_turns AS \"unpriced_turns!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.reasoning_tokens AS \"reasoning_tokens!\",\n    g.cache_read_tokens AS \"cache_read_tokens!\",\n    g.cache_creation_tokens AS \"cache_creation_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM (\n    SELECT\n        user_id,\n        sum(turns)::text AS turns,\n        sum(unpriced_turns)::text AS unpriced_turns,\n        sum(input_tokens)::text AS input_tokens,\n        sum(output_tokens)::text AS output_tokens,\n        sum(reasoning_tokens)::text AS reasoning_tokens,\n        sum(cache_read_tokens)::text AS cache_read_tokens,\n        sum(cache_creation_tokens)::text AS cache_creation_tokens,\n        sum(cost_micros) AS cost,\n        sum(cost_micros)::text AS cost_micros\n    FROM usage_daily\n    WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date\n    GROUP BY user_id\n) g\nLEFT JOIN users u ON u.id = g.user_id\nORDER BY g.cost DESC, u.username, g.user_id"};
 
 /**
  * Query generated from SQL:
@@ -373,7 +374,7 @@ const getUsageByUserIR: any = {"usedParamSet":{"user_id":true,"from":true,"to":t
  *         sum(cache_creation_tokens)::text AS cache_creation_tokens,
  *         sum(cost_micros) AS cost,
  *         sum(cost_micros)::text AS cost_micros
- *     FROM usage_ledger
+ *     FROM usage_daily
  *     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
  *     GROUP BY user_id
  * ) g

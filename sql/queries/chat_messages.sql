@@ -7,9 +7,6 @@
 -- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys
 -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
 -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
--- A usage object may carry cost_micros (the answer's cost in micro-units; absent or null: not priced). Every
--- assistant message actually inserted adds to its owner's usage_ledger row of the day, model and chat (the ledger
--- CTE reads the insert's RETURNING, so a replay that inserts nothing adds nothing); other roles leave it alone.
 WITH updated_chat AS (
     UPDATE chats
     SET
@@ -60,29 +57,57 @@ WITH updated_chat AS (
     ORDER BY m.ord
     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
-), ledger AS (
-    INSERT INTO usage_ledger AS l (
-        user_id, day, model_config_id, chat_id, turns, unpriced_turns,
-        input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros
-    )
-    SELECT
-        c.owner_id,
-        (i.created_at AT TIME ZONE 'UTC')::date,
-        i.model_config_id,
-        i.chat_id,
-        count(*),
-        count(*) FILTER (WHERE i.cost_micros IS NULL),
-        COALESCE(sum(i.input_tokens), 0),
-        COALESCE(sum(i.output_tokens), 0),
-        COALESCE(sum(i.reasoning_tokens), 0),
-        COALESCE(sum(i.cache_read_tokens), 0),
-        COALESCE(sum(i.cache_creation_tokens), 0),
-        COALESCE(sum(i.cost_micros), 0)
+), answers AS (
+    -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;
+    -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day
+    -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds
+    -- nothing, and other roles add nothing.
+    SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*
     FROM inserted i
     JOIN chats c ON c.id = i.chat_id
     WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL
-    GROUP BY c.owner_id, (i.created_at AT TIME ZONE 'UTC')::date, i.model_config_id, i.chat_id
-    ON CONFLICT (user_id, day, model_config_id, chat_id) DO UPDATE SET
+), daily AS (
+    INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+    SELECT
+        a.user_id,
+        a.day,
+        a.model_config_id,
+        count(*),
+        count(*) FILTER (WHERE a.cost_micros IS NULL),
+        COALESCE(sum(a.input_tokens), 0),
+        COALESCE(sum(a.output_tokens), 0),
+        COALESCE(sum(a.reasoning_tokens), 0),
+        COALESCE(sum(a.cache_read_tokens), 0),
+        COALESCE(sum(a.cache_creation_tokens), 0),
+        COALESCE(sum(a.cost_micros), 0)
+    FROM answers a
+    GROUP BY a.user_id, a.day, a.model_config_id
+    ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET
+        turns = l.turns + excluded.turns,
+        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+        input_tokens = l.input_tokens + excluded.input_tokens,
+        output_tokens = l.output_tokens + excluded.output_tokens,
+        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+        cost_micros = l.cost_micros + excluded.cost_micros
+), by_chat AS (
+    INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+    SELECT
+        a.chat_id,
+        a.day,
+        a.user_id,
+        count(*),
+        count(*) FILTER (WHERE a.cost_micros IS NULL),
+        COALESCE(sum(a.input_tokens), 0),
+        COALESCE(sum(a.output_tokens), 0),
+        COALESCE(sum(a.reasoning_tokens), 0),
+        COALESCE(sum(a.cache_read_tokens), 0),
+        COALESCE(sum(a.cache_creation_tokens), 0),
+        COALESCE(sum(a.cost_micros), 0)
+    FROM answers a
+    GROUP BY a.chat_id, a.day, a.user_id
+    ON CONFLICT (chat_id, day) DO UPDATE SET
         turns = l.turns + excluded.turns,
         unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
         input_tokens = l.input_tokens + excluded.input_tokens,

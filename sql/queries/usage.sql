@@ -7,11 +7,11 @@ SELECT
     o.period AS override_period,
     o.amount_micros::text AS override_amount_micros,
     (
-        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger
+        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily
         WHERE user_id = :user_id!::uuid AND day >= :day_start!::date
     ) AS "spent_day!",
     (
-        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_ledger
+        SELECT COALESCE(sum(cost_micros), 0)::text FROM usage_daily
         WHERE user_id = :user_id!::uuid AND day >= :month_start!::date
     ) AS "spent_month!"
 FROM (SELECT 1) AS one
@@ -36,6 +36,7 @@ SELECT u.id FROM users u WHERE u.id = :user_id!::uuid;
 /* @name GetUsageByDay */
 -- The reports (this one and the three below) read the ledger over whole UTC days, :from to :to inclusive, for one
 -- user or (:user_id NULL) for everyone; sums come back as text (bigint sums are numeric) and are parsed exactly.
+-- By day, model and user they read usage_daily (a row per user, day and model); by chat, usage_by_chat.
 SELECT
     day::text AS "day!",
     sum(turns)::text AS "turns!",
@@ -46,7 +47,7 @@ SELECT
     sum(cache_read_tokens)::text AS "cache_read_tokens!",
     sum(cache_creation_tokens)::text AS "cache_creation_tokens!",
     sum(cost_micros)::text AS "cost_micros!"
-FROM usage_ledger
+FROM usage_daily
 WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
 GROUP BY day
 ORDER BY day;
@@ -78,7 +79,7 @@ FROM (
         sum(cache_creation_tokens)::text AS cache_creation_tokens,
         sum(cost_micros) AS cost,
         sum(cost_micros)::text AS cost_micros
-    FROM usage_ledger
+    FROM usage_daily
     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
     GROUP BY model_config_id
 ) g
@@ -112,7 +113,7 @@ FROM (
         sum(cache_creation_tokens)::text AS cache_creation_tokens,
         sum(cost_micros) AS cost,
         sum(cost_micros)::text AS cost_micros
-    FROM usage_ledger
+    FROM usage_by_chat
     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
     GROUP BY chat_id, user_id
 ) g
@@ -144,7 +145,7 @@ FROM (
         sum(cache_creation_tokens)::text AS cache_creation_tokens,
         sum(cost_micros) AS cost,
         sum(cost_micros)::text AS cost_micros
-    FROM usage_ledger
+    FROM usage_daily
     WHERE (:user_id::uuid IS NULL OR user_id = :user_id::uuid) AND day BETWEEN :from!::date AND :to!::date
     GROUP BY user_id
 ) g

@@ -157,14 +157,13 @@ describe('migrations against a real Postgres', () => {
     await message('assistant', 5, '2026-12-01T00:30:00Z');
     await message('assistant', null, '2026-12-01T01:00:00Z');
     await migrateUp(db, { migrations });
-    const ledger = await db.query(
-      'SELECT day::text, turns, unpriced_turns, input_tokens::int AS i, cost_micros::int AS c FROM usage_ledger WHERE chat_id = $1 ORDER BY day',
-      [chat],
-    );
-    expect(ledger.rows).toEqual([
+    const expected = [
       { day: '2026-11-30', turns: 1, unpriced_turns: 1, i: 10, c: 0 },
       { day: '2026-12-01', turns: 2, unpriced_turns: 2, i: 5, c: 0 },
-    ]);
+    ];
+    const sums = 'day::text, turns, unpriced_turns, input_tokens::int AS i, cost_micros::int AS c';
+    expect((await db.query(`SELECT ${sums} FROM usage_by_chat WHERE chat_id = $1 ORDER BY day`, [chat])).rows).toEqual(expected);
+    expect((await db.query(`SELECT ${sums} FROM usage_daily WHERE user_id = $1 AND model_config_id = $2 ORDER BY day`, [user, cfg])).rows).toEqual(expected);
     await migrateDown(db, { migrations });
     expect((await db.query('SELECT role, input_tokens::int AS i FROM chat_messages ORDER BY id')).rows).toEqual([
       { role: 'user', i: null },

@@ -120,14 +120,14 @@ describe('usage and cost', () => {
       );
     const once = await write();
     const twice = await write();
-    const ledger = await db.query(
-      'SELECT turns, unpriced_turns, input_tokens::int AS i, cost_micros::text AS c FROM usage_ledger WHERE chat_id = $1',
-      [chat.id],
-    );
+    const sums = 'turns, unpriced_turns, input_tokens::int AS i, cost_micros::text AS c';
+    const byChat = await db.query(`SELECT ${sums} FROM usage_by_chat WHERE chat_id = $1`, [chat.id]);
+    const daily = await db.query(`SELECT ${sums} FROM usage_daily WHERE user_id = $1`, [u.user.id]);
     await db.close();
     expect([once.length, twice.length]).toEqual([1, 0]);
     // The chat's first (unpriced) answer, and the replayed one once.
-    expect(ledger.rows).toEqual([{ turns: 2, unpriced_turns: 1, i: 11, c: '123' }]);
+    expect(byChat.rows).toEqual([{ turns: 2, unpriced_turns: 1, i: 11, c: '123' }]);
+    expect(daily.rows).toEqual(byChat.rows);
   });
 
   it('keeps the totals when retention purges the chat and its messages', async () => {
