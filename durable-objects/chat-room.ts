@@ -301,14 +301,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return Promise.resolve(this.turns.lastOutcome);
   }
 
-  /** Resolves when no turn is running and its spend reached the meter (tests, the scale test's shutdown); the status then. */
+  /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
   async idle(): Promise<ChatStatus | null> {
     // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
     do {
       await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
     } while (this.turns.current);
-    await this.budget.settled();
     return await this.lock.run(async () => (await this.state.load())?.status ?? null);
   }
 

@@ -42,7 +42,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     const s = settings(env);
     const chatId = () => this.chatId;
     this.clock = new AlarmClock(ctx.storage);
-    this.budget = new Budget(env, ctx);
+    this.budget = new Budget(env);
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);

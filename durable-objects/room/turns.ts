@@ -146,13 +146,13 @@ export class Turns {
     if (!chat) return;
     state.patch({ status: entry.status, last_error: entry.lastError, updated_at: w.chatUpdatedAt ?? chat.updated_at });
     state.cache.append(w.messages);
-    // Reported with the next queued message's spend check, else right after it.
-    this.deps.budget.spent(w.messages);
+    // Reported with the next queued message's spend check, else before the end is published.
+    this.deps.budget.spent(w.messages, entry.cost !== null && entry.content.length > 0);
     const events: StreamEvent[] = w.messages.map((m) => ({ type: 'message', chat_id: this.deps.chatId(), message: m }));
     if (entry.lastError) events.push({ type: 'error', chat_id: this.deps.chatId(), error: entry.lastError });
     // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
     const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
-    this.deps.budget.flush(chat.owner_id);
+    await this.deps.budget.flush(chat.owner_id);
     if (next?.ok && next.value) return;
     hub.publish([...events, state.statusEvent()]);
     this.notifyOwner(entry);
