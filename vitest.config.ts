@@ -4,9 +4,15 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
- * retention; Postgres itself, stopped and started, in outage): they run one at a time, after the others.
+ * retention; Postgres itself, stopped and started, in outage and usage-outage; the default spend limit, which refuses
+ * every user's priced turns, in spend-limits): they run one at a time, after the others.
  */
-const SERIAL = ['test/worker/retention.test.ts', 'test/worker/outage.test.ts'];
+const SERIAL = [
+  'test/worker/retention.test.ts',
+  'test/worker/outage.test.ts',
+  'test/worker/usage-outage.test.ts',
+  'test/worker/spend-limits.test.ts',
+];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
 

@@ -99,6 +99,58 @@ describe('spend limits', () => {
     expect((await messagesOf(chat.id, u.token)).map((m) => m.role)).toEqual(['user', 'assistant']);
   });
 
+  it('let concurrent turns overshoot by at most the turns already running, and refuse the next one', async () => {
+    const owner = await makeOwner();
+    const u = await makeUser();
+    const cfg = await pricedModel(owner, UNIT_PER_TOKEN);
+    // Less than one turn: once anything is spent, the limit is reached.
+    await setUserLimit(owner, u.user.id, { period: 'day', amount: '1' });
+    const tag = tagOf();
+    const gate = mockGate();
+    // Three turns in three chats start together, nothing spent yet: all three are allowed, and held at the gate.
+    const started = await Promise.all(
+      [1, 2, 3].map((n) => call('POST', '/api/v2/chats', { token: u.token, body: { content: `race${String(n)} ${tag} ${gate.directive()}`, model_config_id: cfg } })),
+    );
+    for (const r of started) expect(r.status, r.text).toBe(201);
+    const chats = started.map((r) => ChatSchema.parse(r.body));
+    await gate.waiting(3);
+    // A message queued behind a running turn is checked when its turn comes, not now.
+    const fourth = await call('POST', `/api/v2/chats/${chats[0]?.id ?? ''}/messages`, { token: u.token, body: { content: `race4 ${tag}` } });
+    expect(fourth.status, fourth.text).toBe(202);
+    await gate.open();
+    for (const c of chats) await roomOf(c.id).idle();
+    // By then its chat's answer had reached the limit: it did not run.
+    expect(ChatSchema.parse((await call('GET', `/api/v2/chats/${chats[0]?.id ?? ''}`, { token: u.token })).body).last_error?.kind).toBe('spend_limit');
+    // The overshoot is exactly the three running turns (5 each); every answer is counted, none twice.
+    const costs = (await Promise.all(chats.map((c) => messagesOf(c.id, u.token)))).flat().filter((m) => m.role === 'assistant').map((m) => m.usage?.cost);
+    expect(costs).toEqual(['5.000000', '5.000000', '5.000000']);
+    expect(await limitOf(u.token)).toMatchObject({ amount: '1.000000', spent: '15.000000' });
+    // Any chat of the user, on any object, is refused now; the model saw the three turns only.
+    for (const c of chats) expectSpendLimit(await call('POST', `/api/v2/chats/${c.id}/messages`, { token: u.token, body: { content: `after ${tag}` } }));
+    expectSpendLimit(await call('POST', '/api/v2/chats', { token: u.token, body: { content: `after ${tag}`, model_config_id: cfg } }));
+    expect(await callsMentioning(tag)).toBe(3);
+  });
+
+  it('a month limit rolls over on the first of the next month', async () => {
+    const owner = await makeOwner();
+    const u = await makeUser();
+    const cfg = await pricedModel(owner, UNIT_PER_TOKEN);
+    await setUserLimit(owner, u.user.id, { period: 'month', amount: '5' });
+    const tag = tagOf();
+    const chat = await chatOn(u.token, cfg, `month ${tag}`);
+    const now = new Date();
+    const firstOfNext = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+    expect(expectSpendLimit(await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `again ${tag}` } }))).toBe(
+      new Date(firstOfNext).toISOString(),
+    );
+    // An hour into the next month, this month's spend no longer counts.
+    await shiftMeterClock(u.user.id, firstOfNext + 3_600_000 - Date.now());
+    const next = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `next ${tag}` } });
+    expect(next.status, next.text).toBe(201);
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    expect(await callsMentioning(tag)).toBe(2);
+  });
+
   it("a user's own limit overrides the deployment default; clearing it restores the default", async () => {
     const owner = await makeOwner();
     const [a, b] = [await makeUser(), await makeUser()];
