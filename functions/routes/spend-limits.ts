@@ -7,7 +7,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { SpendPeriod } from '../lib/usage-meter-api';
-import { setUserSpendLimit, spendState } from '../services/spend-limits';
+import { setUserSpendLimit, spendState, userSpendState } from '../services/spend-limits';
 import { Amount } from '../services/usage-cost';
 
 const LimitBody = z.object({ period: SpendPeriod, amount: Amount.nullable() }).strict();
@@ -41,9 +41,9 @@ const app = router()
       summary: "A user's spend limit and current spend (owner)",
       middleware: manage,
       request: { params: z.object({ id: UuidParam('id') }) },
-      responses: { 200: jsonResponse(SpendStateSchema, 'The limit now'), ...errorResponses(400, 401, 403, 503) },
+      responses: { 200: jsonResponse(SpendStateSchema, 'The limit now'), ...errorResponses(400, 401, 403, 404, 503) },
     }),
-    async (c) => c.json(await spendState(c.env, c.req.valid('param').id), 200),
+    async (c) => c.json(await userSpendState(c.env, c.var.db, c.req.valid('param').id), 200),
   )
   .openapi(
     createRoute({

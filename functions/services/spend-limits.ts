@@ -6,6 +6,7 @@
 import type { Db } from '../lib/db';
 import { DbUnavailableError, notFound } from '../lib/errors';
 import { usageMeter, type SpendLimit, type SpendState } from '../lib/usage-meter-api';
+import { getUserById } from '../../sql/generated/users.queries';
 import { deleteUserSpendLimit, upsertUserSpendLimit } from '../../sql/generated/usage.queries';
 import { toMicros } from './usage-cost';
 
@@ -14,6 +15,13 @@ export async function spendState(env: Env, userId: string): Promise<SpendState> 
   const state = await usageMeter(env, userId).state(userId);
   if (!state) throw new DbUnavailableError('the spend meter cannot reach the database');
   return state;
+}
+
+/** Another user's limit and spend (owners): 404 for an unknown user, whose meter is never started. */
+export async function userSpendState(env: Env, db: Db, userId: string): Promise<SpendState> {
+  const [user] = await getUserById.run({ id: userId }, db);
+  if (!user) throw notFound();
+  return await spendState(env, userId);
 }
 
 /**

@@ -192,6 +192,7 @@ describe('spend limits', () => {
     }
     expect((await call('PUT', `/api/v2/users/${crypto.randomUUID()}/spend-limit`, { token: owner.token, body: { period: 'day', amount: '1' } })).status).toBe(404);
     expect((await call('PUT', `/api/v2/users/${crypto.randomUUID()}/spend-limit`, { token: owner.token, body: { period: 'day', amount: null } })).status).toBe(404);
+    expect((await call('GET', `/api/v2/users/${crypto.randomUUID()}/spend-limit`, { token: owner.token })).status).toBe(404);
     expect((await call('PUT', path, { token: member.token, body: { period: 'day', amount: '1' } })).status).toBe(403);
     expect((await call('GET', path, { token: member.token })).status).toBe(403);
     expect((await call('GET', '/api/v2/chats/config/spend-limit', { token: member.token })).status).toBe(403);
