@@ -4,13 +4,13 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', '.wrangler/', 'sql/generated/', 'worker-configuration.d.ts', 'bench/results/'] },
+  { ignores: ['node_modules/', '.data/', '.wrangler/', 'sql/generated/', 'worker-configuration.d.ts', 'bench/results/', 'sdk/dist/', 'sdk/src/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
       parserOptions: {
-        project: ['./tsconfig.json', './scripts/tsconfig.json'],
+        project: ['./tsconfig.json', './scripts/tsconfig.json', './sdk/tsconfig.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -1,6 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
+
+// Suites use the SDK from its source, as the type-check does (Node-side scripts run its build, sdk/dist).
+const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } };
 
 /**
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
@@ -40,6 +44,7 @@ const BINDINGS = (inject: Inject) => ({
 /** A project of suites running inside workerd, with its own Postgres, proxy, mock LLM and push service (global setup). */
 function workerProject(opts: { name: string; include: string[]; exclude?: string[]; parallel: boolean; groupOrder: number }) {
   return {
+    resolve,
     plugins: [
       cloudflareTest(({ inject }) => ({
         main: './functions/index.ts',
@@ -76,6 +81,7 @@ export default defineConfig({
       }),
       workerProject({ name: 'worker-serial', include: SERIAL, parallel: false, groupOrder: 1 }),
       {
+        resolve,
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],

@@ -15,7 +15,7 @@ import {
   type TurnOutcome,
 } from '../functions/lib/room-api';
 import { pinAgentContext } from '../functions/services/agent-context';
-import type { Chat, ChatStatus, Message, Part, QueuedMessage } from '../functions/services/chats';
+import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/shapes/chat';
 import { requestKey } from './room/chat-store';
 import { RoomBase } from './room/room-base';
 
@@ -253,6 +253,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       this.runner.forgetPinned();
       return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
     });
+  }
+
+  /** A single-use stream ticket for the chat's owner, bound to the credential that asked for it (`room/tickets.ts`). */
+  async mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>> {
+    return await this.guard(async () =>
+      (await this.owned(actor)) ? ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt })) : fail(404, NOT_FOUND),
+    );
   }
 
   // ------------------------------------------------------------------ RPC: from the deployment (cron, agents)

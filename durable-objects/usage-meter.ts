@@ -13,15 +13,14 @@ import { dbSettings } from '../functions/lib/settings';
 import {
   periodEnd,
   periodStart,
+  SpendLimit,
   SpendPeriod,
   utcDay,
   type Spend,
-  type SpendLimit,
   type SpendState,
   type SpendVerdict,
   type UsageMeterRpc,
 } from '../functions/lib/usage-meter-api';
-import { SpendLimitSetting } from '../functions/services/site-config';
 import { formatMicros, normalizeAmount, toMicros } from '../functions/services/usage-cost';
 
 /** How long a read of the ledger and the limits stands before the next call reads them again. */
@@ -53,7 +52,7 @@ const NO_LIMIT: SpendLimit = { period: 'month', amount: null };
 function defaultLimit(raw: string | null): SpendLimit {
   if (raw === null) return NO_LIMIT;
   try {
-    const parsed = SpendLimitSetting.safeParse(JSON.parse(raw));
+    const parsed = SpendLimit.safeParse(JSON.parse(raw));
     if (parsed.success) return { period: parsed.data.period, amount: normalizeAmount(parsed.data.amount) };
   } catch {
     // logged below

@@ -11,6 +11,7 @@ import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
 import chatProviders from './routes/chat-providers';
 import chatConfig from './routes/chat-config';
+import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
@@ -19,6 +20,7 @@ import usage from './routes/usage';
 import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
+import { streamComponents } from './shapes/stream';
 
 const UNAVAILABLE: ErrorBody = {
   message: 'The database is unavailable. Try again shortly.',
@@ -31,6 +33,17 @@ const UNAVAILABLE: ErrorBody = {
 function isRemoteDbUnavailable(e: unknown): boolean {
   return e instanceof Error && /^(DbUnavailableError: )?database unavailable:/.test(e.message);
 }
+
+/** The OpenAPI document's head; the rest is generated from the routes and `functions/shapes`. */
+export const OPENAPI_CONFIG: Parameters<OpenAPIHono['getOpenAPI31Document']>[0] = {
+  openapi: '3.1.0',
+  info: {
+    title: 'chatd-edge API',
+    version: '2.0.0',
+    description: 'Multi-user LLM chat backend. Authenticate with `Authorization: Bearer <token>` or the `session_token` cookie.',
+  },
+  security: [{ bearer: [] }, { cookie: [] }],
+};
 
 /** Builds the Hono app: middleware, error mapping, routes, and the OpenAPI document. */
 export function createApp(): OpenAPIHono<AppEnv> {
@@ -106,19 +119,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatConfig);
   app.route('/api/v2/agents', agents);
   app.route('/api/v2/chats', chatContext);
+  app.route('/api/v2/chats', chatStream);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'session_token' });
-  app.doc31('/api/v2/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'chatd-edge API',
-      version: '2.0.0',
-      description: 'Multi-user LLM chat backend. Authenticate with `Authorization: Bearer <token>` or the `session_token` cookie.',
-    },
-    security: [{ bearer: [] }, { cookie: [] }],
-  });
+  // The stream's frames are no route's body: list them so that clients (the SDK) get their types from here too.
+  for (const [name, schema] of Object.entries(streamComponents)) app.openAPIRegistry.register(name, schema);
+  app.doc31('/api/v2/openapi.json', OPENAPI_CONFIG);
   app.get('/api/v2/docs', swaggerUI({ url: '/api/v2/openapi.json', title: 'chatd-edge API' }));
   return app;
 }

@@ -81,13 +81,37 @@ async function authenticateCounted<T>(req: Request, env: Env, authenticate: () =
   }
 }
 
+/** The actor of a request's token (401 without a valid one), when it holds `permission` (403 without it). */
+async function authorized(req: Request, env: Env, token: string | undefined, permission: Permission): Promise<Actor> {
+  const actor = await authenticateCounted(req, env, () => authenticateToken(token, env));
+  if (!can(actor, permission)) throw forbidden();
+  return actor;
+}
+
 /** Route middleware: authenticates, then requires `permission` (403 without it). */
 export function authorize(permission: Permission) {
   return createMiddleware<AuthedEnv>(async (c, next) => {
-    const actor = await authenticateCounted(c.req.raw, c.env, () => authenticateToken(presentedToken(c), c.env));
-    c.set('actor', actor);
-    if (!can(actor, permission)) throw forbidden();
+    c.set('actor', await authorized(c.req.raw, c.env, presentedToken(c), permission));
     await next();
+  });
+}
+
+/**
+ * Route middleware of the stream. A request with `?ticket=` goes on unauthenticated: the chat's object minted the
+ * ticket and decides (401 for an unknown, expired or used one, counted as a failed authentication like a bad token).
+ * Any other request needs a user token, as `authorize('self')`.
+ */
+export function authorizeStream() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (c.req.query('ticket') === undefined) {
+      c.set('actor', await authorized(c.req.raw, c.env, presentedToken(c), 'self'));
+      await next();
+      return;
+    }
+    const client = clientOf(c.req.raw);
+    refuseIfBlocked(client);
+    await next();
+    if (c.res.status === 401) await countOrRefuse(c.env, client, 'auth_failure');
   });
 }
 

@@ -29,7 +29,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Api, ApiError, ChatRun, Semaphore, compareIds, ensureModel, isRecord, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
+import { ChatdError } from '@chatd-edge/sdk';
+import { Api, ChatRun, Semaphore, compareIds, ensureModel, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
 import { OTHER, WORKERD_APP, WORKERD_DEV, cpuByGroup, fdsByGroup, fmt, gitInfo, machineInfo, packageVersion, progress, round2, sampleProcesses, sampleTcp, summarize, table, tcpDelta, writeResults } from './lib/scaletest-report.mjs';
 import { TAG, groupByName, loadGeneratedStatements, nameOf, pgSnapshot, tableDelta } from './lib/scaletest-sql.mjs';
 import { devBundle, openInspector, summarizeProfile } from './lib/scaletest-inspector.mjs';
@@ -182,7 +183,11 @@ async function main() {
   let db = null;
   /** @type {Awaited<ReturnType<typeof openInspector>> | null} */
   let inspector = null;
-  const api = new Api(url, { maxSockets: httpSockets });
+  /** Errors by message, counted for the report (the HTTP pool counts 503s the SDK then retried). */
+  /** @type {Map<string, number>} */
+  const errors = new Map();
+  const countError = (/** @type {string} */ key) => errors.set(key, (errors.get(key) ?? 0) + 1);
+  const api = new Api(url, { maxSockets: httpSockets, error: countError });
   try {
     if (inspectorPort !== null) {
       inspector = await openInspector(inspectorPort);
@@ -198,8 +203,8 @@ async function main() {
     const model = await ensureModel(api, { mockBaseUrl, modelConfigId: a['model-config'] ?? null, log: info });
     info(`model: ${model.label}`);
     if (a.priced) {
-      await api.expect('PATCH', `/api/v2/chats/model-configs/${model.id}`, { pricing: { input_per_mtok: '3', output_per_mtok: '15' } }, [200]);
-      await api.expect('PUT', '/api/v2/chats/config/spend-limit', { period: 'month', amount: '1000000' }, [200]);
+      await api.client.updateModelConfig(model.id, { pricing: { input_per_mtok: '3', output_per_mtok: '15' } });
+      await api.client.setSpendLimit({ period: 'month', amount: '1000000' });
       info('priced the model (3 / 15 per million tokens) and set a default spend limit of 1000000 a month');
     }
 
@@ -230,9 +235,6 @@ async function main() {
     if (pgReason) info(pgReason);
 
     // ---- the run
-    /** @type {Map<string, number>} */
-    const errors = new Map();
-    const countError = (/** @type {string} */ key) => errors.set(key, (errors.get(key) ?? 0) + 1);
     const shared = { api, error: countError, turnTimeoutMs };
     const sem = new Semaphore(concurrency);
     const total = chats * turns;
@@ -460,8 +462,7 @@ async function main() {
     const ready = runs.filter((r) => r.chatId !== null);
     const stats = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, sockets: 0, compactions: 0, unavailable: 0 };
     await mapLimit(ready, 16, async (r) => {
-      const res = await api.request('GET', `/api/v2/chats/${String(r.chatId)}/stream-stats`).catch(() => null);
-      const b = res?.status === 200 && isRecord(res.body) ? res.body : null;
+      const b = await api.client.streamStats(String(r.chatId)).catch(() => null);
       if (!b) {
         stats.unavailable += 1;
         return;
@@ -489,7 +490,7 @@ async function main() {
     /** @type {string[]} */
     const examples = [];
     // Only chats whose stream opened can have lost anything; a chat created but never streamed is a failed turn.
-    const streamed = ready.filter((r) => r.ws !== null && r.connectedOnce);
+    const streamed = ready.filter((r) => r.connectedOnce);
     integrity.chatsWithoutStream = ready.length - streamed.length;
     await mapLimit(streamed, 16, async (r) => {
       const chatId = String(r.chatId);
@@ -502,7 +503,7 @@ async function main() {
             return { server, ...compareIds(r.ids, server) };
           } catch (e) {
             // Retried: an answer (a 503 while the stack is still busy). Not: no stack to answer.
-            const down = !(e instanceof ApiError) || (stack !== null && !stack.alive());
+            const down = !(e instanceof ChatdError) || e.status === 0 || (stack !== null && !stack.alive());
             if (attempt < 4 && !down) {
               integrity.checkRetries += 1;
               await new Promise((res) => setTimeout(res, 1000 * attempt));

@@ -3,9 +3,8 @@
  * the bounded cache of its newest durable messages, and its queue. Reads go to memory first and to Postgres (one
  * statement) when memory cannot answer; anything may be dropped (`reset`) and is then reloaded.
  */
-import { z } from 'zod';
 import type { MessagePageQuery, StreamEvent } from '../../functions/lib/room-api';
-import type { Chat, LastError, Message, Part, QueuedMessage } from '../../functions/services/chats';
+import { Chat, type LastError, type Message, type Part, type QueuedMessage } from '../../functions/services/chats';
 import { MessageCache } from '../message-cache';
 import type { ChatStore, Written } from './chat-store';
 import type { Outbox } from './outbox';
@@ -21,27 +20,13 @@ export const DB_WAIT: LastError = {
   message: 'The database is unavailable: the answer is kept and will be saved as soon as the database answers again.',
 };
 
-/** A chat row as kept in the object's storage (the outbox's snapshot, the first answer of a keyed creation). */
-export const ChatSnapshot = z.object({
-  id: z.string(),
-  owner_id: z.string(),
-  title: z.string(),
-  status: z.enum(['waiting', 'running', 'interrupting', 'error']),
-  last_model_config_id: z.string().nullable(),
-  archived: z.boolean(),
-  labels: z.record(z.string(), z.string()),
-  agent_id: z.string().nullable(),
-  last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-}) satisfies z.ZodType<Chat>;
-
 /** Reads a chat row kept in the object's key-value storage; null when absent or not a chat. */
 export function storedChat(kv: SyncKvStorage, key: string): Chat | null {
   const raw = kv.get(key);
   if (typeof raw !== 'string') return null;
   try {
-    const parsed = ChatSnapshot.safeParse(JSON.parse(raw));
+    // Kept as the API shows it (the outbox's snapshot, the first answer of a keyed creation).
+    const parsed = Chat.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;

@@ -33,7 +33,7 @@ import {
   type Part,
   type QueuedMessage,
   type Role,
-  type Usage,
+  type TokenUsage,
 } from '../../functions/services/chats';
 import { getSetting } from '../../functions/services/site-config';
 import { idempotencyKeyOfTurn, type FinishEntry } from './turn';
@@ -42,7 +42,7 @@ export interface NewMessage {
   role: Role;
   content: readonly unknown[];
   createdBy: string | null;
-  usage?: Usage | null;
+  usage?: TokenUsage | null;
   /** Its cost in micro-units (with `usage`); null when not priced. */
   cost?: string | null;
   /** Its idempotency key: a message whose key the chat already has is not inserted again. */

@@ -17,6 +17,7 @@ import { Mutex } from './mutex';
 import { Outbox } from './outbox';
 import { Replies } from './replies';
 import { StreamHub } from './stream-hub';
+import { StreamCredential, Tickets, TICKET_REFUSED } from './tickets';
 import { partsOf } from './turn';
 import { TurnRunner } from './turn-runner';
 import { Turns } from './turns';
@@ -36,6 +37,7 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected readonly replies = new Replies<PostResult>();
   protected readonly clock: AlarmClock;
   protected readonly budget: Budget;
+  protected readonly tickets: Tickets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,6 +48,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);
+    this.tickets = new Tickets(ctx.storage.kv);
     this.state = new ChatState(
       {
         chatId,
@@ -117,39 +120,39 @@ export abstract class RoomBase extends DurableObject<Env> {
   // ------------------------------------------------------------------ stream
 
   /**
-   * The stream. The Worker has authenticated the request and passes the actor and `after_id`; this object checks
-   * that the chat is theirs (404 before any upgrade), then accepts the socket and sends its first frame.
+   * The stream. The Worker has authenticated the request and passes the actor, or a ticket this object minted
+   * (`tickets.ts`: 401 when unknown, expired or used), and `after_id`; this object checks that the chat is theirs
+   * (404 before any upgrade), then accepts the socket and sends its first frame.
    */
   override async fetch(request: Request): Promise<Response> {
+    const h = (name: string) => request.headers.get(name);
+    const ticket = h('x-chatd-ticket');
     const params = z
-      .object({
-        userId: z.string().min(1),
-        keyId: z.string(),
-        expiresAt: z.coerce.number().int().positive().nullable(),
-        afterId: z.coerce.number().int().nonnegative(),
-      })
+      .object({ credential: StreamCredential, afterId: z.coerce.number().int().nonnegative() })
       .safeParse({
-        userId: request.headers.get('x-chatd-user'),
-        keyId: request.headers.get('x-chatd-key') ?? '',
-        expiresAt: request.headers.get('x-chatd-key-expires'),
-        afterId: request.headers.get('x-chatd-after-id'),
+        credential: ticket !== null ? { ticket } : { userId: h('x-chatd-user'), keyId: h('x-chatd-key') ?? '', keyExpiresAt: h('x-chatd-key-expires') },
+        afterId: h('x-chatd-after-id'),
       });
     if (!params.success) return Response.json({ message: 'expected a stream request from the Worker' }, { status: 400 });
-    const { userId, keyId, expiresAt, afterId } = params.data;
+    const { credential, afterId } = params.data;
+    const upgrade = h('upgrade')?.toLowerCase() === 'websocket';
+    const notUpgrade = () => Response.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, { status: 426 });
     try {
       return await this.lock.run(async () => {
+        // A ticket is spent only on a request that can use it.
+        if ('ticket' in credential && !upgrade) return notUpgrade();
+        const who = await this.tickets.holder(credential);
+        if (!who) return Response.json({ message: TICKET_REFUSED }, { status: 401 });
         const chat = await this.state.load();
-        if (!chat || !ownsChat({ userId, roles: [] }, chat)) return Response.json({ message: NOT_FOUND }, { status: 404 });
-        if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-          return Response.json({ message: 'This route is a WebSocket: send an Upgrade: websocket request.' }, { status: 426 });
-        }
+        if (!chat || !ownsChat({ userId: who.userId, roles: [] }, chat)) return Response.json({ message: NOT_FOUND }, { status: 404 });
+        if (!upgrade) return notUpgrade();
         const first = await this.state.firstFrame(afterId, () => this.turns.current?.parts ?? (this.state.held ? partsOf(this.state.held) : []));
         const pair = new WebSocketPair();
         this.hub.accept(pair[1]);
-        this.hub.attach(pair[1], { userId, keyId, lastId: first.lastId, expiresAt }, first.events);
+        this.hub.attach(pair[1], { userId: who.userId, keyId: who.keyId, lastId: first.lastId, expiresAt: who.keyExpiresAt }, first.events);
         // Closed with 4401 when its credential expires, or (through the user's registry) when it is revoked.
-        if (expiresAt !== null) this.clock.by(expiresAt);
-        this.ctx.waitUntil(this.registry(userId).opened(this.chatId));
+        if (who.keyExpiresAt !== null) this.clock.by(who.keyExpiresAt);
+        this.ctx.waitUntil(this.registry(who.userId).opened(this.chatId));
         return new Response(null, { status: 101, webSocket: pair[0] });
       });
     } catch (e) {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { ModelError, ModelResult } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import { LastError, Part, type Usage } from '../../functions/services/chats';
+import { LastError, Part, TokenUsage } from '../../functions/services/chats';
 import { answerCost } from '../../functions/services/usage-cost';
 
 /** How a model call ended; it never rejects (a failure is a value). */
@@ -25,21 +25,12 @@ export interface Turn {
   call: Promise<CallOutcome>;
 }
 
-const UsageSchema = z.object({
-  input_tokens: z.number(),
-  output_tokens: z.number(),
-  total_tokens: z.number(),
-  reasoning_tokens: z.number(),
-  cache_read_tokens: z.number(),
-  cache_creation_tokens: z.number(),
-}) satisfies z.ZodType<Usage>;
-
 /** The write that ends a turn: its assistant message (none when it produced nothing) and the chat's status. */
 export const FinishEntry = z.object({
   turnId: z.string().min(1),
   modelConfigId: z.string(),
   content: z.array(Part),
-  usage: UsageSchema.nullable(),
+  usage: TokenUsage.nullable(),
   /**
    * The answer's cost in micro-units (a decimal integer string), fixed when the turn ended with the prices it ran on;
    * null when not priced. Absent in entries kept by an older version: null.

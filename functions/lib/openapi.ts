@@ -80,3 +80,13 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
 
 export const UuidParam = (name: string) =>
   z.uuid({ message: `${name} must be a UUID` }).openapi({ param: { name, in: 'path' } });
+
+/** Path parameters of a route on one object: `{id}`, a UUID. */
+export const IdParams = z.object({ id: UuidParam('id') });
+
+/** A message id in a query (`after_id`, `before_id`): a non-negative integer. */
+export const IdQuery = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,17})$/, { message: 'must be a non-negative integer' })
+  .transform(Number)
+  .openapi({ type: 'integer', minimum: 0 });

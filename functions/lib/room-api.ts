@@ -2,7 +2,8 @@
  * What the Worker and a chat's Durable Object exchange over RPC: plain data, defined here so that neither side
  * imports the other (the Worker reaches the object through its binding type, `Env['CHAT_ROOM']`).
  */
-import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role } from '../services/chats';
+import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role, StreamTicket } from '../shapes/chat';
+import type { StreamStats } from '../shapes/stream';
 import type { ChatActor } from './access';
 
 export type { ChatActor } from './access';
@@ -48,23 +49,8 @@ export interface MessagePageQuery {
   limit: number;
 }
 
-export interface RoomStats {
-  cacheCatchups: number;
-  dbCatchups: number;
-  fullRefreshes: number;
-  /** Times the model's history was read from Postgres (a cold object's first turn; never again while it is warm). */
-  historyReads: number;
-  sockets: number;
-  cached: number;
-  /** The estimated bytes the cached messages take (bounded: MessageCache.maxBytes). */
-  cachedBytes: number;
-  compactions: number;
-  /** Message pages (`GET /messages`) answered from the cache, and from Postgres. */
-  cachePages: number;
-  dbPages: number;
-  /** Turn endings waiting in the object's outbox for Postgres. */
-  outbox: number;
-}
+/** The chat object's counters, as `GET /chats/{id}/stream-stats` shows them. */
+export type RoomStats = StreamStats;
 
 /** The result of a finished turn, reused by work after it (notifications, tests) instead of re-reading. */
 export interface TurnOutcome {
@@ -74,17 +60,8 @@ export interface TurnOutcome {
   modelConfigId: string;
 }
 
-/** Events sent to stream subscribers; each frame is a JSON array of them. */
-export type StreamEvent =
-  | { type: 'message'; chat_id: string; message: Message }
-  | { type: 'message_part'; chat_id: string; message_part: { role: 'assistant'; part: Part; seq: number } }
-  | { type: 'status'; chat_id: string; status: { status: ChatStatus; last_error?: LastError } }
-  | { type: 'error'; chat_id: string; error: LastError }
-  | { type: 'queue_update'; chat_id: string; queued_messages: QueuedMessage[] }
-  | { type: 'full_refresh'; chat_id: string; messages: Message[] }
-  /** The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins). */
-  | { type: 'context_dirty'; chat_id: string };
-
+/** Events sent to stream subscribers; each frame is a JSON array of them (`functions/shapes/stream.ts`). */
+export type { StreamEvent } from '../shapes/stream';
 
 /** Credentials revoked: the user's sockets opened with them close (4401). */
 export interface SocketRevocation {
@@ -115,6 +92,8 @@ export interface ChatRoomRpc {
   updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>>;
   deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
+  /** A single-use stream ticket for the actor, bound to the credential (`keyId`) that asked for it. */
+  mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>>;
   contextDirty(): Promise<void>;
   closeSockets(r: SocketRevocation): Promise<number>;
   refresh(): Promise<void>;

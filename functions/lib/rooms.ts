@@ -3,7 +3,8 @@
  * depend on shared modules, and shared modules never depend on objects.
  */
 import { shardFor } from '../services/key-shards';
-import type { ChatRoomRpc } from './room-api';
+import { ApiError } from './errors';
+import type { ChatRoomRpc, RoomResult } from './room-api';
 import { settings } from './settings';
 
 /** The chat's Durable Object, typed by the RPC surface it implements. */
@@ -15,4 +16,10 @@ export function room(env: Env, chatId: string): ChatRoomRpc {
 export function directory(env: Env, keyId: string) {
   const db = settings(env).DATABASE_URL;
   return { db, shard: env.AUTH_DIRECTORY.getByName(shardFor(db, keyId)) };
+}
+
+/** A chat object's answer, or the ApiError it stands for. */
+export function unwrap<T>(r: RoomResult<T>): T {
+  if (r.ok) return r.value;
+  throw new ApiError(r.status, r.message, r.detail);
 }

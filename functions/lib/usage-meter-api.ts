@@ -2,26 +2,9 @@
  * What the chat objects and the Worker exchange with a user's spend meter (`UsageMeter`, one Durable Object per
  * user) over RPC: plain data, defined here so that no side imports the object.
  */
-import { z } from 'zod';
+import type { SpendPeriod, SpendState } from '../shapes/usage';
 
-export const SpendPeriod = z.enum(['day', 'month']);
-export type SpendPeriod = z.infer<typeof SpendPeriod>;
-
-/** A spend limit: `amount` null is no limit. */
-export interface SpendLimit {
-  period: SpendPeriod;
-  amount: string | null;
-}
-
-/** A user's limit and spend in the current period, as `GET /users/me/usage/limit` answers. */
-export interface SpendState extends SpendLimit {
-  /** Spent in the current period, a decimal string. */
-  spent: string;
-  /** When the current period ends (RFC 3339, UTC). */
-  resets_at: string;
-  /** Whether the limit is the user's own (set by an owner) rather than the deployment default. */
-  override: boolean;
-}
+export { SpendLimit, SpendPeriod, SpendState } from '../shapes/usage';
 
 /** A priced answer just written: its UTC day and its cost in micro-units (a decimal integer string). */
 export interface Spend {

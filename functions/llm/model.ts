@@ -16,7 +16,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { APICallError, type LanguageModel, type ModelMessage } from 'ai';
 import type { ModelOptions, ResolvedModel } from '../services/chat-models';
-import type { Usage } from '../services/chats';
+import type { TokenUsage } from '../services/chats';
 
 /** A provider's model (specification v4, what every provider package here builds). */
 export type ProviderModel = Extract<LanguageModel, { specificationVersion: 'v4' }>;
@@ -48,7 +48,7 @@ export interface ModelCall {
 export interface ModelResult {
   text: string;
   reasoning: string;
-  usage: Usage;
+  usage: TokenUsage;
   /** Whether the provider reported usage; when it did not, `usage` is zeros and the answer is flagged as unpriced. */
   usageKnown: boolean;
   /** How the call ended: `stop`, `length`, ... or `aborted` when interrupted. */
@@ -130,7 +130,7 @@ export function callSettings(o: ModelOptions) {
  * summed into it) and output tokens including reasoning (`outputTokens.total`, with `reasoning` as a part), which is
  * what pricing splits (functions/services/usage-cost.ts). Missing counts are zeros; see `usageReported`.
  */
-export function toUsage(u: ProviderUsage | undefined): Usage {
+export function toUsage(u: ProviderUsage | undefined): TokenUsage {
   const input = u?.inputTokens.total ?? 0;
   const output = u?.outputTokens.total ?? 0;
   return {

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, authorizeAgent } from '../authz';
-import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { deleteAgent, rotateAgentToken } from '../services/agents';
 import {
   ContextPush,
@@ -24,7 +24,6 @@ const PUSH_DESCRIPTION =
   "aggregate hash changed, the agent's live chats pinned at another hash become dirty.";
 
 const manage = authorize('agents.manage');
-const IdParams = z.object({ id: UuidParam('id') });
 
 const app = router()
   .openapi(

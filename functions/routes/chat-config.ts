@@ -1,7 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
-import { getSetting, SETTINGS, setSetting, SpendLimitSetting } from '../services/site-config';
+import { getSetting, SETTINGS, setSetting } from '../services/site-config';
+import { SpendLimit } from '../shapes/usage';
 import { normalizeAmount } from '../services/usage-cost';
 
 const owner = authorize('deployment.manage');
@@ -9,9 +10,6 @@ const owner = authorize('deployment.manage');
 const RetentionDays = z.object({ retention_days: SETTINGS.retention_days.schema }).strict().openapi('RetentionDays');
 const AutoArchiveDays = z.object({ auto_archive_days: SETTINGS.auto_archive_days.schema }).strict().openapi('AutoArchiveDays');
 const SystemPrompt = z.object({ system_prompt: SETTINGS.system_prompt.schema }).strict().openapi('SystemPrompt');
-const SpendLimit = z.object(SpendLimitSetting.shape).strict().openapi('SpendLimit', {
-  description: "Per user and period (UTC day or calendar month), a decimal string in the deployment's currency; null: no limit",
-});
 
 const app = router()
   .openapi(

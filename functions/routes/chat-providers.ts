@@ -1,31 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { keyRingOrFail } from '../lib/keyring';
-import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { createProvider, deleteProvider, listProviders, ProviderType, updateProvider } from '../services/chat-models';
-
-const ProviderSchema = z
-  .object({
-    id: z.uuid(),
-    provider: z.string(),
-    display_name: z.string(),
-    enabled: z.boolean(),
-    base_url: z.string(),
-    has_api_key: z.boolean(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .openapi('ChatProvider');
-
-const BaseUrl = z
-  .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
-  .max(2048)
-  .or(z.literal(''));
-const DisplayName = z.string().trim().max(128);
-const ApiKey = z.string().max(4096);
+import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib/openapi';
+import { createProvider, deleteProvider, listProviders, updateProvider } from '../services/chat-models';
+import { NewProvider, Provider, ProviderPatch } from '../shapes/models';
 
 const managed = authorize('deployment.manage');
-const IdParams = z.object({ id: UuidParam('id') });
 
 const app = router()
   .openapi(
@@ -34,7 +14,7 @@ const app = router()
       path: '/providers',
       summary: 'List LLM providers (owner)',
       middleware: managed,
-      responses: { 200: jsonResponse(z.array(ProviderSchema), 'Providers; API keys are never returned'), ...errorResponses(401, 403) },
+      responses: { 200: jsonResponse(z.array(Provider), 'Providers; API keys are never returned'), ...errorResponses(401, 403) },
     }),
     async (c) => c.json(await listProviders(c.var.db), 200),
   )
@@ -45,19 +25,9 @@ const app = router()
       summary: 'Add an LLM provider (owner)',
       middleware: managed,
       request: {
-        body: jsonBody(
-          z
-            .object({
-              provider: ProviderType,
-              display_name: DisplayName.optional(),
-              api_key: ApiKey.optional(),
-              base_url: BaseUrl.optional(),
-              enabled: z.boolean().optional(),
-            })
-            .strict(),
-        ),
+        body: jsonBody(NewProvider),
       },
-      responses: { 201: jsonResponse(ProviderSchema, 'The provider'), ...errorResponses(400, 401, 403, 409) },
+      responses: { 201: jsonResponse(Provider, 'The provider'), ...errorResponses(400, 401, 403, 409) },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -73,18 +43,9 @@ const app = router()
       middleware: managed,
       request: {
         params: IdParams,
-        body: jsonBody(
-          z
-            .object({
-              display_name: DisplayName.optional(),
-              api_key: ApiKey.nullable().optional(),
-              base_url: BaseUrl.optional(),
-              enabled: z.boolean().optional(),
-            })
-            .strict(),
-        ),
+        body: jsonBody(ProviderPatch),
       },
-      responses: { 200: jsonResponse(ProviderSchema, 'The provider'), ...errorResponses(400, 401, 403, 404) },
+      responses: { 200: jsonResponse(Provider, 'The provider'), ...errorResponses(400, 401, 403, 404) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');

@@ -1,84 +1,24 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { authorize, chatActor, type AuthedEnv } from '../authz';
-import { ApiError, badRequest } from '../lib/errors';
+import { badRequest } from '../lib/errors';
 import { chatIdForKey, IdempotencyHeaders } from '../lib/idempotency';
-import { assertAllowedOrigin } from '../lib/origin';
-import type { PostResult, RoomResult } from '../lib/room-api';
-import { room } from '../lib/rooms';
-import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
+import type { PostResult } from '../lib/room-api';
+import { room, unwrap } from '../lib/rooms';
+import { errorResponses, IdParams, IdQuery, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, listChats, titleFrom, UserContent, type Part, type Role } from '../services/chats';
+import { Chat, ChatStatus, Message, QueuedMessage } from '../shapes/chat';
 import { agentExists } from '../services/agent-context';
 
-const PartSchema = z.looseObject({ type: z.string() }).openapi('MessagePart', {
-  description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
-});
-const UsageSchema = z.object({
-  input_tokens: z.number(),
-  output_tokens: z.number(),
-  total_tokens: z.number(),
-  reasoning_tokens: z.number(),
-  cache_read_tokens: z.number(),
-  cache_creation_tokens: z.number(),
-  cost: z.string().nullable().openapi({ description: "The answer's cost (decimal string), fixed when written; null when not priced" }),
-});
-const MessageSchema = z
-  .object({
-    id: z.number().int(),
-    chat_id: z.uuid(),
-    role: z.enum(['system', 'user', 'assistant', 'tool']),
-    content: z.array(PartSchema),
-    model_config_id: z.uuid().nullable(),
-    created_at: z.iso.datetime(),
-    usage: UsageSchema.optional(),
-  })
-  .openapi('Message');
-const QueuedSchema = z
-  .object({
-    id: z.uuid(),
-    chat_id: z.uuid(),
-    content: z.array(PartSchema),
-    model_config_id: z.uuid().nullable(),
-    created_at: z.iso.datetime(),
-  })
-  .openapi('QueuedMessage');
-const ChatSchema = z
-  .object({
-    id: z.uuid(),
-    owner_id: z.uuid(),
-    title: z.string(),
-    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
-    last_model_config_id: z.uuid().nullable(),
-    archived: z.boolean(),
-    labels: z.record(z.string(), z.string()),
-    agent_id: z.uuid().nullable(),
-    last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .openapi('Chat');
-
 const Content = UserContent.openapi({ description: 'A string (one text part) or a list of text parts' });
-const ChatParams = z.object({ id: UuidParam('id') });
 const MessageId = z
   .string()
   .regex(/^[1-9][0-9]{0,17}$/, { message: 'must be a message id' })
   .transform(Number)
   .openapi({ param: { name: 'message_id', in: 'path' }, type: 'integer' });
 const QueueParams = z.object({ id: UuidParam('id'), qid: UuidParam('qid') });
-const IdQuery = z
-  .string()
-  .regex(/^(0|[1-9][0-9]{0,17})$/, { message: 'must be a non-negative integer' })
-  .transform(Number);
 
 const self = authorize('self');
-const deployment = authorize('deployment.manage');
-
-/** A room's answer, or the ApiError it stands for. */
-function unwrap<T>(r: RoomResult<T>): T {
-  if (r.ok) return r.value;
-  throw new ApiError(r.status, r.message, r.detail);
-}
 
 function postResponse(c: Context<AuthedEnv>, r: PostResult) {
   return r.kind === 'message' ? c.json({ message: r.message }, 201) : c.json({ queued_message: r.queued_message }, 202);
@@ -105,7 +45,7 @@ const app = router()
             .strict(),
         ),
       },
-      responses: { 201: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 402, 409, 503) },
+      responses: { 201: jsonResponse(Chat, 'The chat'), ...errorResponses(400, 401, 402, 409, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -147,7 +87,7 @@ const app = router()
           offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
         }),
       },
-      responses: { 200: jsonResponse(z.array(ChatSchema), 'Chats'), ...errorResponses(400, 401) },
+      responses: { 200: jsonResponse(z.array(Chat), 'Chats'), ...errorResponses(400, 401) },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -160,8 +100,8 @@ const app = router()
       path: '/{id}',
       summary: 'One chat',
       middleware: self,
-      request: { params: ChatParams },
-      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404, 503) },
+      request: { params: IdParams },
+      responses: { 200: jsonResponse(Chat, 'The chat'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => c.json(unwrap(await room(c.env, c.req.valid('param').id).get(chatActor(c.var.actor))), 200),
   )
@@ -172,14 +112,14 @@ const app = router()
       summary: 'Rename, archive or relabel a chat',
       middleware: self,
       request: {
-        params: ChatParams,
+        params: IdParams,
         body: jsonBody(
           z
             .object({ title: z.string().trim().max(256).optional(), archived: z.boolean().optional(), labels: Labels.optional() })
             .strict(),
         ),
       },
-      responses: { 200: jsonResponse(ChatSchema, 'The chat'), ...errorResponses(400, 401, 404, 503) },
+      responses: { 200: jsonResponse(Chat, 'The chat'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -192,7 +132,7 @@ const app = router()
       path: '/{id}',
       summary: 'Delete a chat and everything in it',
       middleware: self,
-      request: { params: ChatParams },
+      request: { params: IdParams },
       responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
@@ -207,14 +147,14 @@ const app = router()
       summary: 'Live messages, ascending by id; with only before_id, the newest page before it',
       middleware: self,
       request: {
-        params: ChatParams,
+        params: IdParams,
         query: z.object({
           after_id: IdQuery.optional(),
           before_id: IdQuery.optional(),
           limit: z.coerce.number().int().min(1).max(200).default(50),
         }),
       },
-      responses: { 200: jsonResponse(z.object({ messages: z.array(MessageSchema) }), 'Messages'), ...errorResponses(400, 401, 404, 503) },
+      responses: { 200: jsonResponse(z.object({ messages: z.array(Message) }), 'Messages'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
       // The chat's object answers from its cache when it holds the page, else from Postgres.
@@ -229,7 +169,7 @@ const app = router()
       summary: 'Send a message: 201 when its turn starts now, 202 when queued behind a busy chat',
       middleware: self,
       request: {
-        params: ChatParams,
+        params: IdParams,
         headers: IdempotencyHeaders,
         body: jsonBody(
           z
@@ -242,8 +182,8 @@ const app = router()
         ),
       },
       responses: {
-        201: jsonResponse(z.object({ message: MessageSchema }), 'The message; its turn started'),
-        202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'Queued behind the running turn'),
+        201: jsonResponse(z.object({ message: Message }), 'The message; its turn started'),
+        202: jsonResponse(z.object({ queued_message: QueuedMessage }), 'Queued behind the running turn'),
         ...errorResponses(400, 401, 402, 404, 409, 503),
       },
     }),
@@ -271,7 +211,7 @@ const app = router()
         params: z.object({ id: UuidParam('id'), message_id: MessageId }),
         body: jsonBody(z.object({ content: Content }).strict()),
       },
-      responses: { 200: jsonResponse(z.object({ message: MessageSchema }), 'The edited message'), ...errorResponses(400, 401, 402, 404, 503) },
+      responses: { 200: jsonResponse(z.object({ message: Message }), 'The edited message'), ...errorResponses(400, 401, 402, 404, 503) },
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
@@ -287,9 +227,9 @@ const app = router()
       path: '/{id}/interrupt',
       summary: 'Stop the running turn; its partial text is kept',
       middleware: self,
-      request: { params: ChatParams },
+      request: { params: IdParams },
       responses: {
-        202: jsonResponse(z.object({ status: z.enum(['waiting', 'running', 'interrupting', 'error']) }), 'Accepted'),
+        202: jsonResponse(z.object({ status: ChatStatus }), 'Accepted'),
         ...errorResponses(400, 401, 404, 503),
       },
     }),
@@ -301,8 +241,8 @@ const app = router()
       path: '/{id}/queue',
       summary: 'Queued messages, in the order they will run',
       middleware: self,
-      request: { params: ChatParams },
-      responses: { 200: jsonResponse(z.object({ queued_messages: z.array(QueuedSchema) }), 'The queue'), ...errorResponses(400, 401, 404, 503) },
+      request: { params: IdParams },
+      responses: { 200: jsonResponse(z.object({ queued_messages: z.array(QueuedMessage) }), 'The queue'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => c.json({ queued_messages: unwrap(await room(c.env, c.req.valid('param').id).listQueue(chatActor(c.var.actor))) }, 200),
   )
@@ -329,60 +269,14 @@ const app = router()
       middleware: self,
       request: { params: QueueParams },
       responses: {
-        201: jsonResponse(z.object({ message: MessageSchema }), 'Sent; its turn started'),
-        202: jsonResponse(z.object({ queued_message: QueuedSchema }), 'First in the queue'),
+        201: jsonResponse(z.object({ message: Message }), 'Sent; its turn started'),
+        202: jsonResponse(z.object({ queued_message: QueuedMessage }), 'First in the queue'),
         ...errorResponses(400, 401, 402, 404, 503),
       },
     }),
     async (c) => {
       const { id, qid } = c.req.valid('param');
       return postResponse(c, unwrap(await room(c.env, id).promoteQueued(chatActor(c.var.actor), qid)));
-    },
-  )
-  .openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}/stream-stats',
-      summary: "A chat's stream counters (owners): catch-ups served from the cache vs from Postgres",
-      middleware: deployment,
-      request: { params: ChatParams },
-      responses: {
-        200: jsonResponse(
-          z.object({
-            cacheCatchups: z.number(),
-            dbCatchups: z.number(),
-            historyReads: z.number(),
-            fullRefreshes: z.number(),
-            sockets: z.number(),
-            cached: z.number(),
-          }),
-          'Counters since the chat object last started',
-        ),
-        ...errorResponses(400, 401, 403),
-      },
-    }),
-    async (c) => c.json(await room(c.env, c.req.valid('param').id).stats(), 200),
-  )
-  .openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}/stream',
-      summary: 'WebSocket stream of the chat (see API.md, "The stream")',
-      middleware: self,
-      request: { params: ChatParams, query: z.object({ after_id: IdQuery.optional() }) },
-      responses: { 101: { description: 'Switching to the WebSocket protocol' }, 426: { description: 'Not a WebSocket upgrade' }, ...errorResponses(400, 401, 403, 404, 503) },
-    }),
-    async (c) => {
-      assertAllowedOrigin(c.req.raw, c.env);
-      const { id } = c.req.valid('param');
-      const { after_id } = c.req.valid('query');
-      // The chat's object checks the owner (404) and the upgrade (426) before it accepts the socket.
-      const headers = new Headers(c.req.raw.headers);
-      headers.set('x-chatd-user', c.var.actor.userId);
-      headers.set('x-chatd-key', c.var.actor.keyId);
-      headers.set('x-chatd-key-expires', String(c.var.actor.expiresAt));
-      headers.set('x-chatd-after-id', String(after_id ?? 0));
-      return await room(c.env, id).fetch(new Request(c.req.raw, { headers }));
     },
   );
 

@@ -6,20 +6,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { SpendPeriod } from '../lib/usage-meter-api';
 import { setUserSpendLimit, spendState, userSpendState } from '../services/spend-limits';
-import { Amount } from '../services/usage-cost';
-
-const LimitBody = z.object({ period: SpendPeriod, amount: Amount.nullable() }).strict();
-const SpendStateSchema = z
-  .object({
-    period: SpendPeriod,
-    amount: z.string().nullable().openapi({ description: 'The limit per period; null: none' }),
-    spent: z.string().openapi({ description: 'Spent in the current period' }),
-    resets_at: z.iso.datetime(),
-    override: z.boolean().openapi({ description: "The user's own limit (else the deployment default)" }),
-  })
-  .openapi('SpendLimitState');
+import { SpendLimit, SpendState } from '../shapes/usage';
 
 const manage = authorize('spend_limits.manage');
 
@@ -30,7 +18,7 @@ const app = router()
       path: '/users/me/usage/limit',
       summary: 'Your spend limit and what you spent in the current period',
       middleware: authorize('self'),
-      responses: { 200: jsonResponse(SpendStateSchema, 'The limit now'), ...errorResponses(401, 503) },
+      responses: { 200: jsonResponse(SpendState, 'The limit now'), ...errorResponses(401, 503) },
     }),
     async (c) => c.json(await spendState(c.env, c.var.actor.userId), 200),
   )
@@ -41,7 +29,7 @@ const app = router()
       summary: "A user's spend limit and current spend (owner)",
       middleware: manage,
       request: { params: z.object({ id: UuidParam('id') }) },
-      responses: { 200: jsonResponse(SpendStateSchema, 'The limit now'), ...errorResponses(400, 401, 403, 404, 503) },
+      responses: { 200: jsonResponse(SpendState, 'The limit now'), ...errorResponses(400, 401, 403, 404, 503) },
     }),
     async (c) => c.json(await userSpendState(c.env, c.var.db, c.req.valid('param').id), 200),
   )
@@ -51,8 +39,8 @@ const app = router()
       path: '/users/{id}/spend-limit',
       summary: "Set one user's own spend limit (owner); amount null clears it, and the deployment default applies again",
       middleware: manage,
-      request: { params: z.object({ id: UuidParam('id') }), body: jsonBody(LimitBody) },
-      responses: { 200: jsonResponse(SpendStateSchema, 'The limit now'), ...errorResponses(400, 401, 403, 404, 503) },
+      request: { params: z.object({ id: UuidParam('id') }), body: jsonBody(SpendLimit) },
+      responses: { 200: jsonResponse(SpendState, 'The limit now'), ...errorResponses(400, 401, 403, 404, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');

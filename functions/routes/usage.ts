@@ -4,7 +4,8 @@ import type { Context } from 'hono';
 import { authorize, type AuthedEnv } from '../authz';
 import { errorResponses, router } from '../lib/openapi';
 import { utcDay } from '../lib/usage-meter-api';
-import { GroupBy, reportCsv, usageReport, type ReportQuery } from '../services/usage-reports';
+import { reportCsv, usageReport, type ReportQuery } from '../services/usage-reports';
+import { GroupBy, UsageReport } from '../shapes/usage';
 
 const DAY_MS = 86_400_000;
 /** A report reads at most this many days (a year), so it stays one short index range. */
@@ -44,37 +45,9 @@ const AllQuery = z
   .strict()
   .superRefine(range);
 
-const SumsShape = {
-  input_tokens: z.number().int(),
-  output_tokens: z.number().int(),
-  reasoning_tokens: z.number().int(),
-  cache_read_tokens: z.number().int(),
-  cache_creation_tokens: z.number().int(),
-  total_tokens: z.number().int(),
-  cost: z.string().openapi({ description: 'Decimal string (6 decimals) in the deployment currency' }),
-  turns: z.number().int(),
-  unpriced_turns: z.number().int().openapi({ description: 'Answers without a cost: unpriced model, or no usage reported' }),
-};
-const Sums = z.object(SumsShape).openapi('UsageTotals');
-const Group = z
-  .looseObject({
-    ...SumsShape,
-    day: z.string().optional(),
-    model_config_id: z.uuid().optional(),
-    chat_id: z.uuid().optional(),
-    user_id: z.uuid().optional(),
-  })
-  .openapi('UsageGroup', {
-    description:
-      'The sums of one group and its key: `day`; or `model_config_id, provider, model, display_name`; or `chat_id, user_id, ' +
-      'title` (null once the chat is deleted); or `user_id, username, email`',
-  });
-const Report = z
-  .object({ from: z.string(), to: z.string(), group_by: GroupBy, totals: Sums, groups: z.array(Group) })
-  .openapi('UsageReport');
 const reportResponse = {
   description: 'The report (JSON), or its groups as CSV with format=csv',
-  content: { 'application/json': { schema: Report }, 'text/csv': { schema: z.string() } },
+  content: { 'application/json': { schema: UsageReport }, 'text/csv': { schema: z.string() } },
 };
 
 /** Answers a report as JSON, or as a CSV download. */

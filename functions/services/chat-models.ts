@@ -3,6 +3,18 @@
  * function that resolves the model a new turn uses (with a per-isolate cache).
  */
 import { z } from 'zod';
+import { Timestamp } from '../shapes/chat';
+import {
+  ModelConfig,
+  ModelOptions,
+  Provider,
+  UsableModel,
+  type ModelConfigPatch,
+  type NewModelConfig,
+  type NewProvider,
+  type ProviderPatch,
+  type ProviderType,
+} from '../shapes/models';
 import type { Conn, Db, Queryable, Tx } from '../lib/db';
 import { pgErrorCode } from '../lib/db';
 import { ApiError, badRequest, conflict, notFound } from '../lib/errors';
@@ -33,9 +45,6 @@ import {
 } from '../../sql/generated/chat_model_configs.queries';
 import { Pricing } from './usage-cost';
 
-export const PROVIDER_TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
-export const ProviderType = z.enum(PROVIDER_TYPES);
-export type ProviderType = z.infer<typeof ProviderType>;
 
 const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
   openai: 'OpenAI',
@@ -45,91 +54,21 @@ const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
   openrouter: 'OpenRouter',
 };
 
-export const ModelOptions = z
-  .object({
-    max_output_tokens: z.number().int().positive().optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    top_p: z.number().min(0).max(1).optional(),
-    top_k: z.number().int().positive().optional(),
-    presence_penalty: z.number().min(-2).max(2).optional(),
-    frequency_penalty: z.number().min(-2).max(2).optional(),
-    provider_options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
-  })
-  .strict();
-export type ModelOptions = z.infer<typeof ModelOptions>;
+export { ModelConfig, ModelOptions, PROVIDER_TYPES, Provider, ProviderType, UsableModel } from '../shapes/models';
 
-const ProviderRow = z.object({
-  id: z.string(),
-  provider: z.string(),
-  display_name: z.string(),
-  api_key: z.string().nullable(),
-  api_key_key_id: z.string().nullable(),
-  base_url: z.string(),
-  enabled: z.boolean(),
-  created_at: z.coerce.date(),
-  updated_at: z.coerce.date(),
-});
+/** A provider row as the API shows it: the key is reduced to `has_api_key`. */
+const ProviderRow = Provider.omit({ has_api_key: true })
+  .extend({ api_key: z.string().nullable(), created_at: Timestamp, updated_at: Timestamp })
+  .transform(({ api_key, ...p }): Provider => ({ ...p, has_api_key: api_key !== null }));
 
-export interface Provider {
-  id: string;
-  provider: string;
-  display_name: string;
-  enabled: boolean;
-  base_url: string;
-  has_api_key: boolean;
-  created_at: string;
-  updated_at: string;
-}
-
-/** The API view of a provider row: the key is reduced to `has_api_key`. */
 function toProvider(row: unknown): Provider {
-  const r = ProviderRow.parse(row);
-  return {
-    id: r.id,
-    provider: r.provider,
-    display_name: r.display_name,
-    enabled: r.enabled,
-    base_url: r.base_url,
-    has_api_key: r.api_key !== null,
-    created_at: r.created_at.toISOString(),
-    updated_at: r.updated_at.toISOString(),
-  };
+  return ProviderRow.parse(row);
 }
 
-const ConfigRow = z.object({
-  id: z.string(),
-  provider: z.string(),
-  model: z.string(),
-  display_name: z.string(),
-  enabled: z.boolean(),
-  is_default: z.boolean(),
-  context_limit: z.number().int(),
-  compression_threshold: z.number().int(),
-  options: ModelOptions.catch({}),
-  pricing: Pricing.nullable(),
-  created_at: z.coerce.date(),
-  updated_at: z.coerce.date(),
-});
-
-export interface ModelConfig {
-  id: string;
-  provider: string;
-  model: string;
-  display_name: string;
-  enabled: boolean;
-  is_default: boolean;
-  context_limit: number;
-  compression_threshold: number;
-  options: ModelOptions;
-  /** Prices per million tokens; null: unpriced (counted in tokens only). */
-  pricing: Pricing | null;
-  created_at: string;
-  updated_at: string;
-}
+const ConfigRow = ModelConfig.extend({ options: ModelOptions.catch({}), created_at: Timestamp, updated_at: Timestamp });
 
 function toModelConfig(row: unknown): ModelConfig {
-  const r = ConfigRow.parse(row);
-  return { ...r, created_at: r.created_at.toISOString(), updated_at: r.updated_at.toISOString() };
+  return ConfigRow.parse(row);
 }
 
 // ---------------------------------------------------------------- providers
@@ -138,15 +77,7 @@ export async function listProviders(db: Queryable): Promise<Provider[]> {
   return (await getChatProviders.run(undefined, db)).map(toProvider);
 }
 
-export interface ProviderInput {
-  provider: ProviderType;
-  display_name?: string | undefined;
-  api_key?: string | null | undefined;
-  base_url?: string | undefined;
-  enabled?: boolean | undefined;
-}
-
-export async function createProvider(db: Db, ring: KeyRing, actorId: string, input: ProviderInput): Promise<Provider> {
+export async function createProvider(db: Db, ring: KeyRing, actorId: string, input: NewProvider): Promise<Provider> {
   const id = crypto.randomUUID();
   const sealed = input.api_key ? await ring.seal(input.api_key, sealBinding(id)) : null;
   try {
@@ -170,8 +101,6 @@ export async function createProvider(db: Db, ring: KeyRing, actorId: string, inp
     throw e;
   }
 }
-
-export type ProviderPatch = Omit<Partial<ProviderInput>, 'provider'>;
 
 export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: ProviderPatch): Promise<Provider> {
   const row = await db.inTx(async (tx) => {
@@ -265,39 +194,8 @@ export async function listModelConfigs(db: Queryable): Promise<ModelConfig[]> {
   return (await getChatModelConfigs.run(undefined, db)).map(toModelConfig);
 }
 
-export interface UsableModel {
-  id: string;
-  provider: string;
-  model: string;
-  display_name: string;
-  is_default: boolean;
-  context_limit: number;
-  pricing: Pricing | null;
-}
-
 export async function listUsableModels(db: Queryable): Promise<UsableModel[]> {
-  return (await getEnabledChatModels.run(undefined, db)).map((r) => ({
-    id: r.id,
-    provider: r.provider,
-    model: r.model,
-    display_name: r.display_name,
-    is_default: r.is_default,
-    context_limit: r.context_limit,
-    pricing: Pricing.nullable().parse(r.pricing),
-  }));
-}
-
-export interface ModelConfigInput {
-  provider: string;
-  model: string;
-  display_name?: string | undefined;
-  enabled?: boolean | undefined;
-  is_default?: boolean | undefined;
-  context_limit: number;
-  compression_threshold?: number | undefined;
-  options?: ModelOptions | undefined;
-  /** null clears the prices; absent keeps them (on a change) or leaves the config unpriced (on creation). */
-  pricing?: Pricing | null | undefined;
+  return (await getEnabledChatModels.run(undefined, db)).map((r) => UsableModel.parse(r));
 }
 
 /** Prices as the statements take them: JSON text, or SQL NULL. */
@@ -309,7 +207,7 @@ const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
  * Creates a config; the provider is looked up FOR UPDATE (this serialises against a provider delete).
  * Lock order: LockChatModelWrites, the provider row, config rows.
  */
-export async function createModelConfig(db: Db, actorId: string, input: ModelConfigInput): Promise<ModelConfig> {
+export async function createModelConfig(db: Db, actorId: string, input: NewModelConfig): Promise<ModelConfig> {
   const row = await db.inTx(async (tx) => {
     await lockChatModelWrites.run(undefined, tx);
     const [provider] = await getChatProviderByTypeForUpdate.run({ provider: input.provider }, tx);
@@ -336,8 +234,6 @@ export async function createModelConfig(db: Db, actorId: string, input: ModelCon
   invalidateModelCache();
   return toModelConfig(row);
 }
-
-export type ModelConfigPatch = Partial<ModelConfigInput>;
 
 /**
  * Updates a live config. A row that is gone, or vanishes mid-transaction, is a 404; an unknown provider a 400.

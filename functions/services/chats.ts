@@ -1,5 +1,7 @@
-/** Chats and messages: their API shapes, input schemas, and the Worker-side reads. */
+/** Chats and messages: input schemas, row parsing (derived from the API shapes), and the Worker-side reads. */
 import { z } from 'zod';
+import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, TokenUsage, type Part } from '../shapes/chat';
+import { mapShape } from '../shapes/map-shape';
 import type { Queryable } from '../lib/db';
 import {
   getChatMessagesAfter,
@@ -12,10 +14,7 @@ export const MAX_MESSAGE_CHARS = 200_000;
 export const MAX_MESSAGE_PARTS = 100;
 export const MAX_QUEUED = 20;
 
-export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
-export const ReasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() }).strict();
-export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart]);
-export type Part = z.infer<typeof Part>;
+export { Chat, ChatStatus, LastError, Message, MessagePart, Part, QueuedMessage, Role, TextPart, TokenUsage, Usage } from '../shapes/chat';
 
 /** User input: a string (one text part) or a list of text parts; never empty, bounded. */
 export const UserContent = z
@@ -32,139 +31,40 @@ export const UserContent = z
     message: `must be at most ${MAX_MESSAGE_CHARS} characters`,
   });
 
-/** Content read back from Postgres: known parts are checked, unknown kinds (future tool parts) kept as-is. */
-const StoredContent = z.array(z.union([Part, z.looseObject({ type: z.string() })]));
-
 export const Labels = z
   .record(z.string().min(1).max(64), z.string().max(256))
   .refine((l) => Object.keys(l).length <= 50, { message: 'at most 50 labels' });
 
-export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error']);
-export type ChatStatus = z.infer<typeof ChatStatus>;
-export const LastError = z.object({ message: z.string(), kind: z.string() });
-export type LastError = z.infer<typeof LastError>;
-
-export const Role = z.enum(['system', 'user', 'assistant', 'tool']);
-export type Role = z.infer<typeof Role>;
-
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  total_tokens: number;
-  reasoning_tokens: number;
-  cache_read_tokens: number;
-  cache_creation_tokens: number;
-}
-
-/** A message's usage: its tokens and, for an answer on a priced model, its cost (a decimal string). */
-export interface MessageUsage extends Usage {
-  cost: string | null;
-}
-
-export interface Message {
-  id: number;
-  chat_id: string;
-  role: Role;
-  content: z.infer<typeof StoredContent>;
-  model_config_id: string | null;
-  created_at: string;
-  usage?: MessageUsage;
-}
-
-const Int8 = z.union([z.string(), z.number()]).transform(Number).nullable();
-const MessageRow = z.object({
-  id: z.union([z.string(), z.number()]).transform(Number),
-  chat_id: z.string(),
-  role: Role,
-  content: StoredContent,
-  model_config_id: z.string().nullable(),
-  created_at: z.coerce.date(),
-  input_tokens: Int8,
-  output_tokens: Int8,
-  total_tokens: Int8,
-  reasoning_tokens: Int8,
-  cache_read_tokens: Int8,
-  cache_creation_tokens: Int8,
-  // Kept exact: micro-units may pass 2^53.
-  cost_micros: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).nullish(),
-});
+// Rows, parsed by schemas derived from the API shapes: only what Postgres spells differently is restated.
+const MessageRow = Message.omit({ usage: true }).extend({ id: Int8, created_at: Timestamp });
+/** The usage columns of a message row: null for a message without usage (not a model's answer). */
+const UsageRow = z.object(mapShape(TokenUsage.shape, () => Int8.nullable()));
+/** An answer's cost in micro-units, kept exact (it may pass 2^53): null when not priced. */
+const CostRow = z.object({ cost_micros: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).nullish() });
 
 export function toMessage(row: unknown): Message {
-  const r = MessageRow.parse(row);
-  const m: Message = {
-    id: r.id,
-    chat_id: r.chat_id,
-    role: r.role,
-    content: r.content,
-    model_config_id: r.model_config_id,
-    created_at: r.created_at.toISOString(),
-  };
-  if (r.input_tokens !== null || r.output_tokens !== null || r.total_tokens !== null) {
-    m.usage = {
-      input_tokens: r.input_tokens ?? 0,
-      output_tokens: r.output_tokens ?? 0,
-      total_tokens: r.total_tokens ?? 0,
-      reasoning_tokens: r.reasoning_tokens ?? 0,
-      cache_read_tokens: r.cache_read_tokens ?? 0,
-      cache_creation_tokens: r.cache_creation_tokens ?? 0,
-      cost: r.cost_micros == null ? null : formatMicros(BigInt(r.cost_micros)),
-    };
-  }
-  return m;
+  const message = MessageRow.parse(row);
+  const u = UsageRow.parse(row);
+  if (u.input_tokens === null && u.output_tokens === null && u.total_tokens === null) return message;
+  const { cost_micros: cost } = CostRow.parse(row);
+  return { ...message, usage: { ...mapShape(u, (v) => v ?? 0), cost: cost == null ? null : formatMicros(BigInt(cost)) } };
 }
 
-export interface Chat {
-  id: string;
-  owner_id: string;
-  title: string;
-  status: ChatStatus;
-  last_model_config_id: string | null;
-  archived: boolean;
-  labels: Record<string, string>;
-  agent_id: string | null;
-  last_error: LastError | null;
-  created_at: string;
-  updated_at: string;
-}
-
-const ChatRow = z.object({
-  id: z.string(),
-  owner_id: z.string(),
-  title: z.string(),
-  status: ChatStatus,
-  last_model_config_id: z.string().nullable(),
-  archived: z.boolean(),
-  labels: z.record(z.string(), z.string()).catch({}),
-  agent_id: z.string().nullable(),
-  last_error: LastError.nullable().catch(null),
-  created_at: z.coerce.date(),
-  updated_at: z.coerce.date(),
+const ChatRow = Chat.extend({
+  labels: Chat.shape.labels.catch({}),
+  last_error: Chat.shape.last_error.catch(null),
+  created_at: Timestamp,
+  updated_at: Timestamp,
 });
 
 export function toChat(row: unknown): Chat {
-  const r = ChatRow.parse(row);
-  return { ...r, created_at: r.created_at.toISOString(), updated_at: r.updated_at.toISOString() };
+  return ChatRow.parse(row);
 }
 
-export interface QueuedMessage {
-  id: string;
-  chat_id: string;
-  content: z.infer<typeof StoredContent>;
-  model_config_id: string | null;
-  created_at: string;
-}
-
-const QueuedRow = z.object({
-  id: z.string(),
-  chat_id: z.string(),
-  content: StoredContent,
-  model_config_id: z.string().nullable(),
-  created_at: z.coerce.date(),
-});
+const QueuedRow = QueuedMessage.extend({ created_at: Timestamp });
 
 export function toQueued(row: unknown): QueuedMessage {
-  const r = QueuedRow.parse(row);
-  return { ...r, created_at: r.created_at.toISOString() };
+  return QueuedRow.parse(row);
 }
 
 /** A short title from the first user message: its first line, at most 80 characters. */

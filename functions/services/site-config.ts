@@ -2,17 +2,14 @@
 import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
-import { SpendPeriod } from '../lib/usage-meter-api';
-import { Amount } from './usage-cost';
-
-/** The deployment's default spend limit per user (`amount` null: none). Users' meters read it themselves. */
-export const SpendLimitSetting = z.object({ period: SpendPeriod, amount: Amount.nullable() }).strict();
+import { SpendLimit } from '../shapes/usage';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
   auto_archive_days: { schema: z.number().int().min(0).max(36_500), default: 0 },
   system_prompt: { schema: z.string().max(100_000), default: '' },
-  spend_limit: { schema: SpendLimitSetting, default: { period: 'month', amount: null } },
+  // The deployment's default spend limit per user (`amount` null: none). Users' meters read it themselves.
+  spend_limit: { schema: SpendLimit, default: { period: 'month', amount: null } },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;

@@ -3,40 +3,14 @@
  * deployment's currency) in BigInt, and a model answer's cost is computed from its usage in integers. No floating
  * point anywhere on the way.
  */
-import { z } from 'zod';
-import type { Usage } from './chats';
+import type { Pricing } from '../shapes/usage';
+import type { TokenUsage } from './chats';
 
 /** Micro-units in one unit of the currency. */
 const MICROS = 1_000_000n;
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
-/** A decimal string with at most `int` digits before the point and 6 after ("3", "3.00", "0.075"). */
-function decimal(int: number) {
-  return z
-    .string()
-    .regex(new RegExp(`^\\d{1,${int}}(\\.\\d{1,6})?$`), {
-      message: `must be a decimal string such as "3.00": at most ${int} digits before the point and 6 after it`,
-    });
-}
-
-/** A price per million tokens. */
-export const Price = decimal(9);
-/** A spend limit's amount. */
-export const Amount = decimal(12);
-
-export const Pricing = z
-  .object({
-    input_per_mtok: Price,
-    output_per_mtok: Price,
-    /** Cache reads; the input price when absent. */
-    cache_read_per_mtok: Price.optional(),
-    /** Cache writes; the input price when absent. */
-    cache_write_per_mtok: Price.optional(),
-    /** Reasoning tokens (part of the output); the output price when absent. */
-    reasoning_per_mtok: Price.optional(),
-  })
-  .strict();
-export type Pricing = z.infer<typeof Pricing>;
+export { Amount, Price, Pricing } from '../shapes/usage';
 
 /** A decimal string (as validated above) in micro-units: "3.5" → 3500000n. */
 export function toMicros(s: string): bigint {
@@ -66,7 +40,7 @@ function tokens(n: number): bigint {
  * reasoning) into plain output and reasoning. Each part is multiplied by its price per million tokens; the sum, in
  * units of 10^-12, is rounded half up to a whole micro-unit once.
  */
-export function costMicros(p: Pricing, u: Usage): bigint {
+export function costMicros(p: Pricing, u: TokenUsage): bigint {
   const input = tokens(u.input_tokens);
   const cacheRead = tokens(u.cache_read_tokens);
   const cacheWrite = tokens(u.cache_creation_tokens);
@@ -90,7 +64,7 @@ export function costMicros(p: Pricing, u: Usage): bigint {
  * What an answer costs, as stored: micro-units as a decimal integer string, or null when it is not priced (the
  * model has no pricing, or the provider reported no usage: it counts as zero and is flagged as unpriced).
  */
-export function answerCost(pricing: Pricing | null, usage: Usage | null, usageKnown: boolean): string | null {
+export function answerCost(pricing: Pricing | null, usage: TokenUsage | null, usageKnown: boolean): string | null {
   if (pricing === null || usage === null || !usageKnown) return null;
   const micros = costMicros(pricing, usage);
   // The column is a bigint; no real answer comes near 9.2 trillion units of a currency.

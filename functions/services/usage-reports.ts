@@ -1,15 +1,15 @@
 /**
- * Usage reports, read from the ledger (usage_daily per user, UTC day and model; usage_by_chat per chat and day) over whole UTC days:
- * one statement per report, grouped in SQL; the totals are the sum of the groups. Amounts are summed exactly (text
+ * Usage reports, read from the ledger (usage_daily per user, UTC day and model; usage_by_chat per chat and day)
+ * over whole UTC days: one statement per report, grouped in SQL; the totals are the sum of the groups. Amounts are summed exactly (text
  * from Postgres, BigInt here) and shown as decimal strings. CSV for exports.
  */
 import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import { getUsageByChat, getUsageByDay, getUsageByModel, getUsageByUser } from '../../sql/generated/usage.queries';
+import { UsageGroupKey, type GroupBy, type UsageReport, type UsageTotals } from '../shapes/usage';
 import { formatMicros } from './usage-cost';
 
-export const GroupBy = z.enum(['day', 'model', 'chat', 'user']);
-export type GroupBy = z.infer<typeof GroupBy>;
+export { GroupBy } from '../shapes/usage';
 
 const Count = z.string().regex(/^\d+$/);
 /** The sums every statement returns, as text. */
@@ -36,36 +36,9 @@ const SUM_FIELDS = [
 ] as const satisfies readonly (keyof SumsRow)[];
 const TOKEN_FIELDS = ['input_tokens', 'output_tokens', 'reasoning_tokens', 'cache_read_tokens', 'cache_creation_tokens'] as const;
 
-export interface Sums {
-  input_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-  cache_read_tokens: number;
-  cache_creation_tokens: number;
-  total_tokens: number;
-  /** Decimal string; answers without a cost count as zero. */
-  cost: string;
-  turns: number;
-  /** Answers without a cost: on an unpriced model, or whose provider reported no usage. */
-  unpriced_turns: number;
-}
-
+type Sums = UsageTotals;
 /** A group's key: its day, model, chat or user (with what names it). */
-export type GroupKey =
-  | { day: string }
-  | { model_config_id: string; provider: string | null; model: string | null; display_name: string | null }
-  | { chat_id: string; user_id: string; title: string | null }
-  | { user_id: string; username: string | null; email: string | null };
-
-export type Group = GroupKey & Sums;
-
-export interface UsageReport {
-  from: string;
-  to: string;
-  group_by: GroupBy;
-  totals: Sums;
-  groups: Group[];
-}
+type GroupKey = z.infer<(typeof UsageGroupKey)[GroupBy]>;
 
 export interface ReportQuery {
   /** One user's usage, or (null) everyone's. */
@@ -101,10 +74,11 @@ function totalOf(rows: readonly SumsRow[]): Sums {
   return sumsOf(total);
 }
 
-const DayRow = SumsRow.extend({ day: z.string() });
-const ModelRow = SumsRow.extend({ model_config_id: z.string(), provider: z.string().nullable(), model: z.string().nullable(), display_name: z.string().nullable() });
-const ChatRow = SumsRow.extend({ chat_id: z.string(), user_id: z.string(), title: z.string().nullable() });
-const UserRow = SumsRow.extend({ user_id: z.string(), username: z.string().nullable(), email: z.string().nullable() });
+// Each statement's rows: the group's key as the API shape has it, and the sums as text.
+const DayRow = SumsRow.extend(UsageGroupKey.day.shape);
+const ModelRow = SumsRow.extend(UsageGroupKey.model.shape);
+const ChatRow = SumsRow.extend(UsageGroupKey.chat.shape);
+const UserRow = SumsRow.extend(UsageGroupKey.user.shape);
 
 /** The report's groups, keyed, with each group's sums as the statement returned them. */
 async function groupsOf(db: Queryable, q: ReportQuery): Promise<{ key: GroupKey; sums: SumsRow }[]> {
@@ -145,12 +119,7 @@ export async function usageReport(db: Queryable, q: ReportQuery): Promise<UsageR
 }
 
 const SUM_COLUMNS = [...TOKEN_FIELDS, 'total_tokens', 'cost', 'turns', 'unpriced_turns'] as const;
-const KEY_COLUMNS: Record<GroupBy, readonly string[]> = {
-  day: ['day'],
-  model: ['model_config_id', 'provider', 'model', 'display_name'],
-  chat: ['chat_id', 'user_id', 'title'],
-  user: ['user_id', 'username', 'email'],
-};
+const KEY_COLUMNS = (g: GroupBy): readonly string[] => Object.keys(UsageGroupKey[g].shape);
 
 /**
  * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. Text that a spreadsheet would run as a
@@ -165,7 +134,7 @@ function csvField(v: unknown): string {
 
 /** The report's groups as CSV: a header line, then one line per group (CRLF line ends). */
 export function reportCsv(r: UsageReport): string {
-  const columns = [...KEY_COLUMNS[r.group_by], ...SUM_COLUMNS];
+  const columns = [...KEY_COLUMNS(r.group_by), ...SUM_COLUMNS];
   const lines = [columns.join(',')];
   for (const g of r.groups) {
     const record: Record<string, unknown> = { ...g };

@@ -1,127 +1,109 @@
 // @ts-check
 /**
- * The scale test's client side: a small JSON-over-HTTP helper with a keep-alive pool, the bootstrap (owner,
- * mock provider, model config), and one `ChatRun` per chat: its WebSocket stream, its turns, and the checks on
- * the durable messages it receives.
+ * The scale test's client side: the SDK (@chatd-edge/sdk) over a keep-alive HTTP pool, the bootstrap (owner, mock
+ * provider, model config), and one `ChatRun` per chat: its stream (a ChatStream, which reconnects and resumes by
+ * itself), its turns, and the checks on the durable messages the server sent it.
  */
 import http from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
+import { ChatdError, createClient, nodeTransport } from '@chatd-edge/sdk';
 
 /** @param {unknown} v @returns {v is Record<string, unknown>} */
 export const isRecord = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** @param {unknown} e */
+const why = (e) => (e instanceof Error ? e.message : String(e));
+
 /**
- * @typedef {object} ApiResponse
- * @property {number} status
- * @property {unknown} body   parsed JSON, or the text when it is not JSON
- * @property {number} ms      round trip
+ * A fetch over node:http(s) with one keep-alive pool of `maxSockets` connections, for the SDK: the scale test's HTTP
+ * costs what it did with its hand-written client, and `--http-sockets` still bounds the connections.
+ * @param {string} base
+ * @param {{ maxSockets: number, onAnswer?: (req: Request, status: number, body: Buffer) => void }} o
  */
-
-export class ApiError extends Error {
-  /**
-   * @param {string} what  e.g. "POST /api/v2/chats"
-   * @param {ApiResponse} res
-   */
-  constructor(what, res) {
-    const msg = isRecord(res.body) && typeof res.body.message === 'string' ? res.body.message : typeof res.body === 'string' ? res.body.slice(0, 200) : '';
-    super(`${what} answered ${res.status}${msg ? `: ${msg}` : ''}`);
-    this.status = res.status;
-    this.what = what;
-    this.serverMessage = msg;
-  }
-}
-
-/** JSON over HTTP(S) with one keep-alive pool; knows the bearer token once set. */
-export class Api {
-  /**
-   * @param {string} base   e.g. http://127.0.0.1:8787
-   * @param {{ maxSockets: number }} opts
-   */
-  constructor(base, { maxSockets }) {
-    this.base = new URL(base);
-    this.secure = this.base.protocol === 'https:';
-    this.agent = this.secure ? new https.Agent({ keepAlive: true, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
-    /** @type {string | null} */
-    this.token = null;
-  }
-
-  /**
-   * @param {string} method
-   * @param {string} path   starting with /
-   * @param {unknown} [body]
-   * @returns {Promise<ApiResponse>}
-   */
-  request(method, path, body) {
-    const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
+export function pooledFetch(base, { maxSockets, onAnswer }) {
+  const secure = new URL(base).protocol === 'https:';
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
+  const mod = secure ? https : http;
+  /** @param {Request} req @returns {Promise<Response>} */
+  const fetch = async (req) => {
+    const body = req.body ? Buffer.from(await req.arrayBuffer()) : null;
     /** @type {http.OutgoingHttpHeaders} */
-    const headers = { accept: 'application/json' };
-    if (payload) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = payload.length;
-    }
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    const started = performance.now();
-    const mod = this.secure ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = mod.request(new URL(path, this.base), { method, headers, agent: this.agent }, (res) => {
+    const headers = Object.fromEntries(req.headers);
+    if (body) headers['content-length'] = body.length;
+    return await new Promise((resolve, reject) => {
+      const out = mod.request(req.url, { method: req.method, headers, agent }, (res) => {
         /** @type {Buffer[]} */
         const chunks = [];
         res.on('data', (c) => chunks.push(/** @type {Buffer} */ (c)));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          /** @type {unknown} */
-          let parsed = text;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - started });
+          const status = res.statusCode ?? 0;
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) h.append(k, x);
+          const data = Buffer.concat(chunks);
+          onAnswer?.(req, status, data);
+          resolve(new Response(status === 204 ? null : data, { status, headers: h }));
         });
       });
-      req.on('error', reject);
-      req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${path}: no answer within 120 s`)));
-      if (payload) req.write(payload);
-      req.end();
+      out.on('error', reject);
+      out.setTimeout(120_000, () => out.destroy(new Error(`${req.method} ${req.url}: no answer within 120 s`)));
+      if (body) out.write(body);
+      out.end();
+    });
+  };
+  return { fetch, close: () => agent.destroy() };
+}
+
+/** The SDK client of the run, signed in once `signInOwner` has run; one HTTP pool and `ws` for the streams. */
+export class Api {
+  /**
+   * @param {string} base   e.g. http://127.0.0.1:8787
+   * @param {{ maxSockets: number, error?: (key: string) => void }} opts
+   */
+  constructor(base, { maxSockets, error }) {
+    this.base = base;
+    // A 503 or a lost answer to a chat creation or a message post is retried by the SDK (same Idempotency-Key):
+    // still counted, so the report shows it.
+    this.pool = pooledFetch(base, {
+      maxSockets,
+      onAnswer: (req, status, body) => {
+        if (status !== 503) return;
+        /** @type {unknown} */
+        let parsed = null;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          // not JSON
+        }
+        const message = isRecord(parsed) && typeof parsed.message === 'string' ? `: ${parsed.message}` : '';
+        error?.(`${req.method} ${new URL(req.url).pathname.replace(/[0-9a-f-]{36}/g, '{id}')} answered 503${message} (retried)`);
+      },
+    });
+    /** @type {string | null} */
+    this.token = null;
+    this.client = this.make(undefined);
+  }
+
+  /** @param {string | undefined} token */
+  make(token) {
+    return createClient({
+      baseUrl: this.base,
+      ...(token ? { token } : {}),
+      fetch: this.pool.fetch,
+      transport: nodeTransport(WebSocket, { perMessageDeflate: false, handshakeTimeout: 60_000 }),
     });
   }
 
-  /**
-   * A request that must answer one of the given statuses; returns the body.
-   * @param {string} method
-   * @param {string} path
-   * @param {unknown} body
-   * @param {number[]} ok
-   * @returns {Promise<unknown>}
-   */
-  async expect(method, path, body, ok) {
-    const res = await this.request(method, path, body);
-    if (!ok.includes(res.status)) throw new ApiError(`${method} ${path}`, res);
-    return res.body;
-  }
-
-  /** @param {string} path */
-  wsUrl(path) {
-    const u = new URL(path, this.base);
-    u.protocol = this.secure ? 'wss:' : 'ws:';
-    return u.toString();
+  /** @param {string} token */
+  signIn(token) {
+    this.token = token;
+    this.client = this.make(token);
   }
 
   close() {
-    this.agent.destroy();
+    this.pool.close();
   }
-}
-
-/**
- * @param {unknown} v
- * @param {string} field
- * @returns {string}
- */
-function str(v, field) {
-  if (isRecord(v) && typeof v[field] === 'string') return /** @type {string} */ (v[field]);
-  throw new Error(`unexpected answer: no string ${field} in ${JSON.stringify(v).slice(0, 200)}`);
 }
 
 /**
@@ -131,28 +113,27 @@ function str(v, field) {
  * @returns {Promise<{ token: string, userId: string, created: boolean }>}
  */
 export async function signInOwner(api, who) {
-  const first = await api.request('POST', '/api/v2/users/first', who);
   let created = false;
   /** @type {string} */
   let token;
-  if (first.status === 201) {
-    token = str(first.body, 'session_token');
+  try {
+    token = (await api.client.createFirstUser(who)).session_token;
     created = true;
-  } else if (first.status === 409) {
-    const login = await api.request('POST', '/api/v2/users/login', { email: who.email, password: who.password });
-    if (login.status === 401) {
-      throw new Error(`a first user already exists and ${who.email} cannot log in with the given password: pass --email and --password of an owner`);
+  } catch (e) {
+    if (!(e instanceof ChatdError) || e.status !== 409) throw e;
+    try {
+      token = (await api.client.login({ email: who.email, password: who.password })).session_token;
+    } catch (l) {
+      if (l instanceof ChatdError && l.status === 401) {
+        throw new Error(`a first user already exists and ${who.email} cannot log in with the given password: pass --email and --password of an owner`);
+      }
+      throw l;
     }
-    if (login.status !== 201) throw new ApiError('POST /api/v2/users/login', login);
-    token = str(login.body, 'session_token');
-  } else {
-    throw new ApiError('POST /api/v2/users/first', first);
   }
-  api.token = token;
-  const me = await api.expect('GET', '/api/v2/users/me', undefined, [200]);
-  const roles = isRecord(me) && Array.isArray(me.roles) ? me.roles : [];
-  if (!roles.includes('owner')) throw new Error(`${who.email} is not an owner; the scale test needs one (providers, stream counters)`);
-  return { token, userId: str(me, 'id'), created };
+  api.signIn(token);
+  const me = await api.client.me();
+  if (!me.roles.includes('owner')) throw new Error(`${who.email} is not an owner; the scale test needs one (providers, stream counters)`);
+  return { token, userId: me.id, created };
 }
 
 /** @param {string} url */
@@ -176,27 +157,24 @@ const isLoopback = (url) => {
  * @returns {Promise<{ id: string, label: string, created: string[] }>}
  */
 export async function ensureModel(api, { mockBaseUrl, modelConfigId, log }) {
-  const configs = await api.expect('GET', '/api/v2/chats/model-configs', undefined, [200]);
-  const list = Array.isArray(configs) ? configs.filter(isRecord) : [];
-  const label = (/** @type {Record<string, unknown>} */ c) => `${String(c.provider)}/${String(c.model)} (${String(c.id)})`;
+  const list = await api.client.listModelConfigs();
+  const label = (/** @type {{ provider: string, model: string, id: string }} */ c) => `${c.provider}/${c.model} (${c.id})`;
   if (modelConfigId) {
     const c = list.find((x) => x.id === modelConfigId);
     if (!c) throw new Error(`--model-config ${modelConfigId}: no live model config with that id`);
     return { id: modelConfigId, label: label(c), created: [] };
   }
-  const providers = await api.expect('GET', '/api/v2/chats/providers', undefined, [200]);
-  const plist = Array.isArray(providers) ? providers.filter(isRecord) : [];
-  const def = list.find((c) => c.is_default === true);
+  const plist = await api.client.listProviders();
+  const def = list.find((c) => c.is_default);
   if (def) {
-    const p = plist.find((x) => x.provider === def.provider);
-    const base = p && typeof p.base_url === 'string' ? p.base_url : '';
+    const base = plist.find((x) => x.provider === def.provider)?.base_url ?? '';
     if (def.provider !== 'openai-compat' || !isLoopback(base)) {
       throw new Error(
         `the default model is ${label(def)} on ${base || 'its provider'}, not a local mock: the scale test would call it for every turn. ` +
           'Pass --model-config <id> to use it anyway, or make a mock the default.',
       );
     }
-    return { id: str(def, 'id'), label: `${label(def)} via ${base}`, created: [] };
+    return { id: def.id, label: `${label(def)} via ${base}`, created: [] };
   }
   if (!mockBaseUrl) throw new Error('there is no default model config: pass --mock-url (the mock LLM base URL, …/v1) so one can be created');
   /** @type {string[]} */
@@ -204,22 +182,23 @@ export async function ensureModel(api, { mockBaseUrl, modelConfigId, log }) {
   const existing = plist.find((x) => x.provider === 'openai-compat');
   if (existing) {
     if (existing.base_url !== mockBaseUrl) {
-      throw new Error(`an openai-compat provider already exists with base_url ${String(existing.base_url)}, not ${mockBaseUrl}; pass --model-config, or point it at the mock`);
+      throw new Error(`an openai-compat provider already exists with base_url ${existing.base_url}, not ${mockBaseUrl}; pass --model-config, or point it at the mock`);
     }
   } else {
-    await api.expect('POST', '/api/v2/chats/providers', { provider: 'openai-compat', display_name: 'Mock LLM (scale test)', base_url: mockBaseUrl }, [201]);
+    await api.client.createProvider({ provider: 'openai-compat', display_name: 'Mock LLM (scale test)', base_url: mockBaseUrl });
     created.push(`provider openai-compat -> ${mockBaseUrl}`);
   }
-  const cfg = await api.expect(
-    'POST',
-    '/api/v2/chats/model-configs',
-    { provider: 'openai-compat', model: 'mock-echo', display_name: 'Mock echo (scale test)', context_limit: 1_000_000, compression_threshold: 100, is_default: true },
-    [201],
-  );
-  const id = str(cfg, 'id');
-  created.push(`default model config openai-compat/mock-echo (${id})`);
+  const cfg = await api.client.createModelConfig({
+    provider: 'openai-compat',
+    model: 'mock-echo',
+    display_name: 'Mock echo (scale test)',
+    context_limit: 1_000_000,
+    compression_threshold: 100,
+    is_default: true,
+  });
+  created.push(`default model config openai-compat/mock-echo (${cfg.id})`);
   for (const c of created) log(`created ${c}`);
-  return { id, label: `openai-compat/mock-echo (${id}) via ${mockBaseUrl}`, created };
+  return { id: cfg.id, label: `openai-compat/mock-echo (${cfg.id}) via ${mockBaseUrl}`, created };
 }
 
 /** A FIFO counting semaphore. */
@@ -302,7 +281,13 @@ export async function mapLimit(items, limit, fn) {
  * @property {(v: { status: string, at: number }) => void} resolve
  */
 
-/** One chat: its stream, its turns, and what its client saw. */
+/** @typedef {import('@chatd-edge/sdk').StreamEvent} StreamEvent */
+
+/**
+ * One chat: its stream, its turns, and what its client saw. The checks read the frames as the server sent them
+ * (the SDK's `frame` event, before its own dedupe), so a duplicate or out-of-order durable message from the server
+ * is still counted; the SDK reconnects and resumes (after the last durable id it has) by itself.
+ */
 export class ChatRun {
   /**
    * @param {number} index
@@ -313,9 +298,8 @@ export class ChatRun {
     this.shared = shared;
     /** @type {string | null} */
     this.chatId = null;
-    /** @type {WebSocket | null} */
-    this.ws = null;
-    this.closing = false;
+    /** @type {import('@chatd-edge/sdk').ChatStream | null} */
+    this.stream = null;
     /** The stream opened at least once. */
     this.connectedOnce = false;
     /** Durable message ids in the order they arrived (duplicates left out). */
@@ -350,29 +334,22 @@ export class ChatRun {
   async create(text, modelConfigId) {
     const t0 = performance.now();
     const wait = this.arm(1, t0);
-    /** @type {ApiResponse} */
-    let res;
     try {
-      res = await this.shared.api.request('POST', '/api/v2/chats', { content: text, model_config_id: modelConfigId });
+      this.chatId = (await this.shared.api.client.createChat({ content: text, model_config_id: modelConfigId })).id;
     } catch (e) {
       this.active = null;
-      this.shared.error(`POST /chats: ${e instanceof Error ? e.message : String(e)}`);
+      this.shared.error(`POST /chats: ${why(e)}`);
       return null;
     }
-    if (res.status !== 201 || !isRecord(res.body) || typeof res.body.id !== 'string') {
-      this.active = null;
-      this.shared.error(new ApiError('POST /chats', res).message);
-      return null;
-    }
-    this.chatId = res.body.id;
+    const postMs = performance.now() - t0;
     try {
-      await this.connect(0);
+      await this.connect();
     } catch (e) {
       this.active = null;
-      this.shared.error(`stream connect: ${e instanceof Error ? e.message : String(e)}`);
+      this.shared.error(`stream connect: ${why(e)}`);
       return null;
     }
-    return await this.finish(wait, res.ms, t0);
+    return await this.finish(wait, postMs, t0);
   }
 
   /**
@@ -384,22 +361,16 @@ export class ChatRun {
   async send(turn, text) {
     const t0 = performance.now();
     const wait = this.arm(turn, t0);
-    /** @type {ApiResponse} */
-    let res;
     try {
-      res = await this.shared.api.request('POST', `/api/v2/chats/${String(this.chatId)}/messages`, { content: text });
+      const sent = await this.shared.api.client.sendMessage(String(this.chatId), { content: text });
+      // Queued (202) would mean the chat was still busy: the previous `waiting` was not the end of its turn.
+      if (!('message' in sent)) throw new Error('answered 202: the message was queued behind a busy chat');
     } catch (e) {
       this.active = null;
-      this.shared.error(`POST /messages: ${e instanceof Error ? e.message : String(e)}`);
+      this.shared.error(`POST /messages: ${why(e)}`);
       return null;
     }
-    if (res.status !== 201) {
-      // 202 would mean the chat was still busy: the previous `waiting` was not the end of its turn.
-      this.active = null;
-      this.shared.error(new ApiError('POST /messages', res).message);
-      return null;
-    }
-    return await this.finish(wait, res.ms, t0);
+    return await this.finish(wait, performance.now() - t0, t0);
   }
 
   /**
@@ -445,110 +416,64 @@ export class ChatRun {
   }
 
   /**
-   * Opens (or re-opens) the stream after `afterId`; resolves once it is open.
-   * @param {number} afterId
+   * Opens the chat's stream (after_id=0); resolves once its first frame is in, rejects when the stream ends first
+   * (a refused upgrade that retrying cannot fix). Later drops are the SDK's to repair: it reconnects after the last
+   * durable id it holds, and each drop is counted here.
    * @returns {Promise<void>}
    */
-  connect(afterId) {
-    const url = this.shared.api.wsUrl(`/api/v2/chats/${String(this.chatId)}/stream${afterId > 0 ? `?after_id=${afterId}` : ''}`);
-    const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${String(this.shared.api.token)}` },
-      perMessageDeflate: false,
-      handshakeTimeout: 60_000,
+  connect() {
+    const stream = this.shared.api.client.stream(String(this.chatId), { afterId: 0 });
+    this.stream = stream;
+    stream.on('frame', (f) => {
+      this.onFrame(f.events);
     });
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.onFrame(String(data));
+    stream.on('open', (e) => {
+      this.connectedOnce = true;
+      if (e.reconnected) this.reconnects += 1;
     });
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => {
-        this.connectedOnce = true;
-        ws.on('close', (code) => {
-          this.onClose(ws, code);
-        });
-        resolve();
-      });
-      ws.once('unexpected-response', (_req, res) => {
-        reject(new Error(`upgrade answered ${res.statusCode ?? 0}`));
-        res.resume();
-        ws.terminate();
-      });
-      ws.once('error', (e) => {
-        reject(e);
-      });
+    stream.on('disconnect', (e) => {
+      if (e.error) {
+        this.shared.error(`stream reconnect: ${e.error.message}`);
+        return;
+      }
+      this.unexpectedCloses += 1;
+      this.shared.error(`stream closed by the server (code ${e.code})`);
     });
+    stream.on('close', (e) => {
+      if (e.error) this.shared.error(`stream ended: ${e.error.message}`);
+    });
+    return stream.until((x) => x.connected, { timeoutMs: this.shared.turnTimeoutMs });
   }
 
-  /**
-   * @param {WebSocket} ws
-   * @param {number} code
-   */
-  onClose(ws, code) {
-    if (this.closing || ws !== this.ws) return;
-    this.unexpectedCloses += 1;
-    this.shared.error(`stream closed by the server (code ${code})`);
-    // What a real client does: reconnect after the last durable id it holds.
-    const retry = (/** @type {number} */ attempt) => {
-      if (this.closing) return;
-      this.reconnects += 1;
-      this.connect(this.lastId).catch((/** @type {unknown} */ e) => {
-        this.shared.error(`stream reconnect: ${e instanceof Error ? e.message : String(e)}`);
-        if (attempt < 5) setTimeout(() => retry(attempt + 1), 200 * 2 ** attempt);
-      });
-    };
-    setTimeout(() => retry(0), 100);
-  }
-
-  /** @param {string} text */
-  onFrame(text) {
-    /** @type {unknown} */
-    let events;
-    try {
-      events = JSON.parse(text);
-    } catch {
-      this.shared.error('stream: a frame that is not JSON');
-      return;
-    }
-    if (!Array.isArray(events)) {
-      this.shared.error('stream: a frame that is not an array of events');
-      return;
-    }
+  /** @param {readonly StreamEvent[]} events */
+  onFrame(events) {
     const now = performance.now();
-    for (const ev of /** @type {unknown[]} */ (events)) {
-      if (!isRecord(ev)) continue;
+    for (const ev of events) {
       switch (ev.type) {
-        case 'message': {
-          const m = ev.message;
-          if (isRecord(m) && typeof m.id === 'number') this.onMessage(m.id);
+        case 'message':
+          this.onMessage(ev.message.id);
           break;
-        }
         case 'message_part': {
-          const mp = ev.message_part;
           const a = this.active;
-          if (!a || !isRecord(mp) || typeof mp.seq !== 'number') break;
+          if (!a) break;
+          const seq = ev.message_part.seq;
           if (a.firstPartAt === null) a.firstPartAt = now;
-          if (mp.seq > a.maxSeq + 1) this.partGaps += 1;
-          a.maxSeq = Math.max(a.maxSeq, mp.seq);
+          if (seq > a.maxSeq + 1) this.partGaps += 1;
+          a.maxSeq = Math.max(a.maxSeq, seq);
           break;
         }
         case 'status': {
           const s = ev.status;
-          if (!isRecord(s) || typeof s.status !== 'string') break;
           this.status = s.status;
           if ((s.status === 'waiting' || s.status === 'error') && this.active?.posted) {
-            if (s.status === 'error') {
-              const le = isRecord(s.last_error) ? s.last_error : {};
-              this.shared.error(`turn ended in error (${String(le.kind)}): ${String(le.message)}`);
-            }
+            if (s.status === 'error') this.shared.error(`turn ended in error (${String(s.last_error?.kind)}): ${String(s.last_error?.message)}`);
             this.active.resolve({ status: s.status, at: now });
           }
           break;
         }
-        case 'error': {
-          const e = ev.error;
-          if (isRecord(e)) this.shared.error(`stream error event (${String(e.kind)}): ${String(e.message)}`);
+        case 'error':
+          this.shared.error(`stream error event (${ev.error.kind}): ${ev.error.message}`);
           break;
-        }
         case 'full_refresh':
           this.fullRefreshes += 1;
           break;
@@ -581,37 +506,22 @@ export class ChatRun {
 
   /** Drops the stream at once (end of the run). */
   close() {
-    this.closing = true;
-    const ws = this.ws;
-    if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    void this.stream?.close(0);
   }
 
   /**
-   * Closes the stream as a well-behaved client does (close frame 1000, wait for the server's), dropping it after
+   * Closes the stream as a well-behaved client does (close frame 1000, wait for the server's), giving up after
    * `timeoutMs`. Used when a chat is done in the middle of a run.
    * @param {number} [timeoutMs]
    * @returns {Promise<void>}
    */
   async closeGracefully(timeoutMs = 2000) {
-    this.closing = true;
-    const ws = this.ws;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return;
-    await new Promise((resolve) => {
-      const t = setTimeout(() => {
-        ws.terminate();
-        resolve(undefined);
-      }, timeoutMs);
-      ws.once('close', () => {
-        clearTimeout(t);
-        resolve(undefined);
-      });
-      ws.close(1000, 'done');
-    });
+    await this.stream?.close(timeoutMs);
   }
 }
 
 /**
- * Every live message id of a chat, from GET /messages (after_id paging, 200 a page).
+ * Every live message id of a chat, from GET /messages (the SDK's after_id paging, 200 a page).
  * @param {Api} api
  * @param {string} chatId
  * @returns {Promise<number[]>}
@@ -619,15 +529,8 @@ export class ChatRun {
 export async function serverMessageIds(api, chatId) {
   /** @type {number[]} */
   const ids = [];
-  let after = 0;
-  for (;;) {
-    const body = await api.expect('GET', `/api/v2/chats/${chatId}/messages?after_id=${after}&limit=200`, undefined, [200]);
-    const msgs = isRecord(body) && Array.isArray(body.messages) ? body.messages.filter(isRecord) : [];
-    for (const m of msgs) if (typeof m.id === 'number') ids.push(m.id);
-    const last = msgs.at(-1);
-    if (msgs.length < 200 || !last || typeof last.id !== 'number') return ids;
-    after = last.id;
-  }
+  for await (const m of api.client.messages(chatId, { pageSize: 200 })) ids.push(m.id);
+  return ids;
 }
 
 /**

@@ -13,47 +13,13 @@ import {
   sealBinding,
 } from '../../functions/services/chat-models';
 import { ApiError } from '../../functions/lib/errors';
+import { ModelConfig as ModelConfigShape, Provider as ProviderShape, UsableModel as UsableModelShape } from '../../functions/shapes/models';
 import { call, ErrorBody, freshWorld, lockWaiters, makeOwner, makeUser, testDb } from './helpers';
 
-const Provider = z
-  .object({
-    id: z.uuid(),
-    provider: z.string(),
-    display_name: z.string(),
-    enabled: z.boolean(),
-    base_url: z.string(),
-    has_api_key: z.boolean(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .strict();
-const ModelConfig = z
-  .object({
-    id: z.uuid(),
-    provider: z.string(),
-    model: z.string(),
-    display_name: z.string(),
-    enabled: z.boolean(),
-    is_default: z.boolean(),
-    context_limit: z.number(),
-    compression_threshold: z.number(),
-    options: z.record(z.string(), z.unknown()),
-    pricing: z.record(z.string(), z.string()).nullable(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .strict();
-const UsableModel = z
-  .object({
-    id: z.uuid(),
-    provider: z.string(),
-    model: z.string(),
-    display_name: z.string(),
-    is_default: z.boolean(),
-    context_limit: z.number(),
-    pricing: z.record(z.string(), z.string()).nullable(),
-  })
-  .strict();
+// The API's own shapes, strict: an answer with any other field (an API key, say) fails the test.
+const Provider = ProviderShape.strict();
+const ModelConfig = ModelConfigShape.strict();
+const UsableModel = UsableModelShape.strict();
 
 /** A fresh database with an owner, plus helpers bound to it. */
 async function world() {

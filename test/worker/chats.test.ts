@@ -3,34 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { insertChatMessages } from '../../sql/generated/chat_messages.queries';
 import { insertChat } from '../../sql/generated/chats.queries';
-import {
-  call,
-  ChatSchema,
-  ErrorBody,
-  makeUser,
-  MessageSchema,
-  freshWorld,
-  messagesOf,
-  mockGate,
-  roomOf,
-  startChat,
-  testDb,
-  testEnv,
-  textOf,
-} from './helpers';
-import { StreamClient } from './stream-client';
+import { call, ErrorBody, freshWorld, makeUser, messagesOf, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 
 const slow = (n = 40, delay = 25) => `[[mock chunks=${n} chunk_delay_ms=${delay}]]`;
 
 describe('POST /chats', () => {
   it('creates the chat with the default model, the user message, runs a turn and stores usage', async () => {
     const u = await makeUser();
-    const r = await call('POST', '/api/v2/chats', {
-      token: u.token,
-      body: { content: 'Plan the trip\nwith details', labels: { team: 'infra' } },
-    });
-    expect(r.status).toBe(201);
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'Plan the trip\nwith details', labels: { team: 'infra' } });
     expect(chat).toMatchObject({
       owner_id: u.user.id,
       title: 'Plan the trip',
@@ -47,8 +27,7 @@ describe('POST /chats', () => {
     expect(msgs[1]?.usage).toMatchObject({ input_tokens: 5, output_tokens: 6, total_tokens: 11 });
     expect(msgs[0]?.usage).toBeUndefined();
     expect(msgs.every((m) => m.model_config_id === testEnv.MOCK_MODEL_CONFIG_ID)).toBe(true);
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
-    expect(after.status).toBe('waiting');
+    expect((await sdk(u.token).getChat(chat.id)).status).toBe('waiting');
   });
 
   it('puts the deployment system prompt first and the model receives it', async () => {
@@ -248,41 +227,40 @@ describe('messages paging', () => {
     const u = await makeUser();
     const chat = await startChat(u.token, 'first');
     for (const t of ['second', 'third', 'fourth']) {
-      const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: t } });
-      expect(r.status).toBe(201);
+      expect(await sdk(u.token).sendMessage(chat.id, { content: t })).toHaveProperty('message');
       await roomOf(chat.id).idle();
     }
     const all = await messagesOf(chat.id, u.token);
     expect(all).toHaveLength(8);
     const ids = all.map((m) => m.id);
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
-    const page = async (q: string) =>
-      z.object({ messages: z.array(MessageSchema) }).parse((await call('GET', `/api/v2/chats/${chat.id}/messages${q}`, { token: u.token })).body).messages.map((m) => m.id);
+    type Query = Parameters<ReturnType<typeof sdk>['listMessages']>[1];
+    const page = async (q: Query) => (await sdk(u.token).listMessages(chat.id, q)).messages.map((m) => m.id);
     const id = (i: number) => ids[i] ?? -1;
-    const cases: [string, number[]][] = [
-      ['?limit=3', ids.slice(0, 3)],
-      [`?after_id=${id(2)}&limit=3`, ids.slice(3, 6)],
-      [`?after_id=${id(7)}`, []],
-      [`?before_id=${id(5)}&limit=2`, ids.slice(3, 5)],
-      [`?before_id=${id(0)}`, []],
-      [`?before_id=${id(7)}&limit=50`, ids.slice(0, 7)],
-      [`?after_id=${id(1)}&before_id=${id(4)}`, ids.slice(2, 4)],
-      ['?after_id=0&limit=200', ids],
+    const cases: [Query, number[]][] = [
+      [{ limit: 3 }, ids.slice(0, 3)],
+      [{ after_id: id(2), limit: 3 }, ids.slice(3, 6)],
+      [{ after_id: id(7) }, []],
+      [{ before_id: id(5), limit: 2 }, ids.slice(3, 5)],
+      [{ before_id: id(0) }, []],
+      [{ before_id: id(7), limit: 50 }, ids.slice(0, 7)],
+      [{ after_id: id(1), before_id: id(4) }, ids.slice(2, 4)],
+      [{ after_id: 0, limit: 200 }, ids],
     ];
     // A warm object answers every page from its cache; a cold one (after an eviction) from Postgres, the same.
     const before = await roomOf(chat.id).stats();
-    for (const [q, want] of cases) expect(await page(q), q).toEqual(want);
+    for (const [q, want] of cases) expect(await page(q), JSON.stringify(q)).toEqual(want);
     expect(await roomOf(chat.id).stats()).toMatchObject({ cachePages: before.cachePages + cases.length, dbPages: before.dbPages });
     for (const [q, want] of cases) {
       await abortAllDurableObjects();
-      expect(await page(q), `cold ${q}`).toEqual(want);
+      expect(await page(q), `cold ${JSON.stringify(q)}`).toEqual(want);
     }
     const db = testDb();
     // Written behind the object's back (it is the only writer of its chat), so read by a cold object.
     await db.query('UPDATE chat_messages SET deleted = true WHERE id = $1', [id(3)]);
     await db.close();
     await abortAllDurableObjects();
-    expect(await page('')).toEqual(ids.filter((_, i) => i !== 3));
+    expect(await page({})).toEqual(ids.filter((_, i) => i !== 3));
     for (const bad of ['?limit=0', '?limit=201', '?after_id=-1', '?after_id=abc', '?before_id=1.5']) {
       const r = await call('GET', `/api/v2/chats/${chat.id}/messages${bad}`, { token: u.token });
       expect(r.status, bad).toBe(400);
@@ -294,19 +272,20 @@ describe('edits', () => {
   it('replaces a user message, soft-deletes later ones, sends full_refresh, and runs a new turn', async () => {
     const u = await makeUser();
     const chat = await startChat(u.token, 'original');
-    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'follow-up' } });
+    await sdk(u.token).sendMessage(chat.id, { content: 'follow-up' });
     await roomOf(chat.id).idle();
     const before = await messagesOf(chat.id, u.token);
     expect(before.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
     const first = before[0];
     if (!first) throw new Error('no first message');
-    const stream = await StreamClient.must(chat.id, u.token, before.at(-1)?.id);
+    const stream = streamOf(chat.id, u.token, { afterId: before.at(-1)?.id ?? 0 });
+    const seen = watch(stream);
+    await stream.until((x) => x.connected, within);
 
-    const r = await call('PATCH', `/api/v2/chats/${chat.id}/messages/${first.id}`, { token: u.token, body: { content: 'edited' } });
-    expect(r.status).toBe(200);
-    expect(textOf(z.object({ message: MessageSchema }).parse(r.body).message)).toBe('edited');
-    await stream.waitFor('full_refresh', (c) => c.events.some((e) => e.type === 'full_refresh'));
-    const refresh = stream.events.find((e) => e.type === 'full_refresh');
+    const { message } = await sdk(u.token).editMessage(chat.id, first.id, { content: 'edited' });
+    expect(textOf(message)).toBe('edited');
+    await stream.until((x) => x.resumeCounts.fullRefreshes === 1, within);
+    const refresh = seen.events.find((e) => e.type === 'full_refresh');
     expect(refresh?.type === 'full_refresh' && refresh.messages.map((m) => m.id)).toEqual([first.id]);
     await roomOf(chat.id).idle();
     const after = await messagesOf(chat.id, u.token);
@@ -315,19 +294,20 @@ describe('edits', () => {
     const gone = await db.query('SELECT count(*)::int AS n FROM chat_messages WHERE chat_id = $1 AND deleted', [chat.id]);
     await db.close();
     expect(gone.rows[0]).toEqual({ n: 3 });
-    await stream.waitFor('the new assistant message', (c) => c.messages().some((m) => textOf(m) === 'Echo: edited'));
-    stream.close();
+    await stream.until((x) => x.messages.some((m) => textOf(m) === 'Echo: edited'), within);
+    expect(stream.messages).toEqual(after);
+    await stream.close();
   });
 
   it('refuses to edit assistant messages (400) and unknown ones (404)', async () => {
     const u = await makeUser();
     const chat = await startChat(u.token);
     const [, asst] = await messagesOf(chat.id, u.token);
-    const r = await call('PATCH', `/api/v2/chats/${chat.id}/messages/${asst?.id ?? 0}`, { token: u.token, body: { content: 'x' } });
-    expect(r.status).toBe(400);
-    expect(ErrorBody.parse(r.body).message).toBe('Only user messages can be edited.');
-    const missing = await call('PATCH', `/api/v2/chats/${chat.id}/messages/999999999`, { token: u.token, body: { content: 'x' } });
-    expect(missing.status).toBe(404);
+    await expect(sdk(u.token).editMessage(chat.id, asst?.id ?? 0, { content: 'x' })).rejects.toMatchObject({
+      status: 400,
+      message: 'Only user messages can be edited.',
+    });
+    await expect(sdk(u.token).editMessage(chat.id, 999999999, { content: 'x' })).rejects.toMatchObject({ status: 404 });
     const bad = await call('PATCH', `/api/v2/chats/${chat.id}/messages/abc`, { token: u.token, body: { content: 'x' } });
     expect(bad.status).toBe(400);
   });
@@ -337,33 +317,28 @@ describe('queue and interrupts', () => {
   it('queues up to 20 behind a running turn, then 409; runs them in order after delete and promote', async () => {
     const u = await makeUser();
     const gate = mockGate();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${gate.directive(3)}` } });
-    const chat = ChatSchema.parse(created.body);
+    const c = sdk(u.token);
+    const chat = await c.createChat({ content: `busy ${gate.directive(3)}` });
     await gate.waiting(1);
     const queued: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `q${i}` } });
-      expect(r.status, r.text).toBe(202);
-      queued.push(z.object({ queued_message: z.object({ id: z.uuid() }).loose() }).parse(r.body).queued_message.id);
+      const r = await c.sendMessage(chat.id, { content: `q${i}` });
+      if (!('queued_message' in r)) throw new Error(`q${i} was not queued`);
+      queued.push(r.queued_message.id);
     }
-    const full = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'one too many' } });
-    expect(full.status).toBe(409);
-    expect(ErrorBody.parse(full.body).message).toMatch(/queue is full/);
+    await expect(c.sendMessage(chat.id, { content: 'one too many' })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/queue is full/) as string });
 
-    const list = z
-      .object({ queued_messages: z.array(z.object({ id: z.string(), content: z.array(z.object({ text: z.string() }).loose()) }).loose()) })
-      .parse((await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body);
-    expect(list.queued_messages.map((q) => q.content[0]?.text)).toEqual(queued.map((_, i) => `q${i}`));
+    const list = await c.queue(chat.id);
+    expect(list.queued_messages.map((q) => textOf(q))).toEqual(queued.map((_, i) => `q${i}`));
 
-    expect((await call('DELETE', `/api/v2/chats/${chat.id}/queue/${queued[3] ?? ''}`, { token: u.token })).status).toBe(204);
-    expect((await call('DELETE', `/api/v2/chats/${chat.id}/queue/${queued[3] ?? ''}`, { token: u.token })).status).toBe(404);
-    const promoted = await call('POST', `/api/v2/chats/${chat.id}/queue/${queued[19] ?? ''}/promote`, { token: u.token });
-    expect(promoted.status).toBe(202);
+    await c.deleteQueued(chat.id, queued[3] ?? '');
+    await expect(c.deleteQueued(chat.id, queued[3] ?? '')).rejects.toMatchObject({ status: 404 });
+    expect(await c.promoteQueued(chat.id, queued[19] ?? '')).toHaveProperty('queued_message');
     await gate.open();
 
     // Drain: every queued message runs, one turn each, in queue order.
     for (let i = 0; i < 40; i++) {
-      const q = z.object({ queued_messages: z.array(z.unknown()) }).parse((await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body);
+      const q = await c.queue(chat.id);
       await roomOf(chat.id).idle();
       if (q.queued_messages.length === 0) break;
     }
@@ -379,29 +354,25 @@ describe('queue and interrupts', () => {
     const u = await makeUser();
     const gate = mockGate();
     const failing = `fails [[mock error_status=500]] ${gate.directive()}`;
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: failing } });
-    const chat = ChatSchema.parse(created.body);
+    const c = sdk(u.token);
+    const chat = await c.createChat({ content: failing });
     await gate.waiting(1);
-    const q = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'later' } });
-    expect(q.status).toBe(202);
+    const q = await c.sendMessage(chat.id, { content: 'later' });
+    if (!('queued_message' in q)) throw new Error('not queued');
     await gate.open();
-    const qid = z.object({ queued_message: z.object({ id: z.string() }).loose() }).parse(q.body).queued_message.id;
+    const qid = q.queued_message.id;
     expect(await roomOf(chat.id).idle()).toBe('error');
-    const failed = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    const failed = await c.getChat(chat.id);
     expect(failed.last_error).toEqual({ kind: 'provider_error', message: 'The model provider failed (HTTP 500).' });
     // Paused, not lost.
-    const queue = z.object({ queued_messages: z.array(z.object({ id: z.string() }).loose()) }).parse(
-      (await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: u.token })).body,
-    );
-    expect(queue.queued_messages.map((m) => m.id)).toEqual([qid]);
+    expect((await c.queue(chat.id)).queued_messages.map((m) => m.id)).toEqual([qid]);
 
-    expect((await call('POST', `/api/v2/chats/${chat.id}/queue/${crypto.randomUUID()}/promote`, { token: u.token })).status).toBe(404);
-    const p = await call('POST', `/api/v2/chats/${chat.id}/queue/${qid}/promote`, { token: u.token });
-    expect(p.status, p.text).toBe(201);
-    expect(textOf(z.object({ message: MessageSchema }).parse(p.body).message)).toBe('later');
+    await expect(c.promoteQueued(chat.id, crypto.randomUUID())).rejects.toMatchObject({ status: 404 });
+    const p = await c.promoteQueued(chat.id, qid);
+    if (!('message' in p)) throw new Error('the promoted message was queued, not sent');
+    expect(textOf(p.message)).toBe('later');
     expect(await roomOf(chat.id).idle()).toBe('waiting');
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
-    expect(after.last_error).toBeNull();
+    expect((await c.getChat(chat.id)).last_error).toBeNull();
     const texts = (await messagesOf(chat.id, u.token)).map((m) => textOf(m));
     expect(texts).toEqual([failing, 'later', 'Echo: later']);
   });
@@ -409,35 +380,32 @@ describe('queue and interrupts', () => {
   it('interrupt keeps the partial text as an assistant message and returns to waiting', async () => {
     const u = await makeUser();
     const gate = mockGate();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 0)} ${gate.directive(5)}` } });
-    const chat = ChatSchema.parse(created.body);
-    const stream = await StreamClient.must(chat.id, u.token);
+    const c = sdk(u.token);
+    const chat = await c.createChat({ content: `long ${slow(200, 0)} ${gate.directive(5)}` });
+    const stream = streamOf(chat.id, u.token);
+    const seen = watch(stream);
     await gate.waiting(1);
-    await stream.waitFor('the 5 parts sent', (c) => c.events.filter((e) => e.type === 'message_part').length === 5);
-    const r = await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: u.token });
-    expect(r.status).toBe(202);
+    await stream.until((x) => x.partial?.parts.length === 5, within);
+    expect(await c.interrupt(chat.id)).toEqual({ status: 'interrupting' });
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
     // Exactly the 5 deltas the model sent before it was stopped at the gate.
     expect(textOf(msgs[1] ?? { content: [] })).toBe('Echo: long Echo: long Echo:');
-    await stream.waitFor('interrupting then waiting', (c) => c.statuses().includes('interrupting') && c.statuses().at(-1) === 'waiting');
-    stream.close();
+    await stream.until(() => seen.statuses.includes('interrupting') && seen.statuses.at(-1) === 'waiting', within);
+    expect(stream.partial).toBeNull();
+    await stream.close();
     // Interrupting an idle chat is harmless.
-    expect((await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: u.token })).status).toBe(202);
+    expect(await c.interrupt(chat.id)).toEqual({ status: 'waiting' });
   });
 
   it('busy_behavior "interrupt" stops the running turn and runs the new message now', async () => {
     const u = await makeUser();
     const gate = mockGate();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `long ${slow(200, 2)} ${gate.directive(10)}` } });
-    const chat = ChatSchema.parse(created.body);
+    const c = sdk(u.token);
+    const chat = await c.createChat({ content: `long ${slow(200, 2)} ${gate.directive(10)}` });
     await gate.waiting(1);
-    const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, {
-      token: u.token,
-      body: { content: 'change of plan', busy_behavior: 'interrupt' },
-    });
-    expect(r.status, r.text).toBe(201);
+    expect(await c.sendMessage(chat.id, { content: 'change of plan', busy_behavior: 'interrupt' })).toHaveProperty('message');
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
@@ -450,17 +418,16 @@ describe('chat management', () => {
     const u = await makeUser();
     const a = await startChat(u.token, 'alpha');
     const b = await startChat(u.token, 'beta');
-    const list = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body);
-    expect(list.map((c) => c.id)).toEqual([b.id, a.id]);
-    const p = await call('PATCH', `/api/v2/chats/${a.id}`, { token: u.token, body: { title: 'Renamed', archived: true, labels: { k: 'v' } } });
-    expect(p.status).toBe(200);
-    expect(ChatSchema.parse(p.body)).toMatchObject({ title: 'Renamed', archived: true, labels: { k: 'v' } });
-    const live = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body);
-    expect(live.map((c) => c.id)).toEqual([b.id]);
-    const archived = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats?archived=true', { token: u.token })).body);
-    expect(archived.map((c) => c.id)).toEqual([a.id]);
-    const paged = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats?limit=1&offset=0', { token: u.token })).body);
-    expect(paged).toHaveLength(1);
+    const c = sdk(u.token);
+    expect((await c.listChats()).map((x) => x.id)).toEqual([b.id, a.id]);
+    expect(await c.updateChat(a.id, { title: 'Renamed', archived: true, labels: { k: 'v' } })).toMatchObject({
+      title: 'Renamed',
+      archived: true,
+      labels: { k: 'v' },
+    });
+    expect((await c.listChats()).map((x) => x.id)).toEqual([b.id]);
+    expect((await c.listChats({ archived: 'true' })).map((x) => x.id)).toEqual([a.id]);
+    expect(await c.listChats({ limit: 1, offset: 0 })).toHaveLength(1);
     for (const q of ['?limit=0', '?limit=999', '?offset=-1', '?archived=maybe']) {
       expect((await call('GET', `/api/v2/chats${q}`, { token: u.token })).status, q).toBe(400);
     }
@@ -470,23 +437,23 @@ describe('chat management', () => {
   it('deleting a chat cascades to its messages and queue, and closes its stream', async () => {
     const u = await makeUser();
     const gate = mockGate();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${gate.directive(2)}` } });
-    const chat = ChatSchema.parse(created.body);
+    const c = sdk(u.token);
+    const chat = await c.createChat({ content: `busy ${gate.directive(2)}` });
     await gate.waiting(1);
-    expect((await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'queued' } })).status).toBe(202);
-    const stream = await StreamClient.must(chat.id, u.token);
-    const r = await call('DELETE', `/api/v2/chats/${chat.id}`, { token: u.token });
-    expect(r.status).toBe(204);
+    expect(await c.sendMessage(chat.id, { content: 'queued' })).toHaveProperty('queued_message');
+    const stream = streamOf(chat.id, u.token);
+    await stream.until((x) => x.connected, within);
+    await c.deleteChat(chat.id);
     const db = testDb();
     for (const t of ['chat_messages', 'chat_queued_messages']) {
       const n = await db.query(`SELECT count(*)::int AS n FROM ${t} WHERE chat_id = $1`, [chat.id]);
       expect(n.rows[0], t).toEqual({ n: 0 });
     }
     await db.close();
-    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
-    await stream.waitFor('the socket to close', (c) => c.closed !== null);
-    expect(stream.closed?.code).toBe(4404);
-    expect((await call('DELETE', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
+    await expect(c.getChat(chat.id)).rejects.toMatchObject({ status: 404 });
+    await stream.closed;
+    expect(stream.error).toMatchObject({ status: 404, closeCode: 4404 });
+    await expect(c.deleteChat(chat.id)).rejects.toMatchObject({ status: 404 });
   });
 });
 
@@ -497,28 +464,29 @@ describe('cross-user access', () => {
     const chat = await startChat(owner.token);
     const [msg] = await messagesOf(chat.id, owner.token);
     const qid = crypto.randomUUID();
-    const t = other.token;
-    const results = [
-      await call('GET', `/api/v2/chats/${chat.id}`, { token: t }),
-      await call('PATCH', `/api/v2/chats/${chat.id}`, { token: t, body: { title: 'mine now' } }),
-      await call('DELETE', `/api/v2/chats/${chat.id}`, { token: t }),
-      await call('GET', `/api/v2/chats/${chat.id}/messages`, { token: t }),
-      await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: t, body: { content: 'hi' } }),
-      await call('PATCH', `/api/v2/chats/${chat.id}/messages/${msg?.id ?? 1}`, { token: t, body: { content: 'x' } }),
-      await call('POST', `/api/v2/chats/${chat.id}/interrupt`, { token: t }),
-      await call('GET', `/api/v2/chats/${chat.id}/queue`, { token: t }),
-      await call('DELETE', `/api/v2/chats/${chat.id}/queue/${qid}`, { token: t }),
-      await call('POST', `/api/v2/chats/${chat.id}/queue/${qid}/promote`, { token: t }),
+    const t = sdk(other.token);
+    const calls: (() => Promise<unknown>)[] = [
+      () => t.getChat(chat.id),
+      () => t.updateChat(chat.id, { title: 'mine now' }),
+      () => t.deleteChat(chat.id),
+      () => t.listMessages(chat.id),
+      () => t.sendMessage(chat.id, { content: 'hi' }),
+      () => t.editMessage(chat.id, msg?.id ?? 1, { content: 'x' }),
+      () => t.interrupt(chat.id),
+      () => t.queue(chat.id),
+      () => t.deleteQueued(chat.id, qid),
+      () => t.promoteQueued(chat.id, qid),
+      () => t.streamTicket(chat.id),
+      () => t.context(chat.id),
     ];
-    for (const r of results) {
-      expect(r.status).toBe(404);
-      expect(ErrorBody.parse(r.body).message).toBe('Resource not found or you do not have access to this resource');
+    for (const f of calls) {
+      await expect(f()).rejects.toMatchObject({ status: 404, message: 'Resource not found or you do not have access to this resource' });
     }
-    const s = await StreamClient.open(chat.id, t);
-    expect(s instanceof StreamClient ? 101 : s.status).toBe(404);
-    expect((await call('GET', '/api/v2/chats', { token: t })).body).toEqual([]);
-    const still = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: owner.token })).body);
-    expect(still.title).toBe(chat.title);
+    const s = t.stream(chat.id);
+    await s.closed;
+    expect(s.error?.status).toBe(404);
+    expect(await t.listChats()).toEqual([]);
+    expect((await sdk(owner.token).getChat(chat.id)).title).toBe(chat.title);
     expect(await messagesOf(chat.id, owner.token)).toHaveLength(2);
   });
 });

@@ -5,8 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EMPTY_AGGREGATE_HASH, MAX_CONTEXT_BODY_BYTES, MAX_CONTEXT_RESOURCES } from '../../functions/services/agent-context';
-import { call, ChatSchema, ErrorBody, makeOwner, makeUser, roomOf, testDb, testEnv } from './helpers';
-import { StreamClient } from './stream-client';
+import { call, ErrorBody, makeOwner, makeUser, roomOf, sdk, streamOf, testDb, testEnv, watch, within } from './helpers';
 
 // ------------------------------------------------------------------ helpers
 
@@ -114,10 +113,8 @@ async function getContext(chatId: string, token: string) {
 }
 
 /** Starts a chat with an agent and waits for its first turn. */
-async function agentChat(token: string, agentId: string, content = `hi ${crypto.randomUUID()}`, extra: Record<string, unknown> = {}) {
-  const r = await call('POST', '/api/v2/chats', { token, body: { content, agent_id: agentId, ...extra } });
-  expect(r.status, r.text).toBe(201);
-  const chat = ChatSchema.parse(r.body);
+async function agentChat(token: string, agentId: string, content = `hi ${crypto.randomUUID()}`, extra: { model_config_id?: string } = {}) {
+  const chat = await sdk(token).createChat({ content, agent_id: agentId, ...extra });
   await roomOf(chat.id).idle();
   return chat;
 }
@@ -431,15 +428,16 @@ describe('dirty marking', () => {
     await mustPush(agent.token, sample());
     const u = await makeUser();
     const chat = await agentChat(u.token, agent.id);
-    const s = await StreamClient.must(chat.id, u.token);
+    const s = streamOf(chat.id, u.token);
+    const seen = watch(s);
     try {
-      await s.waitFor('the connect frame', (c) => c.frames.length > 0);
+      await s.until((x) => x.connected, within);
       await mustPush(agent.token, sample()); // unchanged: no notice
       await mustPush(agent.token, sample().slice(1));
-      await s.waitFor('context_dirty', (c) => c.events.some((e) => e.type === 'context_dirty'));
-      expect(s.events.filter((e) => e.type === 'context_dirty')).toEqual([{ type: 'context_dirty', chat_id: chat.id }]);
+      await s.until(() => seen.events.some((e) => e.type === 'context_dirty'), within);
+      expect(seen.events.filter((e) => e.type === 'context_dirty')).toEqual([{ type: 'context_dirty', chat_id: chat.id }]);
     } finally {
-      s.close();
+      await s.close();
     }
   });
 });
@@ -513,7 +511,7 @@ describe('GET and PUT /chats/{id}/context', () => {
       expect((await call(method, '/api/v2/chats/not-a-uuid/context', { token: u.token })).status).toBe(400);
       expect((await call(method, `/api/v2/chats/${chat.id}/context`, { token: agent.token })).status).toBe(401);
     }
-    const plain = ChatSchema.parse((await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'no agent' } })).body);
+    const plain = await sdk(u.token).createChat({ content: 'no agent' });
     await roomOf(plain.id).idle();
     expect(await getContext(plain.id, u.token)).toEqual({ resources: [], dirty: false, changes: [] });
     expect((await call('PUT', `/api/v2/chats/${plain.id}/context`, { token: u.token })).status).toBe(409);

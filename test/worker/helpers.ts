@@ -1,6 +1,19 @@
 /** Test helpers for the Worker suites: HTTP calls, fresh databases, and row factories. */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
+import {
+  createClient,
+  fetchTransport,
+  textOf as contentText,
+  type Chat,
+  type ChatdClient,
+  type ChatStream,
+  type ClientOptions,
+  type Message,
+  type paths,
+  type StreamEvent,
+  type StreamOptions,
+} from '@chatd-edge/sdk';
 import { z } from 'zod';
 import worker from '../../functions/index';
 import { dbSettings, settings } from '../../functions/env';
@@ -37,7 +50,30 @@ export interface CallResult {
   headers: Headers;
 }
 
-/** Calls the Worker: through SELF, or through the exported handler with another env. */
+/** The Worker's fetch: the exported handler, or, with `e`, the handler with another env (another database). */
+export function workerFetch(e?: Env): (req: Request) => Promise<Response> {
+  if (!e) return (req) => exports.default.fetch(req);
+  return async (req) => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(req, e, ctx);
+    await waitOnExecutionContext(ctx);
+    return res;
+  };
+}
+
+/**
+ * The SDK, calling the Worker in this isolate: typed calls, and streams over sockets upgraded by the Worker's fetch.
+ * `env` points it at another database.
+ */
+export function sdk(token?: string, o: Partial<ClientOptions> & { env?: Env } = {}): ChatdClient {
+  const { env: e, ...rest } = o;
+  const fetch = rest.fetch ?? workerFetch(e);
+  return createClient({ baseUrl: 'http://chatd.test', fetch, transport: fetchTransport(fetch), ...(token !== undefined ? { token } : {}), ...rest });
+}
+
+type NewChat = paths['/api/v2/chats']['post']['requestBody']['content']['application/json'];
+
+/** Raw HTTP, for what a typed client cannot send: malformed bodies, missing headers, exact status codes of bad input. */
 export async function call(method: string, path: string, opts: CallOptions = {}): Promise<CallResult> {
   const headers = new Headers(opts.headers);
   if (opts.token !== undefined) headers.set('authorization', `Bearer ${opts.token}`);
@@ -149,64 +185,50 @@ export function roomOf(chatId: string) {
   return env.CHAT_ROOM.getByName(chatId);
 }
 
-export const ChatSchema = z
-  .object({
-    id: z.uuid(),
-    owner_id: z.uuid(),
-    title: z.string(),
-    status: z.enum(['waiting', 'running', 'interrupting', 'error']),
-    last_model_config_id: z.uuid().nullable(),
-    archived: z.boolean(),
-    labels: z.record(z.string(), z.string()),
-    agent_id: z.uuid().nullable(),
-    last_error: z.object({ message: z.string(), kind: z.string() }).nullable(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .strict();
-
-export const MessageSchema = z
-  .object({
-    id: z.number().int().positive(),
-    chat_id: z.uuid(),
-    role: z.enum(['system', 'user', 'assistant', 'tool']),
-    content: z.array(z.looseObject({ type: z.string() })),
-    model_config_id: z.uuid().nullable(),
-    created_at: z.iso.datetime(),
-    usage: z
-      .object({
-        input_tokens: z.number(),
-        output_tokens: z.number(),
-        total_tokens: z.number(),
-        reasoning_tokens: z.number(),
-        cache_read_tokens: z.number(),
-        cache_creation_tokens: z.number(),
-        cost: z.string().nullable(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-export type MessageT = z.infer<typeof MessageSchema>;
-
-/** Starts a chat as `token` and waits for its first turn to end. */
-export async function startChat(token: string, content: unknown = 'hello world', extra: Record<string, unknown> = {}) {
-  const r = await call('POST', '/api/v2/chats', { token, body: { content, ...extra } });
-  if (r.status !== 201) throw new Error(`POST /chats: ${r.status} ${r.text}`);
-  const chat = ChatSchema.parse(r.body);
+/** Starts a chat as `token` (through the SDK) and waits for its first turn to end. */
+export async function startChat(token: string, content: NewChat['content'] = 'hello world', extra: Omit<NewChat, 'content'> = {}): Promise<Chat> {
+  const chat = await sdk(token).createChat({ content, ...extra });
   await roomOf(chat.id).idle();
   return chat;
 }
 
 /** Every live message of a chat, through the API. */
-export async function messagesOf(chatId: string, token: string): Promise<MessageT[]> {
-  const r = await call('GET', `/api/v2/chats/${chatId}/messages?limit=200`, { token });
-  if (r.status !== 200) throw new Error(`GET messages: ${r.status} ${r.text}`);
-  return z.object({ messages: z.array(MessageSchema) }).strict().parse(r.body).messages;
+export async function messagesOf(chatId: string, token: string): Promise<Message[]> {
+  return (await sdk(token).listMessages(chatId, { limit: 200 })).messages;
 }
 
-export const textOf = (m: { content: { type: string }[] }) =>
-  m.content.map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+export const textOf = (m: { content: Message['content'] }): string => contentText(m.content);
+
+/** A chat's stream through the SDK, for tests: no pings, quick reconnects. */
+export function streamOf(chatId: string, token: string, o: StreamOptions = {}): ChatStream {
+  return sdk(token).stream(chatId, { pingIntervalMs: 0, reconnect: { baseMs: 1, maxMs: 10 }, ...o });
+}
+
+/** Waits on a stream's state for at most 10 s (tests fail rather than hang). */
+export const within = { timeoutMs: 10_000 };
+
+/**
+ * What a stream received, frame by frame, before the SDK's resume rules (the server's own sequence, for order
+ * checks), and the statuses it went through.
+ */
+export function watch(s: ChatStream) {
+  const seen = {
+    frames: [] as (readonly StreamEvent[])[],
+    events: [] as StreamEvent[],
+    statuses: [] as string[],
+    /** Whether the stream saw a turn end: an idle status after the last `running`. */
+    turnEnded(): boolean {
+      const lastRunning = seen.statuses.lastIndexOf('running');
+      return Math.max(seen.statuses.lastIndexOf('waiting'), seen.statuses.lastIndexOf('error')) > lastRunning;
+    },
+  };
+  s.on('frame', (f) => {
+    seen.frames.push(f.events);
+    seen.events.push(...f.events);
+  });
+  s.on('status', (e) => seen.statuses.push(e.status.status));
+  return seen;
+}
 
 const GateState = z.object({ name: z.string(), open: z.boolean(), waiting: z.number(), arrived: z.number(), timed_out: z.boolean().optional() });
 

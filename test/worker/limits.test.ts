@@ -6,7 +6,8 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../functions/lib/body-guard';
-import { call, ChatSchema, ErrorBody, makeUser, roomOf, startChat, testDb } from './helpers';
+import { Chat } from '../../functions/shapes/chat';
+import { call, ErrorBody, makeUser, roomOf, sdk, startChat, testDb } from './helpers';
 
 /** The contract's number (API.md "Limits"). */
 const MAX_MESSAGE_PARTS = 100;
@@ -39,7 +40,7 @@ async function chatsOf(userId: string): Promise<number> {
   }
 }
 
-const parts = (n: number, text = 'x') => Array.from({ length: n }, () => ({ type: 'text', text }));
+const parts = (n: number, text = 'x') => Array.from({ length: n }, () => ({ type: 'text' as const, text }));
 
 describe('request bodies', () => {
   it('over 1 MiB with a Content-Length: 413 before anything else, even unauthenticated', async () => {
@@ -66,7 +67,7 @@ describe('request bodies', () => {
     const u = await makeUser();
     const r = await streamed('/api/v2/chats', u.token, ['{"content":', '"hello ', 'stream"}']);
     expect(r.status).toBe(201);
-    await roomOf(ChatSchema.parse(r.body).id).idle();
+    await roomOf(Chat.parse(r.body).id).idle();
   });
 
   it('exactly 1 MiB is read and validated (400), one byte more is 413', async () => {
@@ -89,9 +90,8 @@ describe('message content', () => {
       expect(ErrorBody.parse(r.body).validations).toContainEqual({ field: 'content', detail: `must have at most ${MAX_MESSAGE_PARTS} parts` });
     }
     expect(await chatsOf(u.user.id)).toBe(0);
-    const ok = await call('POST', '/api/v2/chats', { token: u.token, body: { content: parts(MAX_MESSAGE_PARTS) } });
-    expect(ok.status).toBe(201);
-    await roomOf(ChatSchema.parse(ok.body).id).idle();
+    const ok = await sdk(u.token).createChat({ content: parts(MAX_MESSAGE_PARTS) });
+    await roomOf(ok.id).idle();
   });
 
   it('the same holds for messages, edits and what gets queued', async () => {
@@ -151,7 +151,7 @@ describe('labels and titles', () => {
     const chat = await startChat(u.token, 'hi', { labels: labels(50), title: 't'.repeat(256) });
     const p = await call('PATCH', `/api/v2/chats/${chat.id}`, { token: u.token, body: extra });
     expect(p.status).toBe(400);
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    const after = await sdk(u.token).getChat(chat.id);
     expect(after.title).toBe('t'.repeat(256));
     expect(Object.keys(after.labels)).toHaveLength(50);
   });

@@ -7,8 +7,8 @@ import { abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ChatRoom } from '../../durable-objects/chat-room';
-import { call, ChatSchema, ErrorBody, makeUser, MessageSchema, messagesOf, mockGate, roomOf, startChat, testDb, testEnv, textOf } from './helpers';
-import { StreamClient } from './stream-client';
+import { Chat, Message } from '../../functions/shapes/chat';
+import { call, ErrorBody, makeUser, messagesOf, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, textOf, within } from './helpers';
 
 const Recorded = z.array(
   z.object({ started_at: z.number(), ended_at: z.number().optional(), body: z.looseObject({ messages: z.array(z.unknown()) }).nullable() }).loose(),
@@ -92,7 +92,7 @@ describe('Idempotency-Key', () => {
     await abortAllDurableObjects();
     const c = await post(chat.id, u.token, 'once', key);
     expect(c.status).toBe(201);
-    expect(z.object({ message: MessageSchema }).parse(c.body).message.id).toBe(z.object({ message: MessageSchema }).parse(a.body).message.id);
+    expect(z.object({ message: Message }).parse(c.body).message.id).toBe(z.object({ message: Message }).parse(a.body).message.id);
     const d = await post(chat.id, u.token, 'once', crypto.randomUUID());
     expect(d.status).toBe(201);
     await roomOf(chat.id).idle();
@@ -102,8 +102,7 @@ describe('Idempotency-Key', () => {
   it('a queued POST replays as the same 202, runs once, and replays as its message once a cold object finds it ran', async () => {
     const u = await makeUser();
     const gate = mockGate();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `busy ${gate.directive()}` } });
-    const chat = ChatSchema.parse(created.body);
+    const chat = await sdk(u.token).createChat({ content: `busy ${gate.directive()}` });
     await gate.waiting(1);
     const key = crypto.randomUUID();
     const a = await post(chat.id, u.token, 'queued once', key);
@@ -120,7 +119,7 @@ describe('Idempotency-Key', () => {
     await abortAllDurableObjects();
     const late = await post(chat.id, u.token, 'queued once', key);
     expect(late.status).toBe(201);
-    expect(textOf(z.object({ message: MessageSchema }).parse(late.body).message)).toBe('queued once');
+    expect(textOf(z.object({ message: Message }).parse(late.body).message)).toBe('queued once');
     expect((await messagesOf(chat.id, u.token)).filter((m) => m.role === 'user')).toHaveLength(2);
   });
 
@@ -134,18 +133,18 @@ describe('Idempotency-Key', () => {
     const b = await create(u.token);
     expect(b.status).toBe(201);
     expect(b.body).toEqual(a.body);
-    const chat = ChatSchema.parse(a.body);
+    const chat = Chat.parse(a.body);
     await roomOf(chat.id).idle();
     await abortAllDurableObjects();
     expect((await create(u.token)).body).toEqual(a.body);
     // The same key from another user is another chat.
     const theirs = await create(other.token);
     expect(theirs.status).toBe(201);
-    expect(ChatSchema.parse(theirs.body).id).not.toBe(chat.id);
-    const mine = z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body);
+    expect(Chat.parse(theirs.body).id).not.toBe(chat.id);
+    const mine = await sdk(u.token).listChats();
     expect(mine.map((c) => c.id)).toEqual([chat.id]);
     expect((await messagesOf(chat.id, u.token)).map((m) => textOf(m))).toEqual(['keyed chat', 'Echo: keyed chat']);
-    await roomOf(ChatSchema.parse(theirs.body).id).idle();
+    await roomOf(Chat.parse(theirs.body).id).idle();
   });
 
   it('refuses a malformed key with 400 and stores nothing', async () => {
@@ -192,9 +191,9 @@ describe('errors after a commit', () => {
     const liveIds = z.array(z.object({ id: z.coerce.number() })).parse(live.rows).map((x) => x.id);
     expect(liveIds).toEqual(before.slice(0, 3).map((m) => m.id));
     expect((await messagesOf(chat.id, u.token)).map((m) => textOf(m))).toEqual(['keep me', 'Echo: keep me', 'two, edited']);
-    const s = await StreamClient.must(chat.id, u.token);
-    await s.waitFor('connect', (c) => c.frames.length > 0);
-    expect(s.messages().map((m) => m.id)).toEqual(liveIds);
-    s.close();
+    const s = streamOf(chat.id, u.token);
+    await s.until((x) => x.connected, within);
+    expect(s.messages.map((m) => m.id)).toEqual(liveIds);
+    await s.close();
   });
 });

@@ -7,8 +7,7 @@ import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } fro
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ChatRoom } from '../../durable-objects/chat-room';
-import { call, ChatSchema, lockWaiters, makeUser, MessageSchema, messagesOf, mockGate, postgres, roomOf, startChat, testDb, textOf } from './helpers';
-import { StreamClient } from './stream-client';
+import { call, lockWaiters, makeUser, messagesOf, mockGate, postgres, roomOf, sdk, startChat, streamOf, testDb, textOf, watch } from './helpers';
 
 /** The reply the mock model streams for `text` with `chunks` deltas: the echo's words, cycled. */
 function reply(text: string, chunks: number): string {
@@ -16,11 +15,12 @@ function reply(text: string, chunks: number): string {
   return Array.from({ length: chunks }, (_, i) => words[i % words.length]).join(' ');
 }
 
-const sawDbUnavailable = (c: StreamClient) =>
+type Seen = ReturnType<typeof watch>;
+const sawDbUnavailable = (c: Seen) => () =>
   c.events.some((e) => e.type === 'status' && e.status.status === 'running' && e.status.last_error?.kind === 'database_unavailable');
 
 /** The stream shows the durable assistant message, then the chat waiting, after what it had seen so far. */
-const settledAfter = (from: number) => (c: StreamClient) => {
+const settledAfter = (c: Seen, from: number) => () => {
   const tail = c.events.slice(from);
   const at = tail.findIndex((e) => e.type === 'message' && e.message.role === 'assistant');
   return at >= 0 && tail.slice(at).some((e) => e.type === 'status' && e.status.status === 'waiting' && !e.status.last_error);
@@ -39,13 +39,12 @@ async function rows(chatId: string) {
 /** Starts a chat whose first turn streams `chunks` deltas and waits at a gate after `held` of them. */
 async function heldChat(token: string, text: string, chunks: number, held: number) {
   const gate = mockGate();
-  const r = await call('POST', '/api/v2/chats', { token, body: { content: `${text} [[mock chunks=${chunks}]] ${gate.directive(held)}` } });
-  expect(r.status, r.text).toBe(201);
-  const chat = ChatSchema.parse(r.body);
+  const chat = await sdk(token).createChat({ content: `${text} [[mock chunks=${chunks}]] ${gate.directive(held)}` });
   await gate.waiting(1);
-  const stream = await StreamClient.must(chat.id, token);
-  await stream.waitFor('the parts so far', (c) => c.events.filter((e) => e.type === 'message_part').length === held);
-  return { chat, gate, stream, text };
+  const stream = streamOf(chat.id, token);
+  const seen = watch(stream);
+  await stream.until((x) => x.partial?.parts.length === held, { timeoutMs: 10_000 });
+  return { chat, gate, stream, seen, text };
 }
 
 /**
@@ -78,16 +77,16 @@ async function outage(seconds: number) {
 
   // Point 2: the model answers while Postgres is down.
   await streamed.gate.open();
-  for (const s of [streamed.stream, inserting.stream]) await s.waitFor('database_unavailable', sawDbUnavailable, 20_000);
-  const shown = await call('GET', `/api/v2/chats/${streamed.chat.id}`, { token: u.token });
-  expect(shown.status).toBe(200);
-  expect(ChatSchema.parse(shown.body)).toMatchObject({ status: 'running', last_error: { kind: 'database_unavailable' } });
+  for (const h of [streamed, inserting]) await h.stream.until(sawDbUnavailable(h.seen), { timeoutMs: 20_000 });
+  expect(await sdk(u.token).getChat(streamed.chat.id)).toMatchObject({ status: 'running', last_error: { kind: 'database_unavailable' } });
   // A socket that connects now gets the finished turn's parts from seq 0, as for a running turn.
-  const late = await StreamClient.must(streamed.chat.id, u.token);
-  await late.waitFor('the parts', (c) => c.events.some((e) => e.type === 'message_part'));
-  const replayed = late.events.flatMap((e) => (e.type === 'message_part' ? [e.message_part] : []));
+  const late = streamOf(streamed.chat.id, u.token);
+  const lateSeen = watch(late);
+  await late.until((x) => x.partial !== null, { timeoutMs: 10_000 });
+  const replayed = lateSeen.events.flatMap((e) => (e.type === 'message_part' ? [e.message_part] : []));
   expect(replayed[0]?.seq).toBe(0);
   expect(replayed.map((p) => p.part.text).join('')).toBe(reply(streamed.text, 12));
+  expect(late.partial?.text).toBe(reply(streamed.text, 12));
 
   // Point 1: a message sent during the outage is refused and not stored.
   const key = crypto.randomUUID();
@@ -95,14 +94,14 @@ async function outage(seconds: number) {
   const refused = await send();
   expect(refused.status, refused.text).toBe(503);
 
-  const marks = [streamed.stream, inserting.stream].map((s) => s.events.length);
+  const marks = [streamed.seen, inserting.seen].map((s) => s.events.length);
   await new Promise((r) => setTimeout(r, Math.max(0, seconds * 1000 - (Date.now() - down))));
   await postgres.resume();
   const up = Date.now();
   const settle: number[] = [];
   await Promise.all(
-    [streamed.stream, inserting.stream].map(async (s, i) => {
-      await s.waitFor('the durable answer, then waiting', settledAfter(marks[i] ?? 0), 10_000);
+    [streamed, inserting].map(async (h, i) => {
+      await h.stream.until(settledAfter(h.seen, marks[i] ?? 0), { timeoutMs: 10_000 });
       settle.push(Date.now() - up);
     }),
   );
@@ -125,10 +124,13 @@ async function outage(seconds: number) {
     ['user', `four ${tag}`],
     ['assistant', `Echo: four ${tag}`],
   ]);
-  for (const s of [streamed.stream, inserting.stream, late]) {
-    const assistants = s.events.filter((e) => e.type === 'message' && e.message.role === 'assistant');
+  for (const [s, seen] of [[streamed.stream, streamed.seen], [inserting.stream, inserting.seen], [late, lateSeen]] as const) {
+    const assistants = seen.events.filter((e) => e.type === 'message' && e.message.role === 'assistant');
     expect(assistants).toHaveLength(1);
-    s.close();
+    // What a client shows: the turn's text, once, then settled.
+    expect(s.messages.filter((m) => m.role === 'assistant')).toHaveLength(1);
+    expect(s.partial).toBeNull();
+    await s.close();
   }
   console.log(JSON.stringify({ outage_s: seconds, settled_ms: settle }));
   return settle;
@@ -150,7 +152,7 @@ describe('Postgres outages', () => {
     const held = await heldChat(u.token, `evicted ${crypto.randomUUID().slice(0, 8)}`, 6, 2);
     await postgres.pause();
     await held.gate.open();
-    await held.stream.waitFor('database_unavailable', sawDbUnavailable, 20_000);
+    await held.stream.until(sawDbUnavailable(held.seen), { timeoutMs: 20_000 });
     expect((await roomOf(held.chat.id).stats()).outbox).toBe(1);
     await abortAllDurableObjects();
     // The restarted object's alarm retries on its own; only Postgres is watched here, never the object.
@@ -177,23 +179,22 @@ describe('Postgres outages', () => {
     await postgres.pause();
     try {
       await held.gate.open();
-      await held.stream.waitFor('database_unavailable', sawDbUnavailable, 20_000);
+      await held.stream.until(sawDbUnavailable(held.seen), { timeoutMs: 20_000 });
       // Age the waiting entry past the give-up time (15 minutes by default) instead of waiting for it.
       await runInDurableObject(roomOf(held.chat.id), (_room: ChatRoom, state) => {
         state.storage.sql.exec('UPDATE outbox SET created_at = created_at - 3600000');
       });
       await runDurableObjectAlarm(roomOf(held.chat.id));
-      await held.stream.waitFor('error', (c) => c.statuses().at(-1) === 'error');
-      const shown = await call('GET', `/api/v2/chats/${held.chat.id}`, { token: u.token });
-      expect(ChatSchema.parse(shown.body)).toMatchObject({ status: 'error', last_error: { kind: 'database_unavailable' } });
+      await held.stream.until((x) => x.status?.status === 'error', { timeoutMs: 10_000 });
+      expect(await sdk(u.token).getChat(held.chat.id)).toMatchObject({ status: 'error', last_error: { kind: 'database_unavailable' } });
     } finally {
       await postgres.resume();
     }
-    const from = held.stream.events.length;
+    const from = held.seen.events.length;
     // Given up, it retries once a minute: the next request drains it at once.
     const r = await call('POST', `/api/v2/chats/${held.chat.id}/messages`, { token: u.token, body: { content: 'and now' } });
     expect(r.status, r.text).toBe(201);
-    await held.stream.waitFor('the kept answer, then the new turn', settledAfter(from), 10_000);
+    await held.stream.until(settledAfter(held.seen, from), { timeoutMs: 10_000 });
     expect(await roomOf(held.chat.id).idle()).toBe('waiting');
     const texts = (await messagesOf(held.chat.id, u.token)).map((m) => [m.role, textOf(m)]);
     expect(texts.slice(1)).toEqual([
@@ -201,7 +202,7 @@ describe('Postgres outages', () => {
       ['user', 'and now'],
       ['assistant', 'Echo: and now'],
     ]);
-    held.stream.close();
+    await held.stream.close();
   }, 60_000);
 
   it('reads the same chat, messages and stream while Postgres is down, from the object', async () => {
@@ -209,13 +210,12 @@ describe('Postgres outages', () => {
     const chat = await startChat(u.token, 'cached');
     await postgres.pause();
     try {
-      expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(200);
-      const page = await call('GET', `/api/v2/chats/${chat.id}/messages`, { token: u.token });
-      expect(page.status).toBe(200);
-      expect(z.object({ messages: z.array(MessageSchema) }).parse(page.body).messages.map((m) => textOf(m))).toEqual(['cached', 'Echo: cached']);
-      const s = await StreamClient.must(chat.id, u.token);
-      await s.waitFor('connect', (c) => c.messages().length === 2);
-      s.close();
+      const c = sdk(u.token);
+      expect((await c.getChat(chat.id)).id).toBe(chat.id);
+      expect((await c.listMessages(chat.id)).messages.map((m) => textOf(m))).toEqual(['cached', 'Echo: cached']);
+      const s = streamOf(chat.id, u.token);
+      await s.until((x) => x.messages.length === 2, { timeoutMs: 10_000 });
+      await s.close();
       // Writes are refused, and nothing is stored.
       const r = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'lost?' } });
       expect(r.status).toBe(503);

@@ -3,8 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runScheduled } from '../../functions/scheduled';
 import { runRetention } from '../../functions/services/retention';
-import { call, ErrorBody, makeOwner, makeUser, startChat, testDb } from './helpers';
-import { StreamClient } from './stream-client';
+import { call, ErrorBody, makeOwner, makeUser, sdk, startChat, streamOf, testDb, within } from './helpers';
 
 const DAY = 86_400_000;
 
@@ -221,16 +220,17 @@ describe('retention purge', () => {
   it("a purged chat's object closes its sockets and forgets its cache", async () => {
     const u = await makeUser();
     const chat = await startChat(u.token, 'soon gone');
-    const s = await StreamClient.must(chat.id, u.token);
-    await s.waitFor('connect', (c) => c.frames.length > 0);
+    const s = streamOf(chat.id, u.token);
+    await s.until((x) => x.connected, within);
     const db = testDb();
     await db.query("UPDATE chats SET archived = true, updated_at = now() - interval '90 days' WHERE id = $1", [chat.id]);
     await db.close();
     await runScheduled(env, new Date());
-    await s.waitFor('close', (c) => c.closed !== null);
-    expect(s.closed?.code).toBe(4404);
+    await s.closed;
+    expect(s.error).toMatchObject({ status: 404, closeCode: 4404 });
+    expect(s.connections).toBe(1);
     expect(await env.CHAT_ROOM.getByName(chat.id).stats()).toMatchObject({ cached: 0, sockets: 0 });
-    expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).status).toBe(404);
+    await expect(sdk(u.token).getChat(chat.id)).rejects.toMatchObject({ status: 404 });
   });
 });
 

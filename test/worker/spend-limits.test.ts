@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { call, ChatSchema, ErrorBody, makeOwner, makeUser, messagesOf, mockGate, roomOf, testDb, testEnv } from './helpers';
+import { Chat } from '../../functions/shapes/chat';
+import { call, ErrorBody, makeOwner, makeUser, messagesOf, mockGate, roomOf, testDb, testEnv } from './helpers';
 import {
   callsMentioning,
   chatOn,
@@ -55,7 +56,7 @@ describe('spend limits', () => {
     // The mock saw only the first turn; nothing was stored (no message, no edit, no chat).
     expect(await callsMentioning(tag)).toBe(1);
     expect((await messagesOf(chat.id, u.token)).map((m) => m.content)).toEqual([first?.content, answer?.content]);
-    expect(z.array(ChatSchema).parse((await call('GET', '/api/v2/chats', { token: u.token })).body)).toHaveLength(1);
+    expect(z.array(Chat).parse((await call('GET', '/api/v2/chats', { token: u.token })).body)).toHaveLength(1);
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body).toMatchObject({ status: 'waiting', last_error: null });
 
     // An unpriced model costs nothing and is never refused.
@@ -80,14 +81,14 @@ describe('spend limits', () => {
     const gate = mockGate();
     const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `held ${tag} ${gate.directive()}`, model_config_id: cfg } });
     expect(r.status, r.text).toBe(201);
-    const chat = ChatSchema.parse(r.body);
+    const chat = Chat.parse(r.body);
     await gate.waiting(1);
     const queued = await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `queued ${tag}` } });
     expect(queued.status, queued.text).toBe(202);
     await gate.open();
     // The held turn costs 5: the queued message finds the limit reached.
     expect(await roomOf(chat.id).idle()).toBe('error');
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    const after = Chat.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
     expect(after.status).toBe('error');
     expect(after.last_error?.kind).toBe('spend_limit');
     expect(after.last_error?.message).toContain('Spend limit reached for this period.');
@@ -112,7 +113,7 @@ describe('spend limits', () => {
       [1, 2, 3].map((n) => call('POST', '/api/v2/chats', { token: u.token, body: { content: `race${String(n)} ${tag} ${gate.directive()}`, model_config_id: cfg } })),
     );
     for (const r of started) expect(r.status, r.text).toBe(201);
-    const chats = started.map((r) => ChatSchema.parse(r.body));
+    const chats = started.map((r) => Chat.parse(r.body));
     await gate.waiting(3);
     // A message queued behind a running turn is checked when its turn comes, not now.
     const fourth = await call('POST', `/api/v2/chats/${chats[0]?.id ?? ''}/messages`, { token: u.token, body: { content: `race4 ${tag}` } });
@@ -120,7 +121,7 @@ describe('spend limits', () => {
     await gate.open();
     for (const c of chats) await roomOf(c.id).idle();
     // By then its chat's answer had reached the limit: it did not run.
-    expect(ChatSchema.parse((await call('GET', `/api/v2/chats/${chats[0]?.id ?? ''}`, { token: u.token })).body).last_error?.kind).toBe('spend_limit');
+    expect(Chat.parse((await call('GET', `/api/v2/chats/${chats[0]?.id ?? ''}`, { token: u.token })).body).last_error?.kind).toBe('spend_limit');
     // The overshoot is exactly the three running turns (5 each); every answer is counted, none twice.
     const costs = (await Promise.all(chats.map((c) => messagesOf(c.id, u.token)))).flat().filter((m) => m.role === 'assistant').map((m) => m.usage?.cost);
     expect(costs).toEqual(['5.000000', '5.000000', '5.000000']);

@@ -1,29 +1,15 @@
-/** A WebSocket client for the chat stream, inside workerd, that records every event and fails on timeout. */
+/** A raw WebSocket client for the chat stream, inside workerd, that records every event and fails on timeout. */
 import { exports } from 'cloudflare:workers';
-import { z } from 'zod';
+import { StreamFrame, StreamPong, type StreamEvent } from '../../functions/shapes/stream';
+import type { Message } from '../../functions/shapes/chat';
 
-const Message = z.object({ id: z.number(), role: z.string(), content: z.array(z.looseObject({ type: z.string() })) }).loose();
-export const StreamEvent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('message'), chat_id: z.string(), message: Message }),
-  z.object({
-    type: z.literal('message_part'),
-    chat_id: z.string(),
-    message_part: z.object({ role: z.literal('assistant'), part: z.object({ type: z.string(), text: z.string() }), seq: z.number() }),
-  }),
-  z.object({
-    type: z.literal('status'),
-    chat_id: z.string(),
-    status: z.object({ status: z.string(), last_error: z.object({ message: z.string(), kind: z.string() }).optional() }),
-  }),
-  z.object({ type: z.literal('error'), chat_id: z.string(), error: z.object({ message: z.string(), kind: z.string() }) }),
-  z.object({ type: z.literal('queue_update'), chat_id: z.string(), queued_messages: z.array(z.looseObject({ id: z.string() })) }),
-  z.object({ type: z.literal('full_refresh'), chat_id: z.string(), messages: z.array(Message) }),
-  z.object({ type: z.literal('context_dirty'), chat_id: z.string() }),
-]);
-export type StreamEvent = z.infer<typeof StreamEvent>;
-const Pong = z.object({ type: z.literal('pong') }).strict();
-export type StreamMessage = z.infer<typeof Message>;
+export type { StreamEvent };
+export type StreamMessage = Message;
 
+/**
+ * The raw protocol, for the suites whose point is the socket itself (close codes, credentials, memory): everything else
+ * streams through the SDK (`streamOf` in helpers.ts).
+ */
 export class StreamClient {
   readonly events: StreamEvent[] = [];
   readonly frames: StreamEvent[][] = [];
@@ -34,11 +20,11 @@ export class StreamClient {
   private constructor(readonly ws: WebSocket) {
     ws.addEventListener('message', (e) => {
       const data: unknown = JSON.parse(String(e.data));
-      if (Pong.safeParse(data).success) {
+      if (StreamPong.safeParse(data).success) {
         this.pongs += 1;
         return;
       }
-      const frame = z.array(StreamEvent).parse(data);
+      const frame = StreamFrame.parse(data);
       this.frames.push(frame);
       this.events.push(...frame);
     });

@@ -6,8 +6,7 @@ import { z } from 'zod';
 import { KeyRing } from '../../functions/lib/keyring';
 import { callModel, callSettings, classify, languageModel, retryDelayMs, toPrompt, toUsage } from '../../functions/llm/model';
 import { createProvider, type ResolvedModel } from '../../functions/services/chat-models';
-import { call, ChatSchema, makeUser, messagesOf, roomOf, testDb, testEnv, textOf } from './helpers';
-import { StreamClient } from './stream-client';
+import { call, makeUser, messagesOf, mockGate, roomOf, sdk, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 
 const Recorded = z.array(
   z
@@ -40,9 +39,7 @@ async function config(fields: { model?: string; context_limit?: number; compress
 }
 
 async function chatWith(token: string, content: string, modelConfigId: string) {
-  const r = await call('POST', '/api/v2/chats', { token, body: { content, model_config_id: modelConfigId } });
-  expect(r.status, r.text).toBe(201);
-  const chat = ChatSchema.parse(r.body);
+  const chat = await sdk(token).createChat({ content, model_config_id: modelConfigId });
   await roomOf(chat.id).idle();
   return chat;
 }
@@ -106,16 +103,27 @@ describe('model calls', () => {
 
   it('streams reasoning parts and stores them before the text', async () => {
     const u = await makeUser();
-    const created = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'think [[mock reasoning="step one step two"]]' } });
-    const chat = ChatSchema.parse(created.body);
-    const s = await StreamClient.must(chat.id, u.token);
-    await s.waitIdle();
+    const gate = mockGate();
+    const content = `think [[mock reasoning="step one step two"]] ${gate.directive(1)}`;
+    const chat = await sdk(u.token).createChat({ content });
+    await gate.waiting(1);
+    const s = streamOf(chat.id, u.token);
+    const seen = watch(s);
+    let partial = { text: '', reasoning: '' };
+    s.on('message_part', () => {
+      partial = { text: s.partial?.text ?? '', reasoning: s.partial?.reasoning ?? '' };
+    });
+    await s.until((x) => x.connected, within);
+    await gate.open();
+    await s.until((x) => x.messages.length === 2 && seen.turnEnded(), within);
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs[1]?.content).toEqual([
       { type: 'reasoning', text: 'step one step two' },
       { type: 'text', text: 'Echo: think' },
     ]);
-    s.close();
+    // The parts the stream got (replayed on connect, then live) add up to the message.
+    expect(partial).toEqual({ reasoning: 'step one step two', text: 'Echo: think' });
+    await s.close();
   });
 
   it('a rejected API key ends the turn with kind "auth", after the sealed key was opened and sent', async () => {
@@ -126,10 +134,9 @@ describe('model calls', () => {
     await db.close();
     const cfg = await config({ provider: 'openrouter', model: 'any' });
     const tag = crypto.randomUUID().slice(0, 8);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `key ${tag}`, model_config_id: cfg } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: `key ${tag}`, model_config_id: cfg });
     expect(await roomOf(chat.id).idle()).toBe('error');
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    const after = await sdk(u.token).getChat(chat.id);
     expect(after.last_error).toEqual({ kind: 'auth', message: 'The model provider rejected the API key (HTTP 401).' });
     const [req] = await recorded(tag);
     expect(String(req?.headers.authorization)).toMatch(/^Bearer bad-ke/);
@@ -138,17 +145,15 @@ describe('model calls', () => {
 
   it('a model that never answers ends the turn with kind "timeout"', async () => {
     const u = await makeUser();
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'silence [[mock hang]]' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'silence [[mock hang]]' });
     expect(await roomOf(chat.id).idle()).toBe('error');
-    const after = ChatSchema.parse((await call('GET', `/api/v2/chats/${chat.id}`, { token: u.token })).body);
+    const after = await sdk(u.token).getChat(chat.id);
     expect(after.last_error?.kind).toBe('timeout');
   });
 
   it('an upstream that dies mid-stream keeps the partial text and reports the error', async () => {
     const u = await makeUser();
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'cut [[mock chunks=30 drop_after=5]]' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'cut [[mock chunks=30 drop_after=5]]' });
     expect(await roomOf(chat.id).idle()).toBe('error');
     const msgs = await messagesOf(chat.id, u.token);
     expect(msgs.map((m) => m.role)).toEqual(['user', 'assistant']);
@@ -157,8 +162,7 @@ describe('model calls', () => {
 
   it('the turn reports its final text and resolved model for work after it', async () => {
     const u = await makeUser();
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'outcome' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'outcome' });
     await roomOf(chat.id).idle();
     const outcome = z
       .object({ status: z.string(), finalText: z.string(), error: z.null(), modelConfigId: z.string() })

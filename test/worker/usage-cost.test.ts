@@ -9,10 +9,10 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { describe, expect, it } from 'vitest';
 import { callModel, type ModelResult, type ProviderModel } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import type { Usage } from '../../functions/services/chats';
+import type { TokenUsage } from '../../functions/services/chats';
 import { answerCost, costMicros, formatMicros, Pricing, toMicros } from '../../functions/services/usage-cost';
 
-const usage = (u: Partial<Usage>): Usage => ({
+const usage = (u: Partial<TokenUsage>): TokenUsage => ({
   input_tokens: 0,
   output_tokens: 0,
   total_tokens: 0,

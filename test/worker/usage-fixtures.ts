@@ -5,25 +5,21 @@ import { expect } from 'vitest';
 import { z } from 'zod';
 import type { UsageMeter } from '../../durable-objects/usage-meter';
 import { meterName } from '../../functions/lib/usage-meter-api';
-import type { Pricing } from '../../functions/services/usage-cost';
-import { call, ChatSchema, ErrorBody, roomOf, testEnv, type TestUser } from './helpers';
+import type { Chat } from '../../functions/shapes/chat';
+import { SpendState, type Pricing, type SpendLimit } from '../../functions/shapes/usage';
+import { ErrorBody, roomOf, sdk, testEnv, type TestUser } from './helpers';
 
-/** A live model config on the tests' mock provider, priced (or not), made through the API by `owner`. */
+/** A live model config on the tests' mock provider, priced (or not), made through the SDK by `owner`. */
 export async function pricedModel(owner: TestUser, pricing: Pricing | null): Promise<string> {
-  const r = await call('POST', '/api/v2/chats/model-configs', {
-    token: owner.token,
-    body: { provider: 'openai-compat', model: 'mock-echo', display_name: `priced ${crypto.randomUUID().slice(0, 8)}`, context_limit: 100_000, compression_threshold: 100, pricing },
-  });
-  expect(r.status, r.text).toBe(201);
-  return z.object({ id: z.string() }).parse(r.body).id;
+  const display_name = `priced ${crypto.randomUUID().slice(0, 8)}`;
+  const cfg = await sdk(owner.token).createModelConfig({ provider: 'openai-compat', model: 'mock-echo', display_name, context_limit: 100_000, compression_threshold: 100, pricing });
+  return cfg.id;
 }
 
 /** Starts a chat on `modelConfigId` and waits for its first turn. */
-export async function chatOn(token: string, modelConfigId: string, content: string) {
-  const r = await call('POST', '/api/v2/chats', { token, body: { content, model_config_id: modelConfigId } });
-  expect(r.status, r.text).toBe(201);
-  const chat = ChatSchema.parse(r.body);
-  await roomOf(chat.id).idle();
+export async function chatOn(token: string, modelConfigId: string, content: string): Promise<Chat> {
+  const chat = await sdk(token).createChat({ content, model_config_id: modelConfigId });
+  expect(await roomOf(chat.id).idle()).toBe('waiting');
   return chat;
 }
 
@@ -33,21 +29,16 @@ export async function callsMentioning(marker: string): Promise<number> {
   return all.filter((r) => JSON.stringify(r.body).includes(marker)).length;
 }
 
+/** The API's shape, strict: an answer with any other field fails the test. */
+export const SpendStateSchema = SpendState.strict();
+
 /** Sets a user's own limit as `owner`. */
-export async function setUserLimit(owner: TestUser, userId: string, limit: { period: 'day' | 'month'; amount: string | null }) {
-  const r = await call('PUT', `/api/v2/users/${userId}/spend-limit`, { token: owner.token, body: limit });
-  expect(r.status, r.text).toBe(200);
-  return r.body;
+export async function setUserLimit(owner: TestUser, userId: string, limit: SpendLimit) {
+  return SpendStateSchema.parse(await sdk(owner.token).setUserSpendLimit(userId, limit));
 }
 
-export const SpendStateSchema = z
-  .object({ period: z.enum(['day', 'month']), amount: z.string().nullable(), spent: z.string(), resets_at: z.iso.datetime(), override: z.boolean() })
-  .strict();
-
 export async function limitOf(token: string) {
-  const r = await call('GET', '/api/v2/users/me/usage/limit', { token });
-  expect(r.status, r.text).toBe(200);
-  return SpendStateSchema.parse(r.body);
+  return SpendStateSchema.parse(await sdk(token).mySpendLimit());
 }
 
 /** A 402 as the contract has it: the message, and the reset time in `detail`. */

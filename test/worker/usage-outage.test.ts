@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { call, ChatSchema, makeOwner, makeUser, messagesOf, mockGate, postgres, roomOf, testDb } from './helpers';
-import { StreamClient } from './stream-client';
+import { makeOwner, makeUser, messagesOf, mockGate, postgres, roomOf, sdk, streamOf, testDb, watch } from './helpers';
 import { limitOf, pricedModel, setUserLimit } from './usage-fixtures';
 
 const UNIT_PER_TOKEN = { input_per_mtok: '1000000', output_per_mtok: '1000000' };
@@ -21,35 +20,34 @@ describe('cost through a Postgres outage', () => {
     expect(await limitOf(u.token)).toMatchObject({ spent: '0.000000' });
     const tag = crypto.randomUUID().slice(0, 8);
     const gate = mockGate();
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: `outage ${tag} ${gate.directive()}`, model_config_id: cfg } });
-    expect(r.status, r.text).toBe(201);
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: `outage ${tag} ${gate.directive()}`, model_config_id: cfg });
     await gate.waiting(1);
-    const stream = await StreamClient.must(chat.id, u.token);
+    const stream = streamOf(chat.id, u.token);
+    const seen = watch(stream);
+    await stream.until((x) => x.status?.status === 'running', { timeoutMs: 10_000 });
 
     await postgres.pause();
     let resumed = false;
     try {
       // The model finishes while Postgres is down: the ending waits in the outbox, and the chat says so.
       await gate.open();
-      await stream.waitFor('database_unavailable', (c) =>
-        c.events.some((e) => e.type === 'status' && e.status.last_error?.kind === 'database_unavailable'),
-      20_000);
-      const mark = stream.events.length;
+      await stream.until(() => seen.events.some((e) => e.type === 'status' && e.status.last_error?.kind === 'database_unavailable'), {
+        timeoutMs: 20_000,
+      });
+      const mark = seen.events.length;
       await postgres.resume();
       resumed = true;
-      await stream.waitFor(
-        'the answer, then waiting',
-        (c) => {
-          const tail = c.events.slice(mark);
+      await stream.until(
+        () => {
+          const tail = seen.events.slice(mark);
           const at = tail.findIndex((e) => e.type === 'message' && e.message.role === 'assistant');
           return at >= 0 && tail.slice(at).some((e) => e.type === 'status' && e.status.status === 'waiting');
         },
-        20_000,
+        { timeoutMs: 20_000 },
       );
     } finally {
       if (!resumed) await postgres.resume();
-      stream.close();
+      await stream.close();
     }
     expect(await roomOf(chat.id).idle()).toBe('waiting');
 

@@ -4,8 +4,7 @@ import { z } from 'zod';
 import { pushCenterName } from '../../functions/services/webpush';
 import { SubscriptionCache } from '../../functions/services/subscription-cache';
 import { fromBase64Url, notificationBody, subscriptionSchema, toBase64Url } from '../../functions/services/webpush';
-import { call, ChatSchema, ErrorBody, makeUser, roomOf, testDb, testEnv } from './helpers';
-import { StreamClient } from './stream-client';
+import { call, ErrorBody, makeUser, roomOf, sdk, streamOf, testDb, testEnv, watch, within } from './helpers';
 
 const encoder = new TextEncoder();
 const enc = { encode: (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(encoder.encode(s)) };
@@ -146,8 +145,7 @@ describe('pushes when a turn ends', () => {
   it('sends the final text, encrypted per RFC 8291 and signed per RFC 8292', async () => {
     const u = await makeUser();
     const sub = await subscribe(u.token);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'notify me' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'notify me' });
     await roomOf(chat.id).idle();
     const [push] = await waitForPushes(sub.id, 1);
     if (!push) throw new Error('no push');
@@ -160,8 +158,7 @@ describe('pushes when a turn ends', () => {
   it('says so when the turn failed', async () => {
     const u = await makeUser();
     const sub = await subscribe(u.token);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'boom [[mock error_status=500]]' } });
-    await roomOf(ChatSchema.parse(r.body).id).idle();
+    await roomOf((await sdk(u.token).createChat({ content: 'boom [[mock error_status=500]]' })).id).idle();
     const [push] = await waitForPushes(sub.id, 1);
     const payload = z.object({ body: z.string() }).loose().parse(JSON.parse(await decrypt(bodyBytes(push?.body ?? ''), sub.s)));
     expect(payload.body).toBe('Agent encountered an error.');
@@ -170,8 +167,7 @@ describe('pushes when a turn ends', () => {
   it('deletes a subscription whose push service answers 410', async () => {
     const u = await makeUser();
     const gone = await subscribe(u.token, 410);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'hello' } });
-    await roomOf(ChatSchema.parse(r.body).id).idle();
+    await roomOf((await sdk(u.token).createChat({ content: 'hello' })).id).idle();
     await waitForPushes(gone.id, 1);
     const db = testDb();
     let n = 1;
@@ -187,11 +183,10 @@ describe('pushes when a turn ends', () => {
   it('reads subscriptions once: the second dispatch is a cache hit', async () => {
     const u = await makeUser();
     const sub = await subscribe(u.token);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'one' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'one' });
     await roomOf(chat.id).idle();
     await waitForPushes(sub.id, 1);
-    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'two' } });
+    await sdk(u.token).sendMessage(chat.id, { content: 'two' });
     await roomOf(chat.id).idle();
     await waitForPushes(sub.id, 2);
     const stats = await env.PUSH_CENTER.getByName(pushCenterName(u.user.id)).cacheStats();
@@ -204,8 +199,7 @@ describe('pushes when a turn ends', () => {
     const sub = await subscribe(u.token);
     expect((await call('GET', '/api/v2/users/me/webpush/settings', { token: u.token })).body).toEqual({ enabled: true });
     expect((await call('PUT', '/api/v2/users/me/webpush/settings', { token: u.token, body: { enabled: false } })).body).toEqual({ enabled: false });
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'quiet' } });
-    await roomOf(ChatSchema.parse(r.body).id).idle();
+    await roomOf((await sdk(u.token).createChat({ content: 'quiet' })).id).idle();
     expect((await call('POST', '/api/v2/users/me/webpush/test', { token: u.token })).status).toBe(204);
     const [only] = await waitForPushes(sub.id, 1);
     await new Promise((res) => setTimeout(res, 200));
@@ -222,17 +216,17 @@ describe('pushes when a turn ends', () => {
   it('skips the push while the owner watches the chat', async () => {
     const u = await makeUser();
     const sub = await subscribe(u.token);
-    const r = await call('POST', '/api/v2/chats', { token: u.token, body: { content: 'first' } });
-    const chat = ChatSchema.parse(r.body);
+    const chat = await sdk(u.token).createChat({ content: 'first' });
     await roomOf(chat.id).idle();
     await waitForPushes(sub.id, 1);
-    const s = await StreamClient.must(chat.id, u.token);
-    await s.waitFor('connect', (c) => c.frames.length > 0);
-    await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: 'watched' } });
-    await s.waitIdle();
+    const s = streamOf(chat.id, u.token);
+    const seen = watch(s);
+    await s.until((x) => x.connected, within);
+    await sdk(u.token).sendMessage(chat.id, { content: 'watched' });
+    await s.until((x) => x.messages.length === 4 && seen.turnEnded(), within);
     await new Promise((res) => setTimeout(res, 200));
     expect(await pushesTo(sub.id)).toHaveLength(1);
-    s.close();
+    await s.close();
   });
 });
 

@@ -1,0 +1,101 @@
+/**
+ * The chat API's shapes, each written once as a zod schema: the routes answer with them, the OpenAPI document (and
+ * through it the SDK's types) is generated from them, and rows read from Postgres are parsed by schemas derived from
+ * them (`functions/services/chats.ts`). Change a field here and every side follows.
+ */
+import { z } from '@hono/zod-openapi';
+
+export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict().openapi('TextPart');
+export const ReasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() }).strict().openapi('ReasoningPart');
+/** The parts this server produces and accepts. */
+export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart]).openapi('Part');
+export type Part = z.infer<typeof Part>;
+
+/** A part of a stored message: a known part, or a kind added later (tool parts), kept as it is. */
+export const MessagePart = z.union([Part, z.looseObject({ type: z.string() })]).openapi('MessagePart', {
+  description: '{type:"text", text} | {type:"reasoning", text} (tool parts may follow)',
+});
+export type MessagePart = z.infer<typeof MessagePart>;
+
+export const Role = z.enum(['system', 'user', 'assistant', 'tool']).openapi('Role');
+export type Role = z.infer<typeof Role>;
+
+export const ChatStatus = z.enum(['waiting', 'running', 'interrupting', 'error']).openapi('ChatStatus');
+export type ChatStatus = z.infer<typeof ChatStatus>;
+
+/** Why the last turn failed; `kind` is e.g. `auth`, `rate_limit`, `timeout`, `interrupted`, `database_unavailable`. */
+export const LastError = z.object({ message: z.string(), kind: z.string() }).openapi('LastError');
+export type LastError = z.infer<typeof LastError>;
+
+/** Token counts, as a model call reports them (and as a turn's outbox entry keeps them until it is written). */
+export const TokenUsage = z.object({
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  reasoning_tokens: z.number().int(),
+  cache_read_tokens: z.number().int(),
+  cache_creation_tokens: z.number().int(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+/** A message's usage: its tokens and, on an answer, its cost. */
+export const Usage = TokenUsage.extend({
+  cost: z
+    .string()
+    .nullable()
+    .openapi({ description: "The answer's cost, a decimal string (6 decimals) fixed when it was written; null when not priced" }),
+}).openapi('Usage');
+export type Usage = z.infer<typeof Usage>;
+
+export const Message = z
+  .object({
+    id: z.number().int(),
+    chat_id: z.uuid(),
+    role: Role,
+    content: z.array(MessagePart),
+    model_config_id: z.uuid().nullable(),
+    created_at: z.iso.datetime(),
+    usage: Usage.optional(),
+  })
+  .openapi('Message');
+export type Message = z.infer<typeof Message>;
+
+export const QueuedMessage = z
+  .object({
+    id: z.uuid(),
+    chat_id: z.uuid(),
+    content: z.array(MessagePart),
+    model_config_id: z.uuid().nullable(),
+    created_at: z.iso.datetime(),
+  })
+  .openapi('QueuedMessage');
+export type QueuedMessage = z.infer<typeof QueuedMessage>;
+
+export const Chat = z
+  .object({
+    id: z.uuid(),
+    owner_id: z.uuid(),
+    title: z.string(),
+    status: ChatStatus,
+    last_model_config_id: z.uuid().nullable(),
+    archived: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    agent_id: z.uuid().nullable(),
+    // A union, not `.nullable()`: the document then says `LastError | null` (a nullable $ref becomes an allOf).
+    last_error: z.union([LastError, z.null()]),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .openapi('Chat');
+export type Chat = z.infer<typeof Chat>;
+
+/** A single-use credential for the stream, for clients that cannot send headers on a WebSocket (browsers). */
+export const StreamTicket = z
+  .object({ ticket: z.string(), expires_at: z.iso.datetime() })
+  .openapi('StreamTicket', { description: 'Single use, valid 60 s: `GET /chats/{id}/stream?ticket=<ticket>` instead of a token' });
+export type StreamTicket = z.infer<typeof StreamTicket>;
+
+/** A Postgres timestamp (a Date from the driver, or its text) as the API's RFC 3339 string. */
+export const Timestamp = z.coerce.date().transform((d) => d.toISOString());
+/** A Postgres int8 (text from the driver) as a number. */
+export const Int8 = z.union([z.string(), z.number()]).transform(Number);

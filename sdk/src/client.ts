@@ -1,0 +1,257 @@
+/**
+ * `createClient`: a typed method for every route of chatd-edge (types generated from its OpenAPI document, calls
+ * made by openapi-fetch), errors thrown as one `ChatdError`, paged lists as async iterators, an automatic
+ * `Idempotency-Key` on chat creation and message posts (retried on network errors and 503), and `stream()`.
+ */
+import createFetchClient, { type Client } from 'openapi-fetch';
+import { ChatdError } from './errors.js';
+import { parseTicket } from './frames.js';
+import { retryingFetch, type Fetch, type RetryOptions } from './retry.js';
+import { ChatStream, type StreamOptions } from './stream.js';
+import { browserTransport, nodeTransport, type StreamTransport } from './transport.js';
+import type { Chat, Message, paths } from './types.js';
+
+export interface ClientOptions {
+  /** The deployment's origin, e.g. `https://chat.example.com` (the API lives under `/api/v2`). */
+  baseUrl: string;
+  /** A session token or API key, sent as `Authorization: Bearer`. */
+  token?: string;
+  /** A session token sent as the `session_token` cookie (Node; a browser sends its own cookie by itself). */
+  cookie?: string;
+  /** The fetch to use (default: the global one). Workers tests pass `exports.default.fetch`. */
+  fetch?: Fetch;
+  /** A WebSocket class that takes headers, like the `ws` package in Node (default: the global WebSocket, with tickets). */
+  WebSocket?: new (url: string, options: { headers: Record<string, string> }) => unknown;
+  /** How the stream opens sockets, when neither of the above fits (e.g. `fetchTransport(fetch)` in Workers). */
+  transport?: StreamTransport;
+  /** Retries of keyed requests (chat creation, message posts): tries, backoff. */
+  retry?: RetryOptions;
+}
+
+type Body<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody?: { content: { 'application/json': infer B } };
+}
+  ? B
+  : never;
+type Query<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+
+/** An openapi-fetch answer (a success's data, or an error's body). */
+interface Answer<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** The data of a success, or the ChatdError the answer stands for. */
+async function ok<T>(call: Promise<Answer<T>>): Promise<T> {
+  let r: Answer<T>;
+  try {
+    r = await call;
+  } catch (e) {
+    throw e instanceof ChatdError ? e : ChatdError.network(e);
+  }
+  if (!r.response.ok) throw ChatdError.fromBody(r.response.status, r.error, r.response.headers);
+  // A success: openapi-fetch parsed the body the route's 2xx answer declares (undefined for a 204).
+  return r.data as T;
+}
+
+const key = (k?: string): string => k ?? crypto.randomUUID();
+
+export class ChatdClient {
+  /** The underlying openapi-fetch client, typed by the API's paths, for anything the methods do not cover. */
+  readonly raw: Client<paths>;
+
+  constructor(readonly options: ClientOptions) {
+    const base = options.fetch ?? ((req: Request) => globalThis.fetch(req));
+    this.raw = createFetchClient<paths>({
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      fetch: retryingFetch(base, options.retry),
+      headers: this.credentials(),
+    });
+  }
+
+  /** The same client acting with another token. */
+  as(token: string): ChatdClient {
+    return new ChatdClient({ ...this.options, token, cookie: undefined });
+  }
+
+  // ------------------------------------------------------------------ users and credentials
+
+  createFirstUser = (body: Body<'/api/v2/users/first', 'post'>) => ok(this.raw.POST('/api/v2/users/first', { body }));
+  login = (body: Body<'/api/v2/users/login', 'post'>) => ok(this.raw.POST('/api/v2/users/login', { body }));
+  logout = () => ok(this.raw.POST('/api/v2/users/logout'));
+  me = () => ok(this.raw.GET('/api/v2/users/me'));
+  createUser = (body: Body<'/api/v2/users', 'post'>) => ok(this.raw.POST('/api/v2/users', { body }));
+  listUsers = (query: Query<'/api/v2/users', 'get'> = {}) => ok(this.raw.GET('/api/v2/users', { params: { query } }));
+  updateUser = (id: string, body: Body<'/api/v2/users/{id}', 'patch'>) => ok(this.raw.PATCH('/api/v2/users/{id}', { params: { path: { id } }, body }));
+  listKeys = () => ok(this.raw.GET('/api/v2/users/me/keys'));
+  createKey = (body: Body<'/api/v2/users/me/keys', 'post'> = {}) => ok(this.raw.POST('/api/v2/users/me/keys', { body }));
+  deleteKey = (id: string) => ok(this.raw.DELETE('/api/v2/users/me/keys/{id}', { params: { path: { id } } }));
+  revokeOtherSessions = () => ok(this.raw.DELETE('/api/v2/users/me/sessions'));
+  changePassword = (body: Body<'/api/v2/users/me/password', 'put'>) => ok(this.raw.PUT('/api/v2/users/me/password', { body }));
+
+  /** Every user, oldest first (owners), page by page. */
+  users(o: { pageSize?: number } = {}): AsyncGenerator<Awaited<ReturnType<ChatdClient['listUsers']>>[number]> {
+    return offsetPages((limit, offset) => this.listUsers({ limit, offset }), o.pageSize ?? 200);
+  }
+
+  // ------------------------------------------------------------------ Web Push
+
+  vapidKey = () => ok(this.raw.GET('/api/v2/webpush/vapid'));
+  subscribePush = (body: Body<'/api/v2/users/me/webpush/subscription', 'post'>) =>
+    ok(this.raw.POST('/api/v2/users/me/webpush/subscription', { body }));
+  unsubscribePush = (body: Body<'/api/v2/users/me/webpush/subscription', 'delete'>) =>
+    ok(this.raw.DELETE('/api/v2/users/me/webpush/subscription', { body }));
+  testPush = () => ok(this.raw.POST('/api/v2/users/me/webpush/test'));
+  pushSettings = () => ok(this.raw.GET('/api/v2/users/me/webpush/settings'));
+  setPushSettings = (body: Body<'/api/v2/users/me/webpush/settings', 'put'>) => ok(this.raw.PUT('/api/v2/users/me/webpush/settings', { body }));
+
+  // ------------------------------------------------------------------ providers, model configs, settings (owners)
+
+  listProviders = () => ok(this.raw.GET('/api/v2/chats/providers'));
+  createProvider = (body: Body<'/api/v2/chats/providers', 'post'>) => ok(this.raw.POST('/api/v2/chats/providers', { body }));
+  updateProvider = (id: string, body: Body<'/api/v2/chats/providers/{id}', 'patch'>) =>
+    ok(this.raw.PATCH('/api/v2/chats/providers/{id}', { params: { path: { id } }, body }));
+  deleteProvider = (id: string) => ok(this.raw.DELETE('/api/v2/chats/providers/{id}', { params: { path: { id } } }));
+  listModelConfigs = () => ok(this.raw.GET('/api/v2/chats/model-configs'));
+  createModelConfig = (body: Body<'/api/v2/chats/model-configs', 'post'>) => ok(this.raw.POST('/api/v2/chats/model-configs', { body }));
+  updateModelConfig = (id: string, body: Body<'/api/v2/chats/model-configs/{id}', 'patch'>) =>
+    ok(this.raw.PATCH('/api/v2/chats/model-configs/{id}', { params: { path: { id } }, body }));
+  deleteModelConfig = (id: string) => ok(this.raw.DELETE('/api/v2/chats/model-configs/{id}', { params: { path: { id } } }));
+  /** The models any user may chat with. */
+  listModels = () => ok(this.raw.GET('/api/v2/chats/models'));
+  retentionDays = () => ok(this.raw.GET('/api/v2/chats/config/retention-days'));
+  setRetentionDays = (body: Body<'/api/v2/chats/config/retention-days', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/retention-days', { body }));
+  autoArchiveDays = () => ok(this.raw.GET('/api/v2/chats/config/auto-archive-days'));
+  setAutoArchiveDays = (body: Body<'/api/v2/chats/config/auto-archive-days', 'put'>) =>
+    ok(this.raw.PUT('/api/v2/chats/config/auto-archive-days', { body }));
+  systemPrompt = () => ok(this.raw.GET('/api/v2/chats/config/system-prompt'));
+  setSystemPrompt = (body: Body<'/api/v2/chats/config/system-prompt', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/system-prompt', { body }));
+
+  // ------------------------------------------------------------------ usage and spend limits
+
+  /** Your usage over UTC days (`group_by` day, model or chat), as JSON (`format=csv`: use `raw`). */
+  myUsage = (query: Omit<Query<'/api/v2/users/me/usage', 'get'>, 'format'> = {}) =>
+    ok(this.raw.GET('/api/v2/users/me/usage', { params: { query: { ...query, format: 'json' } } }));
+  /** Everyone's usage (owners), by user too. */
+  usage = (query: Omit<Query<'/api/v2/usage', 'get'>, 'format'> = {}) =>
+    ok(this.raw.GET('/api/v2/usage', { params: { query: { ...query, format: 'json' } } }));
+  /** Your spend limit and what you spent in the current period. */
+  mySpendLimit = () => ok(this.raw.GET('/api/v2/users/me/usage/limit'));
+  /** The deployment's default spend limit per user (owners). */
+  spendLimit = () => ok(this.raw.GET('/api/v2/chats/config/spend-limit'));
+  setSpendLimit = (body: Body<'/api/v2/chats/config/spend-limit', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/spend-limit', { body }));
+  /** One user's limit and spend (owners). */
+  userSpendLimit = (id: string) => ok(this.raw.GET('/api/v2/users/{id}/spend-limit', { params: { path: { id } } }));
+  /** Sets one user's own limit (owners); `amount: null` clears it. */
+  setUserSpendLimit = (id: string, body: Body<'/api/v2/users/{id}/spend-limit', 'put'>) =>
+    ok(this.raw.PUT('/api/v2/users/{id}/spend-limit', { params: { path: { id } }, body }));
+
+  // ------------------------------------------------------------------ agents
+
+  createAgent = (body: Body<'/api/v2/agents', 'post'>) => ok(this.raw.POST('/api/v2/agents', { body }));
+  rotateAgentToken = (id: string) => ok(this.raw.POST('/api/v2/agents/{id}/token', { params: { path: { id } } }));
+  deleteAgent = (id: string) => ok(this.raw.DELETE('/api/v2/agents/{id}', { params: { path: { id } } }));
+  /** As an agent (its token as `token`): replaces its context resources. */
+  pushAgentContext = (body: Body<'/api/v2/agents/me/context', 'put'>) => ok(this.raw.PUT('/api/v2/agents/me/context', { body }));
+
+  // ------------------------------------------------------------------ chats
+
+  /** Starts a chat. Sent with an `Idempotency-Key` (random unless given), so a retry never makes a second chat. */
+  createChat = (body: Body<'/api/v2/chats', 'post'>, o: { idempotencyKey?: string } = {}) =>
+    ok(this.raw.POST('/api/v2/chats', { body, params: { header: { 'idempotency-key': key(o.idempotencyKey) } } }));
+  listChats = (query: Query<'/api/v2/chats', 'get'> = {}) => ok(this.raw.GET('/api/v2/chats', { params: { query } }));
+  getChat = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}', { params: { path: { id } } }));
+  updateChat = (id: string, body: Body<'/api/v2/chats/{id}', 'patch'>) => ok(this.raw.PATCH('/api/v2/chats/{id}', { params: { path: { id } }, body }));
+  deleteChat = (id: string) => ok(this.raw.DELETE('/api/v2/chats/{id}', { params: { path: { id } } }));
+
+  /** Your chats, most recently active first, page by page. */
+  chats(o: { archived?: boolean; pageSize?: number } = {}): AsyncGenerator<Chat> {
+    const archived = o.archived === true ? 'true' : 'false';
+    return offsetPages((limit, offset) => this.listChats({ archived, limit, offset }), o.pageSize ?? 200);
+  }
+
+  listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
+    ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));
+
+  /** A chat's live messages in id order, after `afterId` (default: all), page by page (`after_id` paging). */
+  async *messages(chatId: string, o: { afterId?: number; pageSize?: number } = {}): AsyncGenerator<Message> {
+    const limit = o.pageSize ?? 200;
+    for (let after = o.afterId ?? 0; ; ) {
+      const { messages } = await this.listMessages(chatId, { after_id: after, limit });
+      yield* messages;
+      const last = messages.at(-1);
+      if (!last || messages.length < limit) return;
+      after = last.id;
+    }
+  }
+
+  /**
+   * Sends a message: `{message}` when its turn started (201), `{queued_message}` when it waits behind a busy chat
+   * (202). Sent with an `Idempotency-Key` (random unless given), so a retry never stores it twice.
+   */
+  sendMessage = (id: string, body: Body<'/api/v2/chats/{id}/messages', 'post'>, o: { idempotencyKey?: string } = {}) =>
+    ok(this.raw.POST('/api/v2/chats/{id}/messages', { params: { path: { id }, header: { 'idempotency-key': key(o.idempotencyKey) } }, body }));
+  editMessage = (id: string, messageId: number, body: Body<'/api/v2/chats/{id}/messages/{message_id}', 'patch'>) =>
+    ok(this.raw.PATCH('/api/v2/chats/{id}/messages/{message_id}', { params: { path: { id, message_id: messageId } }, body }));
+  interrupt = (id: string) => ok(this.raw.POST('/api/v2/chats/{id}/interrupt', { params: { path: { id } } }));
+  queue = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/queue', { params: { path: { id } } }));
+  deleteQueued = (id: string, qid: string) => ok(this.raw.DELETE('/api/v2/chats/{id}/queue/{qid}', { params: { path: { id, qid } } }));
+  promoteQueued = (id: string, qid: string) => ok(this.raw.POST('/api/v2/chats/{id}/queue/{qid}/promote', { params: { path: { id, qid } } }));
+  context = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/context', { params: { path: { id } } }));
+  repinContext = (id: string) => ok(this.raw.PUT('/api/v2/chats/{id}/context', { params: { path: { id } } }));
+  /** A chat's stream counters (owners). */
+  streamStats = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/stream-stats', { params: { path: { id } } }));
+
+  /** A single-use, 60 s ticket that opens the chat's stream without a token (`?ticket=`), checked as it arrives. */
+  async streamTicket(id: string): Promise<{ ticket: string; expires_at: string }> {
+    const body = await ok(this.raw.POST('/api/v2/chats/{id}/stream-ticket', { params: { path: { id } } }));
+    const ticket = parseTicket(body);
+    if (!ticket) throw new ChatdError(0, 'The server answered a stream ticket request with something else.');
+    return ticket;
+  }
+
+  /** The chat's stream: it connects now, and reconnects and resumes by itself until `close()`. */
+  stream(chatId: string, options: StreamOptions = {}): ChatStream {
+    const transport = this.options.transport ?? (this.options.WebSocket ? nodeTransport(this.options.WebSocket) : browserTransport());
+    const base = this.options.baseUrl.replace(/\/+$/, '');
+    return new ChatStream(
+      chatId,
+      {
+        transport,
+        headers: this.credentials(),
+        url: (afterId, ticket) => {
+          const q = new URLSearchParams({ after_id: String(afterId) });
+          if (ticket !== null) q.set('ticket', ticket);
+          return `${base}/api/v2/chats/${encodeURIComponent(chatId)}/stream?${q.toString()}`;
+        },
+        ticket: async () => (await this.streamTicket(chatId)).ticket,
+      },
+      options,
+    );
+  }
+
+  /** `GET /healthz`: `{status: "ok"}`, or a ChatdError (503) when Postgres is unreachable. */
+  health = () => ok(this.raw.GET('/healthz'));
+
+  private credentials(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (this.options.token !== undefined) h.authorization = `Bearer ${this.options.token}`;
+    if (this.options.cookie !== undefined) h.cookie = `session_token=${this.options.cookie}`;
+    return h;
+  }
+}
+
+/** Pages of an offset-paged list, until one comes back short. */
+async function* offsetPages<T>(page: (limit: number, offset: number) => Promise<T[]>, limit: number): AsyncGenerator<T> {
+  for (let offset = 0; ; offset += limit) {
+    const items = await page(limit, offset);
+    yield* items;
+    if (items.length < limit) return;
+  }
+}
+
+/** A client of one deployment. */
+export function createClient(options: ClientOptions): ChatdClient {
+  return new ChatdClient(options);
+}
