@@ -33,10 +33,12 @@ export function normalizeSql(sql) {
   return sql
     .replace(/\/\*[\s\S]*?\*\//g, ' ')
     .replace(/--[^\n]*/g, ' ')
-    .replace(/'(?:[^']|'')*'/g, '?')
+    // String constants, escape strings (E'\n') too.
+    .replace(/(?:\b[eE])?'(?:[^'\\]|''|\\.)*'/g, '?')
     .replace(/\$\d+/g, '?')
     .replace(/\b\d+(?:\.\d+)?\b/g, '?')
-    .replace(/\b(?:true|false)\b/gi, '?')
+    // pg_stat_statements shows constants as $n, a NULL among them ("IS NULL" stays: both sides get the same key).
+    .replace(/\b(?:true|false|null)\b/gi, '?')
     .replace(/\s+/g, ' ')
     .replace(/\s*([(),;=<>+*/|-])\s*/g, '$1')
     .trim()

@@ -34,8 +34,16 @@ export class StreamClient {
   }
 
   /** Opens the stream; answers the HTTP status when the upgrade is refused. */
-  static async open(chatId: string, token: string | null, afterId?: number | string): Promise<StreamClient | { status: number; body: string }> {
-    const q = afterId === undefined ? '' : `?after_id=${String(afterId)}`;
+  static async open(
+    chatId: string,
+    token: string | null,
+    afterId?: number | string,
+    ticket?: string,
+  ): Promise<StreamClient | { status: number; body: string }> {
+    const params = new URLSearchParams();
+    if (afterId !== undefined) params.set('after_id', String(afterId));
+    if (ticket !== undefined) params.set('ticket', ticket);
+    const q = params.size > 0 ? `?${params.toString()}` : '';
     const headers: Record<string, string> = { upgrade: 'websocket' };
     if (token) headers.authorization = `Bearer ${token}`;
     const res = await exports.default.fetch(`http://chatd.test/api/v2/chats/${chatId}/stream${q}`, { headers });

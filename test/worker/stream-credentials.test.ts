@@ -101,4 +101,32 @@ describe('streams outlive no credential', () => {
     const again = await StreamClient.open(chat.id, short.key);
     expect(again instanceof StreamClient ? 101 : again.status).toBe(401);
   });
+
+  it('a stream opened with a ticket belongs to the credential that asked for it: closed on its expiry and revocation', async () => {
+    const u = await makeUser();
+    const chat = await startChat(u.token, 'ticket');
+    const db = testDb();
+    const short = await createKey(db, u.user.id, 'api_key', 'short', 2);
+    await db.close();
+    const ticketOf = async (token: string) => {
+      const r = await call('POST', `/api/v2/chats/${chat.id}/stream-ticket`, { token });
+      expect(r.status, r.text).toBe(201);
+      return z.object({ ticket: z.string() }).parse(r.body).ticket;
+    };
+    const byTicket = async (token: string) => {
+      const s = await StreamClient.open(chat.id, null, undefined, await ticketOf(token));
+      if (!(s instanceof StreamClient)) throw new Error(`stream refused: ${String(s.status)} ${s.body}`);
+      await s.waitFor('connect', (c) => c.frames.length > 0);
+      return s;
+    };
+    const expiring = await byTicket(short.key);
+    const second = await login(u.user.email, u.password);
+    const revoked = await byTicket(second);
+    const t = Date.now();
+    expect((await call('POST', '/api/v2/users/logout', { token: second })).status).toBe(204);
+    expect(await closedWithin(revoked, t)).toBeLessThan(1_000);
+    expect(revoked.closed?.code).toBe(4401);
+    await expiring.waitFor('the expiry', (c) => c.closed !== null, 10_000);
+    expect(expiring.closed).toEqual({ code: 4401, reason: 'credential expired' });
+  });
 });

@@ -63,7 +63,7 @@ describe('the Tickets module', () => {
       }
       expect([...state.storage.kv.list({ prefix: 'ticket:' })].length).toBe(MAX_TICKETS);
       expect(await tickets.consume(minted[0]?.ticket ?? '')).toBeNull();
-      expect(await tickets.consume(minted.at(-1)?.ticket ?? '')).toEqual({ userId: 'u1', keyId: `k${MAX_TICKETS + 4}` });
+      expect(await tickets.consume(minted.at(-1)?.ticket ?? '')).toEqual({ userId: 'u1', keyId: `k${MAX_TICKETS + 4}`, keyExpiresAt: null });
       // Stored under its hash: the ticket itself is nowhere in storage.
       const last = minted.at(-2)?.ticket ?? '';
       expect(JSON.stringify([...state.storage.kv.list({ prefix: 'ticket:' })])).not.toContain(last);
