@@ -58,7 +58,9 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
   /** Inserts the chat and its first messages in one transaction, running, then starts the first turn. */
   async create(actor: ChatActor, input: NewChat): Promise<RoomResult<Chat>> {
     return await this.guard(async () => {
-      if (input.idempotencyKey !== null) {
+      // A replay this object answered before: its first reply is kept. Otherwise the insert itself finds out (a taken
+      // id inserts nothing), so a first creation with a key costs no read.
+      if (input.idempotencyKey !== null && this.ctx.storage.kv.get('create_reply') !== undefined) {
         const existing = await this.state.load();
         if (existing) return this.replayCreate(actor, existing);
       }

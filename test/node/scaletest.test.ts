@@ -111,6 +111,8 @@ describe('npm run scaletest', () => {
     // which InsertChat writes in the same statement as the chat; same model throughout.
     expect(calls('InsertChatMessages')).toBe(12 - 3);
     expect(calls('CreateChat')).toBe(3);
+    // The SDK sends every creation with an Idempotency-Key; a first creation still reads nothing before its insert.
+    expect(calls('GetChatByID')).toBeUndefined();
     expect(pgr.messageInserts).toBe(12);
     expect(pgr.countersSettled).toBe(true);
     // The inserts carry the turns' status changes (a user message sets running, an assistant one waiting; a chat is
