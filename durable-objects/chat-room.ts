@@ -67,7 +67,11 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       const resolved = await this.store.resolve(input.modelConfigId, false);
       if (!resolved.ok) return resolved;
       const refused = await this.budget.refusal(actor.userId, resolved.value);
-      if (refused) return refused;
+      if (refused) {
+        // A replay of a creation that went through answers it, whatever was spent since.
+        const existing = input.idempotencyKey === null ? null : await this.state.load();
+        return existing ? this.replayCreate(actor, existing) : refused;
+      }
       const key = input.idempotencyKey;
       const r = await this.store.create({
         ownerId: actor.userId,
@@ -126,7 +130,11 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       const resolved = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
       if (!resolved.ok) return resolved;
       const refused = await this.budget.refusal(chat.owner_id, resolved.value);
-      if (refused) return refused;
+      if (refused) {
+        // A replay of a message that was stored answers it, whatever was spent since.
+        const prior = key === null ? null : await this.store.byKey(key);
+        return prior ? ok(this.replies.remember(key, prior)) : refused;
+      }
       const w = await this.store.insert(this.db, resolved.value.config.id, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], {
         status: 'running',
         lastError: null,

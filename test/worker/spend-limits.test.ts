@@ -3,6 +3,7 @@
  * spend in the period has reached their limit, nothing is stored, a queued message pauses the queue, a new period
  * starts from zero, and a user's own limit overrides the deployment default.
  */
+import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Chat } from '../../functions/shapes/chat';
@@ -70,6 +71,28 @@ describe('spend limits', () => {
     expect(next.status, next.text).toBe(201);
     expect(await roomOf(chat.id).idle()).toBe('waiting');
     expect(await limitOf(u.token)).toMatchObject({ spent: '0.000000', resets_at: nextUtcMidnight(Date.now() + DAY) });
+  });
+
+  it('answer a replay of a message stored before the limit was reached with that message, not 402', async () => {
+    const owner = await makeOwner();
+    const u = await makeUser();
+    const cfg = await pricedModel(owner, UNIT_PER_TOKEN);
+    await setUserLimit(owner, u.user.id, { period: 'day', amount: '6' });
+    const tag = tagOf();
+    const chat = await chatOn(u.token, cfg, `first ${tag}`);
+    const key = crypto.randomUUID();
+    const send = () => call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `keyed ${tag}` }, headers: { 'idempotency-key': key } });
+    const sent = await send();
+    expect(sent.status, sent.text).toBe(201);
+    expect(await roomOf(chat.id).idle()).toBe('waiting');
+    expect((await limitOf(u.token)).spent).not.toBe('0.000000');
+    expectSpendLimit(await call('POST', `/api/v2/chats/${chat.id}/messages`, { token: u.token, body: { content: `over ${tag}` } }));
+    // The object forgets the replies it keeps in memory (as after an eviction): the replay is found by its key.
+    await abortAllDurableObjects();
+    const replay = await send();
+    expect(replay.status, replay.text).toBe(201);
+    expect(replay.body).toEqual(sent.body);
+    expect(await callsMentioning(tag)).toBe(2);
   });
 
   it("pause the queue when its next message reaches the limit: status error, kind spend_limit, the message kept", async () => {
