@@ -13,8 +13,9 @@ const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/i
 
 /**
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
- * retention; Postgres itself, stopped and started, in outage; enabled MCP servers, whose tools every chat is offered,
- * and the MCP host allowlist, in the tool suites): they run one at a time, after the others.
+ * retention; Postgres itself, stopped and started, in outage and usage-outage; enabled MCP servers, whose tools every
+ * chat is offered, and the MCP host allowlist, in the tool suites; the default spend limit, which refuses every user's
+ * priced turns, in spend-limits): they run one at a time, after the others.
  */
 const SERIAL = [
   'test/worker/retention.test.ts',
@@ -22,6 +23,8 @@ const SERIAL = [
   'test/worker/tools.test.ts',
   'test/worker/tool-approvals.test.ts',
   'test/worker/mcp-servers.test.ts',
+  'test/worker/usage-outage.test.ts',
+  'test/worker/spend-limits.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];

@@ -71,6 +71,12 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       }
       const resolved = await this.store.resolve(input.modelConfigId, false);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(actor.userId, resolved.value);
+      if (refused) {
+        // A replay of a creation that went through answers it, whatever was spent since.
+        const existing = input.idempotencyKey === null ? null : await this.state.load();
+        return existing ? this.replayCreate(actor, existing) : refused;
+      }
       const key = input.idempotencyKey;
       const r = await this.store.create({
         ownerId: actor.userId,
@@ -106,6 +112,10 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
         // A replay must not stop the turn its first request started.
         const prior = key === null ? null : await this.store.byKey(key);
         if (prior) return ok(this.replies.remember(key, prior));
+        // A refused message must not stop the running turn either.
+        const early = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
+        const refused = early.ok ? await this.budget.refusal(chat.owner_id, early.value) : null;
+        if (refused) return refused;
         await this.turns.stop({ runQueue: false });
       }
       if (this.turns.busy(this.state.view())) {
@@ -124,6 +134,12 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       }
       const resolved = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(chat.owner_id, resolved.value);
+      if (refused) {
+        // A replay of a message that was stored answers it, whatever was spent since.
+        const prior = key === null ? null : await this.store.byKey(key);
+        return prior ? ok(this.replies.remember(key, prior)) : refused;
+      }
       const w = await this.store.insert(this.db, resolved.value.config.id, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], {
         status: 'running',
         lastError: null,
@@ -151,6 +167,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       if (target.role !== 'user') return fail(400, 'Only user messages can be edited.');
       const resolved = await this.store.resolve(chat.last_model_config_id, true);
       if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(chat.owner_id, resolved.value);
+      if (refused) return refused;
       // The running turn answers the history being replaced: it stops, and what it produced goes with that history.
       await this.turns.stop({ runQueue: false, discard: true });
       const updated = await this.store.edit(input.messageId, input.content);

@@ -16,6 +16,8 @@ import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
+import spendLimits from './routes/spend-limits';
+import usage from './routes/usage';
 import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
@@ -105,6 +107,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${c.req.path}.` } satisfies ErrorBody, 404));
 
   app.route('/', health);
+  app.route('/api/v2', usage);
+  app.route('/api/v2', spendLimits);
   app.route('/api/v2/users/me/webpush', myWebpush);
   app.route('/api/v2/users', users);
   app.route('/api/v2/users', userCredentials);

@@ -157,7 +157,7 @@ export function assertOwner(actor: Actor, ownerId: string): void {
  */
 export async function ownedChat(env: Env, actor: Actor, chatId: string): Promise<Chat> {
   const r = await room(env, chatId).get(chatActor(actor));
-  if (!r.ok) throw new ApiError(r.status, r.message);
+  if (!r.ok) throw new ApiError(r.status, r.message, r.detail);
   return r.value;
 }
 

@@ -6,6 +6,7 @@ export { ChatRoom } from '../durable-objects/chat-room';
 export { PushCenter } from '../durable-objects/push-center';
 export { RateLimiter } from '../durable-objects/rate-limiter';
 export { StreamRegistry } from '../durable-objects/stream-registry';
+export { UsageMeter } from '../durable-objects/usage-meter';
 
 const app = createApp();
 

@@ -64,6 +64,8 @@ const HELP = `Usage: npm run scaletest -- --chats N --turns M [options]
   --sample-s S         timeline: every S seconds, turns done, Postgres connections, open files and CPU of the stack (default 5)
   --cpu-profile        (own stack) a V8 CPU profile of the Worker's isolate (Worker + Durable Objects) during the turns,
                        through wrangler's inspector: top modules and functions in the report, the profile next to the JSON
+  --priced             (own stack) price the model (3 / 15 per million tokens in / out) and set a default spend limit
+                       of 1000000 a month (never reached), so every turn asks its user's spend meter and records a cost
   --quiet-dev          (own stack) leave out wrangler dev's own instrumentation: --log-level warn (no request log line per
                        request) and the runtime's Network domain off (wrangler enables it and relays every subrequest
                        chunk to its Node process); measures the app with less of the dev server's overhead
@@ -116,6 +118,7 @@ async function main() {
       'cpu-profile': { type: 'boolean' },
       'quiet-dev': { type: 'boolean' },
       rolling: { type: 'boolean' },
+      priced: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -151,6 +154,7 @@ async function main() {
   const cpuProfile = a['cpu-profile'] === true;
   const quietDev = a['quiet-dev'] === true;
   if (a.url && (cpuProfile || quietDev)) throw new Error('--cpu-profile and --quiet-dev need the tool to start its own stack (no --url)');
+  if (a.url && a.priced) throw new Error('--priced changes the model config and the spend limit: it needs the tool to start its own stack (no --url)');
   const inspectorPort = cpuProfile || quietDev ? await freePort() : null;
   if (!a.url) {
     const t = performance.now();
@@ -198,6 +202,11 @@ async function main() {
     info(`${owner.created ? 'created the first user' : 'logged in as'} ${who.email}`);
     const model = await ensureModel(api, { mockBaseUrl, modelConfigId: a['model-config'] ?? null, log: info });
     info(`model: ${model.label}`);
+    if (a.priced) {
+      await api.client.updateModelConfig(model.id, { pricing: { input_per_mtok: '3', output_per_mtok: '15' } });
+      await api.client.setSpendLimit({ period: 'month', amount: '1000000' });
+      info('priced the model (3 / 15 per million tokens) and set a default spend limit of 1000000 a month');
+    }
 
     // ---- Postgres counters
     /** @type {string | null} */
@@ -576,7 +585,7 @@ async function main() {
       machine: { ...machine, loadavgAtEnd: os.loadavg().map(round2) },
       git,
       versions: { node: process.version, wrangler: packageVersion(ROOT, 'wrangler'), workerd: packageVersion(ROOT, 'workerd'), postgres: pgVersion },
-      stack: { own: stack !== null, model: model.label, created: model.created, quietDev },
+      stack: { own: stack !== null, model: model.label, created: model.created, quietDev, priced: a.priced === true },
       result: {
         turns: { planned: total, completed: done, failed },
         wallSeconds: round2(wallMs / 1000),

@@ -34,7 +34,7 @@ import {
   type PendingToolCall,
   type QueuedMessage,
   type Role,
-  type Usage,
+  type TokenUsage,
 } from '../../functions/services/chats';
 import { getSetting } from '../../functions/services/site-config';
 import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
@@ -44,7 +44,9 @@ export interface NewMessage {
   role: Role;
   content: readonly unknown[];
   createdBy: string | null;
-  usage?: Usage | null;
+  usage?: TokenUsage | null;
+  /** Its cost in micro-units (with `usage`); null when not priced. */
+  cost?: string | null;
   /** Its idempotency key: a message whose key the chat already has is not inserted again. */
   key?: string | null;
 }
@@ -112,7 +114,7 @@ export class ChatStore {
         roles: ms.map((m) => m.role),
         contents: ms.map((m) => JSON.stringify(m.content)),
         created_bys: ms.map((m) => m.createdBy ?? ''),
-        usages: ms.map((m) => JSON.stringify(m.usage ?? null)),
+        usages: ms.map((m) => JSON.stringify(m.usage ? { ...m.usage, cost_micros: m.cost ?? null } : null)),
         keys: ms.map((m) => m.key ?? ''),
         status: status?.status ?? null,
         last_error: status?.lastError ? JSON.stringify(status.lastError) : null,
@@ -130,7 +132,7 @@ export class ChatStore {
   async finish(entry: FinishEntry): Promise<Written> {
     const key = entry.step === null ? idempotencyKeyOfTurn(entry.turnId) : idempotencyKeyOfStep(entry.turnId, entry.step);
     const messages: NewMessage[] = [
-      ...(entry.content.length > 0 ? [{ role: 'assistant' as const, content: entry.content, createdBy: null, usage: entry.usage, key }] : []),
+      ...(entry.content.length > 0 ? [{ role: 'assistant' as const, content: entry.content, createdBy: null, usage: entry.usage, cost: entry.cost, key }] : []),
       ...entry.results.map((r) => ({ role: 'tool' as const, content: [r], createdBy: null, key: idempotencyKeyOfResult(entry.turnId, r.tool_call_id) })),
     ];
     const status = { status: entry.status, lastError: entry.lastError, pending: entry.pending };

@@ -10,6 +10,7 @@ import { Db, isTransient } from '../../functions/lib/db';
 import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/lib/room-api';
 import { dbSettings, settings } from '../../functions/lib/settings';
 import type { Chat } from '../../functions/services/chats';
+import { Budget } from './budget';
 import { ChatState, storedChat } from './chat-state';
 import { ChatStore } from './chat-store';
 import { Mutex } from './mutex';
@@ -37,6 +38,7 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected readonly replies = new Replies<PostResult>();
   protected readonly clock: AlarmClock;
   protected readonly toolbox: Toolbox;
+  protected readonly budget: Budget;
   protected readonly tickets: Tickets;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -44,6 +46,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     const s = settings(env);
     const chatId = () => this.chatId;
     this.clock = new AlarmClock(ctx.storage);
+    this.budget = new Budget(env);
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
     this.store = new ChatStore(chatId, () => this.db);
     this.outbox = new Outbox(ctx.storage.sql);
@@ -92,6 +95,7 @@ export abstract class RoomBase extends DurableObject<Env> {
       giveUpMs: s.OUTBOX_GIVE_UP_MS,
       gone: () => this.forgetAll(),
       clock: this.clock,
+      budget: this.budget,
     });
   }
 

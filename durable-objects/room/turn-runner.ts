@@ -231,7 +231,7 @@ export class TurnRunner {
 }
 
 function aborted(): ModelResult {
-  return { text: '', reasoning: '', usage: emptyUsage(), finishReason: 'aborted', toolCalls: [] };
+  return { text: '', reasoning: '', usage: emptyUsage(), usageKnown: false, finishReason: 'aborted', toolCalls: [] };
 }
 
 function emptyUsage() {

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import type { ModelError, ModelResult } from '../../functions/llm/model';
 import { errorResult } from '../../functions/llm/tools';
 import type { ResolvedModel } from '../../functions/services/chat-models';
-import { LastError, Part, PendingToolCall, ToolResultPart, Usage, type Chat, type ToolCallPart } from '../../functions/services/chats';
+import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type ToolCallPart } from '../../functions/services/chats';
+import { answerCost } from '../../functions/services/usage-cost';
+import type { Pricing } from '../../functions/shapes/usage';
 
 /** The tools of one step: the calls the model made, the results so far, and the calls waiting for approval. */
 export interface StepTools {
@@ -59,7 +61,12 @@ export const FinishEntry = z.object({
   /** Null: the chat's model config stays as it is (a write with no model call of its own). */
   modelConfigId: z.string().nullable(),
   content: z.array(Part),
-  usage: Usage.nullable(),
+  usage: TokenUsage.nullable(),
+  /**
+   * The message's cost in micro-units (a decimal integer string), fixed when its model call ended with the prices it
+   * ran on; null when not priced. Absent in entries kept by an older version: null.
+   */
+  cost: z.string().regex(/^\d{1,19}$/).nullable().default(null),
   status: z.enum(['waiting', 'error', 'running', 'requires_action']),
   lastError: LastError.nullable(),
   /** The final text, for the owner's notification. */
@@ -104,14 +111,14 @@ function assistantContent(result: ModelResult | null, failure: ModelError | null
  * full answer.
  */
 export function finishEntryOf(
-  turn: { id: string; modelConfigId: string | null; approved: readonly PendingToolCall[] },
+  turn: { id: string; modelConfigId: string | null; pricing: Pricing | null; approved: readonly PendingToolCall[] },
   outcome: CallOutcome,
   undecided: readonly PendingToolCall[] = [],
 ): FinishEntry {
   const { result, failure, tools } = outcome;
   const base = { turnId: turn.id, modelConfigId: turn.modelConfigId, step: null, pending: [] };
   if (outcome.note !== undefined) {
-    return { ...base, content: [{ type: 'text', text: outcome.note }], usage: null, status: 'waiting', lastError: null, finalText: outcome.note, results: [] };
+    return { ...base, content: [{ type: 'text', text: outcome.note }], usage: null, cost: null, status: 'waiting', lastError: null, finalText: outcome.note, results: [] };
   }
   const calls = tools?.calls ?? [];
   const { content, text } = assistantContent(result, failure, calls);
@@ -123,10 +130,12 @@ export function finishEntryOf(
     ...turn.approved.map((c) => errorPart(c, INTERRUPTED_CALL)),
     ...undecided.map((c) => errorPart(c, UNDECIDED_CALL)),
   ];
+  const usage = result && result.finishReason !== 'aborted' ? result.usage : null;
   return {
     ...base,
     content,
-    usage: result && result.finishReason !== 'aborted' ? result.usage : null,
+    usage,
+    cost: answerCost(turn.pricing, usage, result?.usageKnown === true),
     status: failure ? 'error' : 'waiting',
     lastError: failure ? { message: failure.message, kind: failure.kind } : null,
     finalText: text,
@@ -144,11 +153,14 @@ export function stepEntryOf(turn: Turn, outcome: CallOutcome, waiting: readonly 
   if (!tools || failure || outcome.note !== undefined || turn.abort.signal.aborted || result?.finishReason === 'aborted') return null;
   const pending = [...waiting, ...tools.pending];
   const { content } = result ? assistantContent(result, null, tools.calls) : { content: [] };
+  const usage = result ? result.usage : null;
   return {
     turnId: turn.id,
     modelConfigId: turn.resolved.config.id,
     content,
-    usage: result ? result.usage : null,
+    usage,
+    // Each step's model call is priced when it ends, like a turn's last one.
+    cost: answerCost(turn.resolved.config.pricing, usage, result?.usageKnown === true),
     status: pending.length > 0 ? 'requires_action' : 'running',
     lastError: null,
     finalText: '',
@@ -177,6 +189,6 @@ export const pendingOf = (chat: Chat | null): PendingToolCall[] => (chat?.status
 /** The write that ends a turn waiting for approvals with nothing running: its calls answered as stopped, the chat waiting. */
 export function stoppedWaitEntry(chat: Chat | null): FinishEntry | null {
   if (chat?.status !== 'requires_action') return null;
-  const stopped = { id: crypto.randomUUID(), modelConfigId: chat.last_model_config_id, approved: [] };
+  const stopped = { id: crypto.randomUUID(), modelConfigId: chat.last_model_config_id, pricing: null, approved: [] };
   return finishEntryOf(stopped, { result: null, failure: null }, chat.pending_tool_calls);
 }

@@ -11,12 +11,13 @@
  */
 import { isTransient, pgErrorCode } from '../../functions/lib/db';
 import { DbUnavailableError } from '../../functions/lib/errors';
-import { ok, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
+import { ok, type RoomFailure, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
 import type { ModelDelta } from '../../functions/llm/model';
 import type { ResolvedModel } from '../../functions/services/chat-models';
 import type { Chat, LastError, Message, Part, PendingToolCall } from '../../functions/services/chats';
 import { notifyTurnEnd } from '../../functions/services/turn-notify';
 import type { AlarmClock } from './alarm-clock';
+import type { Budget } from './budget';
 import type { ChatState } from './chat-state';
 import type { ChatStore, Written } from './chat-store';
 import type { Mutex } from './mutex';
@@ -50,6 +51,7 @@ export interface TurnsDeps {
   /** The chat was deleted under a write: forget everything. */
   gone: () => Promise<void>;
   clock: AlarmClock;
+  budget: Budget;
 }
 
 export class Turns {
@@ -157,7 +159,7 @@ export class Turns {
     const undecided = pendingOf(await this.chat());
     this.current = null;
     if (this.deps.state.gone) return;
-    const entry = finishEntryOf({ id: turn.id, modelConfigId: turn.resolved.config.id, approved: turn.approved }, outcome, undecided);
+    const entry = finishEntryOf({ id: turn.id, modelConfigId: turn.resolved.config.id, pricing: turn.resolved.config.pricing, approved: turn.approved }, outcome, undecided);
     this.lastOutcome = { status: entry.status === 'error' ? 'error' : 'waiting', finalText: entry.finalText, error: entry.lastError, modelConfigId: turn.resolved.config.id };
     await this.write(entry, opts.runQueue);
   }
@@ -217,6 +219,8 @@ export class Turns {
     const changed = chat.status !== entry.status;
     state.patch({ status: entry.status, last_error: entry.lastError, pending_tool_calls: entry.pending, updated_at: w.chatUpdatedAt ?? chat.updated_at });
     state.cache.append(w.messages);
+    // Reported with the next queued message's spend check, else before the end is published.
+    this.deps.budget.spent(w.messages, entry.cost !== null && entry.content.length > 0);
     const events: StreamEvent[] = w.messages.map((m) => ({ type: 'message', chat_id: this.deps.chatId(), message: m }));
     if (entry.status === 'running' || entry.status === 'requires_action') {
       // A tool step: its parts are durable messages now, and the loop goes on (or waits for approval).
@@ -227,6 +231,7 @@ export class Turns {
     if (entry.lastError) events.push({ type: 'error', chat_id: this.deps.chatId(), error: entry.lastError });
     // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
     const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
+    await this.deps.budget.flush(chat.owner_id);
     if (next?.ok && next.value) return;
     hub.publish([...events, state.statusEvent()]);
     this.notifyOwner(entry);
@@ -275,14 +280,9 @@ export class Turns {
    * after `events` (a finished turn's).
    */
   private async resolveOrPause(modelConfigId: string | null, events: StreamEvent[] = []): Promise<RoomResult<ResolvedModel>> {
-    const { state, store, hub } = this.deps;
-    const resolved = await store.resolve(modelConfigId, true);
+    const resolved = await this.deps.store.resolve(modelConfigId, true);
     if (resolved.ok) return resolved;
-    const error: LastError = { kind: 'config', message: resolved.message };
-    const row = await store.setStatus('error', error);
-    if (row) state.set(row);
-    hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
-    return resolved;
+    return await this.pause(resolved, { kind: 'config', message: resolved.message }, events);
   }
 
   /** Postgres could not take a turn's write: keep it in the outbox, show it, and retry with backoff. */
@@ -348,6 +348,11 @@ export class Turns {
     // Paused, not lost: the message stays first in the queue.
     const resolved = await this.resolveOrPause(head.model_config_id ?? state.view().last_model_config_id, events);
     if (!resolved.ok) return resolved;
+    const refused = await this.deps.budget.refusal(state.view().owner_id, resolved.value);
+    if (refused) {
+      const when = refused.detail ?? 'the end of the period';
+      return await this.pause(refused, { kind: 'spend_limit', message: `${refused.message} It resets at ${when}.` }, events);
+    }
     const w = await store.runQueued(head.id, resolved.value.config.id);
     const queue = state.took(head.id);
     const [message] = w.messages;
@@ -361,6 +366,15 @@ export class Turns {
     ]);
     this.start(resolved.value);
     return ok(message);
+  }
+
+  /** The queue's next message cannot run: the chat shows `error` and the queue pauses (the message stays first). */
+  private async pause(failure: RoomFailure, error: LastError, events: StreamEvent[]): Promise<RoomFailure> {
+    const { state, store, hub } = this.deps;
+    const row = await store.setStatus('error', error);
+    if (row) state.set(row);
+    hub.publish([...events, { type: 'error', chat_id: this.deps.chatId(), error }, state.statusEvent()]);
+    return failure;
   }
 
   /**

@@ -19,6 +19,10 @@ export const POLICY = {
   /** List users, change their roles, suspend them. */
   'users.manage': ['owner'],
   'deployment.manage': ['owner'],
+  /** Everyone's usage and spend (GET /usage); a user sees their own with `self`. */
+  'usage.read_all': ['owner'],
+  /** One user's own spend limit. */
+  'spend_limits.manage': ['owner'],
   /** Agents are deployment-wide: only owners create, rotate and delete them. */
   'agents.manage': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;

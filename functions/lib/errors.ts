@@ -44,6 +44,9 @@ export const forbidden = (): ApiError => new ApiError(403, 'You are not allowed 
 export const badRequest = (message: string, validations?: Validation[]): ApiError =>
   new ApiError(400, message, undefined, validations);
 export const conflict = (message: string): ApiError => new ApiError(409, message);
+export const SPEND_LIMIT_MESSAGE = 'Spend limit reached for this period.';
+/** 402: the user's spend limit is reached; `resetsAt` (RFC 3339) is when the period ends. */
+export const spendLimitReached = (resetsAt: string): ApiError => new ApiError(402, SPEND_LIMIT_MESSAGE, resetsAt);
 /** 429 with `Retry-After` in whole seconds (at least 1). */
 export const tooManyRequests = (message: string, retryAfterMs: number): ApiError =>
   new ApiError(429, message, undefined, undefined, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });

@@ -52,6 +52,7 @@ const err = (description: string) => ({ description, content: { 'application/jso
 export const errors = {
   400: err('Invalid input'),
   401: err('Not signed in, or the token is invalid, expired or revoked'),
+  402: err("The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored"),
   403: err('Signed in but not allowed'),
   404: err('Not found, or not yours'),
   409: err('Conflicts with the current state'),

@@ -10,11 +10,12 @@ import type { ChatActor } from './access';
 export type { ChatActor } from './access';
 
 /** What an RPC reports instead of throwing (errors lose their class across RPC). */
-export type RoomFailure = { ok: false; status: 400 | 404 | 409 | 503; message: string };
+export type RoomFailure = { ok: false; status: 400 | 402 | 404 | 409 | 503; message: string; detail?: string };
 export type RoomResult<T> = { ok: true; value: T } | RoomFailure;
 
 export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
-export const fail = (status: RoomFailure['status'], message: string): RoomFailure => ({ ok: false, status, message });
+export const fail = (status: RoomFailure['status'], message: string, detail?: string): RoomFailure =>
+  detail === undefined ? { ok: false, status, message } : { ok: false, status, message, detail };
 
 export const NOT_FOUND = 'Resource not found or you do not have access to this resource';
 export const DB_UNAVAILABLE = 'The database is unavailable. Try again shortly.';

@@ -21,5 +21,5 @@ export function directory(env: Env, keyId: string) {
 /** A chat object's answer, or the ApiError it stands for. */
 export function unwrap<T>(r: RoomResult<T>): T {
   if (r.ok) return r.value;
-  throw new ApiError(r.status, r.message);
+  throw new ApiError(r.status, r.message, r.detail);
 }

@@ -16,7 +16,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { APICallError, type LanguageModel, type ModelMessage } from 'ai';
 import type { ModelOptions, ResolvedModel } from '../services/chat-models';
-import type { Usage } from '../services/chats';
+import type { TokenUsage } from '../services/chats';
 
 /** A provider's model (specification v4, what every provider package here builds). */
 export type ProviderModel = Extract<LanguageModel, { specificationVersion: 'v4' }>;
@@ -65,7 +65,9 @@ export interface ModelCall {
 export interface ModelResult {
   text: string;
   reasoning: string;
-  usage: Usage;
+  usage: TokenUsage;
+  /** Whether the provider reported usage; when it did not, `usage` is zeros and the answer is flagged as unpriced. */
+  usageKnown: boolean;
   /** How the call ended: `stop`, `length`, `tool-calls`, ... or `aborted` when interrupted. */
   finishReason: string;
   /** The tool calls the model made, in order (empty when it answered in text). */
@@ -141,7 +143,13 @@ export function callSettings(o: ModelOptions) {
   };
 }
 
-export function toUsage(u: ProviderUsage | undefined): Usage {
+/**
+ * The AI SDK's normalized usage in our shape. Every provider package here reports input tokens including cache reads
+ * and writes (`inputTokens.total`, with `cacheRead` and `cacheWrite` as parts of it; Anthropic's own counts are
+ * summed into it) and output tokens including reasoning (`outputTokens.total`, with `reasoning` as a part), which is
+ * what pricing splits (functions/services/usage-cost.ts). Missing counts are zeros; see `usageReported`.
+ */
+export function toUsage(u: ProviderUsage | undefined): TokenUsage {
   const input = u?.inputTokens.total ?? 0;
   const output = u?.outputTokens.total ?? 0;
   return {
@@ -152,6 +160,11 @@ export function toUsage(u: ProviderUsage | undefined): Usage {
     cache_read_tokens: u?.inputTokens.cacheRead ?? 0,
     cache_creation_tokens: u?.inputTokens.cacheWrite ?? 0,
   };
+}
+
+/** Whether a provider reported usage at all (a provider that sends none gives the SDK's all-undefined usage). */
+export function usageReported(u: ProviderUsage | undefined): boolean {
+  return u !== undefined && (u.inputTokens.total !== undefined || u.outputTokens.total !== undefined);
 }
 
 /**
@@ -350,10 +363,10 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
     }
     if (call.signal.aborted) finishReason = 'aborted';
     else if (state.timedOut) throw new ModelError('timeout', 'The model did not answer in time.');
-    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), finishReason, toolCalls };
+    return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(usage), usageKnown: usageReported(usage), finishReason, toolCalls };
   } catch (e) {
     if (call.signal.aborted && !state.timedOut) {
-      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), finishReason: 'aborted', toolCalls: [] };
+      return { text: partial.text, reasoning: partial.reasoning, usage: toUsage(undefined), usageKnown: false, finishReason: 'aborted', toolCalls: [] };
     }
     throw classify(e, partial, state.timedOut);
   } finally {

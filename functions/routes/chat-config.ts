@@ -2,6 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { getSetting, SETTINGS, setSetting } from '../services/site-config';
+import { SpendLimit } from '../shapes/usage';
+import { normalizeAmount } from '../services/usage-cost';
 
 const owner = authorize('deployment.manage');
 
@@ -73,6 +75,30 @@ const app = router()
       responses: { 200: jsonResponse(SystemPrompt, 'The setting'), ...errorResponses(400, 401, 403) },
     }),
     async (c) => c.json({ system_prompt: await setSetting(c.var.db, 'system_prompt', c.req.valid('json').system_prompt) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/spend-limit',
+      summary: "The default spend limit per user (owner); a user's own limit overrides it",
+      middleware: owner,
+      responses: { 200: jsonResponse(SpendLimit, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json(await getSetting(c.var.db, 'spend_limit'), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/spend-limit',
+      summary: "Set the default spend limit per user (owner); each user's meter applies it within 30 s",
+      middleware: owner,
+      request: { body: jsonBody(SpendLimit) },
+      responses: { 200: jsonResponse(SpendLimit, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      const { period, amount } = c.req.valid('json');
+      return c.json(await setSetting(c.var.db, 'spend_limit', { period, amount: normalizeAmount(amount) }), 200);
+    },
   );
 
 export default app;

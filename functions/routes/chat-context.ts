@@ -67,7 +67,7 @@ const app = router()
       const { id } = c.req.valid('param');
       // Through the chat's object: it checks the owner and drops the pinned context it keeps for the model.
       const r = await room(c.env, id).repinContext(chatActor(c.var.actor));
-      if (!r.ok) throw new ApiError(r.status, r.message);
+      if (!r.ok) throw new ApiError(r.status, r.message, r.detail);
       const ctx = await getChatContext(c.var.db, id);
       if (!ctx) throw notFound();
       return c.json(ctx, 200);

@@ -45,7 +45,7 @@ const app = router()
             .strict(),
         ),
       },
-      responses: { 201: jsonResponse(Chat, 'The chat'), ...errorResponses(400, 401, 409, 503) },
+      responses: { 201: jsonResponse(Chat, 'The chat'), ...errorResponses(400, 401, 402, 409, 503) },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -184,7 +184,7 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: Message }), 'The message; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedMessage }), 'Queued behind the running turn'),
-        ...errorResponses(400, 401, 404, 409, 503),
+        ...errorResponses(400, 401, 402, 404, 409, 503),
       },
     }),
     async (c) => {
@@ -211,7 +211,7 @@ const app = router()
         params: z.object({ id: UuidParam('id'), message_id: MessageId }),
         body: jsonBody(z.object({ content: Content }).strict()),
       },
-      responses: { 200: jsonResponse(z.object({ message: Message }), 'The edited message'), ...errorResponses(400, 401, 404, 503) },
+      responses: { 200: jsonResponse(z.object({ message: Message }), 'The edited message'), ...errorResponses(400, 401, 402, 404, 503) },
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
@@ -271,7 +271,7 @@ const app = router()
       responses: {
         201: jsonResponse(z.object({ message: Message }), 'Sent; its turn started'),
         202: jsonResponse(z.object({ queued_message: QueuedMessage }), 'First in the queue'),
-        ...errorResponses(400, 401, 404, 503),
+        ...errorResponses(400, 401, 402, 404, 503),
       },
     }),
     async (c) => {

@@ -43,6 +43,7 @@ import {
   unsetDefaultChatModelConfigs,
   updateChatModelConfig,
 } from '../../sql/generated/chat_model_configs.queries';
+import { Pricing } from './usage-cost';
 
 
 const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
@@ -197,6 +198,9 @@ export async function listUsableModels(db: Queryable): Promise<UsableModel[]> {
   return (await getEnabledChatModels.run(undefined, db)).map((r) => UsableModel.parse(r));
 }
 
+/** Prices as the statements take them: JSON text, or SQL NULL. */
+const pricingParam = (p: Pricing | null | undefined): string | null => (p ? JSON.stringify(p) : null);
+
 const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
 
 /**
@@ -220,6 +224,7 @@ export async function createModelConfig(db: Db, actorId: string, input: NewModel
         context_limit: input.context_limit,
         compression_threshold: input.compression_threshold ?? 70,
         options: JSON.stringify(input.options ?? {}),
+        pricing: pricingParam(input.pricing),
         created_by: actorId,
       },
       tx,
@@ -259,6 +264,7 @@ export async function updateModelConfig(db: Db, actorId: string, id: string, pat
         context_limit: patch.context_limit ?? current.context_limit,
         compression_threshold: patch.compression_threshold ?? current.compression_threshold,
         options: JSON.stringify(patch.options ?? ModelOptions.catch({}).parse(current.options)),
+        pricing: patch.pricing === undefined ? pricingParam(Pricing.nullable().parse(current.pricing)) : pricingParam(patch.pricing),
         updated_by: actorId,
       },
       tx,
@@ -298,6 +304,8 @@ export interface ResolvedModel {
     context_limit: number;
     compression_threshold: number;
     options: ModelOptions;
+    /** The prices this resolution carries: a turn's answers are costed with the prices it started with. */
+    pricing: Pricing | null;
   };
   provider: {
     id: string;
@@ -327,6 +335,7 @@ const ResolvedRow = z.object({
   context_limit: z.number(),
   compression_threshold: z.number(),
   options: ModelOptions.catch({}),
+  pricing: Pricing.nullable(),
   provider_id: z.string(),
   base_url: z.string(),
   api_key: z.string().nullable(),
@@ -351,6 +360,7 @@ export async function resolveModel(conn: Conn | Queryable, requestedId: string |
       context_limit: r.context_limit,
       compression_threshold: r.compression_threshold,
       options: r.options,
+      pricing: r.pricing,
     },
     provider: {
       id: r.provider_id,

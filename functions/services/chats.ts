@@ -1,6 +1,6 @@
 /** Chats and messages: input schemas, row parsing (derived from the API shapes), and the Worker-side reads. */
 import { z } from 'zod';
-import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, Usage, type Part } from '../shapes/chat';
+import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, TokenUsage, type Part } from '../shapes/chat';
 import { mapShape } from '../shapes/map-shape';
 import type { Queryable } from '../lib/db';
 import {
@@ -8,6 +8,7 @@ import {
   getChatMessagesBefore,
 } from '../../sql/generated/chat_messages.queries';
 import { getChatsByOwner } from '../../sql/generated/chats.queries';
+import { formatMicros } from './usage-cost';
 
 export const MAX_MESSAGE_CHARS = 200_000;
 export const MAX_MESSAGE_PARTS = 100;
@@ -24,6 +25,7 @@ export {
   QueuedMessage,
   Role,
   TextPart,
+  TokenUsage,
   ToolArgs,
   ToolCallPart,
   ToolResultPart,
@@ -52,13 +54,16 @@ export const Labels = z
 // Rows, parsed by schemas derived from the API shapes: only what Postgres spells differently is restated.
 const MessageRow = Message.omit({ usage: true }).extend({ id: Int8, created_at: Timestamp });
 /** The usage columns of a message row: null for a message without usage (not a model's answer). */
-const UsageRow = z.object(mapShape(Usage.shape, () => Int8.nullable()));
+const UsageRow = z.object(mapShape(TokenUsage.shape, () => Int8.nullable()));
+/** An answer's cost in micro-units, kept exact (it may pass 2^53): null when not priced. */
+const CostRow = z.object({ cost_micros: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).nullish() });
 
 export function toMessage(row: unknown): Message {
   const message = MessageRow.parse(row);
   const u = UsageRow.parse(row);
   if (u.input_tokens === null && u.output_tokens === null && u.total_tokens === null) return message;
-  return { ...message, usage: mapShape(u, (v) => v ?? 0) };
+  const { cost_micros: cost } = CostRow.parse(row);
+  return { ...message, usage: { ...mapShape(u, (v) => v ?? 0), cost: cost == null ? null : formatMicros(BigInt(cost)) } };
 }
 
 const ChatRow = Chat.extend({

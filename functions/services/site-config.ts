@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Queryable } from '../lib/db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
 import { McpAllowedHostList } from '../shapes/tools';
+import { SpendLimit } from '../shapes/usage';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
@@ -13,6 +14,8 @@ export const SETTINGS = {
     schema: McpAllowedHostList,
     default: [] as string[],
   },
+  // The deployment's default spend limit per user (`amount` null: none). Users' meters read it themselves.
+  spend_limit: { schema: SpendLimit, default: { period: 'month', amount: null } },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;

@@ -54,16 +54,24 @@ export type ChatStatus = z.infer<typeof ChatStatus>;
 export const LastError = z.object({ message: z.string(), kind: z.string() }).openapi('LastError');
 export type LastError = z.infer<typeof LastError>;
 
-export const Usage = z
-  .object({
-    input_tokens: z.number().int(),
-    output_tokens: z.number().int(),
-    total_tokens: z.number().int(),
-    reasoning_tokens: z.number().int(),
-    cache_read_tokens: z.number().int(),
-    cache_creation_tokens: z.number().int(),
-  })
-  .openapi('Usage');
+/** Token counts, as a model call reports them (and as a turn's outbox entry keeps them until it is written). */
+export const TokenUsage = z.object({
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  reasoning_tokens: z.number().int(),
+  cache_read_tokens: z.number().int(),
+  cache_creation_tokens: z.number().int(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+/** A message's usage: its tokens and, on an answer, its cost. */
+export const Usage = TokenUsage.extend({
+  cost: z
+    .string()
+    .nullable()
+    .openapi({ description: "The answer's cost, a decimal string (6 decimals) fixed when it was written; null when not priced" }),
+}).openapi('Usage');
 export type Usage = z.infer<typeof Usage>;
 
 export const Message = z

@@ -3,6 +3,7 @@
  * document, the SDK and the row parsing in `functions/services/chat-models.ts` derive from these.
  */
 import { z } from '@hono/zod-openapi';
+import { Pricing } from './usage';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
 export const ProviderType = z.enum(PROVIDER_TYPES).openapi('ProviderType');
@@ -52,6 +53,8 @@ export const ModelConfig = z
     context_limit: z.number().int(),
     compression_threshold: z.number().int(),
     options: ModelOptions,
+    /** Prices per million tokens; null: unpriced (counted in tokens only). */
+    pricing: Pricing.nullable(),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
@@ -66,6 +69,7 @@ export const UsableModel = ModelConfig.pick({
   display_name: true,
   is_default: true,
   context_limit: true,
+  pricing: true,
 }).openapi('ChatModel');
 export type UsableModel = z.infer<typeof UsableModel>;
 
@@ -106,6 +110,8 @@ export const NewModelConfig = z
     context_limit: z.number().int().positive({ message: 'must be greater than 0' }).max(100_000_000),
     compression_threshold: z.number().int().min(0).max(100).optional(),
     options: ModelOptions.optional(),
+    /** null clears the prices; absent keeps them (on a change) or leaves the config unpriced (on creation). */
+    pricing: Pricing.nullable().optional(),
   })
   .strict()
   .openapi('NewChatModelConfig');

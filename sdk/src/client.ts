@@ -128,6 +128,25 @@ export class ChatdClient {
   systemPrompt = () => ok(this.raw.GET('/api/v2/chats/config/system-prompt'));
   setSystemPrompt = (body: Body<'/api/v2/chats/config/system-prompt', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/system-prompt', { body }));
 
+  // ------------------------------------------------------------------ usage and spend limits
+
+  /** Your usage over UTC days (`group_by` day, model or chat), as JSON (`format=csv`: use `raw`). */
+  myUsage = (query: Omit<Query<'/api/v2/users/me/usage', 'get'>, 'format'> = {}) =>
+    ok(this.raw.GET('/api/v2/users/me/usage', { params: { query: { ...query, format: 'json' } } }));
+  /** Everyone's usage (owners), by user too. */
+  usage = (query: Omit<Query<'/api/v2/usage', 'get'>, 'format'> = {}) =>
+    ok(this.raw.GET('/api/v2/usage', { params: { query: { ...query, format: 'json' } } }));
+  /** Your spend limit and what you spent in the current period. */
+  mySpendLimit = () => ok(this.raw.GET('/api/v2/users/me/usage/limit'));
+  /** The deployment's default spend limit per user (owners). */
+  spendLimit = () => ok(this.raw.GET('/api/v2/chats/config/spend-limit'));
+  setSpendLimit = (body: Body<'/api/v2/chats/config/spend-limit', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/spend-limit', { body }));
+  /** One user's limit and spend (owners). */
+  userSpendLimit = (id: string) => ok(this.raw.GET('/api/v2/users/{id}/spend-limit', { params: { path: { id } } }));
+  /** Sets one user's own limit (owners); `amount: null` clears it. */
+  setUserSpendLimit = (id: string, body: Body<'/api/v2/users/{id}/spend-limit', 'put'>) =>
+    ok(this.raw.PUT('/api/v2/users/{id}/spend-limit', { params: { path: { id } }, body }));
+
   // ------------------------------------------------------------------ agents
 
   createAgent = (body: Body<'/api/v2/agents', 'post'>) => ok(this.raw.POST('/api/v2/agents', { body }));

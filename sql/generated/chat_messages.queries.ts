@@ -37,6 +37,7 @@ export interface IInsertChatMessagesResult {
   chat_id: string;
   chat_updated_at: Date | null;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -56,7 +57,7 @@ export interface IInsertChatMessagesQuery {
   result: IInsertChatMessagesResult;
 }
 
-const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"status":true,"last_error":true,"pending_tool_calls":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true,"keys":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1117,"b":1132},{"a":1659,"b":1674},{"a":1742,"b":1757},{"a":2505,"b":2520}]},{"name":"status","required":false,"transform":{"type":"scalar"},"locs":[{"a":1190,"b":1196},{"a":1252,"b":1258},{"a":1377,"b":1383},{"a":1541,"b":1547},{"a":1799,"b":1805},{"a":1904,"b":1910}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1302,"b":1312},{"a":1982,"b":1992}]},{"name":"pending_tool_calls","required":false,"transform":{"type":"scalar"},"locs":[{"a":1456,"b":1474},{"a":2075,"b":2093}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1616,"b":1624},{"a":2445,"b":2453},{"a":3239,"b":3247}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":2915,"b":2921}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":2953,"b":2962}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":2982,"b":2994}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":3013,"b":3020}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":3040,"b":3045}]}],"statement":"-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity\n-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;\n-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only\n-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model\n-- insert that leaves the status alone never touches the chats row. created_bys uses '' for \"no user\"; usages holds\n-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys\n-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a\n-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.\n-- With a status, :pending_tool_calls (NULL: none) is the chat's tool calls waiting for approval (requires_action).\nWITH updated_chat AS (\n    UPDATE chats\n    SET\n        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),\n        status = COALESCE(:status::chat_status, status),\n        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,\n        pending_tool_calls = CASE\n            WHEN :status::chat_status IS NULL THEN pending_tool_calls\n            ELSE COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)\n        END,\n        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END\n    WHERE id = :chat_id!::uuid\n        AND (\n            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)\n            OR (\n                :status::chat_status IS NOT NULL\n                AND (\n                    chats.status IS DISTINCT FROM :status::chat_status\n                    OR chats.last_error IS DISTINCT FROM :last_error::jsonb\n                    OR chats.pending_tool_calls IS DISTINCT FROM COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)\n                )\n            )\n        )\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (\n        chat_id, role, content, model_config_id, created_by, idempotency_key,\n        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens\n    )\n    SELECT\n        :chat_id!::uuid,\n        m.role,\n        m.content,\n        :model_config_id::uuid,\n        NULLIF(m.created_by, '')::uuid,\n        NULLIF(m.key, ''),\n        (m.usage ->> 'input_tokens')::bigint,\n        (m.usage ->> 'output_tokens')::bigint,\n        (m.usage ->> 'total_tokens')::bigint,\n        (m.usage ->> 'reasoning_tokens')::bigint,\n        (m.usage ->> 'cache_read_tokens')::bigint,\n        (m.usage ->> 'cache_creation_tokens')::bigint\n    FROM unnest(\n        :roles!::chat_message_role[],\n        :contents!::jsonb[],\n        :created_bys!::text[],\n        :usages!::jsonb[],\n        :keys!::text[]\n    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)\n    WHERE m.key = ''\n        OR NOT EXISTS (\n            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key\n        )\n    ORDER BY m.ord\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted\nORDER BY inserted.id"};
+const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"status":true,"last_error":true,"pending_tool_calls":true,"chat_id":true,"roles":true,"contents":true,"created_bys":true,"usages":true,"keys":true},"params":[{"name":"model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":1117,"b":1132},{"a":1659,"b":1674},{"a":1742,"b":1757},{"a":2526,"b":2541}]},{"name":"status","required":false,"transform":{"type":"scalar"},"locs":[{"a":1190,"b":1196},{"a":1252,"b":1258},{"a":1377,"b":1383},{"a":1541,"b":1547},{"a":1799,"b":1805},{"a":1904,"b":1910}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1302,"b":1312},{"a":1982,"b":1992}]},{"name":"pending_tool_calls","required":false,"transform":{"type":"scalar"},"locs":[{"a":1456,"b":1474},{"a":2075,"b":2093}]},{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1616,"b":1624},{"a":2466,"b":2474},{"a":3305,"b":3313}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":2981,"b":2987}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":3019,"b":3028}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":3048,"b":3060}]},{"name":"usages","required":true,"transform":{"type":"scalar"},"locs":[{"a":3079,"b":3086}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":3106,"b":3111}]}],"statement":"-- The hottest write: one round trip for a batch of messages of one chat (parallel arrays, in input order: identity\n-- values are assigned in the SELECT's order), with the chat's status change folded in (:status NULL leaves it;\n-- otherwise it and :last_error are set, and updated_at with them). The updated_chat CTE rewrites the chats row only\n-- when the incoming config IS DISTINCT FROM the stored one or the status (or its error) changes, so a same-model\n-- insert that leaves the status alone never touches the chats row. created_bys uses '' for \"no user\"; usages holds\n-- a usage object or JSON null per message (arrays of nullable scalars do not survive the typed parameters); keys\n-- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a\n-- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.\n-- With a status, :pending_tool_calls (NULL: none) is the chat's tool calls waiting for approval (requires_action).\nWITH updated_chat AS (\n    UPDATE chats\n    SET\n        last_model_config_id = COALESCE(:model_config_id::uuid, last_model_config_id),\n        status = COALESCE(:status::chat_status, status),\n        last_error = CASE WHEN :status::chat_status IS NULL THEN last_error ELSE :last_error::jsonb END,\n        pending_tool_calls = CASE\n            WHEN :status::chat_status IS NULL THEN pending_tool_calls\n            ELSE COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)\n        END,\n        updated_at = CASE WHEN :status::chat_status IS NULL THEN updated_at ELSE now() END\n    WHERE id = :chat_id!::uuid\n        AND (\n            (:model_config_id::uuid IS NOT NULL AND chats.last_model_config_id IS DISTINCT FROM :model_config_id::uuid)\n            OR (\n                :status::chat_status IS NOT NULL\n                AND (\n                    chats.status IS DISTINCT FROM :status::chat_status\n                    OR chats.last_error IS DISTINCT FROM :last_error::jsonb\n                    OR chats.pending_tool_calls IS DISTINCT FROM COALESCE(:pending_tool_calls::jsonb, '[]'::jsonb)\n                )\n            )\n        )\n    RETURNING updated_at\n), inserted AS (\n    INSERT INTO chat_messages (\n        chat_id, role, content, model_config_id, created_by, idempotency_key,\n        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens,\n        cost_micros\n    )\n    SELECT\n        :chat_id!::uuid,\n        m.role,\n        m.content,\n        :model_config_id::uuid,\n        NULLIF(m.created_by, '')::uuid,\n        NULLIF(m.key, ''),\n        (m.usage ->> 'input_tokens')::bigint,\n        (m.usage ->> 'output_tokens')::bigint,\n        (m.usage ->> 'total_tokens')::bigint,\n        (m.usage ->> 'reasoning_tokens')::bigint,\n        (m.usage ->> 'cache_read_tokens')::bigint,\n        (m.usage ->> 'cache_creation_tokens')::bigint,\n        (m.usage ->> 'cost_micros')::bigint\n    FROM unnest(\n        :roles!::chat_message_role[],\n        :contents!::jsonb[],\n        :created_bys!::text[],\n        :usages!::jsonb[],\n        :keys!::text[]\n    ) WITH ORDINALITY AS m (role, content, created_by, usage, key, ord)\n    WHERE m.key = ''\n        OR NOT EXISTS (\n            SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = :chat_id!::uuid AND q.idempotency_key = m.key\n        )\n    ORDER BY m.ord\n    ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING\n    RETURNING *\n), answers AS (\n    -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;\n    -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day\n    -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds\n    -- nothing, and other roles add nothing.\n    SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*\n    FROM inserted i\n    JOIN chats c ON c.id = i.chat_id\n    WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL\n), daily AS (\n    INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)\n    SELECT\n        a.user_id,\n        a.day,\n        a.model_config_id,\n        count(*),\n        count(*) FILTER (WHERE a.cost_micros IS NULL),\n        COALESCE(sum(a.input_tokens), 0),\n        COALESCE(sum(a.output_tokens), 0),\n        COALESCE(sum(a.reasoning_tokens), 0),\n        COALESCE(sum(a.cache_read_tokens), 0),\n        COALESCE(sum(a.cache_creation_tokens), 0),\n        COALESCE(sum(a.cost_micros), 0)\n    FROM answers a\n    GROUP BY a.user_id, a.day, a.model_config_id\n    ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET\n        turns = l.turns + excluded.turns,\n        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,\n        input_tokens = l.input_tokens + excluded.input_tokens,\n        output_tokens = l.output_tokens + excluded.output_tokens,\n        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,\n        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,\n        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,\n        cost_micros = l.cost_micros + excluded.cost_micros\n), by_chat AS (\n    INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)\n    SELECT\n        a.chat_id,\n        a.day,\n        a.user_id,\n        count(*),\n        count(*) FILTER (WHERE a.cost_micros IS NULL),\n        COALESCE(sum(a.input_tokens), 0),\n        COALESCE(sum(a.output_tokens), 0),\n        COALESCE(sum(a.reasoning_tokens), 0),\n        COALESCE(sum(a.cache_read_tokens), 0),\n        COALESCE(sum(a.cache_creation_tokens), 0),\n        COALESCE(sum(a.cost_micros), 0)\n    FROM answers a\n    GROUP BY a.chat_id, a.day, a.user_id\n    ON CONFLICT (chat_id, day) DO UPDATE SET\n        turns = l.turns + excluded.turns,\n        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,\n        input_tokens = l.input_tokens + excluded.input_tokens,\n        output_tokens = l.output_tokens + excluded.output_tokens,\n        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,\n        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,\n        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,\n        cost_micros = l.cost_micros + excluded.cost_micros\n)\nSELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at\nFROM inserted\nORDER BY inserted.id"};
 
 /**
  * Query generated from SQL:
@@ -97,7 +98,8 @@ const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"statu
  * ), inserted AS (
  *     INSERT INTO chat_messages (
  *         chat_id, role, content, model_config_id, created_by, idempotency_key,
- *         input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
+ *         input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens,
+ *         cost_micros
  *     )
  *     SELECT
  *         :chat_id!::uuid,
@@ -111,7 +113,8 @@ const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"statu
  *         (m.usage ->> 'total_tokens')::bigint,
  *         (m.usage ->> 'reasoning_tokens')::bigint,
  *         (m.usage ->> 'cache_read_tokens')::bigint,
- *         (m.usage ->> 'cache_creation_tokens')::bigint
+ *         (m.usage ->> 'cache_creation_tokens')::bigint,
+ *         (m.usage ->> 'cost_micros')::bigint
  *     FROM unnest(
  *         :roles!::chat_message_role[],
  *         :contents!::jsonb[],
@@ -126,6 +129,65 @@ const insertChatMessagesIR: any = {"usedParamSet":{"model_config_id":true,"statu
  *     ORDER BY m.ord
  *     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
  *     RETURNING *
+ * ), answers AS (
+ *     -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;
+ *     -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day
+ *     -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds
+ *     -- nothing, and other roles add nothing.
+ *     SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*
+ *     FROM inserted i
+ *     JOIN chats c ON c.id = i.chat_id
+ *     WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL
+ * ), daily AS (
+ *     INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+ *     SELECT
+ *         a.user_id,
+ *         a.day,
+ *         a.model_config_id,
+ *         count(*),
+ *         count(*) FILTER (WHERE a.cost_micros IS NULL),
+ *         COALESCE(sum(a.input_tokens), 0),
+ *         COALESCE(sum(a.output_tokens), 0),
+ *         COALESCE(sum(a.reasoning_tokens), 0),
+ *         COALESCE(sum(a.cache_read_tokens), 0),
+ *         COALESCE(sum(a.cache_creation_tokens), 0),
+ *         COALESCE(sum(a.cost_micros), 0)
+ *     FROM answers a
+ *     GROUP BY a.user_id, a.day, a.model_config_id
+ *     ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET
+ *         turns = l.turns + excluded.turns,
+ *         unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+ *         input_tokens = l.input_tokens + excluded.input_tokens,
+ *         output_tokens = l.output_tokens + excluded.output_tokens,
+ *         reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+ *         cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+ *         cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+ *         cost_micros = l.cost_micros + excluded.cost_micros
+ * ), by_chat AS (
+ *     INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+ *     SELECT
+ *         a.chat_id,
+ *         a.day,
+ *         a.user_id,
+ *         count(*),
+ *         count(*) FILTER (WHERE a.cost_micros IS NULL),
+ *         COALESCE(sum(a.input_tokens), 0),
+ *         COALESCE(sum(a.output_tokens), 0),
+ *         COALESCE(sum(a.reasoning_tokens), 0),
+ *         COALESCE(sum(a.cache_read_tokens), 0),
+ *         COALESCE(sum(a.cache_creation_tokens), 0),
+ *         COALESCE(sum(a.cost_micros), 0)
+ *     FROM answers a
+ *     GROUP BY a.chat_id, a.day, a.user_id
+ *     ON CONFLICT (chat_id, day) DO UPDATE SET
+ *         turns = l.turns + excluded.turns,
+ *         unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+ *         input_tokens = l.input_tokens + excluded.input_tokens,
+ *         output_tokens = l.output_tokens + excluded.output_tokens,
+ *         reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+ *         cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+ *         cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+ *         cost_micros = l.cost_micros + excluded.cost_micros
  * )
  * SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
  * FROM inserted
@@ -149,6 +211,7 @@ export interface IRunQueuedMessageResult {
   chat_id: string;
   chat_updated_at: Date | null;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -212,6 +275,7 @@ export interface IGetChatMessageByKeyResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -255,6 +319,7 @@ export interface IGetChatMessagesByChatIdResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -303,6 +368,7 @@ export interface IGetChatMessagesAfterResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -351,6 +417,7 @@ export interface IGetChatMessagesBeforeResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -398,6 +465,7 @@ export interface IGetNewestChatMessagesResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -445,6 +513,7 @@ export interface IGetChatMessageByIdResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;
@@ -516,6 +585,7 @@ export interface IUpdateChatMessageContentResult {
   cache_read_tokens: string | null;
   chat_id: string;
   content: Json;
+  cost_micros: string | null;
   created_at: Date;
   created_by: string | null;
   deleted: boolean;

@@ -23,6 +23,7 @@ export interface IGetChatModelConfigByIdResult {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   updated_at: Date;
   updated_by: string | null;
@@ -65,6 +66,7 @@ export interface IGetChatModelConfigByIdForUpdateResult {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   updated_at: Date;
   updated_by: string | null;
@@ -104,6 +106,7 @@ export interface IGetChatModelConfigsResult {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   updated_at: Date;
   updated_by: string | null;
@@ -139,6 +142,7 @@ export interface IGetEnabledChatModelsResult {
   id: string;
   is_default: boolean;
   model: string;
+  pricing: Json | null;
   provider: string;
 }
 
@@ -148,13 +152,13 @@ export interface IGetEnabledChatModelsQuery {
   result: IGetEnabledChatModelsResult;
 }
 
-const getEnabledChatModelsIR: any = {"usedParamSet":{},"params":[],"statement":"-- What users may pick: live, enabled configs whose provider exists and is enabled.\nSELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE AND cmc.enabled = TRUE AND cp.enabled = TRUE\nORDER BY cmc.provider ASC, cmc.model ASC, cmc.updated_at DESC, cmc.id DESC"};
+const getEnabledChatModelsIR: any = {"usedParamSet":{},"params":[],"statement":"-- What users may pick: live, enabled configs whose provider exists and is enabled.\nSELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit, cmc.pricing\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE AND cmc.enabled = TRUE AND cp.enabled = TRUE\nORDER BY cmc.provider ASC, cmc.model ASC, cmc.updated_at DESC, cmc.id DESC"};
 
 /**
  * Query generated from SQL:
  * ```
  * -- What users may pick: live, enabled configs whose provider exists and is enabled.
- * SELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit
+ * SELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit, cmc.pricing
  * FROM chat_model_configs cmc
  * JOIN chat_providers cp ON cp.provider = cmc.provider
  * WHERE cmc.deleted = FALSE AND cmc.enabled = TRUE AND cp.enabled = TRUE
@@ -183,6 +187,7 @@ export interface IResolveChatModelResult {
   is_requested: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   provider_id: string;
 }
@@ -193,7 +198,7 @@ export interface IResolveChatModelQuery {
   result: IResolveChatModelResult;
 }
 
-const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":452,"b":464},{"a":670,"b":682},{"a":759,"b":771}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":713,"b":727}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\"\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
+const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":469,"b":481},{"a":687,"b":699},{"a":776,"b":788}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":730,"b":744}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.pricing,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\"\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
 
 /**
  * Query generated from SQL:
@@ -208,6 +213,7 @@ const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_defa
  *     cmc.context_limit,
  *     cmc.compression_threshold,
  *     cmc.options,
+ *     cmc.pricing,
  *     cmc.is_default,
  *     cp.id AS provider_id,
  *     cp.base_url,
@@ -266,6 +272,7 @@ export interface IInsertChatModelConfigParams {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing?: Json | null | void;
   provider: string;
 }
 
@@ -283,6 +290,7 @@ export interface IInsertChatModelConfigResult {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   updated_at: Date;
   updated_by: string | null;
@@ -294,13 +302,13 @@ export interface IInsertChatModelConfigQuery {
   result: IInsertChatModelConfigResult;
 }
 
-const insertChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":true,"display_name":true,"enabled":true,"is_default":true,"context_limit":true,"compression_threshold":true,"options":true,"created_by":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":178,"b":187}]},{"name":"model","required":true,"transform":{"type":"scalar"},"locs":[{"a":200,"b":206}]},{"name":"display_name","required":true,"transform":{"type":"scalar"},"locs":[{"a":219,"b":232}]},{"name":"enabled","required":true,"transform":{"type":"scalar"},"locs":[{"a":245,"b":253}]},{"name":"is_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":269,"b":280}]},{"name":"context_limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":296,"b":310}]},{"name":"compression_threshold","required":true,"transform":{"type":"scalar"},"locs":[{"a":322,"b":344}]},{"name":"options","required":true,"transform":{"type":"scalar"},"locs":[{"a":356,"b":364}]},{"name":"created_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":378,"b":388},{"a":401,"b":411}]}],"statement":"INSERT INTO chat_model_configs (\n    provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options,\n    created_by, updated_by\n) VALUES (\n    :provider!::text,\n    :model!::text,\n    :display_name!::text,\n    :enabled!::boolean,\n    :is_default!::boolean,\n    :context_limit!::int,\n    :compression_threshold!::int,\n    :options!::jsonb,\n    :created_by::uuid,\n    :created_by::uuid\n)\nRETURNING *"};
+const insertChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":true,"display_name":true,"enabled":true,"is_default":true,"context_limit":true,"compression_threshold":true,"options":true,"pricing":true,"created_by":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":187,"b":196}]},{"name":"model","required":true,"transform":{"type":"scalar"},"locs":[{"a":209,"b":215}]},{"name":"display_name","required":true,"transform":{"type":"scalar"},"locs":[{"a":228,"b":241}]},{"name":"enabled","required":true,"transform":{"type":"scalar"},"locs":[{"a":254,"b":262}]},{"name":"is_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":278,"b":289}]},{"name":"context_limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":305,"b":319}]},{"name":"compression_threshold","required":true,"transform":{"type":"scalar"},"locs":[{"a":331,"b":353}]},{"name":"options","required":true,"transform":{"type":"scalar"},"locs":[{"a":365,"b":373}]},{"name":"pricing","required":false,"transform":{"type":"scalar"},"locs":[{"a":387,"b":394}]},{"name":"created_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":408,"b":418},{"a":431,"b":441}]}],"statement":"INSERT INTO chat_model_configs (\n    provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options, pricing,\n    created_by, updated_by\n) VALUES (\n    :provider!::text,\n    :model!::text,\n    :display_name!::text,\n    :enabled!::boolean,\n    :is_default!::boolean,\n    :context_limit!::int,\n    :compression_threshold!::int,\n    :options!::jsonb,\n    :pricing::jsonb,\n    :created_by::uuid,\n    :created_by::uuid\n)\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
  * INSERT INTO chat_model_configs (
- *     provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options,
+ *     provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options, pricing,
  *     created_by, updated_by
  * ) VALUES (
  *     :provider!::text,
@@ -311,6 +319,7 @@ const insertChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":tr
  *     :context_limit!::int,
  *     :compression_threshold!::int,
  *     :options!::jsonb,
+ *     :pricing::jsonb,
  *     :created_by::uuid,
  *     :created_by::uuid
  * )
@@ -330,6 +339,7 @@ export interface IUpdateChatModelConfigParams {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing?: Json | null | void;
   provider: string;
   updated_by?: string | null | void;
 }
@@ -348,6 +358,7 @@ export interface IUpdateChatModelConfigResult {
   is_default: boolean;
   model: string;
   options: Json;
+  pricing: Json | null;
   provider: string;
   updated_at: Date;
   updated_by: string | null;
@@ -359,7 +370,7 @@ export interface IUpdateChatModelConfigQuery {
   result: IUpdateChatModelConfigResult;
 }
 
-const updateChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":true,"display_name":true,"enabled":true,"is_default":true,"context_limit":true,"compression_threshold":true,"options":true,"updated_by":true,"id":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":45,"b":54}]},{"name":"model","required":true,"transform":{"type":"scalar"},"locs":[{"a":75,"b":81}]},{"name":"display_name","required":true,"transform":{"type":"scalar"},"locs":[{"a":109,"b":122}]},{"name":"enabled","required":true,"transform":{"type":"scalar"},"locs":[{"a":145,"b":153}]},{"name":"is_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":182,"b":193}]},{"name":"context_limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":225,"b":239}]},{"name":"compression_threshold","required":true,"transform":{"type":"scalar"},"locs":[{"a":275,"b":297}]},{"name":"options","required":true,"transform":{"type":"scalar"},"locs":[{"a":319,"b":327}]},{"name":"updated_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":354,"b":364}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":407,"b":410}]}],"statement":"UPDATE chat_model_configs\nSET\n    provider = :provider!::text,\n    model = :model!::text,\n    display_name = :display_name!::text,\n    enabled = :enabled!::boolean,\n    is_default = :is_default!::boolean,\n    context_limit = :context_limit!::int,\n    compression_threshold = :compression_threshold!::int,\n    options = :options!::jsonb,\n    updated_by = :updated_by::uuid,\n    updated_at = now()\nWHERE id = :id!::uuid AND deleted = FALSE\nRETURNING *"};
+const updateChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":true,"display_name":true,"enabled":true,"is_default":true,"context_limit":true,"compression_threshold":true,"options":true,"pricing":true,"updated_by":true,"id":true},"params":[{"name":"provider","required":true,"transform":{"type":"scalar"},"locs":[{"a":45,"b":54}]},{"name":"model","required":true,"transform":{"type":"scalar"},"locs":[{"a":75,"b":81}]},{"name":"display_name","required":true,"transform":{"type":"scalar"},"locs":[{"a":109,"b":122}]},{"name":"enabled","required":true,"transform":{"type":"scalar"},"locs":[{"a":145,"b":153}]},{"name":"is_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":182,"b":193}]},{"name":"context_limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":225,"b":239}]},{"name":"compression_threshold","required":true,"transform":{"type":"scalar"},"locs":[{"a":275,"b":297}]},{"name":"options","required":true,"transform":{"type":"scalar"},"locs":[{"a":319,"b":327}]},{"name":"pricing","required":false,"transform":{"type":"scalar"},"locs":[{"a":351,"b":358}]},{"name":"updated_by","required":false,"transform":{"type":"scalar"},"locs":[{"a":385,"b":395}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":438,"b":441}]}],"statement":"UPDATE chat_model_configs\nSET\n    provider = :provider!::text,\n    model = :model!::text,\n    display_name = :display_name!::text,\n    enabled = :enabled!::boolean,\n    is_default = :is_default!::boolean,\n    context_limit = :context_limit!::int,\n    compression_threshold = :compression_threshold!::int,\n    options = :options!::jsonb,\n    pricing = :pricing::jsonb,\n    updated_by = :updated_by::uuid,\n    updated_at = now()\nWHERE id = :id!::uuid AND deleted = FALSE\nRETURNING *"};
 
 /**
  * Query generated from SQL:
@@ -374,6 +385,7 @@ const updateChatModelConfigIR: any = {"usedParamSet":{"provider":true,"model":tr
  *     context_limit = :context_limit!::int,
  *     compression_threshold = :compression_threshold!::int,
  *     options = :options!::jsonb,
+ *     pricing = :pricing::jsonb,
  *     updated_by = :updated_by::uuid,
  *     updated_at = now()
  * WHERE id = :id!::uuid AND deleted = FALSE

@@ -35,7 +35,8 @@ WITH updated_chat AS (
 ), inserted AS (
     INSERT INTO chat_messages (
         chat_id, role, content, model_config_id, created_by, idempotency_key,
-        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens
+        input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens,
+        cost_micros
     )
     SELECT
         :chat_id!::uuid,
@@ -49,7 +50,8 @@ WITH updated_chat AS (
         (m.usage ->> 'total_tokens')::bigint,
         (m.usage ->> 'reasoning_tokens')::bigint,
         (m.usage ->> 'cache_read_tokens')::bigint,
-        (m.usage ->> 'cache_creation_tokens')::bigint
+        (m.usage ->> 'cache_creation_tokens')::bigint,
+        (m.usage ->> 'cost_micros')::bigint
     FROM unnest(
         :roles!::chat_message_role[],
         :contents!::jsonb[],
@@ -64,6 +66,65 @@ WITH updated_chat AS (
     ORDER BY m.ord
     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
+), answers AS (
+    -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;
+    -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day
+    -- in usage_daily and usage_by_chat; these CTEs read the insert's RETURNING, so a replay that inserts nothing adds
+    -- nothing, and other roles add nothing.
+    SELECT c.owner_id AS user_id, (i.created_at AT TIME ZONE 'UTC')::date AS day, i.*
+    FROM inserted i
+    JOIN chats c ON c.id = i.chat_id
+    WHERE i.role = 'assistant' AND i.model_config_id IS NOT NULL
+), daily AS (
+    INSERT INTO usage_daily AS l (user_id, day, model_config_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+    SELECT
+        a.user_id,
+        a.day,
+        a.model_config_id,
+        count(*),
+        count(*) FILTER (WHERE a.cost_micros IS NULL),
+        COALESCE(sum(a.input_tokens), 0),
+        COALESCE(sum(a.output_tokens), 0),
+        COALESCE(sum(a.reasoning_tokens), 0),
+        COALESCE(sum(a.cache_read_tokens), 0),
+        COALESCE(sum(a.cache_creation_tokens), 0),
+        COALESCE(sum(a.cost_micros), 0)
+    FROM answers a
+    GROUP BY a.user_id, a.day, a.model_config_id
+    ON CONFLICT (user_id, day, model_config_id) DO UPDATE SET
+        turns = l.turns + excluded.turns,
+        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+        input_tokens = l.input_tokens + excluded.input_tokens,
+        output_tokens = l.output_tokens + excluded.output_tokens,
+        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+        cost_micros = l.cost_micros + excluded.cost_micros
+), by_chat AS (
+    INSERT INTO usage_by_chat AS l (chat_id, day, user_id, turns, unpriced_turns, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_creation_tokens, cost_micros)
+    SELECT
+        a.chat_id,
+        a.day,
+        a.user_id,
+        count(*),
+        count(*) FILTER (WHERE a.cost_micros IS NULL),
+        COALESCE(sum(a.input_tokens), 0),
+        COALESCE(sum(a.output_tokens), 0),
+        COALESCE(sum(a.reasoning_tokens), 0),
+        COALESCE(sum(a.cache_read_tokens), 0),
+        COALESCE(sum(a.cache_creation_tokens), 0),
+        COALESCE(sum(a.cost_micros), 0)
+    FROM answers a
+    GROUP BY a.chat_id, a.day, a.user_id
+    ON CONFLICT (chat_id, day) DO UPDATE SET
+        turns = l.turns + excluded.turns,
+        unpriced_turns = l.unpriced_turns + excluded.unpriced_turns,
+        input_tokens = l.input_tokens + excluded.input_tokens,
+        output_tokens = l.output_tokens + excluded.output_tokens,
+        reasoning_tokens = l.reasoning_tokens + excluded.reasoning_tokens,
+        cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
+        cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
+        cost_micros = l.cost_micros + excluded.cost_micros
 )
 SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
 FROM inserted

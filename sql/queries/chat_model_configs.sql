@@ -13,7 +13,7 @@ ORDER BY provider ASC, model ASC, updated_at DESC, id DESC;
 
 /* @name GetEnabledChatModels */
 -- What users may pick: live, enabled configs whose provider exists and is enabled.
-SELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit
+SELECT cmc.id, cmc.provider, cmc.model, cmc.display_name, cmc.is_default, cmc.context_limit, cmc.pricing
 FROM chat_model_configs cmc
 JOIN chat_providers cp ON cp.provider = cmc.provider
 WHERE cmc.deleted = FALSE AND cmc.enabled = TRUE AND cp.enabled = TRUE
@@ -30,6 +30,7 @@ SELECT
     cmc.context_limit,
     cmc.compression_threshold,
     cmc.options,
+    cmc.pricing,
     cmc.is_default,
     cp.id AS provider_id,
     cp.base_url,
@@ -54,7 +55,7 @@ SELECT pg_advisory_xact_lock(hashtext('chatd:chat-model-default')::bigint) AS lo
 
 /* @name InsertChatModelConfig */
 INSERT INTO chat_model_configs (
-    provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options,
+    provider, model, display_name, enabled, is_default, context_limit, compression_threshold, options, pricing,
     created_by, updated_by
 ) VALUES (
     :provider!::text,
@@ -65,6 +66,7 @@ INSERT INTO chat_model_configs (
     :context_limit!::int,
     :compression_threshold!::int,
     :options!::jsonb,
+    :pricing::jsonb,
     :created_by::uuid,
     :created_by::uuid
 )
@@ -81,6 +83,7 @@ SET
     context_limit = :context_limit!::int,
     compression_threshold = :compression_threshold!::int,
     options = :options!::jsonb,
+    pricing = :pricing::jsonb,
     updated_by = :updated_by::uuid,
     updated_at = now()
 WHERE id = :id!::uuid AND deleted = FALSE

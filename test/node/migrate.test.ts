@@ -137,6 +137,42 @@ describe('migrations against a real Postgres', () => {
     expect((await db.query('SELECT count(*)::int AS n FROM users WHERE suspended_at IS NOT NULL')).rows).toEqual([{ n: 0 }]);
   });
 
+  it('000011 (usage) backfills the ledger from the answers already stored, and down keeps every message and its tokens', async () => {
+    const migrations = await loadMigrations();
+    const db = await connect(await freshDatabase());
+    await migrateUp(db, { migrations });
+    while (((await appliedVersions(db)).at(-1) ?? 0) >= 11) await migrateDown(db, { migrations });
+    const one = async (sql: string, params: unknown[] = []) => (await db.query<{ id: string }>(sql, params)).rows[0]?.id;
+    const user = await one(`INSERT INTO users (email, username, hashed_password) VALUES ('u', 'u', 'x') RETURNING id`);
+    await db.query(`INSERT INTO chat_providers (provider) VALUES ('openai')`);
+    const cfg = await one(`INSERT INTO chat_model_configs (provider, model, context_limit) VALUES ('openai', 'm', 10) RETURNING id`);
+    const chat = await one(`INSERT INTO chats (owner_id) VALUES ($1) RETURNING id`, [user]);
+    const message = (role: string, tokens: number | null, at: string) =>
+      db.query(
+        `INSERT INTO chat_messages (chat_id, role, content, model_config_id, input_tokens, output_tokens, created_at) VALUES ($1, $2::chat_message_role, '[]', $3, $4, $4, $5)`,
+        [chat, role, cfg, tokens, at],
+      );
+    await message('user', null, '2026-11-30T23:00:00Z');
+    await message('assistant', 10, '2026-11-30T23:30:00Z');
+    await message('assistant', 5, '2026-12-01T00:30:00Z');
+    await message('assistant', null, '2026-12-01T01:00:00Z');
+    await migrateUp(db, { migrations });
+    const expected = [
+      { day: '2026-11-30', turns: 1, unpriced_turns: 1, i: 10, c: 0 },
+      { day: '2026-12-01', turns: 2, unpriced_turns: 2, i: 5, c: 0 },
+    ];
+    const sums = 'day::text, turns, unpriced_turns, input_tokens::int AS i, cost_micros::int AS c';
+    expect((await db.query(`SELECT ${sums} FROM usage_by_chat WHERE chat_id = $1 ORDER BY day`, [chat])).rows).toEqual(expected);
+    expect((await db.query(`SELECT ${sums} FROM usage_daily WHERE user_id = $1 AND model_config_id = $2 ORDER BY day`, [user, cfg])).rows).toEqual(expected);
+    await migrateDown(db, { migrations });
+    expect((await db.query('SELECT role, input_tokens::int AS i FROM chat_messages ORDER BY id')).rows).toEqual([
+      { role: 'user', i: null },
+      { role: 'assistant', i: 10 },
+      { role: 'assistant', i: 5 },
+      { role: 'assistant', i: null },
+    ]);
+  });
+
   it('a second migrateUp running concurrently on another connection waits for the lock and applies nothing twice', async () => {
     const url = await freshDatabase();
     const [a, b, observer] = await Promise.all([connect(url), connect(url), connect(url)]);

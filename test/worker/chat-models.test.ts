@@ -379,7 +379,7 @@ describe('access', () => {
     const models = await m.get('/models');
     expect(models.status).toBe(200);
     expect(z.array(UsableModel).parse(models.body)).toEqual([
-      { id: usable.id, provider: 'openai', model: 'usable', display_name: 'usable', is_default: true, context_limit: 100_000 },
+      { id: usable.id, provider: 'openai', model: 'usable', display_name: 'usable', is_default: true, context_limit: 100_000, pricing: null },
     ]);
     const anon = await call('GET', '/api/v2/chats/models', { env: w.env });
     expect(anon.status).toBe(401);

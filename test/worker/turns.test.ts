@@ -180,6 +180,7 @@ describe('option and error mapping (AI SDK mock model)', () => {
       display_name: 'm',
       context_limit: 1000,
       compression_threshold: 70,
+      pricing: null,
       options: { temperature: 0.7, max_output_tokens: 10, top_k: 3, provider_options: { openai: { user: 'u1' } } },
     },
     provider: { id: 'p', provider: 'openai-compat', base_url: 'http://unused', api_key: null },

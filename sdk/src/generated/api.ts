@@ -428,6 +428,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Conflicts with the current state */
                 409: {
                     headers: {
@@ -1011,6 +1020,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Not found, or not yours */
                 404: {
                     headers: {
@@ -1101,6 +1119,15 @@ export interface paths {
                 };
                 /** @description Not signed in, or the token is invalid, expired or revoked */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored */
+                402: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1334,6 +1361,15 @@ export interface paths {
                 };
                 /** @description Not signed in, or the token is invalid, expired or revoked */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored */
+                402: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2037,6 +2073,111 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["RetentionDays"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/config/spend-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The default spend limit per user (owner); a user's own limit overrides it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendLimit"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set the default spend limit per user (owner); each user's meter applies it within 30 s */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SpendLimit"];
+                };
+            };
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendLimit"];
                     };
                 };
                 /** @description Invalid input */
@@ -2969,6 +3110,88 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v2/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everyone's usage and spend (owner), also by user; format=csv exports it */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "json" | "csv";
+                    /** @description First UTC day (included); default: the first day of the month of `to` */
+                    from?: string;
+                    group_by?: components["schemas"]["UsageGroupBy"];
+                    /** @description Last UTC day (included); default: today */
+                    to?: string;
+                    /** @description Only this user's usage */
+                    user_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The report (JSON), or its groups as CSV with format=csv */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UsageReport"];
+                        "text/csv": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/users": {
         parameters: {
             query?: never;
@@ -3216,6 +3439,160 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v2/users/{id}/spend-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's spend limit and current spend (owner) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The limit now */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendLimitState"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set one user's own spend limit (owner); amount null clears it, and the deployment default applies again */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SpendLimit"];
+                };
+            };
+            responses: {
+                /** @description The limit now */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendLimitState"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v2/users/first": {
@@ -3801,6 +4178,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/users/me/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your usage and spend over UTC days, grouped by day, model or chat */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "json" | "csv";
+                    /** @description First UTC day (included); default: the first day of the month of `to` */
+                    from?: string;
+                    group_by?: "day" | "model" | "chat";
+                    /** @description Last UTC day (included); default: today */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The report (JSON), or its groups as CSV with format=csv */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UsageReport"];
+                        "text/csv": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/users/me/usage/limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your spend limit and what you spent in the current period */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The limit now */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendLimitState"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/users/me/webpush/settings": {
         parameters: {
             query?: never;
@@ -4215,6 +4717,7 @@ export interface components {
             id: string;
             is_default: boolean;
             model: string;
+            pricing: components["schemas"]["ChatModelPricing"];
             provider: string;
         };
         ChatModelConfig: {
@@ -4229,6 +4732,7 @@ export interface components {
             is_default: boolean;
             model: string;
             options: components["schemas"]["ModelOptions"];
+            pricing: components["schemas"]["ChatModelPricing"];
             provider: string;
             /** Format: date-time */
             updated_at: string;
@@ -4241,8 +4745,17 @@ export interface components {
             is_default?: boolean;
             model?: string;
             options?: components["schemas"]["ModelOptions"];
+            pricing?: components["schemas"]["ChatModelPricing"];
             provider?: string;
         };
+        /** @description Prices per million tokens, decimal strings in the deployment's currency (at most 6 decimals). Cache reads and writes default to the input price, reasoning to the output price. */
+        ChatModelPricing: {
+            cache_read_per_mtok?: string;
+            cache_write_per_mtok?: string;
+            input_per_mtok: string;
+            output_per_mtok: string;
+            reasoning_per_mtok?: string;
+        } | null;
         ChatProvider: {
             base_url: string;
             /** Format: date-time */
@@ -4368,6 +4881,7 @@ export interface components {
             is_default?: boolean;
             model: string;
             options?: components["schemas"]["ModelOptions"];
+            pricing?: components["schemas"]["ChatModelPricing"];
             provider: string;
         };
         NewChatProvider: {
@@ -4427,6 +4941,27 @@ export interface components {
         };
         /** @enum {string} */
         Role: "system" | "user" | "assistant" | "tool";
+        /** @description Per user and period (UTC day or calendar month), a decimal string in the deployment's currency; null: no limit */
+        SpendLimit: {
+            amount: string | null;
+            period: components["schemas"]["SpendPeriod"];
+        };
+        SpendLimitState: {
+            /** @description The limit per period; null: none */
+            amount: string | null;
+            /** @description The user's own limit (else the deployment default) */
+            override: boolean;
+            period: components["schemas"]["SpendPeriod"];
+            /** Format: date-time */
+            resets_at: string;
+            /** @description Spent in the current period */
+            spent: string;
+        };
+        /**
+         * @description A UTC day or a UTC calendar month
+         * @enum {string}
+         */
+        SpendPeriod: "day" | "month";
         /** @description The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins) */
         StreamContextDirtyEvent: {
             /** Format: uuid */
@@ -4611,10 +5146,102 @@ export interface components {
         Usage: {
             cache_creation_tokens: number;
             cache_read_tokens: number;
+            /** @description The answer's cost, a decimal string (6 decimals) fixed when it was written; null when not priced */
+            cost: string | null;
             input_tokens: number;
             output_tokens: number;
             reasoning_tokens: number;
             total_tokens: number;
+        };
+        /** @description The sums of one group and its key: `day`; or `model_config_id, provider, model, display_name`; or `chat_id, user_id, title` (null once the chat is deleted); or `user_id, username, email` */
+        UsageGroup: {
+            cache_creation_tokens: number;
+            cache_read_tokens: number;
+            /** @description Decimal string (6 decimals) in the deployment currency */
+            cost: string;
+            /** Format: date */
+            day: string;
+            input_tokens: number;
+            output_tokens: number;
+            reasoning_tokens: number;
+            total_tokens: number;
+            turns: number;
+            /** @description Answers without a cost: unpriced model, or no usage reported */
+            unpriced_turns: number;
+        } | {
+            cache_creation_tokens: number;
+            cache_read_tokens: number;
+            /** @description Decimal string (6 decimals) in the deployment currency */
+            cost: string;
+            display_name: string | null;
+            input_tokens: number;
+            model: string | null;
+            /** Format: uuid */
+            model_config_id: string;
+            output_tokens: number;
+            provider: string | null;
+            reasoning_tokens: number;
+            total_tokens: number;
+            turns: number;
+            /** @description Answers without a cost: unpriced model, or no usage reported */
+            unpriced_turns: number;
+        } | {
+            cache_creation_tokens: number;
+            cache_read_tokens: number;
+            /** Format: uuid */
+            chat_id: string;
+            /** @description Decimal string (6 decimals) in the deployment currency */
+            cost: string;
+            input_tokens: number;
+            output_tokens: number;
+            reasoning_tokens: number;
+            title: string | null;
+            total_tokens: number;
+            turns: number;
+            /** @description Answers without a cost: unpriced model, or no usage reported */
+            unpriced_turns: number;
+            /** Format: uuid */
+            user_id: string;
+        } | {
+            cache_creation_tokens: number;
+            cache_read_tokens: number;
+            /** @description Decimal string (6 decimals) in the deployment currency */
+            cost: string;
+            email: string | null;
+            input_tokens: number;
+            output_tokens: number;
+            reasoning_tokens: number;
+            total_tokens: number;
+            turns: number;
+            /** @description Answers without a cost: unpriced model, or no usage reported */
+            unpriced_turns: number;
+            /** Format: uuid */
+            user_id: string;
+            username: string | null;
+        };
+        /** @enum {string} */
+        UsageGroupBy: "day" | "model" | "chat" | "user";
+        UsageReport: {
+            /** Format: date */
+            from: string;
+            group_by: components["schemas"]["UsageGroupBy"];
+            groups: components["schemas"]["UsageGroup"][];
+            /** Format: date */
+            to: string;
+            totals: components["schemas"]["UsageTotals"];
+        };
+        UsageTotals: {
+            cache_creation_tokens: number;
+            cache_read_tokens: number;
+            /** @description Decimal string (6 decimals) in the deployment currency */
+            cost: string;
+            input_tokens: number;
+            output_tokens: number;
+            reasoning_tokens: number;
+            total_tokens: number;
+            turns: number;
+            /** @description Answers without a cost: unpriced model, or no usage reported */
+            unpriced_turns: number;
         };
         User: {
             /** Format: date-time */
@@ -5250,6 +5877,13 @@ export const schemas = {
         },
         "cache_creation_tokens": {
           "type": "integer"
+        },
+        "cost": {
+          "type": [
+            "string",
+            "null"
+          ],
+          "description": "The answer's cost, a decimal string (6 decimals) fixed when it was written; null when not priced"
         }
       },
       "required": [
@@ -5258,7 +5892,8 @@ export const schemas = {
         "total_tokens",
         "reasoning_tokens",
         "cache_read_tokens",
-        "cache_creation_tokens"
+        "cache_creation_tokens",
+        "cost"
       ]
     }
   }
