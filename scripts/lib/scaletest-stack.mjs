@@ -82,7 +82,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
       }
     }
   }
-  const [port, pgPort, proxyPort, mockPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [port, pgPort, proxyPort, mockPort, mcpPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   // wrangler dev's inspector takes 9229 unless told otherwise, and another stack on this machine may hold it.
   const inspector = wranglerArgs.includes('--inspector-port') ? [] : ['--inspector-port', String(await freePort())];
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
@@ -99,6 +99,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     CHATD_PG_PORT: String(pgPort),
     CHATD_PG_PROXY_PORT: String(proxyPort),
     CHATD_MOCK_LLM_PORT: String(mockPort),
+    CHATD_MCP_PORT: String(mcpPort),
     CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
     CHATD_NO_SEED: '1',
     // The stack under test serves the API; the web UI is neither built nor watched.

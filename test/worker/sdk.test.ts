@@ -204,7 +204,7 @@ describe('typed calls and ChatdError', () => {
     await expect(c.getChat(crypto.randomUUID())).rejects.toMatchObject({ status: 404, validations: [] });
     await expect(c.listProviders()).rejects.toMatchObject({ status: 403 });
     await expect(c.createFirstUser({ email: 'x@example.com', username: 'x', password: 'correct horse' })).rejects.toMatchObject({ status: 409 });
-    await expect(c.editMessage(chat.id, (await c.listMessages(chat.id)).messages[1]?.id ?? 0, { content: 'x' })).rejects.toMatchObject({
+    await expect(c.editMessage(chat.id, (await c.listMessages(chat.id)).messages.find((m) => m.role === 'assistant')?.id ?? 0, { content: 'x' })).rejects.toMatchObject({
       status: 400,
       message: 'Only user messages can be edited.',
     });
