@@ -1,4 +1,4 @@
-import { useCallback, useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { client, errorText } from '../api';
 import { useChat } from '../hooks/useChat';
 import { ChatHeader } from './ChatHeader';
@@ -8,6 +8,7 @@ import { Markdown } from './Markdown';
 import { MessageItem, Reasoning } from './MessageItem';
 import { QueuePanel } from './QueuePanel';
 import { StatusLine } from './StatusLine';
+import { PendingToolCalls, ToolParts } from './ToolParts';
 
 const BUSY = new Set(['running', 'interrupting', 'requires_action']);
 
@@ -20,6 +21,29 @@ export default function ChatView({ chatId, onChange }: { chatId: string; onChang
   const status = m.stream?.status?.status ?? m.chat?.status ?? 'waiting';
   const busy = BUSY.has(status);
   const partial = m.stream?.partial ?? null;
+  const { setChat } = m;
+
+  // The stream's status event carries no pending calls: read them from the chat's row when it starts waiting.
+  useEffect(() => {
+    if (status !== 'requires_action') return;
+    let cancelled = false;
+    client.getChat(chatId).then(
+      (c) => {
+        if (!cancelled) setChat(c);
+      },
+      () => undefined,
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [status, chatId, setChat]);
+  const pending = status === 'requires_action' ? (m.chat?.pending_tool_calls ?? []) : [];
+  const decide = useCallback(
+    async (toolCallId: string, decision: 'approve' | 'deny') => {
+      setChat(await client.decideToolCall(chatId, toolCallId, { decision }));
+    },
+    [chatId, setChat],
+  );
 
   // Follow the bottom while the reader is there (new messages, the streaming answer); leave them be when they scrolled up.
   useLayoutEffect(() => {
@@ -82,9 +106,11 @@ export default function ChatView({ chatId, onChange }: { chatId: string; onChang
             </header>
             <Reasoning text={partial.reasoning} />
             <Markdown text={partial.text} />
+            <ToolParts parts={partial.parts} />
           </article>
         )}
       </div>
+      <PendingToolCalls calls={pending} decide={decide} />
       <StatusLine status={status} connection={m.connection} lastError={m.lastError} fatal={m.fatal} actionError={actionError} />
       <QueuePanel
         queue={m.stream?.queue ?? []}

@@ -1,6 +1,7 @@
 import type { Message, Part } from '@chatd-edge/sdk';
 import { memo, useState } from 'react';
 import { Markdown } from './Markdown';
+import { ToolParts } from './ToolParts';
 
 const textOfParts = (parts: readonly Part[] | readonly Message['content'][number][], type: 'text' | 'reasoning') =>
   parts
@@ -24,13 +25,23 @@ interface Props {
   onEdit: (id: number, text: string) => Promise<boolean>;
 }
 
-/** One durable message: user text (editable) or the assistant's Markdown, with its reasoning collapsed. */
+/**
+ * One durable message: user text (editable), or the assistant's Markdown with its reasoning and tool calls collapsed,
+ * or a `tool` message's results (collapsed).
+ */
 export const MessageItem = memo(function MessageItem({ message, busy, onEdit }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const text = textOfParts(message.content, 'text');
   const reasoning = textOfParts(message.content, 'reasoning');
-  if (message.role === 'system' || message.role === 'tool') return null;
+  if (message.role === 'system') return null;
+  if (message.role === 'tool') {
+    return (
+      <article className="msg msg-tool" data-message-id={message.id} aria-label="Tool message">
+        <ToolParts parts={message.content} />
+      </article>
+    );
+  }
   const label = message.role === 'user' ? 'You' : 'Assistant';
   return (
     <article className={`msg msg-${message.role}`} data-message-id={message.id} aria-label={`${label} message`}>
@@ -77,6 +88,7 @@ export const MessageItem = memo(function MessageItem({ message, busy, onEdit }: 
         <>
           <Reasoning text={reasoning} />
           {message.role === 'user' ? <p className="user-text">{text}</p> : <Markdown text={text} />}
+          {message.role === 'assistant' && <ToolParts parts={message.content} />}
         </>
       )}
     </article>

@@ -5,7 +5,7 @@ const LABEL: Record<string, string> = {
   running: 'answering',
   interrupting: 'stopping',
   error: 'error',
-  requires_action: 'needs approval',
+  requires_action: 'waiting for approval',
 };
 
 /** A chat's status as a small badge (text, not only colour). */
