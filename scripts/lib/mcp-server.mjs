@@ -30,6 +30,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { assertPortFree } from './ports.mjs';
+import { sleep } from './abortable-sleep.mjs';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -50,25 +51,6 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * @property {RecordedCall[]} calls
  * @property {() => Promise<void>} close
  */
-
-/**
- * @param {number} ms
- * @param {AbortSignal} signal
- * @returns {Promise<boolean>} false when aborted first
- */
-function sleep(ms, signal) {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (/** @type {boolean} */ ok) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** @param {Record<string, string | string[] | undefined>} raw */
 function keptHeaders(raw) {

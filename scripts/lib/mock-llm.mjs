@@ -79,6 +79,7 @@
 import http from 'node:http';
 import { messageToolCalls, toolCallDeltas, toolPlan, toolResultsReply, toolStep, wireCalls } from './mock-llm-tools.mjs';
 import { assertPortFree } from './ports.mjs';
+import { sleep } from './abortable-sleep.mjs';
 
 /**
  * @typedef {object} MockConfig
@@ -358,26 +359,6 @@ function errorKind(status) {
   if (status === 429) return { type: 'requests', code: 'rate_limit_exceeded' };
   if (status >= 500) return { type: 'server_error', code: 'server_error' };
   return { type: 'invalid_request_error', code: 'invalid_request' };
-}
-
-/**
- * Resolves after `ms`, or at once (false) when the signal aborts first.
- * @param {number} ms
- * @param {AbortSignal} signal
- * @returns {Promise<boolean>}  false when aborted
- */
-function sleep(ms, signal) {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (/** @type {boolean} */ ok) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** @param {http.IncomingHttpHeaders} raw */
