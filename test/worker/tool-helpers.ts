@@ -3,21 +3,11 @@ import { expect } from 'vitest';
 import { z } from 'zod';
 import { ChatdError } from '@chatd-edge/sdk';
 import { Chat } from '../../functions/shapes/chat';
+import { McpServer } from '../../functions/shapes/tools';
 import { call, makeOwner, roomOf, sdk, testDb, testEnv, uniq } from './helpers';
 
-export const McpServerBody = z
-  .object({
-    id: z.uuid(),
-    name: z.string(),
-    url: z.string(),
-    has_headers: z.boolean(),
-    enabled: z.boolean(),
-    tool_approval: z.enum(['auto', 'ask', 'deny']),
-    allowed_tools: z.array(z.string()).nullable(),
-    created_at: z.iso.datetime(),
-    updated_at: z.iso.datetime(),
-  })
-  .strict();
+/** A server as the API answers it: the shared shape, strict, so that a field it must not return (headers) fails. */
+export const McpServerBody = McpServer.strict();
 
 /**
  * MCP servers registered by a suite. Every enabled server is offered to every chat of the shared database, so each
