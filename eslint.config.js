@@ -24,6 +24,47 @@ export default tseslint.config(
     },
   },
   {
+    // Where code runs (docs/decisions.md, "Folders show where code runs"). The objects never import the Worker's routes,
+    // services, middleware or lib: only what both sides share, functions/core/. The Worker reaches objects through their
+    // binding types, never by importing them (functions/index.ts only re-exports the classes for the runtime).
+    files: ['durable-objects/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(\\.\\./)+functions/(?!core/)', message: 'Objects import only functions/core/ (shared code), never the Worker.' }] },
+      ],
+    },
+  },
+  {
+    files: ['functions/**/*.ts'],
+    ignores: ['functions/index.ts', 'functions/core/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: 'durable-objects/', message: "The Worker reaches objects through their binding types (Env), never by importing their code." }] },
+      ],
+    },
+  },
+  {
+    // functions/core/ is shared by both sides and owned by neither: it imports only itself and sql/generated.
+    files: ['functions/core/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./(?!\\.\\./sql/)|durable-objects/', message: 'functions/core/ imports only functions/core/ and sql/generated.' }] },
+      ],
+    },
+  },
+  {
+    files: ['functions/core/*/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./\\.\\./(?!\\.\\./sql/)|durable-objects/', message: 'functions/core/ imports only functions/core/ and sql/generated.' }] },
+      ],
+    },
+  },
+  {
     // Node-side tools are plain ES modules checked by `tsc -p scripts` through JSDoc.
     files: ['scripts/**/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,

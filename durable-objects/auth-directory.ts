@@ -1,11 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { dbSettings, settings } from '../functions/lib/settings';
-import { Db } from '../functions/lib/db';
-import { DbUnavailableError } from '../functions/lib/errors';
-import { timingSafeEqual } from '../functions/lib/crypto';
-import { Role } from '../functions/lib/roles';
-import { shardPrefix, type AuthAnswer } from '../functions/services/key-shards';
+import { dbSettings, settings } from '../functions/core/settings';
+import { Db } from '../functions/core/db';
+import { DbUnavailableError } from '../functions/core/errors';
+import { timingSafeEqual } from '../functions/core/crypto';
+import { Role } from '../functions/core/roles';
+import { shardPrefix, type AuthAnswer } from '../functions/core/key-shards';
 import { deleteApiKey, getApiKeyWithUser, touchApiKey } from '../sql/generated/users.queries';
 
 

@@ -1,5 +1,5 @@
-import { ownsChat, type ChatActor } from '../functions/lib/access';
-import { isTransient } from '../functions/lib/db';
+import { ownsChat, type ChatActor } from '../functions/core/access';
+import { isTransient } from '../functions/core/db';
 import {
   DB_UNAVAILABLE,
   fail,
@@ -14,10 +14,10 @@ import {
   type RoomStats,
   type SocketRevocation,
   type TurnOutcome,
-} from '../functions/lib/room-api';
-import { pinAgentContext } from '../functions/services/agent-context';
-import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/shapes/chat';
-import type { ChatTools } from '../functions/shapes/tools';
+} from '../functions/core/room-api';
+import { pinAgentContext } from './room/pinned-context';
+import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/core/shapes/chat';
+import type { ChatTools } from '../functions/core/shapes/tools';
 import { requestKey } from './room/chat-store';
 import { RoomBase } from './room/room-base';
 import { decideToolCall, type Decision } from './room/tool-approvals';

@@ -1,10 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
-import { dbSettings, settings } from '../functions/lib/settings';
-import { Db } from '../functions/lib/db';
-import { keyRing } from '../functions/lib/keyring';
-import { SubscriptionCache, type CacheStats } from '../functions/services/subscription-cache';
-import { SlidingWindow, type WindowAnswer } from '../functions/lib/sliding-window';
-import { GONE, MAX_SUBSCRIPTIONS, sendPush, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys, type Notification, type Subscription, type Vapid } from '../functions/services/webpush';
+import { dbSettings, settings } from '../functions/core/settings';
+import { Db } from '../functions/core/db';
+import { keyRing } from '../functions/core/keyring';
+import { SubscriptionCache, type CacheStats } from './push/subscription-cache';
+import { SlidingWindow, type WindowAnswer } from './lib/sliding-window';
+import { MAX_SUBSCRIPTIONS, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys, type Subscription, type Vapid } from '../functions/core/webpush';
+import { GONE, sendPush, type Notification } from './push/send';
 import {
   deleteWebpushSubscription,
   deleteWebpushSubscriptionById,

@@ -1,6 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { RateBucket } from '../functions/lib/rate-limit';
-import { SlidingWindow, type WindowAnswer } from '../functions/lib/sliding-window';
+import { SlidingWindow, type WindowAnswer } from './lib/sliding-window';
 
 
 /**
@@ -9,10 +8,10 @@ import { SlidingWindow, type WindowAnswer } from '../functions/lib/sliding-windo
  * idle client. Why an object and not Workers' rate-limiting binding: docs/decisions.md.
  */
 export class RateLimiter extends DurableObject<Env> {
-  private readonly windows = new Map<RateBucket, SlidingWindow>();
+  private readonly windows = new Map<string, SlidingWindow>();
 
   /** Counts one event in `bucket`, allowed while fewer than `limit` happened in the last `windowMs`. */
-  hit(bucket: RateBucket, limit: number, windowMs: number): WindowAnswer {
+  hit(bucket: string, limit: number, windowMs: number): WindowAnswer {
     let w = this.windows.get(bucket);
     if (!w || w.limit !== limit || w.windowMs !== windowMs) {
       w = new SlidingWindow(limit, windowMs);

@@ -8,8 +8,8 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { getSpendState, type IGetSpendStateResult } from '../sql/generated/usage.queries';
-import { Db, isTransient } from '../functions/lib/db';
-import { dbSettings } from '../functions/lib/settings';
+import { Db, isTransient } from '../functions/core/db';
+import { dbSettings } from '../functions/core/settings';
 import {
   periodEnd,
   periodStart,
@@ -20,8 +20,8 @@ import {
   type SpendState,
   type SpendVerdict,
   type UsageMeterRpc,
-} from '../functions/lib/usage-meter-api';
-import { formatMicros, normalizeAmount, toMicros } from '../functions/services/usage-cost';
+} from '../functions/core/usage-meter-api';
+import { formatMicros, normalizeAmount, toMicros } from '../functions/core/usage-cost';
 
 /** How long a read of the ledger and the limits stands before the next call reads them again. */
 export const READ_TTL_MS = 30_000;

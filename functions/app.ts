@@ -3,8 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { dbSettings, type AppEnv } from './env';
 import { bodyGuard } from './lib/body-guard';
-import { Db } from './lib/db';
-import { ApiError, DbUnavailableError, type ErrorBody } from './lib/errors';
+import { Db } from './core/db';
+import { ApiError, DbUnavailableError, type ErrorBody } from './core/errors';
 import agents from './routes/agents';
 import chatContext from './routes/chat-context';
 import chatModelConfigs from './routes/chat-model-configs';
@@ -21,7 +21,7 @@ import usage from './routes/usage';
 import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
-import { streamComponents } from './shapes/stream';
+import { streamComponents } from './core/shapes/stream';
 
 const UNAVAILABLE: ErrorBody = {
   message: 'The database is unavailable. Try again shortly.',
@@ -35,7 +35,7 @@ function isRemoteDbUnavailable(e: unknown): boolean {
   return e instanceof Error && /^(DbUnavailableError: )?database unavailable:/.test(e.message);
 }
 
-/** The OpenAPI document's head; the rest is generated from the routes and `functions/shapes`. */
+/** The OpenAPI document's head; the rest is generated from the routes and `functions/core/shapes`. */
 export const OPENAPI_CONFIG: Parameters<OpenAPIHono['getOpenAPI31Document']>[0] = {
   openapi: '3.1.0',
   info: {

@@ -8,23 +8,23 @@ import { getCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import type { Context } from 'hono';
 import type { AppEnv } from './env';
-import type { Queryable } from './lib/db';
-import { can, ownsChat, type Agent, type ChatActor, type Permission } from './lib/access';
-import { ApiError, DbUnavailableError, forbidden, notFound, unauthorized } from './lib/errors';
+import type { Queryable } from './core/db';
+import { can, ownsChat, type Agent, type ChatActor, type Permission } from './core/access';
+import { ApiError, DbUnavailableError, forbidden, notFound, unauthorized } from './core/errors';
 import { clientOf, countOrRefuse, refuseIfBlocked } from './lib/rate-limit';
-import { sha256Hex, timingSafeEqual } from './lib/crypto';
+import { sha256Hex, timingSafeEqual } from './core/crypto';
 import { directory, room } from './lib/rooms';
 import { parseToken } from './lib/tokens';
 import { getWorkspaceAgentByTokenId } from '../sql/generated/agents.queries';
-import type { Chat } from './services/chats';
-import type { KeyIdentity } from './services/key-shards';
+import type { Chat } from './core/chats';
+import type { KeyIdentity } from './core/key-shards';
 
-export { Role } from './lib/roles';
+export { Role } from './core/roles';
 
 /** Who a request acts as: the user and the session or API key (`keyId`) it used. */
 export type Actor = KeyIdentity;
 
-export { can, type Permission } from './lib/access';
+export { can, type Permission } from './core/access';
 
 /** The token a request presents: the Bearer header first, then the `session_token` cookie. */
 export function presentedToken(c: Context): string | undefined {
@@ -115,7 +115,7 @@ export function authorizeStream() {
   });
 }
 
-export type { Agent } from './lib/access';
+export type { Agent } from './core/access';
 
 /** Environment of a route behind `authorizeAgent`: the agent is known. */
 export type AgentEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Variables'] & { agent: Agent } };

@@ -1,8 +1,8 @@
-import type { Agent } from './lib/access';
-import type { KeyIdentity } from './services/key-shards';
-import type { Db } from './lib/db';
+import type { Agent } from './core/access';
+import type { KeyIdentity } from './core/key-shards';
+import type { Db } from './core/db';
 
-export { dbSettings, settings, type Settings } from './lib/settings';
+export { dbSettings, settings, type Settings } from './core/settings';
 
 /** Hono's environment for every route: Worker bindings and per-request variables. */
 export interface AppEnv {

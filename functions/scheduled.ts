@@ -3,8 +3,8 @@
  * Retention purge and auto-archive join this list with the retention work.
  */
 import { dbSettings } from './env';
-import { Db } from './lib/db';
-import { keyRing } from './lib/keyring';
+import { Db } from './core/db';
+import { keyRing } from './core/keyring';
 import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';

@@ -4,12 +4,12 @@
  * priced answer is written, the meter is told what it cost. Turns on unpriced models do neither: they cost nothing
  * and are never refused.
  */
-import { DbUnavailableError, SPEND_LIMIT_MESSAGE } from '../../functions/lib/errors';
-import { fail, type RoomFailure } from '../../functions/lib/room-api';
-import { usageMeter, type Spend, type UsageMeterRpc } from '../../functions/lib/usage-meter-api';
-import type { ResolvedModel } from '../../functions/services/chat-models';
-import type { Message } from '../../functions/services/chats';
-import { toMicros } from '../../functions/services/usage-cost';
+import { DbUnavailableError, SPEND_LIMIT_MESSAGE } from '../../functions/core/errors';
+import { fail, type RoomFailure } from '../../functions/core/room-api';
+import { usageMeter, type Spend, type UsageMeterRpc } from '../../functions/core/usage-meter-api';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
+import type { Message } from '../../functions/core/chats';
+import { toMicros } from '../../functions/core/usage-cost';
 
 export class Budget {
   /** Priced answers written and not yet reported to the meter. */

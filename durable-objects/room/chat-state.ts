@@ -3,9 +3,9 @@
  * the bounded cache of its newest durable messages, and its queue. Reads go to memory first and to Postgres (one
  * statement) when memory cannot answer; anything may be dropped (`reset`) and is then reloaded.
  */
-import type { MessagePageQuery, StreamEvent } from '../../functions/lib/room-api';
-import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/services/chats';
-import { MessageCache } from '../message-cache';
+import type { MessagePageQuery, StreamEvent } from '../../functions/core/room-api';
+import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/core/chats';
+import { MessageCache } from './message-cache';
 import type { ChatStore, Written } from './chat-store';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';

@@ -17,10 +17,10 @@ import {
 import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQueuedMessage, promoteQueuedMessage } from '../../sql/generated/chat_queue.queries';
 import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
 import { createChat, deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
-import type { Conn, Db } from '../../functions/lib/db';
-import { fail, ok, type MessagePageQuery, type PostResult, type RoomResult } from '../../functions/lib/room-api';
-import { pinAgentContext } from '../../functions/services/agent-context';
-import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/services/chat-models';
+import type { Conn, Db } from '../../functions/core/db';
+import { fail, ok, type MessagePageQuery, type PostResult, type RoomResult } from '../../functions/core/room-api';
+import { pinAgentContext } from './pinned-context';
+import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/core/model-resolve';
 import {
   MAX_QUEUED,
   toChat,
@@ -35,8 +35,8 @@ import {
   type QueuedMessage,
   type Role,
   type TokenUsage,
-} from '../../functions/services/chats';
-import { getSetting } from '../../functions/services/site-config';
+} from '../../functions/core/chats';
+import { getSetting } from '../../functions/core/site-config';
 import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
 import { takePendingToolCall } from '../../sql/generated/chat_tools.queries';
 

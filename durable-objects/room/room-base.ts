@@ -5,11 +5,11 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { ownsChat, type ChatActor } from '../../functions/lib/access';
-import { Db, isTransient } from '../../functions/lib/db';
-import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/lib/room-api';
-import { dbSettings, settings } from '../../functions/lib/settings';
-import type { Chat } from '../../functions/services/chats';
+import { ownsChat, type ChatActor } from '../../functions/core/access';
+import { Db, isTransient } from '../../functions/core/db';
+import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/core/room-api';
+import { dbSettings, settings } from '../../functions/core/settings';
+import type { Chat } from '../../functions/core/chats';
 import { Budget } from './budget';
 import { ChatState, storedChat } from './chat-state';
 import { ChatStore } from './chat-store';
@@ -23,7 +23,7 @@ import { TurnRunner } from './turn-runner';
 import { Toolbox } from './toolbox';
 import { Turns } from './turns';
 import { AlarmClock } from './alarm-clock';
-import { streamRegistryName } from '../../functions/services/key-shards';
+import { streamRegistryName } from '../../functions/core/key-shards';
 
 export abstract class RoomBase extends DurableObject<Env> {
   protected dbConn: Db | null = null;

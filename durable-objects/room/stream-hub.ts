@@ -4,7 +4,7 @@
  * of Postgres or turns: the room hands it events.
  */
 import { z } from 'zod';
-import type { StreamEvent } from '../../functions/lib/room-api';
+import type { StreamEvent } from '../../functions/core/room-api';
 
 /** Per-socket state, kept in the socket's attachment so it survives hibernation. Parsed when restored. */
 const Attachment = z.object({

@@ -5,7 +5,7 @@
  * ticket, never the ticket itself), so one minted before an eviction still works, once, after it.
  */
 import { z } from 'zod';
-import { randomString, sha256Hex } from '../../functions/lib/crypto';
+import { randomString, sha256Hex } from '../../functions/core/crypto';
 
 export const TICKET_TTL_MS = 60_000;
 /** Tickets a chat keeps at most: minting more drops the oldest (a client asks for one per connection attempt). */

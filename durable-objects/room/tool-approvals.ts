@@ -5,8 +5,8 @@
  * meanwhile (a call whose result never came is answered as stopped in later prompts). A denial writes the call's error
  * result with the same status change, in one statement. When no call waits any more, the turn goes on from the history.
  */
-import { errorResult } from '../../functions/llm/tools';
-import type { PendingToolCall, ToolResultPart } from '../../functions/services/chats';
+import { errorResult } from '../llm/tools';
+import type { PendingToolCall, ToolResultPart } from '../../functions/core/chats';
 import type { ChatState } from './chat-state';
 import type { ChatStore } from './chat-store';
 import type { StreamHub } from './stream-hub';

@@ -2,8 +2,8 @@
  * A turn's tool steps as its history shows them: how many model calls asked for tools since the user's message (the
  * step count survives the object's eviction with the history), and the model's tool calls as stored parts.
  */
-import type { ModelToolCall } from '../../functions/llm/model';
-import { ToolArgs, ToolCallPart, type Message } from '../../functions/services/chats';
+import type { ModelToolCall } from '../llm/model';
+import { ToolArgs, ToolCallPart, type Message } from '../../functions/core/chats';
 
 /** Model calls of the current turn that asked for tools: assistant messages with tool calls after the last user message. */
 export function stepsSince(history: readonly Message[]): number {

@@ -7,14 +7,15 @@
  * with a tool (an error, a timeout, an unreachable server) becomes an error result the model sees.
  */
 import { z } from 'zod';
-import type { Db } from '../../functions/lib/db';
-import { keyRing } from '../../functions/lib/keyring';
-import type { Settings } from '../../functions/lib/settings';
-import type { ModelTool } from '../../functions/llm/model';
-import { capResult, errorResult, toolName } from '../../functions/llm/tools';
-import type { PendingToolCall, ToolCallPart, ToolResultPart } from '../../functions/services/chats';
-import { McpCallError, McpClients, type McpEndpoint } from '../../functions/services/mcp-client';
-import { mcpUrlProblem, openServerHeaders, ServerHeaders, toolConfigCached, type ToolApproval } from '../../functions/services/mcp-servers';
+import type { Db } from '../../functions/core/db';
+import { keyRing } from '../../functions/core/keyring';
+import type { Settings } from '../../functions/core/settings';
+import type { ModelTool } from '../llm/model';
+import { capResult, errorResult, toolName } from '../llm/tools';
+import type { PendingToolCall, ToolCallPart, ToolResultPart } from '../../functions/core/chats';
+import { McpCallError, McpClients, type McpEndpoint } from './mcp-client';
+import { mcpUrlProblem, openServerHeaders, toolConfigCached } from '../../functions/core/mcp-config';
+import { ServerHeaders, type ToolApproval } from '../../functions/core/shapes/tools';
 import type { Turn } from './turn';
 
 /** A tool as a turn offers it. */

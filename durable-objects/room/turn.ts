@@ -4,12 +4,12 @@
  * Writes are described by a `FinishEntry`, which is also what the outbox keeps when Postgres cannot take it.
  */
 import { z } from 'zod';
-import type { ModelError, ModelResult } from '../../functions/llm/model';
-import { errorResult } from '../../functions/llm/tools';
-import type { ResolvedModel } from '../../functions/services/chat-models';
-import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type ToolCallPart } from '../../functions/services/chats';
-import { answerCost } from '../../functions/services/usage-cost';
-import type { Pricing } from '../../functions/shapes/usage';
+import type { ModelError, ModelResult } from '../llm/model';
+import { errorResult } from '../llm/tools';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
+import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type ToolCallPart } from '../../functions/core/chats';
+import { answerCost } from '../../functions/core/usage-cost';
+import type { Pricing } from '../../functions/core/shapes/usage';
 
 /** The tools of one step: the calls the model made, the results so far, and the calls waiting for approval. */
 export interface StepTools {

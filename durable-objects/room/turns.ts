@@ -9,13 +9,13 @@
  * the chat is `requires_action` in Postgres, and the loop goes on from the history when they are decided, in this
  * object or in the next one (after an eviction).
  */
-import { isTransient, pgErrorCode } from '../../functions/lib/db';
-import { DbUnavailableError } from '../../functions/lib/errors';
-import { ok, type RoomFailure, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/lib/room-api';
-import type { ModelDelta } from '../../functions/llm/model';
-import type { ResolvedModel } from '../../functions/services/chat-models';
-import type { Chat, LastError, Message, Part, PendingToolCall } from '../../functions/services/chats';
-import { notifyTurnEnd } from '../../functions/services/turn-notify';
+import { isTransient, pgErrorCode } from '../../functions/core/db';
+import { DbUnavailableError } from '../../functions/core/errors';
+import { ok, type RoomFailure, type RoomResult, type StreamEvent, type TurnOutcome } from '../../functions/core/room-api';
+import type { ModelDelta } from '../llm/model';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
+import type { Chat, LastError, Message, Part, PendingToolCall } from '../../functions/core/chats';
+import { notifyTurnEnd } from './turn-notify';
 import type { AlarmClock } from './alarm-clock';
 import type { Budget } from './budget';
 import type { ChatState } from './chat-state';

@@ -6,7 +6,7 @@
  */
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env';
-import { ApiError, badRequest } from './errors';
+import { ApiError, badRequest } from '../core/errors';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Nothing of ours nests this deep (agent context bodies stop at 64 levels); deeper JSON is refused. */

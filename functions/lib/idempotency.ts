@@ -3,7 +3,7 @@
  * 503 sends the same key, and gets the first response instead of a second chat or message.
  */
 import { z } from '@hono/zod-openapi';
-import { sha256Hex } from './crypto';
+import { sha256Hex } from '../core/crypto';
 
 /** 1–128 visible ASCII characters (a UUID is the usual choice). */
 export const IdempotencyKey = z

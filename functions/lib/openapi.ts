@@ -2,7 +2,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import type { AppEnv } from '../env';
-import { ApiError, type Validation } from './errors';
+import { ApiError, type Validation } from '../core/errors';
 
 type Issue = ZodError['issues'][number];
 

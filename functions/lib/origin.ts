@@ -5,7 +5,7 @@
  * STREAM_ALLOWED_ORIGINS. Requests without one (curl, SDKs, servers) are not browsers acting for a user and pass.
  */
 import { settings } from '../env';
-import { ApiError } from './errors';
+import { ApiError } from '../core/errors';
 
 /** `https://Example.com/` and `https://example.com` are the same origin; null for what is not one. */
 const originOf = (s: string): string | null => {

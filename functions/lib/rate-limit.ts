@@ -4,8 +4,8 @@
  * logins and failures ask it, never a request that authenticates: an isolate remembers the addresses the object
  * told it to block, and refuses them before any lookup until their wait is over.
  */
-import { settings } from './settings';
-import { tooManyRequests } from './errors';
+import { settings } from '../core/settings';
+import { tooManyRequests } from '../core/errors';
 
 /** What is counted per client IP. */
 export type RateBucket = 'login' | 'auth_failure';

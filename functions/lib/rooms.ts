@@ -2,10 +2,10 @@
  * The Worker reaches Durable Objects through their binding types only (`Env`), never by importing them: objects
  * depend on shared modules, and shared modules never depend on objects.
  */
-import { shardFor } from '../services/key-shards';
-import { ApiError } from './errors';
-import type { ChatRoomRpc, RoomResult } from './room-api';
-import { settings } from './settings';
+import { shardFor } from '../core/key-shards';
+import { ApiError } from '../core/errors';
+import type { ChatRoomRpc, RoomResult } from '../core/room-api';
+import { settings } from '../core/settings';
 
 /** The chat's Durable Object, typed by the RPC surface it implements. */
 export function room(env: Env, chatId: string): ChatRoomRpc {

@@ -1,4 +1,4 @@
-import { randomString, sha256Hex } from './crypto';
+import { randomString, sha256Hex } from '../core/crypto';
 
 /** Tokens look like `<id>-<secret>`: a 10-character lookup id and a 22-character secret. */
 const TOKEN = /^([a-z0-9]{10})-([A-Za-z0-9]{22})$/;

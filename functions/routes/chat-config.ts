@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
-import { getSetting, SETTINGS, setSetting } from '../services/site-config';
-import { SpendLimit } from '../shapes/usage';
-import { normalizeAmount } from '../services/usage-cost';
+import { getSetting, SETTINGS, setSetting } from '../core/site-config';
+import { SpendLimit } from '../core/shapes/usage';
+import { normalizeAmount } from '../core/usage-cost';
 
 const owner = authorize('deployment.manage');
 

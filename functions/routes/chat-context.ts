@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, chatActor, ownedChat } from '../authz';
 import { room } from '../lib/rooms';
-import { ApiError, notFound } from '../lib/errors';
+import { ApiError, notFound } from '../core/errors';
 import { errorResponses, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { BodyKind, ChangeKind, getChatContext, ResourceStatus } from '../services/agent-context';
 

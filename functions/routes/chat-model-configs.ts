@@ -8,7 +8,7 @@ import {
   listUsableModels,
   updateModelConfig,
 } from '../services/chat-models';
-import { ModelConfig, ModelConfigPatch, NewModelConfig, UsableModel } from '../shapes/models';
+import { ModelConfig, ModelConfigPatch, NewModelConfig, UsableModel } from '../core/shapes/models';
 
 const managed = authorize('deployment.manage');
 

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
-import { keyRingOrFail } from '../lib/keyring';
+import { keyRingOrFail } from '../core/keyring';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { createProvider, deleteProvider, listProviders, updateProvider } from '../services/chat-models';
-import { NewProvider, Provider, ProviderPatch } from '../shapes/models';
+import { NewProvider, Provider, ProviderPatch } from '../core/shapes/models';
 
 const managed = authorize('deployment.manage');
 

@@ -1,12 +1,12 @@
 /** A chat's stream: the WebSocket route, the tickets that open it without a token, and its counters. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, authorizeStream, chatActor } from '../authz';
-import { unauthorized } from '../lib/errors';
+import { unauthorized } from '../core/errors';
 import { errorResponses, IdParams, IdQuery, jsonResponse, router } from '../lib/openapi';
 import { assertAllowedOrigin } from '../lib/origin';
 import { room, unwrap } from '../lib/rooms';
-import { StreamTicket } from '../shapes/chat';
-import { StreamStats } from '../shapes/stream';
+import { StreamTicket } from '../core/shapes/chat';
+import { StreamStats } from '../core/shapes/stream';
 
 const Ticket = z
   .string()

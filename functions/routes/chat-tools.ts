@@ -2,8 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, chatActor } from '../authz';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { room, unwrap } from '../lib/rooms';
-import { ChatTools as ToolsSchema, ToolCallDecision as Decision } from '../shapes/tools';
-import { Chat as ChatSchema } from '../shapes/chat';
+import { ChatTools as ToolsSchema, ToolCallDecision as Decision } from '../core/shapes/tools';
+import { Chat as ChatSchema } from '../core/shapes/chat';
 
 const ToolCallParams = z.object({
   id: UuidParam('id'),

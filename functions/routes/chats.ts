@@ -1,13 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { authorize, chatActor, type AuthedEnv } from '../authz';
-import { badRequest } from '../lib/errors';
+import { badRequest } from '../core/errors';
 import { chatIdForKey, IdempotencyHeaders } from '../lib/idempotency';
-import type { PostResult } from '../lib/room-api';
+import type { PostResult } from '../core/room-api';
 import { room, unwrap } from '../lib/rooms';
 import { errorResponses, IdParams, IdQuery, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { Labels, listChats, titleFrom, UserContent, type Part, type Role } from '../services/chats';
-import { Chat, ChatStatus, Message, QueuedMessage } from '../shapes/chat';
+import { Labels, titleFrom, UserContent, type Part, type Role } from '../core/chats';
+import { listChats } from '../services/chat-list';
+import { Chat, ChatStatus, Message, QueuedMessage } from '../core/shapes/chat';
 import { agentExists } from '../services/agent-context';
 
 const Content = UserContent.openapi({ description: 'A string (one text part) or a list of text parts' });

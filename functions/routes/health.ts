@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { DbUnavailableError } from '../lib/errors';
+import { DbUnavailableError } from '../core/errors';
 import { jsonResponse, router } from '../lib/openapi';
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health');

@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
-import { keyRingOrFail } from '../lib/keyring';
+import { keyRingOrFail } from '../core/keyring';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
-import { settings } from '../lib/settings';
-import { createMcpServer, deleteMcpServer, invalidateToolConfig, listMcpServers, updateMcpServerById } from '../services/mcp-servers';
-import { getSetting, setSetting } from '../services/site-config';
-import { McpAllowedHosts as AllowedHosts, McpServer as McpServerSchema, McpServerPatch as PatchBody, NewMcpServer as CreateBody } from '../shapes/tools';
+import { settings } from '../core/settings';
+import { createMcpServer, deleteMcpServer, listMcpServers, updateMcpServerById } from '../services/mcp-servers';
+import { invalidateToolConfig } from '../core/mcp-config';
+import { getSetting, setSetting } from '../core/site-config';
+import { McpAllowedHosts as AllowedHosts, McpServer as McpServerSchema, McpServerPatch as PatchBody, NewMcpServer as CreateBody } from '../core/shapes/tools';
 
 const owner = authorize('deployment.manage');
 const IdParams = z.object({ id: UuidParam('id') });

@@ -7,7 +7,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { setUserSpendLimit, spendState, userSpendState } from '../services/spend-limits';
-import { SpendLimit, SpendState } from '../shapes/usage';
+import { SpendLimit, SpendState } from '../core/shapes/usage';
 
 const manage = authorize('spend_limits.manage');
 

@@ -3,9 +3,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { authorize, type AuthedEnv } from '../authz';
 import { errorResponses, router } from '../lib/openapi';
-import { utcDay } from '../lib/usage-meter-api';
+import { utcDay } from '../core/usage-meter-api';
 import { reportCsv, usageReport, type ReportQuery } from '../services/usage-reports';
-import { GroupBy, UsageReport } from '../shapes/usage';
+import { GroupBy, UsageReport } from '../core/shapes/usage';
 
 const DAY_MS = 86_400_000;
 /** A report reads at most this many days (a year), so it stays one short index range. */

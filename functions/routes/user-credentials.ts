@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { settings } from '../env';
-import { ApiError, notFound } from '../lib/errors';
+import { ApiError, notFound } from '../core/errors';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { changePassword, listOwnKeys, revokeOtherSessions, revokeOwnKey } from '../services/credentials';

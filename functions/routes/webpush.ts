@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { settings } from '../env';
-import { conflict, tooManyRequests } from '../lib/errors';
-import { keyRingOrFail } from '../lib/keyring';
+import { conflict, tooManyRequests } from '../core/errors';
+import { keyRingOrFail } from '../core/keyring';
 import { errorResponses, jsonBody, jsonResponse, router, validationError } from '../lib/openapi';
 import { getWebpushEnabled } from '../../sql/generated/webpush.queries';
-import { MAX_SUBSCRIPTIONS, pushCenterName, subscriptionSchema, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys } from '../services/webpush';
+import { MAX_SUBSCRIPTIONS, pushCenterName, subscriptionSchema, TEST_LIMIT, TEST_WINDOW_MS, vapidKeys } from '../core/webpush';
 
 const self = authorize('self');
 const Subscribe = z

@@ -1,6 +1,6 @@
 /** Owners managing agents: a new token (the old one stops at once), and deletion. */
-import type { Queryable } from '../lib/db';
-import { notFound } from '../lib/errors';
+import type { Queryable } from '../core/db';
+import { notFound } from '../core/errors';
 import { mintToken } from '../lib/tokens';
 import { deleteWorkspaceAgent, rotateWorkspaceAgentToken } from '../../sql/generated/agents.queries';
 import type { NewAgent } from './agent-context';

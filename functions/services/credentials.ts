@@ -2,9 +2,9 @@
 import { z } from 'zod';
 import type { Actor } from '../authz';
 import type { Settings } from '../env';
-import type { Db, Queryable } from '../lib/db';
-import { hashPassword, verifyPassword } from '../lib/crypto';
-import { ApiError } from '../lib/errors';
+import type { Db, Queryable } from '../core/db';
+import { hashPassword, verifyPassword } from '../core/crypto';
+import { ApiError } from '../core/errors';
 import { directory } from '../lib/rooms';
 import { deleteOtherSessions, getUserCredentialsById, listApiKeysByUser, updateUserPassword } from '../../sql/generated/users.queries';
 import { credentialsRevoked } from './revocation';

@@ -5,9 +5,9 @@
  * no two batches run at once and no lock outlives its transaction (which a transaction-mode pooler requires).
  * The clock is injected.
  */
-import type { Db, Tx } from '../lib/db';
+import type { Db, Tx } from '../core/db';
 import { archiveIdleChats, deleteOldChats, tryRetentionLock } from '../../sql/generated/retention.queries';
-import { getSetting } from './site-config';
+import { getSetting } from '../core/site-config';
 
 export interface RetentionOptions {
   now: Date;

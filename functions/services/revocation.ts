@@ -8,9 +8,9 @@
  * (no cache TTL to wait out), then closes the WebSocket streams opened with them (close code 4401): the user's
  * StreamRegistry names the chats where the user has streams open, and each chat's object closes the matching sockets.
  */
-import type { SocketRevocation } from '../lib/room-api';
+import type { SocketRevocation } from '../core/room-api';
 import { directory, room } from '../lib/rooms';
-import { SHARD_CHARS, streamRegistryName } from './key-shards';
+import { SHARD_CHARS, streamRegistryName } from '../core/key-shards';
 
 export type Revocation = SocketRevocation;
 

@@ -3,12 +3,12 @@
  * which overrides it. Enforcement is the users' meters' (durable-objects/usage-meter.ts): a change of a user's own
  * limit tells their meter at once; a change of the default reaches each meter at its next read (within READ_TTL_MS).
  */
-import type { Db } from '../lib/db';
-import { DbUnavailableError, notFound } from '../lib/errors';
-import { usageMeter, type SpendLimit, type SpendState } from '../lib/usage-meter-api';
+import type { Db } from '../core/db';
+import { DbUnavailableError, notFound } from '../core/errors';
+import { usageMeter, type SpendLimit, type SpendState } from '../core/usage-meter-api';
 import { getUserById } from '../../sql/generated/users.queries';
 import { deleteUserSpendLimit, upsertUserSpendLimit } from '../../sql/generated/usage.queries';
-import { toMicros } from './usage-cost';
+import { toMicros } from '../core/usage-cost';
 
 /** A user's limit and spend now, from their meter. */
 export async function spendState(env: Env, userId: string): Promise<SpendState> {

@@ -4,12 +4,12 @@
  * from Postgres, BigInt here) and shown as decimal strings. CSV for exports.
  */
 import { z } from 'zod';
-import type { Queryable } from '../lib/db';
+import type { Queryable } from '../core/db';
 import { getUsageByChat, getUsageByDay, getUsageByModel, getUsageByUser } from '../../sql/generated/usage.queries';
-import { UsageGroupKey, type GroupBy, type UsageReport, type UsageTotals } from '../shapes/usage';
-import { formatMicros } from './usage-cost';
+import { UsageGroupKey, type GroupBy, type UsageReport, type UsageTotals } from '../core/shapes/usage';
+import { formatMicros } from '../core/usage-cost';
 
-export { GroupBy } from '../shapes/usage';
+export { GroupBy } from '../core/shapes/usage';
 
 const Count = z.string().regex(/^\d+$/);
 /** The sums every statement returns, as text. */

@@ -1,8 +1,8 @@
 /** Owners managing users: the list, roles, and suspension (which revokes every credential of the user at once). */
 import { z } from 'zod';
-import { Role } from '../lib/roles';
-import type { Db, Queryable } from '../lib/db';
-import { conflict, notFound } from '../lib/errors';
+import { Role } from '../core/roles';
+import type { Db, Queryable } from '../core/db';
+import { conflict, notFound } from '../core/errors';
 import {
   countActiveOwnersExcept,
   deleteAllApiKeysOfUser,

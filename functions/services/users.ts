@@ -2,10 +2,10 @@
 import { z } from 'zod';
 import { Role, type Actor } from '../authz';
 import type { Settings } from '../env';
-import type { Conn, Db } from '../lib/db';
-import { pgErrorCode } from '../lib/db';
-import { dummyPasswordCheck, hashPassword, verifyPassword } from '../lib/crypto';
-import { ApiError, conflict, unauthorized } from '../lib/errors';
+import type { Conn, Db } from '../core/db';
+import { pgErrorCode } from '../core/db';
+import { dummyPasswordCheck, hashPassword, verifyPassword } from '../core/crypto';
+import { ApiError, conflict, unauthorized } from '../core/errors';
 import { mintToken } from '../lib/tokens';
 import {
   countUsers,

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Node's side of the Worker's provider-key encryption (functions/lib/keyring.ts), for tools that write
+ * Node's side of the Worker's provider-key encryption (functions/core/keyring.ts), for tools that write
  * provider rows directly (the dev seed). Same format, same algorithm (WebCrypto, `globalThis.crypto.subtle`):
  *   - the secret is one or more comma-separated base64 keys of 32 bytes; the first seals, any of them opens;
  *   - keyId = the first 16 hex characters of SHA-256 of the raw key bytes;

@@ -1,5 +1,5 @@
 /**
- * The API's shapes, as the server defines them (`functions/shapes` → the OpenAPI document → `generated/api.ts`):
+ * The API's shapes, as the server defines them (`functions/core/shapes` → the OpenAPI document → `generated/api.ts`):
  * names for the components a client uses most.
  */
 import type { components, paths } from './generated/api.js';

@@ -1,6 +1,6 @@
 /**
  * Session pooling in the Postgres WebSocket proxy (scripts/lib/pg-ws-proxy.mjs), against a real Postgres: with the
- * Neon driver exactly as functions/lib/db.ts configures it, and with a small raw wire-protocol client for what the
+ * Neon driver exactly as functions/core/db.ts configures it, and with a small raw wire-protocol client for what the
  * driver cannot do on purpose (split frames, a socket dropped mid-transaction or mid-query, SSLRequest).
  */
 import { Client, neonConfig } from '@neondatabase/serverless';

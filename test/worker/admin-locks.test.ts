@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Db } from '../../functions/lib/db';
+import type { Db } from '../../functions/core/db';
 import { call, freshWorld, makeOwner } from './helpers';
 
 const ITERATIONS = 25;

@@ -6,10 +6,10 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { dbSettings } from '../../functions/env';
-import { Db } from '../../functions/lib/db';
+import { Db } from '../../functions/core/db';
 import { STALE_ON_ERROR_MS, type AuthDirectory } from '../../durable-objects/auth-directory';
-import { sha256Hex } from '../../functions/lib/crypto';
-import { shardFor } from '../../functions/services/key-shards';
+import { sha256Hex } from '../../functions/core/crypto';
+import { shardFor } from '../../functions/core/key-shards';
 import { call, freshWorld, makeUser, testEnv } from './helpers';
 
 /** What these tests reach inside a shard (private at compile time, plain fields at run time). */

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Db } from '../../functions/lib/db';
+import type { Db } from '../../functions/core/db';
 import { allTables, expectRefused, fingerprint, type BadCase } from './bad-input';
 import { call, freshWorld, makeOwner, makeUser } from './helpers';
 

@@ -4,7 +4,7 @@
  * none of the rows that user could reach changes; every case is a 4xx with the standard error body.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../functions/lib/db';
+import type { Db } from '../../functions/core/db';
 import { expectRefused, fingerprint, type BadCase } from './bad-input';
 import { call, makeUser, messagesOf, startChat, testDb, testEnv } from './helpers';
 

@@ -3,7 +3,7 @@
  * leak nothing internal, and write nothing (a fingerprint of the rows it could touch is the same before and after).
  */
 import { expect } from 'vitest';
-import type { Db } from '../../functions/lib/db';
+import type { Db } from '../../functions/core/db';
 import { call, ErrorBody, type CallOptions } from './helpers';
 
 export interface BadCase<Ids> {

@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { KeyRing } from '../../functions/lib/keyring';
-import type { Queryable } from '../../functions/lib/db';
-import { toBase64 } from '../../functions/lib/crypto';
-import {
-  createModelConfig,
-  deleteProvider,
-  invalidateModelCache,
-  resealProviderKeys,
-  resolveModel,
-  resolveModelCached,
-  sealBinding,
-} from '../../functions/services/chat-models';
-import { ApiError } from '../../functions/lib/errors';
-import { ModelConfig as ModelConfigShape, Provider as ProviderShape, UsableModel as UsableModelShape } from '../../functions/shapes/models';
+import { KeyRing } from '../../functions/core/keyring';
+import type { Queryable } from '../../functions/core/db';
+import { toBase64 } from '../../functions/core/crypto';
+import { createModelConfig, deleteProvider, resealProviderKeys } from '../../functions/services/chat-models';
+import { invalidateModelCache, resolveModel, resolveModelCached, sealBinding } from '../../functions/core/model-resolve';
+import { ApiError } from '../../functions/core/errors';
+import { ModelConfig as ModelConfigShape, Provider as ProviderShape, UsableModel as UsableModelShape } from '../../functions/core/shapes/models';
 import { call, ErrorBody, freshWorld, lockWaiters, makeOwner, makeUser, testDb } from './helpers';
 
 // The API's own shapes, strict: an answer with any other field (an API key, say) fails the test.

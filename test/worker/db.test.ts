@@ -6,7 +6,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { dbSettings } from '../../functions/env';
-import { Db } from '../../functions/lib/db';
+import { Db } from '../../functions/core/db';
 import { testDb } from './helpers';
 
 describe('prepared statements', () => {

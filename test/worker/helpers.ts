@@ -17,7 +17,7 @@ import {
 import { z } from 'zod';
 import worker from '../../functions/index';
 import { dbSettings, settings } from '../../functions/env';
-import { Db, type Queryable } from '../../functions/lib/db';
+import { Db, type Queryable } from '../../functions/core/db';
 import { createKey, createUser, type User } from '../../functions/services/users';
 import type { Role } from '../../functions/authz';
 

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { pushCenterName } from '../../functions/services/webpush';
-import { dbStats } from '../../functions/lib/db';
+import { pushCenterName } from '../../functions/core/webpush';
+import { dbStats } from '../../functions/core/db';
 import { call, makeUser, roomOf, startChat } from './helpers';
 
 describe('the hot path opens no Postgres connection per request', () => {

@@ -6,7 +6,7 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../functions/lib/body-guard';
-import { Chat } from '../../functions/shapes/chat';
+import { Chat } from '../../functions/core/shapes/chat';
 import { call, ErrorBody, makeUser, roomOf, sdk, startChat, testDb } from './helpers';
 
 /** The contract's number (API.md "Limits"). */

@@ -4,8 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { mcpUrlProblem } from '../../functions/services/mcp-servers';
-import { Chat as ChatSchema } from '../../functions/shapes/chat';
+import { mcpUrlProblem } from '../../functions/core/mcp-config';
+import { Chat as ChatSchema } from '../../functions/core/shapes/chat';
 import { call, makeOwner, makeUser, messagesOf, roomOf, testDb, testEnv } from './helpers';
 import { mcpAddExtraTool, mcpCalls, mcpListRequests, mcpReset, McpServerBody, mcpServers, ToolResult, toolKnob } from './tool-helpers';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MessageCache } from '../../durable-objects/message-cache';
-import type { Message } from '../../functions/services/chats';
+import { MessageCache } from '../../durable-objects/room/message-cache';
+import type { Message } from '../../functions/core/chats';
 
 const msg = (id: number): Message => ({
   id,

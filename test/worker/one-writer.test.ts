@@ -7,7 +7,7 @@ import { abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ChatRoom } from '../../durable-objects/chat-room';
-import { Chat, Message } from '../../functions/shapes/chat';
+import { Chat, Message } from '../../functions/core/shapes/chat';
 import { call, ErrorBody, makeUser, messagesOf, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, textOf, within } from './helpers';
 
 const Recorded = z.array(

@@ -5,8 +5,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { KeyRing } from '../../functions/lib/keyring';
-import { sealBinding } from '../../functions/services/chat-models';
+import { KeyRing } from '../../functions/core/keyring';
+import { sealBinding } from '../../functions/core/model-resolve';
 
 const SealedFromNode = z.object({
   ciphertext: z.string(),

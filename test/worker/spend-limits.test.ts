@@ -6,7 +6,7 @@
 import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Chat } from '../../functions/shapes/chat';
+import { Chat } from '../../functions/core/shapes/chat';
 import { call, ErrorBody, makeOwner, makeUser, messagesOf, mockGate, roomOf, testDb, testEnv } from './helpers';
 import {
   callsMentioning,

@@ -1,7 +1,7 @@
 /** A raw WebSocket client for the chat stream, inside workerd, that records every event and fails on timeout. */
 import { exports } from 'cloudflare:workers';
-import { StreamFrame, StreamPong, type StreamEvent } from '../../functions/shapes/stream';
-import type { Message } from '../../functions/shapes/chat';
+import { StreamFrame, StreamPong, type StreamEvent } from '../../functions/core/shapes/stream';
+import type { Message } from '../../functions/core/shapes/chat';
 
 export type { StreamEvent };
 export type StreamMessage = Message;

@@ -7,7 +7,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createKey } from '../../functions/services/users';
-import { streamRegistryName } from '../../functions/services/key-shards';
+import { streamRegistryName } from '../../functions/core/key-shards';
 import { call, makeOwner, makeUser, startChat, testDb } from './helpers';
 import { StreamClient } from './stream-client';
 

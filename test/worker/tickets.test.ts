@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { ChatRoom } from '../../durable-objects/chat-room';
 import { MAX_TICKETS, TICKET_TTL_MS, Tickets } from '../../durable-objects/room/tickets';
 import { parseToken } from '../../functions/lib/tokens';
-import { StreamTicket } from '../../functions/shapes/chat';
+import { StreamTicket } from '../../functions/core/shapes/chat';
 import { call, ErrorBody, makeUser, roomOf, startChat } from './helpers';
 
 const streamUrl = (chatId: string, q: string) => `http://chatd.test/api/v2/chats/${chatId}/stream?${q}`;

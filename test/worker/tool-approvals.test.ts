@@ -4,7 +4,7 @@
  */
 import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Chat as ChatSchema } from '../../functions/shapes/chat';
+import { Chat as ChatSchema } from '../../functions/core/shapes/chat';
 import { call, ErrorBody, makeUser, messagesOf, roomOf, sdk, testDb, textOf } from './helpers';
 import { chatUntilIdle, mcpCalls, mcpRunning, mcpServers, resultTextOf, storedMessages, ToolCall, ToolResult, toolKnob, toolsKnob } from './tool-helpers';
 

@@ -2,8 +2,8 @@
 import { expect } from 'vitest';
 import { z } from 'zod';
 import { ChatdError } from '@chatd-edge/sdk';
-import { Chat } from '../../functions/shapes/chat';
-import { McpServer } from '../../functions/shapes/tools';
+import { Chat } from '../../functions/core/shapes/chat';
+import { McpServer } from '../../functions/core/shapes/tools';
 import { call, makeOwner, roomOf, sdk, testDb, testEnv, uniq } from './helpers';
 
 /** A server as the API answers it: the shared shape, strict, so that a field it must not return (headers) fails. */

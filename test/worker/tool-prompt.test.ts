@@ -3,10 +3,10 @@
  * how results are capped: pure functions, no database.
  */
 import { describe, expect, it } from 'vitest';
-import { buildPrompt, contextTokens, summaryRequest } from '../../functions/llm/compaction';
-import { toPrompt } from '../../functions/llm/model';
-import { capResult, resultText } from '../../functions/llm/tools';
-import type { Message } from '../../functions/services/chats';
+import { buildPrompt, contextTokens, summaryRequest } from '../../durable-objects/llm/compaction';
+import { toPrompt } from '../../durable-objects/llm/model';
+import { capResult, resultText } from '../../durable-objects/llm/tools';
+import type { Message } from '../../functions/core/chats';
 
 let nextId = 1;
 const msg = (role: Message['role'], content: Message['content']): Message => ({

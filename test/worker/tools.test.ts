@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Chat as ChatSchema } from '../../functions/shapes/chat';
+import { Chat as ChatSchema } from '../../functions/core/shapes/chat';
 import { runInDurableObject } from 'cloudflare:test';
 import type { StreamEvent } from '@chatd-edge/sdk';
 import type { ChatRoom } from '../../durable-objects/chat-room';

@@ -3,9 +3,10 @@ import { MockLanguageModelV4 } from 'ai/test';
 import { APICallError } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { KeyRing } from '../../functions/lib/keyring';
-import { callModel, callSettings, classify, languageModel, retryDelayMs, toPrompt, toUsage } from '../../functions/llm/model';
-import { createProvider, type ResolvedModel } from '../../functions/services/chat-models';
+import { KeyRing } from '../../functions/core/keyring';
+import { callModel, callSettings, classify, languageModel, retryDelayMs, toPrompt, toUsage } from '../../durable-objects/llm/model';
+import { createProvider } from '../../functions/services/chat-models';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
 import { call, makeUser, messagesOf, mockGate, roomOf, sdk, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 
 const Recorded = z.array(

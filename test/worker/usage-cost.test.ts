@@ -7,10 +7,10 @@ import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { describe, expect, it } from 'vitest';
-import { callModel, type ModelResult, type ProviderModel } from '../../functions/llm/model';
-import type { ResolvedModel } from '../../functions/services/chat-models';
-import type { TokenUsage } from '../../functions/services/chats';
-import { answerCost, costMicros, formatMicros, Pricing, toMicros } from '../../functions/services/usage-cost';
+import { callModel, type ModelResult, type ProviderModel } from '../../durable-objects/llm/model';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
+import type { TokenUsage } from '../../functions/core/chats';
+import { answerCost, costMicros, formatMicros, Pricing, toMicros } from '../../functions/core/usage-cost';
 
 const usage = (u: Partial<TokenUsage>): TokenUsage => ({
   input_tokens: 0,

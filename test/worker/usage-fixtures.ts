@@ -4,9 +4,9 @@ import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import { z } from 'zod';
 import type { UsageMeter } from '../../durable-objects/usage-meter';
-import { meterName } from '../../functions/lib/usage-meter-api';
-import type { Chat } from '../../functions/shapes/chat';
-import { SpendState, type Pricing, type SpendLimit } from '../../functions/shapes/usage';
+import { meterName } from '../../functions/core/usage-meter-api';
+import type { Chat } from '../../functions/core/shapes/chat';
+import { SpendState, type Pricing, type SpendLimit } from '../../functions/core/shapes/usage';
 import { ErrorBody, roomOf, sdk, testEnv, type TestUser } from './helpers';
 
 /** A live model config on the tests' mock provider, priced (or not), made through the SDK by `owner`. */

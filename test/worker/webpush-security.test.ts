@@ -6,8 +6,8 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { TEST_LIMIT, TEST_WINDOW_MS } from '../../functions/services/webpush';
-import { endpointProblem, MAX_SUBSCRIPTIONS, toBase64Url } from '../../functions/services/webpush';
+import { TEST_LIMIT, TEST_WINDOW_MS } from '../../functions/core/webpush';
+import { endpointProblem, MAX_SUBSCRIPTIONS, toBase64Url } from '../../functions/core/webpush';
 import { call, ErrorBody, makeUser, testDb, testEnv } from './helpers';
 
 /** A browser's keys (nothing is decrypted here). */

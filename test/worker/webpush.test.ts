@@ -1,9 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { pushCenterName } from '../../functions/services/webpush';
-import { SubscriptionCache } from '../../functions/services/subscription-cache';
-import { fromBase64Url, notificationBody, subscriptionSchema, toBase64Url } from '../../functions/services/webpush';
+import { pushCenterName } from '../../functions/core/webpush';
+import { SubscriptionCache } from '../../durable-objects/push/subscription-cache';
+import { fromBase64Url, subscriptionSchema, toBase64Url } from '../../functions/core/webpush';
+import { notificationBody } from '../../durable-objects/push/send';
 import { call, ErrorBody, makeUser, roomOf, sdk, streamOf, testDb, testEnv, watch, within } from './helpers';
 
 const encoder = new TextEncoder();

@@ -1,13 +1,12 @@
 /**
- * Web Push (RFC 8291 aes128gcm payloads, RFC 8292 VAPID) through @block65/webcrypto-web-push, which does both
- * with WebCrypto and runs on Workers (MIT; @pushforge/builder was rejected: it sends the legacy `aesgcm` draft).
- * VAPID keys are generated once and kept in site_configs, the private key sealed with the deployment's key ring.
+ * Web Push, the parts both sides use: subscriptions (their shape and the endpoint policy), the deployment's VAPID keys
+ * (generated once and kept in site_configs, the private key sealed with the deployment's key ring), and the names and
+ * limits of the per-user PushCenter. Sending is the PushCenter's (durable-objects/push/send.ts).
  */
-import { buildPushPayload } from '@block65/webcrypto-web-push';
 import { z } from 'zod';
-import type { Queryable } from '../lib/db';
-import type { KeyRing } from '../lib/keyring';
-import { outboundUrlProblem } from '../lib/url-policy';
+import type { Queryable } from './db';
+import type { KeyRing } from './keyring';
+import { outboundUrlProblem } from './url-policy';
 import { getSiteConfig } from '../../sql/generated/site_configs.queries';
 import { insertSiteConfigIfAbsent } from '../../sql/generated/webpush.queries';
 
@@ -73,7 +72,7 @@ export interface EndpointPolicy {
   extraHosts: readonly string[];
 }
 
-/** Why a push endpoint is refused, or null when it is acceptable (the rules of functions/lib/url-policy.ts). */
+/** Why a push endpoint is refused, or null when it is acceptable (the rules of functions/core/url-policy.ts). */
 export function endpointProblem(endpoint: string, policy: EndpointPolicy): string | null {
   return outboundUrlProblem(endpoint, { allowInsecure: policy.allowInsecure, allowedHosts: [...DEFAULT_PUSH_HOSTS, ...policy.extraHosts] });
 }
@@ -126,57 +125,6 @@ export async function vapidKeys(conn: Queryable, ring: KeyRing): Promise<Vapid> 
   const stored = StoredVapid.parse(JSON.parse(row.value));
   const jwk = z.looseObject({ kty: z.literal('EC'), crv: z.literal('P-256'), d: z.string() }).parse(JSON.parse(await ring.open(stored.private, BINDING)));
   return { publicKey: stored.public_key, privateJWK: jwk };
-}
-
-export interface Notification {
-  title: string;
-  body: string;
-  data: { url: string; chat_id: string | null };
-}
-
-/**
- * Sends one push; answers the push service's HTTP status (0 when it could not be reached). The library only
- * builds requests for https endpoints; an http endpoint (admitted in development only) is built as its https
- * twin, so its VAPID audience says https, and delivered over http.
- */
-export async function sendPush(sub: Subscription, n: Notification, vapid: Vapid, contact: string): Promise<number> {
-  const insecure = sub.endpoint.startsWith('http:');
-  try {
-    // Inside the try: a stored key the encryption refuses is one failed push, not an exception for the caller.
-    const req = await buildPushPayload(
-      { data: { ...n }, options: { ttl: 3600, urgency: 'normal' } },
-      {
-        endpoint: insecure ? `https:${sub.endpoint.slice('http:'.length)}` : sub.endpoint,
-        expirationTime: null,
-        keys: { p256dh: sub.endpoint_p256dh_key, auth: sub.endpoint_auth_key },
-      },
-      { subject: contact, publicKey: vapid.publicKey, privateKey: vapid.privateJWK.d },
-    );
-    // Redirects are not followed: a push service never answers with one, and following it would let an endpoint
-    // send us anywhere. A 3xx counts as a failure.
-    const res = await fetch(sub.endpoint, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(10_000),
-    });
-    await res.body?.cancel();
-    return res.status;
-  } catch {
-    return 0;
-  }
-}
-
-/** Statuses that mean "this subscription is gone": the row is deleted. */
-export const GONE = new Set([400, 403, 404, 410]);
-
-/** The notification body: the final assistant text, shortened, or the error line. */
-export function notificationBody(finalText: string, failed: boolean): string {
-  if (failed) return 'Agent encountered an error.';
-  const text = finalText.replace(/\s+/g, ' ').trim();
-  if (!text) return 'Your chat is ready.';
-  return text.length > 200 ? `${text.slice(0, 199).trimEnd()}…` : text;
 }
 
 /** The push object of a user. */

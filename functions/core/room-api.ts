@@ -2,9 +2,9 @@
  * What the Worker and a chat's Durable Object exchange over RPC: plain data, defined here so that neither side
  * imports the other (the Worker reaches the object through its binding type, `Env['CHAT_ROOM']`).
  */
-import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role, StreamTicket } from '../shapes/chat';
-import type { StreamStats } from '../shapes/stream';
-import type { ChatTools } from '../shapes/tools';
+import type { Chat, ChatStatus, LastError, Message, Part, QueuedMessage, Role, StreamTicket } from './shapes/chat';
+import type { StreamStats } from './shapes/stream';
+import type { ChatTools } from './shapes/tools';
 import type { ChatActor } from './access';
 
 export type { ChatActor } from './access';
@@ -61,8 +61,8 @@ export interface TurnOutcome {
   modelConfigId: string;
 }
 
-/** Events sent to stream subscribers; each frame is a JSON array of them (`functions/shapes/stream.ts`). */
-export type { StreamEvent } from '../shapes/stream';
+/** Events sent to stream subscribers; each frame is a JSON array of them (`functions/core/shapes/stream.ts`). */
+export type { StreamEvent } from './shapes/stream';
 
 /** Credentials revoked: the user's sockets opened with them close (4401). */
 export interface SocketRevocation {

@@ -1,7 +1,7 @@
 /**
  * The chat API's shapes, each written once as a zod schema: the routes answer with them, the OpenAPI document (and
  * through it the SDK's types) is generated from them, and rows read from Postgres are parsed by schemas derived from
- * them (`functions/services/chats.ts`). Change a field here and every side follows.
+ * them (`functions/core/chats.ts`). Change a field here and every side follows.
  */
 import { z } from '@hono/zod-openapi';
 

@@ -3,14 +3,14 @@
  * deployment's currency) in BigInt, and a model answer's cost is computed from its usage in integers. No floating
  * point anywhere on the way.
  */
-import type { Pricing } from '../shapes/usage';
-import type { TokenUsage } from './chats';
+import type { Pricing } from './shapes/usage';
+import type { TokenUsage } from './shapes/chat';
 
 /** Micro-units in one unit of the currency. */
 const MICROS = 1_000_000n;
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
-export { Amount, Price, Pricing } from '../shapes/usage';
+export { Amount, Price, Pricing } from './shapes/usage';
 
 /** A decimal string (as validated above) in micro-units: "3.5" → 3500000n. */
 export function toMicros(s: string): bigint {

@@ -3,8 +3,9 @@
  * re-reading the last message or re-resolving the model, and it runs after the status is published, in the
  * background: it never delays or fails the turn.
  */
-import { settings } from '../lib/settings';
-import { notificationBody, pushCenterName } from './webpush';
+import { settings } from '../../functions/core/settings';
+import { pushCenterName } from '../../functions/core/webpush';
+import { notificationBody } from '../push/send';
 
 export interface TurnEnd {
   chatId: string;

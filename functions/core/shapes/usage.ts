@@ -1,7 +1,7 @@
 /**
  * Usage, cost and spend limits, each shape written once (see `chat.ts` for the rule): prices on model configs, spend
  * limits, a user's current spend, and the usage reports. Money is a decimal string everywhere; it is held in BigInt
- * micro-units by `functions/services/usage-cost.ts`.
+ * micro-units by `functions/core/usage-cost.ts`.
  */
 import { z } from '@hono/zod-openapi';
 

@@ -6,7 +6,7 @@
  */
 import type { ModelMessage } from 'ai';
 import { z } from 'zod';
-import type { CallResult } from '../services/mcp-client';
+import type { CallResult } from '../room/mcp-client';
 
 /** What a tool message's `result` holds. */
 export const ToolResultValue = z.object({

@@ -15,8 +15,9 @@ import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { APICallError, type LanguageModel, type ModelMessage } from 'ai';
-import type { ModelOptions, ResolvedModel } from '../services/chat-models';
-import type { TokenUsage } from '../services/chats';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
+import type { ModelOptions } from '../../functions/core/shapes/models';
+import type { TokenUsage } from '../../functions/core/chats';
 
 /** A provider's model (specification v4, what every provider package here builds). */
 export type ProviderModel = Extract<LanguageModel, { specificationVersion: 'v4' }>;
@@ -147,7 +148,7 @@ export function callSettings(o: ModelOptions) {
  * The AI SDK's normalized usage in our shape. Every provider package here reports input tokens including cache reads
  * and writes (`inputTokens.total`, with `cacheRead` and `cacheWrite` as parts of it; Anthropic's own counts are
  * summed into it) and output tokens including reasoning (`outputTokens.total`, with `reasoning` as a part), which is
- * what pricing splits (functions/services/usage-cost.ts). Missing counts are zeros; see `usageReported`.
+ * what pricing splits (functions/core/usage-cost.ts). Missing counts are zeros; see `usageReported`.
  */
 export function toUsage(u: ProviderUsage | undefined): TokenUsage {
   const input = u?.inputTokens.total ?? 0;

@@ -1,5 +1,5 @@
-import type { MessagePageQuery } from '../functions/lib/room-api';
-import type { Message } from '../functions/services/chats';
+import type { MessagePageQuery } from '../../functions/core/room-api';
+import type { Message } from '../../functions/core/chats';
 
 /**
  * The newest durable messages of one chat, in id order, bounded.

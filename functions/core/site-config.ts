@@ -1,9 +1,9 @@
 /** Deployment settings kept in site_configs, typed, validated, with defaults. Values are stored as JSON text. */
 import { z } from 'zod';
-import type { Queryable } from '../lib/db';
+import type { Queryable } from './db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
-import { McpAllowedHostList } from '../shapes/tools';
-import { SpendLimit } from '../shapes/usage';
+import { McpAllowedHostList } from './shapes/tools';
+import { SpendLimit } from './shapes/usage';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },

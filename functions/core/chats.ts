@@ -1,13 +1,7 @@
-/** Chats and messages: input schemas, row parsing (derived from the API shapes), and the Worker-side reads. */
+/** Chats and messages: input schemas and row parsing (derived from the API shapes), shared by the Worker and the objects. */
 import { z } from 'zod';
-import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, TokenUsage, type Part } from '../shapes/chat';
-import { mapShape } from '../shapes/map-shape';
-import type { Queryable } from '../lib/db';
-import {
-  getChatMessagesAfter,
-  getChatMessagesBefore,
-} from '../../sql/generated/chat_messages.queries';
-import { getChatsByOwner } from '../../sql/generated/chats.queries';
+import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, TokenUsage, type Part } from './shapes/chat';
+import { mapShape } from './shapes/map-shape';
 import { formatMicros } from './usage-cost';
 
 export const MAX_MESSAGE_CHARS = 200_000;
@@ -30,7 +24,7 @@ export {
   ToolCallPart,
   ToolResultPart,
   Usage,
-} from '../shapes/chat';
+} from './shapes/chat';
 
 /** User input: a string (one text part) or a list of text parts; never empty, bounded. */
 export const UserContent = z
@@ -95,25 +89,4 @@ export function textOf(content: readonly { type: string }[]): string {
   return content
     .map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : ''))
     .join('');
-}
-
-export async function listChats(db: Queryable, ownerId: string, archived: boolean, limit: number, offset: number): Promise<Chat[]> {
-  return (await getChatsByOwner.run({ owner_id: ownerId, archived, limit, offset }, db)).map(toChat);
-}
-
-const MAX_ID = '9223372036854775807';
-
-/** One page of live messages, ascending by id. With only `before_id`, the newest page before it. */
-export async function listMessages(
-  db: Queryable,
-  chatId: string,
-  q: { after_id?: number | undefined; before_id?: number | undefined; limit: number },
-): Promise<Message[]> {
-  const after = String(q.after_id ?? 0);
-  const before = q.before_id !== undefined ? String(q.before_id) : MAX_ID;
-  if (q.before_id !== undefined && q.after_id === undefined) {
-    const rows = await getChatMessagesBefore.run({ chat_id: chatId, after_id: after, before_id: before, limit: q.limit }, db);
-    return rows.map(toMessage).reverse();
-  }
-  return (await getChatMessagesAfter.run({ chat_id: chatId, after_id: after, before_id: before, limit: q.limit }, db)).map(toMessage);
 }

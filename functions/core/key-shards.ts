@@ -2,7 +2,7 @@
  * How the Worker finds the AuthDirectory shard that owns a key, and what a shard answers. Shared by the Worker and
  * the objects, so neither imports the other.
  */
-import type { Role } from '../lib/roles';
+import type { Role } from './roles';
 
 /** The user and the key (session or API key) a token authenticated as. */
 export interface KeyIdentity {

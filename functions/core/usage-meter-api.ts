@@ -2,9 +2,9 @@
  * What the chat objects and the Worker exchange with a user's spend meter (`UsageMeter`, one Durable Object per
  * user) over RPC: plain data, defined here so that no side imports the object.
  */
-import type { SpendPeriod, SpendState } from '../shapes/usage';
+import type { SpendPeriod, SpendState } from './shapes/usage';
 
-export { SpendLimit, SpendPeriod, SpendState } from '../shapes/usage';
+export { SpendLimit, SpendPeriod, SpendState } from './shapes/usage';
 
 /** A priced answer just written: its UTC day and its cost in micro-units (a decimal integer string). */
 export interface Spend {

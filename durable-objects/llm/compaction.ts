@@ -5,7 +5,7 @@
  * the provider's own count for the previous turn.
  */
 import type { ModelMessage } from 'ai';
-import { textOf, ToolCallPart, ToolResultPart, type Message } from '../services/chats';
+import { textOf, ToolCallPart, ToolResultPart, type Message } from '../../functions/core/chats';
 import { pairToolResults, resultText } from './tools';
 
 export interface Summary {
