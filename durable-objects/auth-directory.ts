@@ -7,6 +7,7 @@ import { timingSafeEqual } from '../functions/core/crypto';
 import { Role } from '../functions/core/roles';
 import { shardPrefix, type AuthAnswer } from '../functions/core/key-shards';
 import { deleteApiKey, getApiKeyWithUser, touchApiKey } from '../sql/generated/users.queries';
+import { log } from '../functions/core/log';
 
 
 const KeyRow = z.object({
@@ -146,7 +147,7 @@ export class AuthDirectory extends DurableObject<Env> {
     try {
       await touchApiKey.run({ id: row.key_id }, this.db());
     } catch (e) {
-      console.error(JSON.stringify({ level: 'warn', msg: 'cannot record key use', error: e instanceof Error ? e.message : String(e) }));
+      log('warn', 'cannot record key use', { error: e instanceof Error ? e.message : String(e) });
     }
   }
 

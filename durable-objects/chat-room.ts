@@ -1,4 +1,4 @@
-import { ownsChat, type ChatActor } from '../functions/core/access';
+import type { ChatActor } from '../functions/core/access';
 import { isTransient } from '../functions/core/db';
 import {
   DB_UNAVAILABLE,
@@ -7,6 +7,7 @@ import {
   ok,
   type ChatRoomRpc,
   type MessagePageQuery,
+  type MetaPatch,
   type NewChat,
   type PostMessage,
   type PostResult,
@@ -19,6 +20,7 @@ import { pinAgentContext } from './room/pinned-context';
 import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/core/shapes/chat';
 import type { ChatTools } from '../functions/core/shapes/tools';
 import { requestKey } from './room/chat-store';
+import { refusal, RULES } from './room/guard';
 import { RoomBase } from './room/room-base';
 import { decideToolCall, type Decision } from './room/tool-approvals';
 
@@ -29,39 +31,63 @@ const QUEUE_FULL = "The chat's queue is full (20 messages). Wait for a turn to f
 /**
  * One object per chat: the single writer of the chat's history (so per-chat order is exact), the one place that
  * decides whether a turn runs (every decision is made under the lock, so at most one model call exists per chat), and
- * the owner check on every call (it holds the chat row). These are its RPC methods; `RoomBase` wires the parts (chat
- * state, turn lifecycle and runner, stream hub, store, outbox) and answers the runtime (stream, sockets, alarm).
+ * the access check on every call (it holds the chat row). These are its RPC methods: each names its rule in
+ * `room/guard.ts`, applied by `RoomBase.call` before the body runs. `RoomBase` wires the parts (chat state, writer,
+ * turn lifecycle and runner, queue, outbox, stream hub, store) and answers the runtime (stream, sockets, alarm).
  */
 export class ChatRoom extends RoomBase implements ChatRoomRpc {
   // ------------------------------------------------------------------ RPC: reads
 
-  /** The chat, when the actor may see it (from memory once loaded); null when none or not theirs. */
+  /** The chat, when the actor may see it (from memory once loaded: a read never waits behind a write holding the lock). */
   async get(actor: ChatActor): Promise<RoomResult<Chat>> {
-    // A loaded row answers at once: a read never waits behind a write (or an outbox retry) holding the lock.
     const loaded = this.state.loaded;
-    if (loaded && !this.state.gone) return ownsChat(actor, loaded) ? ok(loaded) : fail(404, NOT_FOUND);
-    return await this.guard(async () => {
-      const chat = await this.owned(actor);
-      return chat ? ok(chat) : fail(404, NOT_FOUND);
-    });
+    if (loaded && !this.state.gone) return refusal(RULES.get, actor, loaded) ?? ok(loaded);
+    return await this.call('get', actor, (chat) => Promise.resolve(ok(chat)));
   }
 
   /** A page of live messages, from the cache when it holds the range, else from Postgres. */
   async messages(actor: ChatActor, q: MessagePageQuery): Promise<RoomResult<Message[]>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
-      return ok(await this.state.page(q));
-    });
+    return await this.call('messages', actor, async () => ok(await this.state.page(q)));
   }
 
   async listQueue(actor: ChatActor): Promise<RoomResult<QueuedMessage[]>> {
-    return await this.guard(async () => ((await this.owned(actor)) ? ok(await this.state.loadQueue()) : fail(404, NOT_FOUND)));
+    return await this.call('listQueue', actor, async () => ok(await this.state.loadQueue()));
+  }
+
+  /** The tools the chat's turns see now (listing their servers), with their approval modes and the servers left out. */
+  async tools(actor: ChatActor): Promise<RoomResult<ChatTools>> {
+    const allowed = await this.call('tools', actor, (chat) => Promise.resolve(ok(chat.agent_id !== null)));
+    if (!allowed.ok) return allowed;
+    try {
+      const set = await this.toolbox.resolve(await this.runner.pinnedServers(allowed.value), AbortSignal.timeout(TOOLS_LIST_TIMEOUT_MS));
+      return ok({
+        tools: [...set.tools.values()].map((t) => ({
+          name: t.name,
+          server: t.server,
+          tool: t.tool,
+          description: t.description,
+          approval: t.approval,
+          pinned: t.pinned,
+          input_schema: t.inputSchema,
+        })),
+        unavailable: set.unavailable,
+      });
+    } catch (e) {
+      if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
+      throw e;
+    }
+  }
+
+  /** A single-use stream ticket for the actor, bound to the credential that asked for it (`room/tickets.ts`). */
+  async mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>> {
+    return await this.call('mintTicket', actor, async () => ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt })));
   }
 
   // ------------------------------------------------------------------ RPC: writes
 
   /** Inserts the chat and its first messages in one transaction, running, then starts the first turn. */
   async create(actor: ChatActor, input: NewChat): Promise<RoomResult<Chat>> {
+    // The rule is `create`: there is no chat to check yet, and an existing one answers only its owner's replay.
     return await this.guard(async () => {
       // A replay this object answered before: its first reply is kept. Otherwise the insert itself finds out (a taken
       // id inserts nothing), so a first creation with a key costs no read.
@@ -101,66 +127,65 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** A new user message: runs now when the chat is idle, else queues (or interrupts the running turn). */
   async postMessage(actor: ChatActor, input: PostMessage): Promise<RoomResult<PostResult>> {
-    return await this.guard(async () => {
-      const chat = await this.owned(actor);
-      if (!chat) return fail(404, NOT_FOUND);
+    return await this.call('postMessage', actor, async (chat) => {
       const key = input.idempotencyKey === null ? null : requestKey(input.idempotencyKey);
       const known = this.replies.get(key);
       if (known) return ok(known);
-      await this.turns.drain();
-      if (this.turns.busy(this.state.view()) && input.busyBehavior === 'interrupt') {
-        // A replay must not stop the turn its first request started.
+      // A stored message (or queued one) answers its replay, without stopping, queueing or charging anything again.
+      const replay = async () => {
         const prior = key === null ? null : await this.store.byKey(key);
-        if (prior) return ok(this.replies.remember(key, prior));
-        // A refused message must not stop the running turn either.
-        const early = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
-        const refused = early.ok ? await this.budget.refusal(chat.owner_id, early.value) : null;
-        if (refused) return refused;
-        await this.turns.stop({ runQueue: false });
-      }
-      if (this.turns.busy(this.state.view())) {
-        if (input.modelConfigId) {
-          const check = await this.store.resolve(input.modelConfigId, false);
-          if (!check.ok) return check;
-        }
-        const queued = await this.store.enqueue({ content: input.content, modelConfigId: input.modelConfigId, createdBy: actor.userId, key });
-        if (!queued) {
-          const prior = key === null ? null : await this.store.byKey(key);
-          if (prior) return ok(this.replies.remember(key, prior));
-          return fail(409, QUEUE_FULL);
-        }
-        await this.state.refreshQueue();
-        return ok(this.replies.remember(key, { kind: 'queued', queued_message: queued }));
+        return prior ? ok(this.replies.remember(key, prior)) : null;
+      };
+      await this.turns.drain();
+      const busy = this.turns.busy(this.state.view());
+      if (busy && input.busyBehavior === 'queue') return await this.enqueue(actor, input, key, replay);
+      // A replay must not stop the turn its first request started.
+      if (busy) {
+        const prior = await replay();
+        if (prior) return prior;
       }
       const resolved = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
       if (!resolved.ok) return resolved;
       const refused = await this.budget.refusal(chat.owner_id, resolved.value);
-      if (refused) {
-        // A replay of a message that was stored answers it, whatever was spent since.
-        const prior = key === null ? null : await this.store.byKey(key);
-        return prior ? ok(this.replies.remember(key, prior)) : refused;
-      }
-      const w = await this.store.insert(this.db, resolved.value.config.id, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], {
-        status: 'running',
-        lastError: null,
-      });
-      const [message] = w.messages;
+      // A refused message must not stop the running turn; the replay of a message that was stored answers it.
+      if (refused) return (busy ? null : await replay()) ?? refused;
+      if (busy) await this.turns.stop({ runQueue: false });
+      const config = resolved.value.config.id;
+      const { written } = await this.writer.commit(
+        () => this.store.insert(this.db, config, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], { status: 'running', lastError: null }),
+        { status: 'running', last_error: null, last_model_config_id: config },
+      );
+      const [message] = written.messages;
       if (!message) {
-        const prior = key === null ? null : await this.store.byKey(key);
+        const prior = await replay();
         if (!prior) throw new Error('the insert returned no message');
-        return ok(this.replies.remember(key, prior));
+        return prior;
       }
-      this.state.wrote(w, { status: 'running', last_error: null, last_model_config_id: resolved.value.config.id });
       this.turns.start(resolved.value);
       return ok(this.replies.remember(key, { kind: 'message', message }));
     });
   }
 
+  /** Queues a message behind the running turn (409 when the queue is full). */
+  private async enqueue(
+    actor: ChatActor,
+    input: PostMessage,
+    key: string | null,
+    replay: () => Promise<RoomResult<PostResult> | null>,
+  ): Promise<RoomResult<PostResult>> {
+    if (input.modelConfigId) {
+      const check = await this.store.resolve(input.modelConfigId, false);
+      if (!check.ok) return check;
+    }
+    const queued = await this.store.enqueue({ content: input.content, modelConfigId: input.modelConfigId, createdBy: actor.userId, key });
+    if (!queued) return (await replay()) ?? fail(409, QUEUE_FULL);
+    await this.state.refreshQueue();
+    return ok(this.replies.remember(key, { kind: 'queued', queued_message: queued }));
+  }
+
   /** Replaces a user message's content, drops every later message, refreshes subscribers, runs a new turn. */
   async editMessage(actor: ChatActor, input: { messageId: number; content: Part[] }): Promise<RoomResult<Message>> {
-    return await this.guard(async () => {
-      const chat = await this.owned(actor);
-      if (!chat) return fail(404, NOT_FOUND);
+    return await this.call('editMessage', actor, async (chat) => {
       await this.turns.drain();
       const target = await this.store.message(input.messageId);
       if (!target) return fail(404, NOT_FOUND);
@@ -184,9 +209,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** Stops the running turn; its partial text is kept. Returns the status after the request. */
   async interrupt(actor: ChatActor): Promise<RoomResult<{ status: ChatStatus }>> {
-    return await this.guard(async () => {
-      const chat = await this.owned(actor);
-      if (!chat) return fail(404, NOT_FOUND);
+    return await this.call('interrupt', actor, async (chat) => {
       const turn = this.turns.current;
       if (chat.status === 'requires_action') {
         // Waiting for approvals (an approved call may be running): the turn ends now, its calls answered as stopped.
@@ -213,8 +236,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
   }
 
   async deleteQueued(actor: ChatActor, id: string): Promise<RoomResult<null>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+    return await this.call('deleteQueued', actor, async () => {
       if (!(await this.store.dequeue(id))) return fail(404, NOT_FOUND);
       await this.state.refreshQueue();
       return ok(null);
@@ -223,8 +245,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** Moves a queued message to the front. When the chat is idle it runs at once (`message`), else it is next. */
   async promoteQueued(actor: ChatActor, id: string): Promise<RoomResult<PostResult>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+    return await this.call('promoteQueued', actor, async () => {
       await this.turns.drain();
       const row = await this.store.promote(id);
       if (!row) return fail(404, NOT_FOUND);
@@ -244,8 +265,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
    * denied one is answered with an error result; once none waits, the turn goes on. Answers the chat after it.
    */
   async decideToolCall(actor: ChatActor, input: { toolCallId: string } & Decision): Promise<RoomResult<Chat>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+    return await this.call('decideToolCall', actor, async () => {
       await this.turns.drain();
       const chat = this.state.view();
       const call = chat.status === 'requires_action' ? chat.pending_tool_calls.find((c) => c.tool_call_id === input.toolCallId) : undefined;
@@ -255,37 +275,9 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     });
   }
 
-  /** The tools the chat's turns see now (listing their servers), with their approval modes and the servers left out. */
-  async tools(actor: ChatActor): Promise<RoomResult<ChatTools>> {
-    const owned = await this.guard(async () => ((await this.owned(actor)) ? ok(null) : fail(404, NOT_FOUND)));
-    if (!owned.ok) return owned;
-    try {
-      const set = await this.toolbox.resolve(await this.runner.pinnedServers(), AbortSignal.timeout(TOOLS_LIST_TIMEOUT_MS));
-      return ok({
-        tools: [...set.tools.values()].map((t) => ({
-          name: t.name,
-          server: t.server,
-          tool: t.tool,
-          description: t.description,
-          approval: t.approval,
-          pinned: t.pinned,
-          input_schema: t.inputSchema,
-        })),
-        unavailable: set.unavailable,
-      });
-    } catch (e) {
-      if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
-      throw e;
-    }
-  }
-
   /** Renames, archives or relabels. */
-  async updateMeta(
-    actor: ChatActor,
-    patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined },
-  ): Promise<RoomResult<Chat>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+  async updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>> {
+    return await this.call('updateMeta', actor, async () => {
       const row = await this.store.updateMeta(patch);
       if (!row) return fail(404, NOT_FOUND);
       this.state.set(row);
@@ -295,8 +287,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** Deletes the chat (every chat-scoped row goes by ON DELETE CASCADE), its turn, and everything held here. */
   async deleteChat(actor: ChatActor): Promise<RoomResult<null>> {
-    return await this.guard(async () => {
-      if (!(await this.owned(actor))) return fail(404, NOT_FOUND);
+    return await this.call('deleteChat', actor, async () => {
       await this.store.delete();
       await this.forgetAll();
       return ok(null);
@@ -308,9 +299,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
    * hash stamped and the dirty mark cleared. The next turn reads the new pin.
    */
   async repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>> {
-    return await this.guard(async () => {
-      const chat = await this.owned(actor);
-      if (!chat) return fail(404, NOT_FOUND);
+    return await this.call('repinContext', actor, async (chat) => {
       const agentId = chat.agent_id;
       if (agentId === null) return fail(409, 'This chat has no agent to pin context from.');
       const r = await this.db.inTx((tx) => pinAgentContext(tx, this.chatId, agentId, { replace: true }));
@@ -320,14 +309,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     });
   }
 
-  /** A single-use stream ticket for the chat's owner, bound to the credential that asked for it (`room/tickets.ts`). */
-  async mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>> {
-    return await this.guard(async () =>
-      (await this.owned(actor)) ? ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt })) : fail(404, NOT_FOUND),
-    );
-  }
-
-  // ------------------------------------------------------------------ RPC: from the deployment (cron, agents)
+  // ------------------------------------------------------------------ RPC: internal (the deployment, never a user)
 
   /** Tells the stream's subscribers that the agent's context changed since the chat pinned it (best effort). */
   contextDirty(): Promise<void> {
@@ -380,7 +362,6 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
     } while (this.turns.current);
-    return await this.lock.run(async () => (await this.state.load())?.status ?? null);
+    return await this.lock.run(async () => (await this.loadChat())?.status ?? null);
   }
-
 }

@@ -15,6 +15,7 @@ import {
   setWebpushEnabled,
   upsertWebpushSubscriptionCapped,
 } from '../sql/generated/webpush.queries';
+import { log } from '../functions/core/log';
 
 
 export interface DispatchReport {
@@ -115,7 +116,7 @@ export class PushCenter extends DurableObject<Env> {
         } else {
           report.failed += 1;
           // Logged, never retried: the next turn's notification is the retry.
-          console.error(JSON.stringify({ level: 'warn', msg: 'web push failed', status, host: new URL(s.endpoint).host }));
+          log('warn', 'web push failed', { status, host: new URL(s.endpoint).host });
         }
       }),
     );

@@ -22,6 +22,7 @@ import {
   type UsageMeterRpc,
 } from '../functions/core/usage-meter-api';
 import { formatMicros, normalizeAmount, toMicros } from '../functions/core/usage-cost';
+import { log } from '../functions/core/log';
 
 /** How long a read of the ledger and the limits stands before the next call reads them again. */
 export const READ_TTL_MS = 30_000;
@@ -57,7 +58,7 @@ function defaultLimit(raw: string | null): SpendLimit {
   } catch {
     // logged below
   }
-  console.error(JSON.stringify({ level: 'warn', msg: 'invalid stored spend_limit setting, treated as no limit' }));
+  log('warn', 'invalid stored spend_limit setting, treated as no limit');
   return NO_LIMIT;
 }
 

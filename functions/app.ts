@@ -22,6 +22,7 @@ import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
 import { streamComponents } from './core/shapes/stream';
+import { log } from './core/log';
 
 const UNAVAILABLE: ErrorBody = {
   message: 'The database is unavailable. Try again shortly.',
@@ -71,12 +72,12 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   app.onError((e, c) => {
     if (e instanceof ApiError) {
-      if (e.status >= 500) console.error(JSON.stringify({ level: 'error', msg: e.message, path: c.req.path }));
+      if (e.status >= 500) log('error', e.message, { path: c.req.path });
       return c.json(e.body(), e.status, e.headers);
     }
     if (e instanceof DbUnavailableError || isRemoteDbUnavailable(e)) {
       const reason = e instanceof DbUnavailableError ? e.reason : e instanceof Error ? e.message : String(e);
-      console.error(JSON.stringify({ level: 'error', msg: 'database unavailable', reason, path: c.req.path }));
+      log('error', 'database unavailable', { reason, path: c.req.path });
       return c.json(UNAVAILABLE, 503);
     }
     if (e instanceof HTTPException) {
@@ -92,15 +93,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     // Request input is validated by the routes' hooks, which throw ApiError (400). A ZodError reaching this point
     // comes from parsing something of ours (a database row, an RPC answer): an internal error, whose issues name
     // internal fields, so it gets the generic 500 like any other.
-    console.error(
-      JSON.stringify({
-        level: 'error',
-        msg: 'unhandled error',
-        path: c.req.path,
-        method: c.req.method,
-        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
-      }),
-    );
+    log('error', 'unhandled error', { path: c.req.path, method: c.req.method, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
     return c.json({ message: 'An internal error occurred.' } satisfies ErrorBody, 500);
   });
 

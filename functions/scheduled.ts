@@ -8,6 +8,7 @@ import { keyRing } from './core/keyring';
 import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
+import { log } from './core/log';
 
 export interface ScheduledReport {
   at: string;
@@ -56,7 +57,7 @@ async function tellChats(
           const error = e instanceof Error ? e.message : String(e);
           const pause = delays[attempt];
           const last = pause === undefined;
-          console.error(JSON.stringify({ level: last ? 'error' : 'warn', msg: `chat ${what} failed`, chat_id: id, attempt: attempt + 1, error, retrying: !last }));
+          log(last ? 'error' : 'warn', `chat ${what} failed`, { chat_id: id, attempt: attempt + 1, error, retrying: !last });
           if (last) return false;
           await new Promise((r) => setTimeout(r, pause));
         }
@@ -115,6 +116,6 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
   } finally {
     await db.close();
   }
-  console.log(JSON.stringify({ level: 'info', msg: 'scheduled run', ...report }));
+  log('info', 'scheduled run', { ...report });
   return report;
 }

@@ -10,6 +10,7 @@ import { usageMeter, type Spend, type UsageMeterRpc } from '../../functions/core
 import type { ResolvedModel } from '../../functions/core/model-resolve';
 import type { Message } from '../../functions/core/chats';
 import { toMicros } from '../../functions/core/usage-cost';
+import { log } from '../../functions/core/log';
 
 export class Budget {
   /** Priced answers written and not yet reported to the meter. */
@@ -73,7 +74,7 @@ export class Budget {
       await this.resync(meter);
       if (spends.length > 0) await meter.record(ownerId, spends);
     } catch (e) {
-      console.error(JSON.stringify({ level: 'warn', msg: 'reporting spend to the meter failed', error: String(e) }));
+      log('warn', 'reporting spend to the meter failed', { error: String(e) });
     }
   }
 }

@@ -6,7 +6,7 @@
 import type { MessagePageQuery, StreamEvent } from '../../functions/core/room-api';
 import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/core/chats';
 import { MessageCache } from './message-cache';
-import type { ChatStore, Written } from './chat-store';
+import type { ChatStore } from './chat-store';
 import type { Outbox } from './outbox';
 import type { StreamHub } from './stream-hub';
 import type { FinishEntry, TurnPart } from './turn';
@@ -40,12 +40,8 @@ export interface StateDeps {
   chatId: () => string;
   store: ChatStore;
   hub: StreamHub;
-  outbox: () => Outbox;
+  outbox: Outbox;
   kv: SyncKvStorage;
-  /** Whether a turn runs in this object now. */
-  turnRunning: () => boolean;
-  /** A loaded chat has writes waiting in the outbox: retry them. */
-  outboxFound: () => void;
 }
 
 export class ChatState {
@@ -68,7 +64,7 @@ export class ChatState {
    * turn's ending, so the row is shown from it anyway), the chat row stays for the clients that watch it.
    */
   reset(opts: { keepRow?: boolean } = {}): void {
-    if (opts.keepRow !== true || this.deps.outbox().size === 0) this.chat = null;
+    if (opts.keepRow !== true || this.deps.outbox.size === 0) this.chat = null;
     this.queue = null;
     this.cache.clear();
   }
@@ -96,14 +92,14 @@ export class ChatState {
   }
 
   /**
-   * The chat row (cached). On first load, a chat left running by a vanished runner is recovered, unless its turn's
-   * write waits in the outbox; while Postgres is down, the snapshot kept with the outbox stands in for it.
+   * The chat row (cached); while Postgres is down and writes wait in the outbox, the snapshot kept with the outbox
+   * stands in for it. A first load is settled by the room (`Turns.settle`): a stranded turn is recovered there.
    */
   async load(): Promise<Chat | null> {
     if (this.gone) return null;
     if (this.chat) return this.chat;
-    const { store, hub, kv } = this.deps;
-    const waiting = this.deps.outbox().size > 0;
+    const { store, kv } = this.deps;
+    const waiting = this.deps.outbox.size > 0;
     let row: Chat | null;
     try {
       row = await store.chat();
@@ -114,20 +110,13 @@ export class ChatState {
     }
     if (!row) return null;
     this.set(row);
-    if (waiting) {
-      this.held ??= this.deps.outbox().all().at(-1)?.entry ?? null;
-      this.deps.outboxFound();
-    } else if ((row.status === 'running' || row.status === 'interrupting') && !this.deps.turnRunning()) {
-      // Nothing runs here: the object was evicted or crashed mid-turn. Never leave the chat running.
-      this.set((await store.setStatus('error', INTERRUPTED)) ?? row);
-      hub.publish([{ type: 'error', chat_id: this.deps.chatId(), error: INTERRUPTED }, this.statusEvent()]);
-    }
+    if (waiting) this.held ??= this.deps.outbox.all().at(-1)?.entry ?? null;
     return this.view();
   }
 
   /** Keeps a row; while the outbox holds writes, the chat shows as running with a `database_unavailable` error. */
   set(row: Chat): void {
-    const waiting = this.deps.outbox().size > 0;
+    const waiting = this.deps.outbox.size > 0;
     this.chat = waiting && row.last_error?.kind !== 'database_unavailable' ? { ...row, status: 'running', last_error: DB_WAIT } : row;
   }
 
@@ -177,19 +166,6 @@ export class ChatState {
 
   dropSnapshot(): void {
     this.deps.kv.delete('chat_snapshot');
-  }
-
-  /** After messages and a status change were written: cache them, then publish them and the status. */
-  wrote(w: Written, change: Partial<Pick<Chat, 'status' | 'last_error' | 'last_model_config_id'>>, before: StreamEvent[] = []): void {
-    const chat = this.view();
-    this.set({ ...chat, ...change, updated_at: w.chatUpdatedAt ?? chat.updated_at });
-    this.cache.append(w.messages);
-    const chatId = this.deps.chatId();
-    this.deps.hub.publish([
-      ...before,
-      ...w.messages.map((m): StreamEvent => ({ type: 'message', chat_id: chatId, message: m })),
-      this.statusEvent(),
-    ]);
   }
 
   /** The whole live history, from the cache when it holds all of it. */

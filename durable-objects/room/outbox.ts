@@ -6,6 +6,7 @@
  * Nothing is written here on the happy path: the room adds an entry only after a write to Postgres failed.
  */
 import { z } from 'zod';
+import { log } from '../../functions/core/log';
 import { FinishEntry } from './turn';
 
 /** The part of `SqlStorage` the outbox uses. */
@@ -69,7 +70,7 @@ export class Outbox {
       try {
         entry = FinishEntry.parse(JSON.parse(row.entry));
       } catch (e) {
-        console.error(JSON.stringify({ level: 'error', msg: 'dropping an outbox entry that does not parse', seq: row.seq, error: String(e) }));
+        log('error', 'dropping an outbox entry that does not parse', { seq: row.seq, error: String(e) });
         this.remove(row.seq);
         continue;
       }
@@ -100,6 +101,12 @@ export class Outbox {
   clear(): void {
     this.table();
     this.sql.exec('DELETE FROM outbox');
+    this.count = 0;
+  }
+
+  /** The object's storage was wiped (the chat was deleted): the table is gone, and empty. */
+  wiped(): void {
+    this.ready = false;
     this.count = 0;
   }
 }

@@ -7,14 +7,19 @@ import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
 import { ownsChat, type ChatActor } from '../../functions/core/access';
 import { Db, isTransient } from '../../functions/core/db';
+import { log } from '../../functions/core/log';
 import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/core/room-api';
 import { dbSettings, settings } from '../../functions/core/settings';
 import type { Chat } from '../../functions/core/chats';
 import { Budget } from './budget';
 import { ChatState, storedChat } from './chat-state';
 import { ChatStore } from './chat-store';
+import { ChatWriter } from './chat-writer';
+import { refusal, RULES, STREAM_RULE, type GuardedMethod } from './guard';
 import { Mutex } from './mutex';
 import { Outbox } from './outbox';
+import { OutboxWriter } from './outbox-writer';
+import { QueueRunner } from './queue-runner';
 import { Replies } from './replies';
 import { StreamHub } from './stream-hub';
 import { StreamCredential, Tickets, TICKET_REFUSED } from './tickets';
@@ -32,9 +37,10 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected readonly hub: StreamHub;
   protected readonly store: ChatStore;
   protected readonly state: ChatState;
+  protected readonly writer: ChatWriter;
   protected readonly runner: TurnRunner;
   protected readonly turns: Turns;
-  protected outbox: Outbox;
+  protected readonly outbox: Outbox;
   protected readonly replies = new Replies<PostResult>();
   protected readonly clock: AlarmClock;
   protected readonly toolbox: Toolbox;
@@ -45,58 +51,38 @@ export abstract class RoomBase extends DurableObject<Env> {
     super(ctx, env);
     const s = settings(env);
     const chatId = () => this.chatId;
+    const db = () => this.db;
     this.clock = new AlarmClock(ctx.storage);
     this.budget = new Budget(env);
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
-    this.store = new ChatStore(chatId, () => this.db);
+    this.store = new ChatStore(chatId, db);
     this.outbox = new Outbox(ctx.storage.sql);
-    this.toolbox = new Toolbox({ db: () => this.db, settings: s, encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY, chatId });
+    this.toolbox = new Toolbox({ db, settings: s, encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY, chatId });
     this.tickets = new Tickets(ctx.storage.kv);
-    this.state = new ChatState(
-      {
-        chatId,
-        store: this.store,
-        hub: this.hub,
-        outbox: () => this.outbox,
-        kv: ctx.storage.kv,
-        turnRunning: () => this.turns.current !== null,
-        outboxFound: () => {
-          this.turns.retryLater();
-        },
-      },
-      isTransient,
-    );
+    this.state = new ChatState({ chatId, store: this.store, hub: this.hub, outbox: this.outbox, kv: ctx.storage.kv }, isTransient);
+    this.writer = new ChatWriter(chatId, this.state, this.hub);
     this.runner = new TurnRunner({
       chatId,
-      db: () => this.db,
-      history: () => this.state.history(),
-      hasAgent: async () => ((this.state.loaded ?? (await this.lock.run(() => this.state.load())))?.agent_id ?? null) !== null,
+      db,
       encryptionKey: env.PROVIDER_KEY_ENCRYPTION_KEY,
       idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
       maxRetries: s.LLM_MAX_RETRIES,
-      onDelta: (turn, d) => {
-        this.turns.part(turn, d);
-      },
-      onPart: (turn, role, part) => {
-        this.turns.emit(turn, role, part);
-      },
       toolbox: this.toolbox,
     });
+    const deps = { chatId, state: this.state, store: this.store, hub: this.hub };
     this.turns = new Turns({
-      chatId,
+      ...deps,
       env,
       ctx,
       lock: this.lock,
-      state: this.state,
-      store: this.store,
-      hub: this.hub,
-      runner: () => this.runner,
-      outbox: () => this.outbox,
-      giveUpMs: s.OUTBOX_GIVE_UP_MS,
-      gone: () => this.forgetAll(),
+      writer: this.writer,
+      outbox: new OutboxWriter({ ...deps, outbox: this.outbox, clock: this.clock, giveUpMs: s.OUTBOX_GIVE_UP_MS }),
+      queue: new QueueRunner({ ...deps, writer: this.writer, budget: this.budget }),
+      runner: this.runner,
       clock: this.clock,
       budget: this.budget,
     });
+    this.turns.onGone = () => this.forgetAll();
   }
 
   /**
@@ -150,8 +136,9 @@ export abstract class RoomBase extends DurableObject<Env> {
         if ('ticket' in credential && !upgrade) return notUpgrade();
         const who = await this.tickets.holder(credential);
         if (!who) return Response.json({ message: TICKET_REFUSED }, { status: 401 });
-        const chat = await this.state.load();
-        if (!chat || !ownsChat({ userId: who.userId, roles: [] }, chat)) return Response.json({ message: NOT_FOUND }, { status: 404 });
+        const chat = await this.loadChat();
+        const refused = chat ? refusal(STREAM_RULE, { userId: who.userId, roles: [] }, chat) : fail(404, NOT_FOUND);
+        if (refused) return Response.json({ message: refused.message }, { status: refused.status });
         if (!upgrade) return notUpgrade();
         const first = await this.state.firstFrame(afterId, () => this.turns.current?.parts ?? (this.state.held ? partsOf(this.state.held) : []));
         const pair = new WebSocketPair();
@@ -208,9 +195,10 @@ export abstract class RoomBase extends DurableObject<Env> {
     }
     await this.lock.run(async () => {
       try {
+        await this.loadChat();
         await this.turns.onAlarm();
       } catch (e) {
-        if (!isTransient(e)) console.error(JSON.stringify({ level: 'error', msg: 'chat alarm failed', chat_id: this.chatId, error: String(e) }));
+        if (!isTransient(e)) log('error', 'chat alarm failed', { chat_id: this.chatId, error: String(e) });
         this.state.reset({ keepRow: true });
         this.runner.forget();
       }
@@ -248,10 +236,28 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.runner.forget();
   }
 
-  /** The chat when the actor may see it. */
-  protected async owned(actor: ChatActor): Promise<Chat | null> {
+  /**
+   * An RPC method's body, once the method's rule (`guard.ts`) allows the actor on the chat: under the lock, with the
+   * chat loaded. The rule is looked up by the method's name, so a method cannot choose a laxer one.
+   */
+  protected async call<T>(method: GuardedMethod, actor: ChatActor, body: (chat: Chat) => Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+    return await this.guard(async () => {
+      const chat = await this.loadChat();
+      if (!chat) return fail(404, NOT_FOUND);
+      return refusal(RULES[method], actor, chat) ?? (await body(chat));
+    });
+  }
+
+  /**
+   * The chat row. A first load by this life of the object settles what an earlier one left: writes waiting in the
+   * outbox are retried, a turn left running by a runner that vanished is recovered.
+   */
+  protected async loadChat(): Promise<Chat | null> {
+    const cold = this.state.loaded === null;
     const chat = await this.state.load();
-    return chat && ownsChat(actor, chat) ? chat : null;
+    if (!chat || !cold) return chat;
+    await this.turns.settle(chat);
+    return this.state.loaded;
   }
 
   protected replayCreate(actor: ChatActor, chat: Chat): RoomResult<Chat> {
@@ -271,7 +277,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     this.clock.fired();
     await this.ctx.storage.deleteAll();
-    this.outbox = new Outbox(this.ctx.storage.sql);
+    this.outbox.wiped();
     if (id) this.ctx.storage.kv.put('chat_id', id);
     await this.dbConn?.close();
     this.dbConn = null;

@@ -17,6 +17,7 @@ import { McpCallError, McpClients, type McpEndpoint } from './mcp-client';
 import { mcpUrlProblem, openServerHeaders, toolConfigCached } from '../../functions/core/mcp-config';
 import { ServerHeaders, type ToolApproval } from '../../functions/core/shapes/tools';
 import type { Turn } from './turn';
+import { log } from '../../functions/core/log';
 
 /** A tool as a turn offers it. */
 export interface ToolDef {
@@ -202,7 +203,7 @@ export class Toolbox {
       return { type: 'tool_result', tool_call_id: c.tool_call_id, name: c.name, result: capResult(r, s.MCP_RESULT_MAX_CHARS), is_error: r.isError === true };
     } catch (e) {
       if (!(e instanceof McpCallError)) {
-        console.error(JSON.stringify({ level: 'error', msg: 'tool call failed', chat_id: this.deps.chatId(), tool: c.name, error: String(e) }));
+        log('error', 'tool call failed', { chat_id: this.deps.chatId(), tool: c.name, error: String(e) });
       }
       return failed(c, e instanceof McpCallError ? e.message : 'The tool call failed.');
     }

@@ -6,6 +6,7 @@
 import { settings } from '../../functions/core/settings';
 import { pushCenterName } from '../../functions/core/webpush';
 import { notificationBody } from '../push/send';
+import { log } from '../../functions/core/log';
 
 export interface TurnEnd {
   chatId: string;
@@ -26,6 +27,6 @@ export async function notifyTurnEnd(env: Env, t: TurnEnd): Promise<void> {
       data: { url: `/chats/${t.chatId}`, chat_id: t.chatId },
     });
   } catch (e) {
-    console.error(JSON.stringify({ level: 'warn', msg: 'turn notification failed', chat_id: t.chatId, error: String(e) }));
+    log('warn', 'turn notification failed', { chat_id: t.chatId, error: String(e) });
   }
 }

@@ -9,8 +9,9 @@ import { getChatPromptContext } from '../../sql/generated/chat_context.queries';
 import { getLatestChatSummary, insertChatSummary } from '../../sql/generated/chat_summaries.queries';
 import type { Db } from '../../functions/core/db';
 import { keyRing } from '../../functions/core/keyring';
+import { log } from '../../functions/core/log';
 import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../llm/compaction';
-import { callModel, ModelError, type ModelDelta, type ModelResult } from '../llm/model';
+import { callModel, ModelError, type ModelResult } from '../llm/model';
 import { promptContextItems, renderPromptContext, type PromptContextItem } from './pinned-context';
 import { DEFAULT_MAX_STEPS, sealBinding, type ResolvedModel } from '../../functions/core/model-resolve';
 import type { Message, Part, PendingToolCall } from '../../functions/core/chats';
@@ -21,17 +22,18 @@ import { maxStepsNote, stepsSince, toolCallParts } from './tool-steps';
 export interface RunnerDeps {
   chatId: () => string;
   db: () => Db;
-  /** The chat's whole live history (from the room's cache when it holds all of it). */
-  history: () => Promise<Message[]>;
-  /** Whether the chat has an agent (then its pinned context is read). */
-  hasAgent: () => Promise<boolean>;
   encryptionKey: string;
   idleTimeoutMs: number;
   maxRetries: number;
-  onDelta: (turn: Turn, d: ModelDelta) => void;
-  /** A whole part of the step in progress: a tool call (assistant) or a tool result (tool). */
-  onPart: (turn: Turn, role: 'assistant' | 'tool', part: Part) => void;
   toolbox: Toolbox;
+}
+
+/** Where a turn's calls hand what they produce, and read the history they answer. */
+export interface TurnSink {
+  /** A part of the step in progress: a delta (assistant text or reasoning), a tool call, or a tool result. */
+  emit(turn: Turn, role: 'assistant' | 'tool', part: Part): void;
+  /** The chat's live history as the turn sees it. */
+  history(turn: Turn): Promise<Message[]>;
 }
 
 const PinnedRow = z.object({ source: z.string(), body_kind: z.string(), body: z.unknown() });
@@ -76,15 +78,15 @@ export class TurnRunner {
    * `max_steps` model calls made since the user's message, no call is made: the outcome carries the note that ends the
    * turn. Never rejects: failures are classified into a `ModelError`.
    */
-  async run(turn: Turn): Promise<CallOutcome> {
+  async run(turn: Turn, sink: TurnSink): Promise<CallOutcome> {
     try {
-      const history = await this.deps.history();
+      const history = await sink.history(turn);
       const step = stepsSince(history);
       const maxSteps = turn.resolved.config.options.max_steps ?? DEFAULT_MAX_STEPS;
       if (step >= maxSteps) return { result: null, failure: null, note: maxStepsNote(maxSteps) };
       const apiKey = await this.openApiKey(turn.resolved);
       const prompt = await this.promptFor(turn, apiKey, history);
-      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned()).servers);
+      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned(turn.hasAgent)).servers);
       const result = await callModel({
         resolved: turn.resolved,
         apiKey,
@@ -92,7 +94,7 @@ export class TurnRunner {
         messages: prompt.messages,
         signal: turn.abort.signal,
         onDelta: (d) => {
-          this.deps.onDelta(turn, d);
+          sink.emit(turn, 'assistant', { type: d.type, text: d.text });
         },
         idleTimeoutMs: this.deps.idleTimeoutMs,
         maxRetries: this.deps.maxRetries,
@@ -100,10 +102,10 @@ export class TurnRunner {
       });
       if (result.toolCalls.length === 0) return { result, failure: null };
       const { calls, invalid } = toolCallParts(result.toolCalls, history);
-      for (const c of calls) this.deps.onPart(turn, 'assistant', c);
+      for (const c of calls) sink.emit(turn, 'assistant', c);
       if (result.finishReason === 'aborted') return { result, failure: null, tools: { step, calls, results: [], pending: [] } };
       const ran = await this.deps.toolbox.runStep(calls, tools, invalid, turn.abort.signal, (r) => {
-        this.deps.onPart(turn, 'tool', r);
+        sink.emit(turn, 'tool', r);
       });
       return { result, failure: null, tools: { step, calls, ...ran } };
     } catch (e) {
@@ -112,11 +114,11 @@ export class TurnRunner {
   }
 
   /** A tool call the chat owner approved, run; its result is the outcome. */
-  async runApproved(turn: Turn, call: PendingToolCall): Promise<CallOutcome> {
+  async runApproved(turn: Turn, call: PendingToolCall, sink: TurnSink): Promise<CallOutcome> {
     try {
-      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned()).servers);
+      const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned(turn.hasAgent)).servers);
       const r = await this.deps.toolbox.runApproved(call, tools, turn.abort.signal);
-      this.deps.onPart(turn, 'tool', r);
+      sink.emit(turn, 'tool', r);
       return { result: null, failure: null, tools: { step: 0, calls: [], results: [r], pending: [] } };
     } catch (e) {
       return this.failed(turn, e);
@@ -124,14 +126,14 @@ export class TurnRunner {
   }
 
   /** The pinned MCP servers of the chat (read once per object life with the rest of its pinned context). */
-  async pinnedServers(): Promise<PinnedResource[]> {
-    return (await this.loadPinned()).servers;
+  async pinnedServers(hasAgent: boolean): Promise<PinnedResource[]> {
+    return (await this.loadPinned(hasAgent)).servers;
   }
 
   private failed(turn: Turn, e: unknown): CallOutcome {
     if (e instanceof ModelError) return { result: null, failure: e };
     if (turn.abort.signal.aborted) return { result: aborted(), failure: null };
-    console.error(JSON.stringify({ level: 'error', msg: 'turn failed', chat_id: this.deps.chatId(), error: String(e) }));
+    log('error', 'turn failed', { chat_id: this.deps.chatId(), error: String(e) });
     return { result: null, failure: new ModelError('network', 'The turn failed unexpectedly.') };
   }
 
@@ -142,7 +144,7 @@ export class TurnRunner {
       const ring = await keyRing(this.deps.encryptionKey);
       return await ring.open(sealed, sealBinding(resolved.provider.id));
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', msg: 'cannot open provider key', provider: resolved.provider.provider, error: String(e) }));
+      log('error', 'cannot open provider key', { provider: resolved.provider.provider, error: String(e) });
       throw new ModelError('config', "The provider's API key cannot be decrypted on this deployment.");
     }
   }
@@ -158,7 +160,7 @@ export class TurnRunner {
       this.summary = row ? { throughId: Number(row.through_message_id), content: row.content } : null;
     }
     const cfg = turn.resolved.config;
-    const withContext = await this.withPinnedContext(history, cfg.context_limit);
+    const withContext = await this.withPinnedContext(history, cfg.context_limit, turn.hasAgent);
     let prompt = buildPrompt(withContext, this.summary);
     if (!shouldCompact(contextTokens(prompt, history, this.summary), cfg.context_limit, cfg.compression_threshold)) return prompt;
     const plan = compactionPlan(history, this.summary);
@@ -191,7 +193,7 @@ export class TurnRunner {
       this.compactions += 1;
       prompt = buildPrompt(withContext, this.summary);
     } catch (e) {
-      console.error(JSON.stringify({ level: 'warn', msg: 'compaction failed; using the full history', chat_id: this.deps.chatId(), error: String(e) }));
+      log('warn', 'compaction failed; using the full history', { chat_id: this.deps.chatId(), error: String(e) });
     }
     return prompt;
   }
@@ -201,8 +203,8 @@ export class TurnRunner {
    * deployment system prompt), so buildPrompt puts it right after them and before any summary. The pinned rows are
    * read once per object life (none for a chat without an agent) and kept until a re-pin.
    */
-  private async withPinnedContext(history: Message[], contextLimit: number): Promise<Message[]> {
-    const text = renderPromptContext((await this.loadPinned()).items, contextLimit);
+  private async withPinnedContext(history: Message[], contextLimit: number, hasAgent: boolean): Promise<Message[]> {
+    const text = renderPromptContext((await this.loadPinned(hasAgent)).items, contextLimit);
     if (!text) return history;
     const context: Message = {
       id: 0,
@@ -217,10 +219,10 @@ export class TurnRunner {
   }
 
   /** The pinned rows, read once per object life (none for a chat without an agent) and kept until a re-pin. */
-  private async loadPinned(): Promise<Pinned> {
+  private async loadPinned(hasAgent: boolean): Promise<Pinned> {
     if (this.pinned) return this.pinned;
     const generation = this.pinnedGeneration;
-    const rows = (await this.deps.hasAgent()) ? (await getChatPromptContext.run({ chat_id: this.deps.chatId() }, this.deps.db())).map((r) => PinnedRow.parse(r)) : [];
+    const rows = hasAgent ? (await getChatPromptContext.run({ chat_id: this.deps.chatId() }, this.deps.db())).map((r) => PinnedRow.parse(r)) : [];
     const pinned: Pinned = {
       items: promptContextItems(rows.filter((r) => r.body_kind !== 'mcp_server')),
       servers: rows.filter((r) => r.body_kind === 'mcp_server').map((r) => ({ source: r.source, body: r.body })),

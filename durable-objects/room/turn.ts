@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ModelError, ModelResult } from '../llm/model';
 import { errorResult } from '../llm/tools';
 import type { ResolvedModel } from '../../functions/core/model-resolve';
-import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type ToolCallPart } from '../../functions/core/chats';
+import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type Message, type ToolCallPart } from '../../functions/core/chats';
 import { answerCost } from '../../functions/core/usage-cost';
 import type { Pricing } from '../../functions/core/shapes/usage';
 
@@ -48,6 +48,13 @@ export interface Turn {
   call: Promise<CallOutcome>;
   /** Approved tool calls that wait for the one running now (approvals given while it ran), run one after the other. */
   approved: PendingToolCall[];
+  /**
+   * The chat's live history as the turn's calls see it: read once when its first call starts, then extended by each
+   * of its writes (a tool step never re-reads it).
+   */
+  history: Message[] | null;
+  /** Whether the chat has an agent (then its pinned context is read for the prompt). */
+  hasAgent: boolean;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { fromBase64, toBase64, toHex } from './crypto';
 import { ApiError } from './errors';
+import { log } from './log';
 
 export interface Sealed {
   ciphertext: string;
@@ -115,7 +116,7 @@ export async function keyRingOrFail(secret: string | undefined): Promise<KeyRing
   try {
     return await keyRing(secret);
   } catch (e) {
-    console.error(JSON.stringify({ level: 'error', msg: 'provider key encryption misconfigured', error: String(e) }));
+    log('error', 'provider key encryption misconfigured', { error: String(e) });
     throw new ApiError(500, 'Provider API key encryption is not configured on this deployment.');
   }
 }

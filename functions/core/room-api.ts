@@ -73,7 +73,7 @@ export interface SocketRevocation {
   exceptKeyId?: string | undefined;
 }
 
-type MetaPatch = { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined };
+export type MetaPatch = { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined };
 
 /**
  * The chat object's RPC surface, as the Worker calls it. `ChatRoom` implements it, and the binding's stub is

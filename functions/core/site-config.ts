@@ -4,6 +4,7 @@ import type { Queryable } from './db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
 import { McpAllowedHostList } from './shapes/tools';
 import { SpendLimit } from './shapes/usage';
+import { log } from './log';
 
 export const SETTINGS = {
   retention_days: { schema: z.number().int().min(0).max(36_500), default: 30 },
@@ -33,7 +34,7 @@ export async function getSetting<N extends SettingName>(conn: Queryable, name: N
   }
   const parsed = def.schema.safeParse(raw);
   if (parsed.success) return parsed.data as SettingValue<N>;
-  console.error(JSON.stringify({ level: 'warn', msg: 'invalid stored setting, using the default', setting: name }));
+  log('warn', 'invalid stored setting, using the default', { setting: name });
   return def.default as SettingValue<N>;
 }
 

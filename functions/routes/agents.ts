@@ -11,6 +11,7 @@ import {
   prepareResources,
   pushAgentContext,
 } from '../services/agent-context';
+import { log } from '../core/log';
 
 const NewAgentSchema = z
   .object({ id: z.uuid(), name: z.string(), token: z.string() })
@@ -83,19 +84,15 @@ const app = router()
         // Best effort: tell each newly dirty chat's subscribers. The mark itself is already committed.
         const sent = await Promise.allSettled(out.dirtyChatIds.map((id) => c.env.CHAT_ROOM.getByName(id).contextDirty()));
         const failed = sent.filter((s) => s.status === 'rejected').length;
-        if (failed) console.error(JSON.stringify({ level: 'warn', msg: 'context_dirty notices failed', agent_id: c.var.agent.id, failed }));
+        if (failed) log('warn', 'context_dirty notices failed', { agent_id: c.var.agent.id, failed });
       }
-      console.log(
-        JSON.stringify({
-          level: 'info',
-          msg: 'agent context pushed',
-          agent_id: c.var.agent.id,
-          resources: prepared.rows.length,
-          version: out.version,
-          changed: out.changed,
-          dirty_chats: out.dirtyChatIds.length,
-        }),
-      );
+      log('info', 'agent context pushed', {
+        agent_id: c.var.agent.id,
+        resources: prepared.rows.length,
+        version: out.version,
+        changed: out.changed,
+        dirty_chats: out.dirtyChatIds.length,
+      });
       return c.body(null, 204);
     },
   );

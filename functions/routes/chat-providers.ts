@@ -4,6 +4,7 @@ import { keyRingOrFail } from '../core/keyring';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { createProvider, deleteProvider, listProviders, updateProvider } from '../services/chat-models';
 import { NewProvider, Provider, ProviderPatch } from '../core/shapes/models';
+import { log } from '../core/log';
 
 const managed = authorize('deployment.manage');
 
@@ -65,7 +66,7 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const out = await deleteProvider(c.var.db, id);
-      console.log(JSON.stringify({ level: 'info', msg: 'chat provider deleted', id, ...out }));
+      log('info', 'chat provider deleted', { id, ...out });
       return c.body(null, 204);
     },
   );

@@ -44,6 +44,7 @@ import {
 } from '../../sql/generated/chat_model_configs.queries';
 import { Pricing } from '../core/usage-cost';
 import { invalidateModelCache, sealBinding } from '../core/model-resolve';
+import { log } from '../core/log';
 
 
 const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
@@ -171,7 +172,7 @@ export async function resealProviderKeys(db: Db, ring: KeyRing, batch = 100): Pr
         plain = await ring.open({ ciphertext: r.api_key, keyId: r.api_key_key_id }, sealBinding(r.id));
       } catch (e) {
         // The old key is no longer configured: nothing we can do but say so.
-        console.error(JSON.stringify({ level: 'error', msg: 'cannot reseal provider key', provider: r.provider, error: String(e) }));
+        log('error', 'cannot reseal provider key', { provider: r.provider, error: String(e) });
         continue;
       }
       const sealed = await ring.seal(plain, sealBinding(r.id));

@@ -22,6 +22,7 @@ import {
 } from '../../sql/generated/mcp_servers.queries';
 import { Timestamp } from '../core/shapes/chat';
 import { McpServer, ToolApproval, type NewMcpServer } from '../core/shapes/tools';
+import { log } from '../core/log';
 
 export { AllowedTools, ServerHeaders, ServerName, ToolApproval } from '../core/shapes/tools';
 export type { McpServer } from '../core/shapes/tools';
@@ -135,7 +136,7 @@ export async function resealMcpServerHeaders(db: Db, ring: KeyRing, batch = 100)
       try {
         plain = await ring.open({ ciphertext: r.headers, keyId: r.headers_key_id }, headersBinding(r.id));
       } catch (e) {
-        console.error(JSON.stringify({ level: 'error', msg: 'cannot reseal MCP server headers', server: r.id, error: String(e) }));
+        log('error', 'cannot reseal MCP server headers', { server: r.id, error: String(e) });
         continue;
       }
       const sealed = await ring.seal(plain, headersBinding(r.id));

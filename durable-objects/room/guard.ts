@@ -1,0 +1,60 @@
+/**
+ * Authorization in the chat's object, by construction: every RPC method is listed here with the rule it needs, and the
+ * room applies the rule before the method's body runs (`RoomBase.call`), against the chat row the object holds. A
+ * method without a rule does not compile (`RULES` covers the RPC interface), and test/worker/room-guard.test.ts fails
+ * on a public method of the class that is not listed, or that lets a stranger through.
+ */
+import { ownsChat, type ChatActor } from '../../functions/core/access';
+import type { Chat } from '../../functions/core/chats';
+import { fail, NOT_FOUND, type ChatRoomRpc, type RoomFailure } from '../../functions/core/room-api';
+
+/**
+ * - `read`: whoever may see the chat (its owner); anyone else gets 404.
+ * - `write`: its owner only; anyone else gets 404 (a viewer will get 403 once sharing lands).
+ * - `create`: the caller becomes the owner; an existing chat answers only its owner's replay.
+ * - `internal`: no actor; the deployment calls it (the cron, credential revocation, agents' pushes, owners' counters,
+ *   tests), never on behalf of a request's user.
+ */
+export type Rule = 'read' | 'write' | 'create' | 'internal';
+
+/** The stream (the object's `fetch`) follows `read`: the Worker authenticates, the object decides. */
+export const STREAM_RULE = 'read' satisfies Rule;
+
+export type RpcMethod = Exclude<keyof ChatRoomRpc, 'fetch'>;
+
+export const RULES = {
+  get: 'read',
+  messages: 'read',
+  listQueue: 'read',
+  tools: 'read',
+  mintTicket: 'read',
+  create: 'create',
+  postMessage: 'write',
+  editMessage: 'write',
+  interrupt: 'write',
+  deleteQueued: 'write',
+  promoteQueued: 'write',
+  decideToolCall: 'write',
+  updateMeta: 'write',
+  deleteChat: 'write',
+  repinContext: 'write',
+  contextDirty: 'internal',
+  closeSockets: 'internal',
+  refresh: 'internal',
+  purge: 'internal',
+  stats: 'internal',
+  outcome: 'internal',
+  idle: 'internal',
+} as const satisfies Record<RpcMethod, Rule>;
+
+/** Methods whose rule needs a chat and an actor. */
+export type GuardedMethod = { [K in RpcMethod]: (typeof RULES)[K] extends 'read' | 'write' ? K : never }[RpcMethod];
+
+/** Why `actor` may not do what `rule` needs on `chat` (null: allowed). */
+export function refusal(rule: 'read' | 'write', actor: ChatActor, chat: Chat): RoomFailure | null {
+  switch (rule) {
+    case 'read':
+    case 'write':
+      return ownsChat(actor, chat) ? null : fail(404, NOT_FOUND);
+  }
+}
