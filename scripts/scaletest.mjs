@@ -32,7 +32,7 @@ import pg from 'pg';
 import { ChatdError } from '@chatd-edge/sdk';
 import { Api, ChatRun, Semaphore, compareIds, ensureModel, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
 import { OTHER, WORKERD_APP, WORKERD_DEV, cpuByGroup, fdsByGroup, fmt, gitInfo, machineInfo, packageVersion, progress, round2, sampleProcesses, sampleTcp, summarize, table, tcpDelta, writeResults } from './lib/scaletest-report.mjs';
-import { TAG, groupByName, loadGeneratedStatements, nameOf, pgSnapshot, tableDelta } from './lib/scaletest-sql.mjs';
+import { TAG, groupByName, loadGeneratedStatements, nameOf, pgSnapshot, statementNames, tableDelta } from './lib/scaletest-sql.mjs';
 import { devBundle, openInspector, summarizeProfile } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
 import { freePort } from './lib/ports.mjs';
@@ -259,7 +259,7 @@ async function main() {
     let prevDone = 0;
     let sampling = false;
     const statsDb = db;
-    const byKeyForActivity = new Map(loadGeneratedStatements(ROOT).map((g) => [g.key, g.name]));
+    const namesForActivity = statementNames(loadGeneratedStatements(ROOT));
     const sampler = setInterval(() => {
       if (sampling) return;
       sampling = true;
@@ -285,7 +285,7 @@ async function main() {
               byState[st] = (byState[st] ?? 0) + 1;
               // Who holds the connections: the last statement each one ran (a chat object's insert/status
               // update, a Worker request's read, an auth shard's lookup).
-              const q = String(row.query ?? '').trim() ? nameOf(byKeyForActivity, String(row.query)).name : '(none yet)';
+              const q = String(row.query ?? '').trim() ? nameOf(namesForActivity, String(row.query)).name : '(none yet)';
               byQuery[q] = (byQuery[q] ?? 0) + 1;
             }
             conns = byState;
