@@ -88,6 +88,7 @@ import { MockError } from './mock-llm-knobs.mjs';
 import { errorKind, plan } from './mock-llm-plan.mjs';
 import { sendCompletion, sendError, sendJson } from './mock-llm-reply.mjs';
 import { assertPortFree } from './ports.mjs';
+import { readBody } from './read-body.mjs';
 
 export { parseDirectives } from './mock-llm-knobs.mjs';
 
@@ -114,6 +115,7 @@ export { parseDirectives } from './mock-llm-knobs.mjs';
 
 const DEFAULT_MODELS = ['mock-model', 'mock-mini', 'gpt-4o-mini'];
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const bodyTooLarge = () => new MockError(413, `mock: request body over ${MAX_BODY_BYTES} bytes`);
 const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'api-key', 'x-api-key']);
 
 /** Epoch milliseconds with sub-millisecond fractions (monotonic within the process). */
@@ -135,23 +137,6 @@ function recordHeaders(raw) {
     headers[name] = value;
   }
   return headers;
-}
-
-/**
- * @param {http.IncomingMessage} req
- * @returns {Promise<string>}
- */
-async function readBody(req) {
-  /** @type {Buffer[]} */
-  const chunks = [];
-  let size = 0;
-  for await (const c of req) {
-    const b = /** @type {Buffer} */ (c);
-    size += b.length;
-    if (size > MAX_BODY_BYTES) throw new MockError(413, `mock: request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -274,7 +259,7 @@ export async function startMockLlm({
    */
   const handle = async (req, res, signal, path) => {
     const method = req.method ?? 'GET';
-    const r = { req, res, signal, method, path, ...parseBody(await readBody(req)) };
+    const r = { req, res, signal, method, path, ...parseBody(await readBody(req, MAX_BODY_BYTES, bodyTooLarge)) };
     if (path.startsWith('/__mock/')) await handleControl(control, r);
     else await handleApi(api, r);
   };
