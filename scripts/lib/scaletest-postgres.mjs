@@ -15,6 +15,7 @@ const why = (e) => (e instanceof Error ? e.message : String(e));
  * @typedef {object} PgCounters
  * @property {pg.Client} db
  * @property {import('./scaletest-sql.mjs').PgSnapshot} start  the baseline (no statements: they were just reset)
+ * @property {number} startMessages  the rows of chat_messages at the start
  * @property {string} version
  */
 
@@ -41,7 +42,7 @@ export async function openPgCounters(pgUrl, log) {
     await db.query(`${TAG} CREATE EXTENSION IF NOT EXISTS pg_stat_statements`);
     await db.query(`${TAG} SELECT pg_stat_statements_reset()`);
     const start = await pgSnapshot(db, { statements: false });
-    return { counters: { db, start, version }, reason: null };
+    return { counters: { db, start, startMessages: await messageRows(db), version }, reason: null };
   } catch (e) {
     await db?.end().catch(() => undefined);
     return { counters: null, reason: `Postgres counters unavailable: ${why(e)}`, version };
@@ -49,19 +50,29 @@ export async function openPgCounters(pgUrl, log) {
 }
 
 /**
+ * The rows of chat_messages now: a count, exact at once, where pg_stat_user_tables waits for backends to flush.
+ * @param {pg.Client} db
+ */
+async function messageRows(db) {
+  return Number((await db.query(`${TAG} SELECT count(*) AS n FROM chat_messages`)).rows[0]?.n ?? 0);
+}
+
+/**
  * The end snapshot, once table counters have caught up. They reach pg_stat_user_tables when a backend flushes them:
  * at most ~10 s after it goes idle, or when it exits. pg_stat_statements is immediate, so wait (25 s at most) until
- * the tables show at least the rows the statements report (inserted messages; chats rows UPDATEd by status
- * changes), and two reads agree.
- * @param {pg.Client} db
- * @param {import('./scaletest-sql.mjs').PgSnapshot} start
+ * the tables show at least the rows known to be there (messages: the rows added to chat_messages, which counts the
+ * messages CreateChat inserts too, or InsertChatMessages' rows if more; chats rows UPDATEd by status changes), and
+ * two reads agree.
+ * @param {PgCounters} counters
  * @param {import('./scaletest-sql.mjs').GeneratedStatement[]} generated
  */
-async function settledSnapshot(db, start, generated) {
+async function settledSnapshot({ db, start, startMessages }, generated) {
   let end = await pgSnapshot(db);
+  const added = (await messageRows(db)) - startMessages;
   const floor = () => {
     const g = groupByName(end.statements, generated);
-    return { ins: g.find((x) => x.name === 'InsertChatMessages')?.rows ?? 0, upd: g.filter((x) => x.updatesChats).reduce((u, x) => u + x.rows, 0) };
+    const inserted = g.find((x) => x.name === 'InsertChatMessages')?.rows ?? 0;
+    return { ins: Math.max(inserted, added), upd: g.filter((x) => x.updatesChats).reduce((u, x) => u + x.rows, 0) };
   };
   const waitUntil = Date.now() + 25_000;
   for (let prev = ''; Date.now() < waitUntil; ) {
@@ -82,9 +93,10 @@ async function settledSnapshot(db, start, generated) {
  * @param {{ root: string, turnsRun: number }} run  turnsRun: turns completed or failed
  * @returns {Promise<Record<string, unknown>>}
  */
-export async function postgresReport({ db, start, version }, { root, turnsRun }) {
+export async function postgresReport(counters, { root, turnsRun }) {
+  const { start, version } = counters;
   const generated = loadGeneratedStatements(root);
-  const { end, settled } = await settledSnapshot(db, start, generated);
+  const { end, settled } = await settledSnapshot(counters, generated);
   const named = groupByName(end.statements, generated).sort((x, y) => Number(y.toplevel) - Number(x.toplevel) || y.calls - x.calls);
   const top = named.filter((g) => g.toplevel);
   const delta = tableDelta(end.tables, start.tables);
