@@ -31,6 +31,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { assertPortFree } from './ports.mjs';
 import { sleep } from './abortable-sleep.mjs';
+import { readBody } from './read-body.mjs';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -66,16 +67,7 @@ function keptHeaders(raw) {
 
 /** @param {http.IncomingMessage} req @returns {Promise<unknown>} */
 async function readJson(req) {
-  /** @type {Buffer[]} */
-  const chunks = [];
-  let size = 0;
-  for await (const c of req) {
-    const b = /** @type {Buffer} */ (c);
-    size += b.length;
-    if (size > MAX_BODY_BYTES) throw new Error('body too large');
-    chunks.push(b);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readBody(req, MAX_BODY_BYTES, () => new Error('body too large'));
   return text.trim() === '' ? undefined : JSON.parse(text);
 }
 

@@ -75,33 +75,24 @@
  * with `finish_reason: "tool_calls"`; without streaming, `message.tool_calls`.
  *
  * Client aborts are noticed (the response's 'close' event) and stop the writing at once; bad JSON answers 400.
+ *
+ * This file is the server and the /v1 routes. Its parts: mock-llm-knobs.mjs (knobs, directives), mock-llm-plan.mjs
+ * (what a request is answered), mock-llm-reply.mjs (writing it, streamed or not), mock-llm-tools.mjs (tool calls),
+ * mock-llm-gates.mjs (gates) and mock-llm-control.mjs (the /__mock/* routes).
  */
 import http from 'node:http';
-import { messageToolCalls, toolCallDeltas, toolPlan, toolResultsReply, toolStep, wireCalls } from './mock-llm-tools.mjs';
-import { assertPortFree } from './ports.mjs';
 import { sleep } from './abortable-sleep.mjs';
+import { Gates } from './mock-llm-gates.mjs';
+import { handleControl } from './mock-llm-control.mjs';
+import { MockError } from './mock-llm-knobs.mjs';
+import { errorKind, plan } from './mock-llm-plan.mjs';
+import { sendCompletion, sendError, sendJson } from './mock-llm-reply.mjs';
+import { assertPortFree } from './ports.mjs';
+import { readBody } from './read-body.mjs';
 
-/**
- * @typedef {object} MockConfig
- * @property {number} [latency_ms]
- * @property {number} [chunk_delay_ms]
- * @property {number} [chunks]
- * @property {number} [error_status]
- * @property {boolean} [hang]
- * @property {string} [reply]
- * @property {string | boolean} [reasoning]
- * @property {string} [finish_reason]
- * @property {number} [cached_tokens]
- * @property {number} [drop_after]
- * @property {string} [gate]
- * @property {number} [gate_after]
- * @property {number} [gate_step]
- * @property {string} [tool]
- * @property {string} [tool_args]
- * @property {number} [tool_times]
- * @property {string} [tools]
- * @property {string} [tool_text]
- */
+export { parseDirectives } from './mock-llm-knobs.mjs';
+
+/** @typedef {import('./mock-llm-knobs.mjs').MockConfig} MockConfig */
 
 /**
  * @typedef {object} RecordedRequest
@@ -122,244 +113,13 @@ import { sleep } from './abortable-sleep.mjs';
  * @property {() => Promise<void>} close   stop listening and drop every open connection (hanging ones too)
  */
 
-/** Knob name → kind of value it takes. */
-const KNOBS = /** @type {const} */ ({
-  latency_ms: 'ms',
-  chunk_delay_ms: 'ms',
-  chunks: 'count',
-  error_status: 'status',
-  hang: 'boolean',
-  reply: 'string',
-  reasoning: 'string-or-boolean',
-  finish_reason: 'string',
-  cached_tokens: 'count0',
-  drop_after: 'count0',
-  gate: 'string',
-  gate_after: 'count0',
-  gate_step: 'count0',
-  tool: 'string',
-  tool_args: 'string',
-  tool_times: 'count',
-  tools: 'string',
-  tool_text: 'string',
-});
-
 const DEFAULT_MODELS = ['mock-model', 'mock-mini', 'gpt-4o-mini'];
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-const MAX_MS = 10 * 60 * 1000;
-const MAX_CHUNKS = 10_000_000;
-const DIRECTIVE = /\[\[mock((?:\s+[A-Za-z_]+(?:=(?:"(?:[^"\\]|\\.)*"|[^\s"\]]+))?)*)\s*\]\]/g;
-const DIRECTIVE_IN_TEXT = new RegExp(`[ \\t]*${DIRECTIVE.source}[ \\t]*`, 'g');
-const DIRECTIVE_ARG = /([A-Za-z_]+)(?:=("(?:[^"\\]|\\.)*"|[^\s"\]]+))?/g;
+const bodyTooLarge = () => new MockError(413, `mock: request body over ${MAX_BODY_BYTES} bytes`);
 const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'api-key', 'x-api-key']);
-
-class MockError extends Error {
-  /**
-   * @param {number} status
-   * @param {string} message
-   * @param {string} type
-   * @param {string | null} code
-   */
-  constructor(status, message, type = 'invalid_request_error', code = null) {
-    super(message);
-    this.status = status;
-    this.type = type;
-    this.code = code;
-  }
-}
-
-/**
- * @param {string} knob
- * @returns {keyof typeof KNOBS}
- */
-function knobName(knob) {
-  if (!Object.hasOwn(KNOBS, knob)) {
-    throw new MockError(400, `mock: unknown knob '${knob}' (known: ${Object.keys(KNOBS).join(', ')})`);
-  }
-  return /** @type {keyof typeof KNOBS} */ (knob);
-}
-
-/**
- * @param {string} knob
- * @param {unknown} value
- * @returns {MockConfig}  `{ [knob]: value }` checked and normalized
- */
-function checkKnob(knob, value) {
-  const kind = KNOBS[knobName(knob)];
-  const bad = (/** @type {string} */ want) =>
-    new MockError(400, `mock: knob '${knob}' wants ${want}, got ${JSON.stringify(value)}`);
-  /** @param {number} min @param {number} max */
-  const int = (min, max) => {
-    const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw bad(`an integer ${min}..${max}`);
-    return n;
-  };
-  /** @returns {boolean | undefined} */
-  const bool = () => (value === true || value === 'true' || value === '1' ? true : value === false || value === 'false' || value === '0' ? false : undefined);
-  switch (kind) {
-    case 'ms':
-      return { [knob]: int(0, MAX_MS) };
-    case 'count':
-      return { [knob]: int(1, MAX_CHUNKS) };
-    case 'count0':
-      return { [knob]: int(0, MAX_CHUNKS) };
-    case 'status':
-      return { [knob]: int(400, 599) };
-    case 'boolean': {
-      const b = bool();
-      if (b === undefined) throw bad('true or false');
-      return { [knob]: b };
-    }
-    case 'string':
-      if (typeof value !== 'string') throw bad('a string');
-      return { [knob]: value };
-    case 'string-or-boolean': {
-      const b = bool();
-      if (b !== undefined) return { [knob]: b };
-      if (typeof value !== 'string' || value === '') throw bad('true, false or a non-empty string');
-      return { [knob]: value };
-    }
-  }
-}
-
-/**
- * Finds `[[mock ...]]` directives in a message text.
- * @param {string} text
- * @returns {{ config: MockConfig, text: string }}  the knobs (later wins) and the text without the directives, trimmed
- */
-export function parseDirectives(text) {
-  /** @type {MockConfig} */
-  let config = {};
-  for (const m of text.matchAll(DIRECTIVE)) {
-    for (const a of (m[1] ?? '').matchAll(DIRECTIVE_ARG)) {
-      const name = a[1] ?? '';
-      const raw = a[2];
-      /** @type {unknown} */
-      let value = true;
-      if (raw !== undefined) {
-        if (raw.startsWith('"')) {
-          try {
-            value = JSON.parse(raw);
-          } catch {
-            throw new MockError(400, `mock: knob '${name}' has a badly quoted value ${raw}`);
-          }
-        } else value = raw;
-      }
-      config = { ...config, ...checkKnob(name, value) };
-    }
-  }
-  return { config, text: text.replace(DIRECTIVE_IN_TEXT, ' ').trim() };
-}
 
 /** Epoch milliseconds with sub-millisecond fractions (monotonic within the process). */
 const epochMs = () => performance.timeOrigin + performance.now();
-
-/** @param {string} text */
-const countWords = (text) => (text.match(/\S+/g) ?? []).length;
-
-/**
- * @param {unknown} content  a message's `content`: a string, or an array of parts
- * @returns {string}
- */
-function contentText(content) {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  /** @type {string[]} */
-  const parts = [];
-  for (const p of /** @type {unknown[]} */ (content)) {
-    if (typeof p === 'object' && p !== null && 'text' in p && typeof p.text === 'string') parts.push(p.text);
-  }
-  return parts.join('\n');
-}
-
-/**
- * @param {string} text
- * @returns {string[]}  word-sized pieces that concatenate back to the text (trailing whitespace dropped)
- */
-const splitDeltas = (text) => text.match(/\s*\S+/g) ?? [];
-
-/**
- * @param {unknown} v
- * @returns {v is Record<string, unknown>}
- */
-const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * @param {unknown} body  the parsed request body
- * @param {MockConfig} global
- */
-function plan(body, global) {
-  if (!isObject(body)) throw new MockError(400, 'The request body must be a JSON object.');
-  const model = body.model;
-  if (typeof model !== 'string' || model === '') throw new MockError(400, "'model' is required (a non-empty string).", 'invalid_request_error', 'missing_model');
-  const messages = body.messages;
-  if (!Array.isArray(messages) || messages.length === 0) {
-    throw new MockError(400, "'messages' must be a non-empty array.", 'invalid_request_error', 'invalid_messages');
-  }
-  let promptTokens = 0;
-  let lastUser = -1;
-  messages.forEach((m, i) => {
-    if (!isObject(m) || typeof m.role !== 'string') {
-      throw new MockError(400, `'messages[${i}]' must be an object with a 'role'.`, 'invalid_request_error', 'invalid_messages');
-    }
-    if (m.role === 'user') lastUser = i;
-    promptTokens += countWords(contentText(m.content).replace(DIRECTIVE, ' '));
-  });
-  const last = /** @type {Record<string, unknown> | undefined} */ (messages[lastUser]);
-  const { config: local, text } = parseDirectives(last ? contentText(last.content) : '');
-  /** @type {MockConfig} */
-  const cfg = { ...global, ...local };
-  /** @type {import('./mock-llm-tools.mjs').PlannedCall[][] | null} */
-  let steps;
-  try {
-    steps = toolPlan(cfg);
-  } catch (e) {
-    throw new MockError(400, e instanceof Error ? e.message : String(e));
-  }
-  const step = toolStep(messages, lastUser);
-  const toolCalls = steps && step < steps.length && (steps[step]?.length ?? 0) > 0 ? (steps[step] ?? null) : null;
-  // The gate of another step does not hold this request.
-  if (cfg.gate_step !== undefined && cfg.gate_step !== step) delete cfg.gate;
-  let reply = toolCalls ? (cfg.tool_text ?? '') : (cfg.reply ?? (step > 0 ? toolResultsReply(messages, lastUser) : null) ?? `Echo: ${text}`.trim());
-  if (cfg.chunks !== undefined && !toolCalls) {
-    const words = reply.match(/\S+/g) ?? ['word'];
-    const out = [];
-    for (let i = 0; i < cfg.chunks; i++) out.push(words[i % words.length]);
-    reply = out.join(' ');
-  }
-  const reasoning =
-    cfg.reasoning === true ? `Thinking about: ${text}`.trim() : typeof cfg.reasoning === 'string' ? cfg.reasoning : '';
-  const reasoningTokens = countWords(reasoning);
-  const completionTokens = countWords(reply) + reasoningTokens + (toolCalls ? countWords(JSON.stringify(toolCalls)) : 0);
-  const streamOptions = body.stream_options;
-  return {
-    cfg,
-    model,
-    stream: body.stream === true,
-    includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
-    reply,
-    reasoning,
-    toolCalls,
-    finishReason: toolCalls ? 'tool_calls' : (cfg.finish_reason ?? 'stop'),
-    usage: {
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-      prompt_tokens_details: { cached_tokens: Math.min(cfg.cached_tokens ?? 0, promptTokens) },
-      completion_tokens_details: { reasoning_tokens: reasoningTokens },
-    },
-  };
-}
-
-/** @param {number} status */
-function errorKind(status) {
-  if (status === 401) return { type: 'invalid_request_error', code: 'invalid_api_key' };
-  if (status === 403) return { type: 'permission_error', code: 'permission_denied' };
-  if (status === 404) return { type: 'invalid_request_error', code: 'model_not_found' };
-  if (status === 429) return { type: 'requests', code: 'rate_limit_exceeded' };
-  if (status >= 500) return { type: 'server_error', code: 'server_error' };
-  return { type: 'invalid_request_error', code: 'invalid_request' };
-}
 
 /** @param {http.IncomingHttpHeaders} raw */
 function recordHeaders(raw) {
@@ -380,20 +140,83 @@ function recordHeaders(raw) {
 }
 
 /**
- * @param {http.IncomingMessage} req
- * @returns {Promise<string>}
+ * The body as JSON: null when empty, badJson when it is not JSON.
+ * @param {string} raw
+ * @returns {{ body: unknown, badJson: boolean }}
  */
-async function readBody(req) {
-  /** @type {Buffer[]} */
-  const chunks = [];
-  let size = 0;
-  for await (const c of req) {
-    const b = /** @type {Buffer} */ (c);
-    size += b.length;
-    if (size > MAX_BODY_BYTES) throw new MockError(413, `mock: request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(b);
+function parseBody(raw) {
+  if (raw.trim() === '') return { body: null, badJson: false };
+  try {
+    return { body: JSON.parse(raw), badJson: false };
+  } catch {
+    return { body: null, badJson: true };
   }
-  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * @typedef {object} ApiContext
+ * @property {RecordedRequest[]} requests
+ * @property {number} maxRecorded
+ * @property {boolean} requireAuth
+ * @property {string[]} models
+ * @property {() => MockConfig} knobs   the global knobs now in force
+ * @property {() => number} nextSeq     the next response's number
+ * @property {Gates} gates
+ * @property {(line: string) => void} log
+ */
+
+/**
+ * Answers one /v1/* request (recorded), or throws a MockError.
+ * @param {ApiContext} ctx
+ * @param {{ req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal, method: string, path: string,
+ *   body: unknown, badJson: boolean }} r
+ */
+async function handleApi(ctx, { req, res, signal, method, path, body, badJson }) {
+  const { requests, log } = ctx;
+  /** @type {RecordedRequest} */
+  const record = { method, path: req.url ?? path, headers: recordHeaders(req.headers), body, started_at: epochMs() };
+  requests.push(record);
+  if (requests.length > ctx.maxRecorded) requests.splice(0, requests.length - ctx.maxRecorded);
+  res.once('close', () => {
+    record.ended_at = epochMs();
+  });
+
+  const isChat = path === '/v1/chat/completions';
+  const isModels = path === '/v1/models';
+  if (!isChat && !isModels) throw new MockError(404, `Unknown request URL: ${method} ${path}.`, 'invalid_request_error', 'unknown_url');
+  if ((isChat && method !== 'POST') || (isModels && method !== 'GET')) {
+    throw new MockError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error', 'method_not_allowed');
+  }
+  const auth = /^Bearer\s+(\S.*)$/i.exec(req.headers.authorization ?? '');
+  if (ctx.requireAuth && !auth) {
+    throw new MockError(401, "You didn't provide an API key (Authorization: Bearer <key>).", 'invalid_request_error', 'missing_api_key');
+  }
+  // Always refused, whether or not keys are required, so tests can exercise a rejected key.
+  if (auth?.[1]?.trim() === 'bad-key') throw new MockError(401, 'Incorrect API key provided: bad-key.', 'invalid_request_error', 'invalid_api_key');
+  if (isModels) {
+    const created = 1_700_000_000;
+    return sendJson(res, 200, { object: 'list', data: ctx.models.map((id) => ({ id, object: 'model', created, owned_by: 'chatd-mock' })) });
+  }
+  if (badJson) throw new MockError(400, 'We could not parse the JSON body of your request.', 'invalid_request_error', 'invalid_json');
+
+  const p = plan(body, ctx.knobs());
+  const { cfg } = p;
+  if (cfg.hang === true) {
+    log(`mock-llm: ${method} ${path} hanging`);
+    await new Promise((resolve) => {
+      if (signal.aborted) resolve(undefined);
+      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    return;
+  }
+  if (cfg.latency_ms !== undefined && cfg.latency_ms > 0 && !(await sleep(cfg.latency_ms, signal))) return;
+  // A reply without content deltas (an error, or not streamed) waits at its gate before it is sent.
+  if (cfg.gate !== undefined && (cfg.error_status !== undefined || !p.stream) && !(await ctx.gates.pass(cfg.gate, signal))) return;
+  if (cfg.error_status !== undefined) {
+    const kind = errorKind(cfg.error_status);
+    throw new MockError(cfg.error_status, `mock: error_status=${cfg.error_status}`, kind.type, kind.code);
+  }
+  await sendCompletion(res, p, ctx.nextSeq(), { signal, gates: ctx.gates, log, label: `${method} ${path}` });
 }
 
 /**
@@ -416,93 +239,17 @@ export async function startMockLlm({
   /** @type {MockConfig} */
   let globalConfig = {};
   let seq = 0;
-  /** @type {Map<string, { open: boolean, arrived: number, waiters: Set<() => void>, watchers: Set<() => void> }>} */
-  const gates = new Map();
-  /** @param {string} name */
-  const gate = (name) => {
-    let g = gates.get(name);
-    if (!g) {
-      g = { open: false, arrived: 0, waiters: new Set(), watchers: new Set() };
-      gates.set(name, g);
-    }
-    return g;
+  const gates = new Gates();
+  const reset = () => {
+    requests.length = 0;
+    globalConfig = {};
+    gates.clear();
   };
-  /** @param {string} name */
-  const gateState = (name) => {
-    const g = gate(name);
-    return { name, open: g.open, waiting: g.waiters.size, arrived: g.arrived };
-  };
-  /**
-   * Waits at a gate until it opens; false when the client went away first.
-   * @param {string} name
-   * @param {AbortSignal} signal
-   * @returns {Promise<boolean>}
-   */
-  const passGate = (name, signal) => {
-    const g = gate(name);
-    g.arrived += 1;
-    if (g.open) return Promise.resolve(!signal.aborted);
-    return new Promise((resolve) => {
-      const go = () => {
-        g.waiters.delete(go);
-        signal.removeEventListener('abort', go);
-        for (const w of g.watchers) w();
-        resolve(!signal.aborted);
-      };
-      g.waiters.add(go);
-      signal.addEventListener('abort', go, { once: true });
-      for (const w of g.watchers) w();
-    });
-  };
-  /**
-   * Answers once `waiting` requests wait at the gate, or at the timeout.
-   * @param {string} name
-   * @param {number} waiting
-   * @param {number} timeoutMs
-   * @param {AbortSignal} signal
-   */
-  const watchGate = (name, waiting, timeoutMs, signal) => {
-    const g = gate(name);
-    return new Promise((resolve) => {
-      const check = () => {
-        if (g.waiters.size < waiting && !signal.aborted) return;
-        done(false);
-      };
-      const timer = setTimeout(() => done(true), timeoutMs);
-      const done = (/** @type {boolean} */ timedOut) => {
-        clearTimeout(timer);
-        g.watchers.delete(check);
-        signal.removeEventListener('abort', check);
-        resolve({ ...gateState(name), ...(timedOut ? { timed_out: true } : {}) });
-      };
-      g.watchers.add(check);
-      signal.addEventListener('abort', check, { once: true });
-      check();
-    });
-  };
-
-  /**
-   * @param {http.ServerResponse} res
-   * @param {number} status
-   * @param {unknown} body
-   * @param {Record<string, string>} [headers]
-   */
-  const sendJson = (res, status, body, headers = {}) => {
-    if (res.destroyed || res.headersSent) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(text)),
-      ...headers,
-    });
-    res.end(text);
-  };
-  /**
-   * @param {http.ServerResponse} res
-   * @param {MockError} e
-   */
-  const sendError = (res, e) =>
-    sendJson(res, e.status, { error: { message: e.message, type: e.type, param: null, code: e.code } });
+  const knobs = () => globalConfig;
+  /** @type {import('./mock-llm-control.mjs').MockState} */
+  const control = { knobs, setKnobs: (next) => (globalConfig = next), reset, requests, gates };
+  /** @type {ApiContext} */
+  const api = { requests, maxRecorded, requireAuth, models, knobs, nextSeq: () => (seq += 1), gates, log };
 
   /**
    * @param {http.IncomingMessage} req
@@ -512,234 +259,9 @@ export async function startMockLlm({
    */
   const handle = async (req, res, signal, path) => {
     const method = req.method ?? 'GET';
-    const raw = await readBody(req);
-    /** @type {unknown} */
-    let body = null;
-    let badJson = false;
-    if (raw.trim() !== '') {
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        badJson = true;
-      }
-    }
-
-    if (path.startsWith('/__mock/')) {
-      // Browsers send Origin with every cross-origin request; no tool of ours does. A web page must not drive the mock.
-      if (req.headers.origin !== undefined) throw new MockError(403, 'mock: /__mock/* refuses requests from web pages (Origin header)');
-      if (badJson) throw new MockError(400, 'mock: the body is not valid JSON');
-      if (path === '/__mock/config' && method === 'GET') return sendJson(res, 200, globalConfig);
-      if (path === '/__mock/config' && method === 'POST') {
-        if (!isObject(body)) throw new MockError(400, 'mock: POST /__mock/config wants a JSON object of knobs');
-        /** @type {MockConfig} */
-        let next = { ...globalConfig };
-        /** @type {Set<string>} */
-        const removed = new Set();
-        for (const [k, v] of Object.entries(body)) {
-          if (v === null) removed.add(knobName(k));
-          else next = { ...next, ...checkKnob(k, v) };
-        }
-        next = Object.fromEntries(Object.entries(next).filter(([k]) => !removed.has(k)));
-        globalConfig = next;
-        return sendJson(res, 200, globalConfig);
-      }
-      if (path === '/__mock/reset' && method === 'POST') {
-        reset();
-        return sendJson(res, 200, { ok: true });
-      }
-      if (path === '/__mock/requests' && method === 'GET') return sendJson(res, 200, requests);
-      const gm = /^\/__mock\/gates\/([A-Za-z0-9_.-]{1,100})(\/open|\/close)?$/.exec(path);
-      if (gm) {
-        const name = gm[1] ?? '';
-        if (method === 'GET' && !gm[2]) {
-          const q = new URL(req.url ?? '/', 'http://mock').searchParams;
-          const waiting = Number(q.get('waiting') ?? '0');
-          const timeoutMs = Number(q.get('timeout_ms') ?? '10000');
-          if (!Number.isInteger(waiting) || waiting < 0 || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_MS) {
-            throw new MockError(400, 'mock: waiting and timeout_ms must be non-negative integers');
-          }
-          return sendJson(res, 200, waiting > 0 ? await watchGate(name, waiting, timeoutMs, signal) : gateState(name));
-        }
-        if (method === 'POST' && gm[2] === '/open') {
-          const g = gate(name);
-          g.open = true;
-          const released = g.waiters.size;
-          for (const w of [...g.waiters]) w();
-          return sendJson(res, 200, { ...gateState(name), released });
-        }
-        if (method === 'POST' && gm[2] === '/close') {
-          gate(name).open = false;
-          return sendJson(res, 200, gateState(name));
-        }
-      }
-      throw new MockError(404, `mock: no ${method} ${path}`, 'invalid_request_error', 'not_found');
-    }
-
-    /** @type {RecordedRequest} */
-    const record = { method, path: req.url ?? path, headers: recordHeaders(req.headers), body, started_at: epochMs() };
-    requests.push(record);
-    if (requests.length > maxRecorded) requests.splice(0, requests.length - maxRecorded);
-    res.once('close', () => {
-      record.ended_at = epochMs();
-    });
-
-    const isChat = path === '/v1/chat/completions';
-    const isModels = path === '/v1/models';
-    if (!isChat && !isModels) throw new MockError(404, `Unknown request URL: ${method} ${path}.`, 'invalid_request_error', 'unknown_url');
-    if ((isChat && method !== 'POST') || (isModels && method !== 'GET')) {
-      throw new MockError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error', 'method_not_allowed');
-    }
-    const auth = /^Bearer\s+(\S.*)$/i.exec(req.headers.authorization ?? '');
-    if (requireAuth && !auth) {
-      throw new MockError(401, "You didn't provide an API key (Authorization: Bearer <key>).", 'invalid_request_error', 'missing_api_key');
-    }
-    // Always refused, whether or not keys are required, so tests can exercise a rejected key.
-    if (auth?.[1]?.trim() === 'bad-key') throw new MockError(401, 'Incorrect API key provided: bad-key.', 'invalid_request_error', 'invalid_api_key');
-    if (isModels) {
-      const created = 1_700_000_000;
-      return sendJson(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created, owned_by: 'chatd-mock' })) });
-    }
-    if (badJson) throw new MockError(400, 'We could not parse the JSON body of your request.', 'invalid_request_error', 'invalid_json');
-
-    const p = plan(body, globalConfig);
-    const { cfg } = p;
-    if (cfg.hang === true) {
-      log(`mock-llm: ${method} ${path} hanging`);
-      await new Promise((resolve) => {
-        if (signal.aborted) resolve(undefined);
-        else signal.addEventListener('abort', () => resolve(undefined), { once: true });
-      });
-      return;
-    }
-    if (cfg.latency_ms !== undefined && cfg.latency_ms > 0 && !(await sleep(cfg.latency_ms, signal))) return;
-    // A reply without content deltas (an error, or not streamed) waits at its gate before it is sent.
-    if (cfg.gate !== undefined && (cfg.error_status !== undefined || !p.stream) && !(await passGate(cfg.gate, signal))) return;
-    if (cfg.error_status !== undefined) {
-      const kind = errorKind(cfg.error_status);
-      throw new MockError(cfg.error_status, `mock: error_status=${cfg.error_status}`, kind.type, kind.code);
-    }
-
-    seq += 1;
-    const id = `chatcmpl-mock-${seq}`;
-    const calls = p.toolCalls ? wireCalls(p.toolCalls, seq) : [];
-    const created = Math.floor(Date.now() / 1000);
-    if (!p.stream) {
-      log(`mock-llm: ${method} ${path} 200 (${p.usage.completion_tokens} tokens)`);
-      return sendJson(res, 200, {
-        id,
-        object: 'chat.completion',
-        created,
-        model: p.model,
-        system_fingerprint: null,
-        choices: [
-          {
-            index: 0,
-            message: {
-              role: 'assistant',
-              content: calls.length > 0 && !p.reply ? null : p.reply,
-              ...(calls.length > 0 ? { tool_calls: messageToolCalls(calls) } : {}),
-              ...(p.reasoning ? { reasoning_content: p.reasoning } : {}),
-              refusal: null,
-              annotations: [],
-            },
-            logprobs: null,
-            finish_reason: p.finishReason,
-          },
-        ],
-        usage: p.usage,
-      });
-    }
-
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.flushHeaders();
-    const usageField = p.includeUsage ? { usage: null } : {};
-    let first = true;
-    /**
-     * Writes one SSE event, waiting for the delay before every event but the first and for drain.
-     * @param {string} data
-     * @returns {Promise<boolean>}  false once the client is gone
-     */
-    const send = async (data) => {
-      if (!first) {
-        const delay = cfg.chunk_delay_ms ?? 0;
-        const ok = delay > 0 ? await sleep(delay, signal) : await new Promise((r) => setImmediate(() => r(!signal.aborted)));
-        if (!ok) return false;
-      }
-      first = false;
-      if (signal.aborted || res.destroyed) return false;
-      if (!res.write(`data: ${data}\n\n`)) {
-        await new Promise((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            signal.removeEventListener('abort', done);
-            resolve(undefined);
-          };
-          res.on('drain', done);
-          signal.addEventListener('abort', done, { once: true });
-        });
-      }
-      return !signal.aborted && !res.destroyed;
-    };
-    /**
-     * @param {Record<string, unknown>} delta
-     * @param {string | null} finishReason
-     */
-    const chunk = (delta, finishReason = null) =>
-      JSON.stringify({
-        id,
-        object: 'chat.completion.chunk',
-        created,
-        model: p.model,
-        system_fingerprint: null,
-        choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-        ...usageField,
-      });
-
-    let sent = 0;
-    const gone = () => {
-      log(`mock-llm: ${method} ${path} client went away after ${sent} deltas`);
-    };
-    if (!(await send(chunk({ role: 'assistant', content: '', refusal: null })))) return gone();
-    for (const piece of splitDeltas(p.reasoning)) {
-      if (!(await send(chunk({ reasoning_content: piece })))) return gone();
-    }
-    // The gate is passed once: before content delta number gate_after, or after the last one when there are fewer.
-    let gated = cfg.gate === undefined;
-    /** @param {boolean} last */
-    const atGate = async (last) => {
-      if (gated || (!last && sent < (cfg.gate_after ?? 0))) return true;
-      gated = true;
-      log(`mock-llm: ${method} ${path} waiting at gate '${cfg.gate ?? ''}' after ${sent} deltas`);
-      return await passGate(cfg.gate ?? '', signal);
-    };
-    for (const piece of splitDeltas(p.reply)) {
-      if (cfg.drop_after !== undefined && sent >= cfg.drop_after) break;
-      if (!(await atGate(false))) return gone();
-      if (!(await send(chunk({ content: piece })))) return gone();
-      sent += 1;
-    }
-    if (!(await atGate(true))) return gone();
-    if (cfg.drop_after !== undefined && sent >= cfg.drop_after) {
-      log(`mock-llm: ${method} ${path} dropped after ${sent} deltas (drop_after)`);
-      res.destroy();
-      return;
-    }
-    for (const delta of toolCallDeltas(calls)) {
-      if (!(await send(chunk(delta)))) return gone();
-    }
-    if (!(await send(chunk({}, p.finishReason)))) return gone();
-    if (p.includeUsage) {
-      const usageChunk = { id, object: 'chat.completion.chunk', created, model: p.model, system_fingerprint: null, choices: [], usage: p.usage };
-      if (!(await send(JSON.stringify(usageChunk)))) return gone();
-    }
-    if (!(await send('[DONE]'))) return gone();
-    res.end();
-    log(`mock-llm: ${method} ${path} 200 stream (${sent} deltas)`);
+    const r = { req, res, signal, method, path, ...parseBody(await readBody(req, MAX_BODY_BYTES, bodyTooLarge)) };
+    if (path.startsWith('/__mock/')) await handleControl(control, r);
+    else await handleApi(api, r);
   };
 
   const server = http.createServer((req, res) => {
@@ -764,14 +286,6 @@ export async function startMockLlm({
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.on('clientError', (_e, socket) => socket.destroy());
-
-  const reset = () => {
-    requests.length = 0;
-    globalConfig = {};
-    // Nothing stays held by a gate of an earlier test.
-    for (const g of gates.values()) for (const w of [...g.waiters]) w();
-    gates.clear();
-  };
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);

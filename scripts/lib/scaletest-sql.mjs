@@ -2,7 +2,7 @@
 /**
  * Postgres-side measurement for the scale test and the insert benchmark:
  *   - the generated statements (sql/generated/*.queries.ts), with their names from sql/queries/*.sql and the exact
- *     SQL text pgtyped sends, so `pg_stat_statements` entries can be named;
+ *     SQL text pgtyped sends, so `pg_stat_statements` entries and `pg_stat_activity` texts can be named;
  *   - snapshots of `pg_stat_statements`, `pg_stat_user_tables` (chats, chat_messages) and `pg_stat_database`.
  * Our own statements start with TAG so they can be told apart from the application's.
  */
@@ -90,20 +90,56 @@ export function loadGeneratedStatements(root) {
   return out;
 }
 
+/** Whitespace runs as one space, ends trimmed: how a cut pg_stat_activity text is compared with a statement's. */
+const collapse = (/** @type {string} */ sql) => sql.replace(/\s+/g, ' ').trim();
+
 /**
- * Names a pg_stat_statements query text: a generated statement's name, a transaction keyword, or a short excerpt.
- * @param {Map<string, string>} byKey  normalized text -> name
+ * @typedef {object} StatementNames
+ * @property {Map<string, string>} byKey  normalized text -> name (names joined by '/' when texts share a key)
+ * @property {{ text: string, name: string }[]} texts  each statement's text as pgtyped sends it, whitespace collapsed
+ */
+
+/**
+ * What nameOf needs to name the generated statements.
+ * @param {GeneratedStatement[]} generated
+ * @returns {StatementNames}
+ */
+export function statementNames(generated) {
+  /** @type {Map<string, string>} statements equal after normalization share one entry (and one queryid) */
+  const byKey = new Map();
+  for (const g of generated) {
+    const other = byKey.get(g.key);
+    byKey.set(g.key, other ? [other, g.name].sort().join('/') : g.name);
+  }
+  return { byKey, texts: generated.map((g) => ({ text: collapse(g.sql), name: g.name })) };
+}
+
+/**
+ * pg_stat_activity keeps the first track_activity_query_size - 1 bytes of a text (1023 by default); a text this
+ * long may have been cut.
+ */
+const CUT_AT_LEAST = 1000;
+
+/**
+ * Names a query text from pg_stat_statements or pg_stat_activity: a generated statement's name, a transaction
+ * keyword, or a short excerpt.
+ *
+ * pg_stat_statements keeps whole texts, with constants as $n: they are matched on their normalized text. A text
+ * from pg_stat_activity may be cut (see CUT_AT_LEAST), and normalizing drops comments: a statement that starts with a
+ * long comment (InsertChatMessages: 1 kB of it) leaves nothing to match. A cut text is the start of the text the
+ * client sent, so it is matched as that, comments included.
+ * @param {StatementNames} names
  * @param {string} query
  * @returns {{ name: string, known: boolean }}
  */
-export function nameOf(byKey, query) {
+export function nameOf(names, query) {
   const key = normalizeSql(query);
-  const hit = byKey.get(key);
+  const hit = names.byKey.get(key);
   if (hit) return { name: hit, known: true };
-  // pg_stat_activity cuts texts at track_activity_query_size (1 kB): match a long enough prefix.
-  if (Buffer.byteLength(query) >= 1000) {
-    const prefix = key.slice(0, Math.max(0, key.length - 30));
-    for (const [k, name] of byKey) if (k.startsWith(prefix)) return { name, known: true };
+  if (Buffer.byteLength(query) >= CUT_AT_LEAST) {
+    const start = collapse(query);
+    const found = [...new Set(names.texts.filter((t) => t.text.startsWith(start)).map((t) => t.name))].sort();
+    if (found.length) return { name: found.join('/'), known: true };
   }
   const word = /^(begin|commit|rollback|start transaction)\b/.exec(key);
   if (word) return { name: (word[1] ?? '').toUpperCase(), known: true };
@@ -223,16 +259,11 @@ export function tableDelta(end, start) {
  * @returns {NamedStat[]} sorted by calls, most first
  */
 export function groupByName(stmts, generated) {
-  /** @type {Map<string, string>} statements equal after normalization share one entry (and one queryid) */
-  const byKey = new Map();
-  for (const g of generated) {
-    const other = byKey.get(g.key);
-    byKey.set(g.key, other ? [other, g.name].sort().join('/') : g.name);
-  }
+  const names = statementNames(generated);
   /** @type {Map<string, NamedStat>} */
   const groups = new Map();
   for (const s of stmts) {
-    const { name: base, known } = nameOf(byKey, s.query);
+    const { name: base, known } = nameOf(names, s.query);
     const name = s.toplevel ? base : `${base} (nested)`;
     const g = groups.get(name) ?? { name, known, toplevel: s.toplevel, calls: 0, totalMs: 0, rows: 0, updatesChats: /^update chats\b/.test(normalizeSql(s.query)) };
     g.calls += s.calls;

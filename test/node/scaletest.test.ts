@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { groupByName, loadGeneratedStatements, nameOf, normalizeSql } from '../../scripts/lib/scaletest-sql.mjs';
+import { groupByName, loadGeneratedStatements, nameOf, normalizeSql, statementNames } from '../../scripts/lib/scaletest-sql.mjs';
 import { compareIds, Semaphore } from '../../scripts/lib/scaletest-client.mjs';
 import { summarize } from '../../scripts/lib/scaletest-report.mjs';
 import { ROOT } from '../../scripts/lib/scratch-db.mjs';
@@ -50,7 +50,7 @@ describe('scaletest helpers', () => {
     expect(insert?.sql).toContain('WITH updated_chat AS');
     // What pg_stat_statements records: the same text with constants replaced by $n.
     const recorded = (insert?.sql ?? '').replace("NULLIF(m.created_by, '')", 'NULLIF(m.created_by, $7)').replace("'input_tokens'", '$8');
-    expect(nameOf(new Map(generated.map((g) => [g.key, g.name])), recorded).name).toBe('InsertChatMessages');
+    expect(nameOf(statementNames(generated), recorded).name).toBe('InsertChatMessages');
     // NULL and escape-string constants are $n in pg_stat_statements too (CreateChat has both).
     expect(normalizeSql("SELECT btrim(v, E'\\n'), NULL FROM t WHERE x IS NULL")).toBe(normalizeSql('SELECT btrim(v, $1), $2 FROM t WHERE x IS NULL'));
     expect(normalizeSql("SELECT * FROM chats WHERE deleted = FALSE LIMIT 1 -- x")).toBe(normalizeSql('SELECT * FROM chats WHERE deleted = $1 LIMIT $2'));
