@@ -152,7 +152,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       if (busy) await this.turns.stop({ runQueue: false });
       const config = resolved.value.config.id;
       const { written } = await this.writer.commit(
-        () => this.store.insert(this.db, config, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], { status: 'running', lastError: null }),
+        () => this.store.insert(this.db(), config, [{ role: 'user', content: input.content, createdBy: actor.userId, key }], { status: 'running', lastError: null }),
         { status: 'running', last_error: null, last_model_config_id: config },
       );
       const [message] = written.messages;
@@ -167,12 +167,12 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
   }
 
   /** Queues a message behind the running turn (409 when the queue is full). */
-  private async enqueue(
+  private readonly enqueue = async (
     actor: ChatActor,
     input: PostMessage,
     key: string | null,
     replay: () => Promise<RoomResult<PostResult> | null>,
-  ): Promise<RoomResult<PostResult>> {
+  ): Promise<RoomResult<PostResult>> => {
     if (input.modelConfigId) {
       const check = await this.store.resolve(input.modelConfigId, false);
       if (!check.ok) return check;
@@ -181,7 +181,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     if (!queued) return (await replay()) ?? fail(409, QUEUE_FULL);
     await this.state.refreshQueue();
     return ok(this.replies.remember(key, { kind: 'queued', queued_message: queued }));
-  }
+  };
 
   /** Replaces a user message's content, drops every later message, refreshes subscribers, runs a new turn. */
   async editMessage(actor: ChatActor, input: { messageId: number; content: Part[] }): Promise<RoomResult<Message>> {
@@ -302,7 +302,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return await this.call('repinContext', actor, async (chat) => {
       const agentId = chat.agent_id;
       if (agentId === null) return fail(409, 'This chat has no agent to pin context from.');
-      const r = await this.db.inTx((tx) => pinAgentContext(tx, this.chatId, agentId, { replace: true }));
+      const r = await this.db().inTx((tx) => pinAgentContext(tx, this.chatId(), agentId, { replace: true }));
       if (!r) return fail(409, "The chat's agent no longer exists; its pinned context is kept.");
       this.runner.forgetPinned();
       return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
@@ -313,7 +313,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** Tells the stream's subscribers that the agent's context changed since the chat pinned it (best effort). */
   contextDirty(): Promise<void> {
-    if (!this.state.gone) this.hub.publish([{ type: 'context_dirty', chat_id: this.chatId }]);
+    if (!this.state.gone) this.hub.publish([{ type: 'context_dirty', chat_id: this.chatId() }]);
     return Promise.resolve();
   }
 
@@ -321,7 +321,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
   closeSockets(r: SocketRevocation): Promise<number> {
     const revoked = (keyId: string) => keyId !== r.exceptKeyId && (r.keyIds === 'all' || r.keyIds.includes(keyId));
     const n = this.hub.closeWhere((att) => att.userId === r.userId && revoked(att.keyId), 4401, 'credential revoked');
-    if (!this.hub.watching(r.userId)) this.ctx.waitUntil(this.registry(r.userId).closed(this.chatId));
+    if (!this.hub.watching(r.userId)) this.ctx.waitUntil(this.registry(r.userId).closed(this.chatId()));
     return Promise.resolve(n);
   }
 

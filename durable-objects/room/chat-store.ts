@@ -18,7 +18,7 @@ import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQu
 import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
 import { createChat, deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
 import type { Conn, Db } from '../../functions/core/db';
-import { fail, ok, type MessagePageQuery, type PostResult, type RoomResult } from '../../functions/core/room-api';
+import { fail, ok, type MessagePageQuery, type MetaPatch, type PostResult, type RoomResult } from '../../functions/core/room-api';
 import { pinAgentContext } from './pinned-context';
 import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/core/model-resolve';
 import {
@@ -304,7 +304,7 @@ export class ChatStore {
     }
   }
 
-  async updateMeta(patch: { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined }): Promise<Chat | null> {
+  async updateMeta(patch: MetaPatch): Promise<Chat | null> {
     const [row] = await updateChatMeta.run(
       {
         id: this.chatId(),

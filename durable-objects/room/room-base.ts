@@ -50,8 +50,8 @@ export abstract class RoomBase extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const s = settings(env);
-    const chatId = () => this.chatId;
-    const db = () => this.db;
+    const chatId = this.chatId;
+    const db = this.db;
     this.clock = new AlarmClock(ctx.storage);
     this.budget = new Budget(env);
     this.hub = new StreamHub(ctx, s.STREAM_FLUSH_MS);
@@ -89,7 +89,7 @@ export abstract class RoomBase extends DurableObject<Env> {
    * The chat id is the object's name. Some invocations (alarms, seen under load) arrive without `ctx.id.name`, so
    * the first named call stores it and later ones fall back to the stored copy.
    */
-  protected get chatId(): string {
+  protected readonly chatId = (): string => {
     if (this.knownChatId !== null) return this.knownChatId;
     const name = this.ctx.id.name;
     const stored = this.ctx.storage.kv.get('chat_id');
@@ -103,12 +103,12 @@ export abstract class RoomBase extends DurableObject<Env> {
       return stored;
     }
     throw new Error('ChatRoom must be addressed by chat id (getByName)');
-  }
+  };
 
-  protected get db(): Db {
+  protected readonly db = (): Db => {
     this.dbConn ??= new Db(dbSettings(this.env, { durable: true }));
     return this.dbConn;
-  }
+  };
 
   // ------------------------------------------------------------------ stream
 
@@ -146,7 +146,7 @@ export abstract class RoomBase extends DurableObject<Env> {
         this.hub.attach(pair[1], { userId: who.userId, keyId: who.keyId, lastId: first.lastId, expiresAt: who.keyExpiresAt }, first.events);
         // Closed with 4401 when its credential expires, or (through the user's registry) when it is revoked.
         if (who.keyExpiresAt !== null) this.clock.by(who.keyExpiresAt);
-        this.ctx.waitUntil(this.registry(who.userId).opened(this.chatId));
+        this.ctx.waitUntil(this.registry(who.userId).opened(this.chatId()));
         return new Response(null, { status: 101, webSocket: pair[0] });
       });
     } catch (e) {
@@ -171,15 +171,15 @@ export abstract class RoomBase extends DurableObject<Env> {
   }
 
   /** A socket is going: when it was its user's last one here, the user's registry forgets this chat. */
-  private left(ws: WebSocket): void {
+  private readonly left = (ws: WebSocket): void => {
     const userId = this.hub.userOf(ws);
-    if (userId !== null && !this.hub.stillWatching(userId, ws)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId));
-  }
+    if (userId !== null && !this.hub.stillWatching(userId, ws)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId()));
+  };
 
   /** The user's StreamRegistry: the chats where they have streams open. */
-  protected registry(userId: string) {
+  protected readonly registry = (userId: string) => {
     return this.env.STREAM_REGISTRY.getByName(streamRegistryName(userId));
-  }
+  };
 
   // ------------------------------------------------------------------ heartbeat, outbox retries and recovery
 
@@ -191,14 +191,14 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.clock.fired();
     if (this.state.gone) return;
     for (const userId of this.hub.closeExpired(Date.now())) {
-      if (!this.hub.watching(userId)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId));
+      if (!this.hub.watching(userId)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId()));
     }
     await this.lock.run(async () => {
       try {
         await this.loadChat();
         await this.turns.onAlarm();
       } catch (e) {
-        if (!isTransient(e)) log('error', 'chat alarm failed', { chat_id: this.chatId, error: String(e) });
+        if (!isTransient(e)) log('error', 'chat alarm failed', { chat_id: this.chatId(), error: String(e) });
         this.state.reset({ keepRow: true });
         this.runner.forget();
       }
@@ -214,7 +214,7 @@ export abstract class RoomBase extends DurableObject<Env> {
    * Runs an RPC under the lock. Any error resets what this object holds (the cache, the chat row, the queue), since
    * it may have come after a commit; a database that cannot be reached is a 503 result.
    */
-  protected async guard<T>(fn: () => Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+  protected readonly guard = async <T>(fn: () => Promise<RoomResult<T>>): Promise<RoomResult<T>> => {
     try {
       return await this.lock.run(async () => {
         try {
@@ -228,45 +228,45 @@ export abstract class RoomBase extends DurableObject<Env> {
       if (isTransient(e)) return fail(503, DB_UNAVAILABLE);
       throw e;
     }
-  }
+  };
 
   /** Forget what may be stale; the next call reloads it from Postgres. A running turn and the outbox stay. */
-  protected reset(): void {
+  protected readonly reset = (): void => {
     this.state.reset();
     this.runner.forget();
-  }
+  };
 
   /**
    * An RPC method's body, once the method's rule (`guard.ts`) allows the actor on the chat: under the lock, with the
    * chat loaded. The rule is looked up by the method's name, so a method cannot choose a laxer one.
    */
-  protected async call<T>(method: GuardedMethod, actor: ChatActor, body: (chat: Chat) => Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+  protected readonly call = async <T>(method: GuardedMethod, actor: ChatActor, body: (chat: Chat) => Promise<RoomResult<T>>): Promise<RoomResult<T>> => {
     return await this.guard(async () => {
       const chat = await this.loadChat();
       if (!chat) return fail(404, NOT_FOUND);
       return refusal(RULES[method], actor, chat) ?? (await body(chat));
     });
-  }
+  };
 
   /**
    * The chat row. A first load by this life of the object settles what an earlier one left: writes waiting in the
    * outbox are retried, a turn left running by a runner that vanished is recovered.
    */
-  protected async loadChat(): Promise<Chat | null> {
+  protected readonly loadChat = async (): Promise<Chat | null> => {
     const cold = this.state.loaded === null;
     const chat = await this.state.load();
     if (!chat || !cold) return chat;
     await this.turns.settle(chat);
     return this.state.loaded;
-  }
+  };
 
-  protected replayCreate(actor: ChatActor, chat: Chat): RoomResult<Chat> {
+  protected readonly replayCreate = (actor: ChatActor, chat: Chat): RoomResult<Chat> => {
     if (!ownsChat(actor, chat)) return fail(409, 'This Idempotency-Key was already used for another request.');
     return ok(storedChat(this.ctx.storage.kv, 'create_reply') ?? chat);
-  }
+  };
 
   /** Everything this object holds goes: the chat was deleted. */
-  protected async forgetAll(): Promise<void> {
+  protected readonly forgetAll = async (): Promise<void> => {
     this.state.gone = true;
     this.turns.drop();
     this.state.held = null;
@@ -282,5 +282,5 @@ export abstract class RoomBase extends DurableObject<Env> {
     await this.dbConn?.close();
     this.dbConn = null;
     await this.toolbox.mcp.closeAll();
-  }
+  };
 }

@@ -97,6 +97,9 @@ export class KeyRingError extends Error {
   }
 }
 
+/** The binding (AES-GCM additional data) of a provider's sealed API key: its row. */
+export const sealBinding = (providerId: string): string => `chat_providers:${providerId}`;
+
 const rings = new Map<string, Promise<KeyRing>>();
 
 /** The key ring for a secret, imported once per isolate. */

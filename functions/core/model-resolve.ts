@@ -11,8 +11,7 @@ import { resolveChatModel } from '../../sql/generated/chat_model_configs.queries
 
 export { DEFAULT_MAX_STEPS } from './shapes/models';
 
-/** The binding (AES-GCM additional data) of a provider's sealed API key: its row. */
-export const sealBinding = (providerId: string): string => `chat_providers:${providerId}`;
+export { sealBinding } from './keyring';
 
 export interface ResolvedModel {
   config: {

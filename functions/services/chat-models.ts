@@ -44,7 +44,7 @@ import {
 } from '../../sql/generated/chat_model_configs.queries';
 import { Pricing } from '../core/usage-cost';
 import { invalidateModelCache, sealBinding } from '../core/model-resolve';
-import { log } from '../core/log';
+import { resealAll } from './reseal';
 
 
 const DEFAULT_DISPLAY_NAMES: Record<ProviderType, string> = {
@@ -155,36 +155,21 @@ export async function deleteProvider(db: Db, id: string): Promise<{ softDeleted:
 }
 
 
-/**
- * Re-encrypts provider keys sealed by an older key with the current one, in bounded batches.
- * Returns how many were resealed.
- */
+/** Re-encrypts provider keys sealed by an older key with the current one, in bounded batches (the cron's rotation). */
 export async function resealProviderKeys(db: Db, ring: KeyRing, batch = 100): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const rows = await getChatProvidersSealedWithOtherKey.run({ current_key_id: ring.currentKeyId, limit: batch }, db);
-    if (rows.length === 0) return total;
-    let progressed = 0;
-    for (const r of rows) {
-      if (r.api_key === null || r.api_key_key_id === null) continue;
-      let plain: string;
-      try {
-        plain = await ring.open({ ciphertext: r.api_key, keyId: r.api_key_key_id }, sealBinding(r.id));
-      } catch (e) {
-        // The old key is no longer configured: nothing we can do but say so.
-        log('error', 'cannot reseal provider key', { provider: r.provider, error: String(e) });
-        continue;
-      }
-      const sealed = await ring.seal(plain, sealBinding(r.id));
-      const done = await resealChatProviderApiKey.run(
-        { id: r.id, api_key: sealed.ciphertext, api_key_key_id: sealed.keyId, previous_key_id: r.api_key_key_id },
-        db,
-      );
-      progressed += done.length;
-    }
-    total += progressed;
-    if (progressed === 0 || rows.length < batch) return total;
-  }
+  return await resealAll(
+    ring,
+    {
+      what: 'provider key',
+      stale: (current_key_id, limit) => getChatProvidersSealedWithOtherKey.run({ current_key_id, limit }, db),
+      id: (r) => r.id,
+      sealed: (r) => (r.api_key !== null && r.api_key_key_id !== null ? { ciphertext: r.api_key, keyId: r.api_key_key_id } : null),
+      binding: (r) => sealBinding(r.id),
+      store: async (r, v, previous_key_id) =>
+        (await resealChatProviderApiKey.run({ id: r.id, api_key: v.ciphertext, api_key_key_id: v.keyId, previous_key_id }, db)).length,
+    },
+    batch,
+  );
 }
 
 // ---------------------------------------------------------------- model configs

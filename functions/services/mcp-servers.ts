@@ -11,6 +11,7 @@ import { badRequest, conflict, notFound } from '../core/errors';
 import type { KeyRing } from '../core/keyring';
 import type { Settings } from '../core/settings';
 import { headersBinding, invalidateToolConfig, mcpUrlProblem } from '../core/mcp-config';
+import { resealAll } from './reseal';
 import {
   deleteMcpServerById,
   getMcpServerByIdForUpdate,
@@ -22,7 +23,6 @@ import {
 } from '../../sql/generated/mcp_servers.queries';
 import { Timestamp } from '../core/shapes/chat';
 import { McpServer, ToolApproval, type NewMcpServer } from '../core/shapes/tools';
-import { log } from '../core/log';
 
 export { AllowedTools, ServerHeaders, ServerName, ToolApproval } from '../core/shapes/tools';
 export type { McpServer } from '../core/shapes/tools';
@@ -125,28 +125,19 @@ export async function deleteMcpServer(db: Queryable, id: string): Promise<void> 
 
 /** Re-encrypts server headers sealed by an older key with the current one, in bounded batches (the cron's rotation). */
 export async function resealMcpServerHeaders(db: Db, ring: KeyRing, batch = 100): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const rows = await getMcpServersSealedWithOtherKey.run({ current_key_id: ring.currentKeyId, limit: batch }, db);
-    if (rows.length === 0) return total;
-    let progressed = 0;
-    for (const r of rows) {
-      if (r.headers === null || r.headers_key_id === null) continue;
-      let plain: string;
-      try {
-        plain = await ring.open({ ciphertext: r.headers, keyId: r.headers_key_id }, headersBinding(r.id));
-      } catch (e) {
-        log('error', 'cannot reseal MCP server headers', { server: r.id, error: String(e) });
-        continue;
-      }
-      const sealed = await ring.seal(plain, headersBinding(r.id));
-      const done = await resealHeadersQuery.run({ id: r.id, headers: sealed.ciphertext, headers_key_id: sealed.keyId, previous_key_id: r.headers_key_id }, db);
-      progressed += done.length;
-    }
-    total += progressed;
-    if (progressed === 0 || rows.length < batch) {
-      if (total > 0) invalidateToolConfig();
-      return total;
-    }
-  }
+  const total = await resealAll(
+    ring,
+    {
+      what: 'MCP server headers',
+      stale: (current_key_id, limit) => getMcpServersSealedWithOtherKey.run({ current_key_id, limit }, db),
+      id: (r) => r.id,
+      sealed: (r) => (r.headers !== null && r.headers_key_id !== null ? { ciphertext: r.headers, keyId: r.headers_key_id } : null),
+      binding: (r) => headersBinding(r.id),
+      store: async (r, v, previous_key_id) =>
+        (await resealHeadersQuery.run({ id: r.id, headers: v.ciphertext, headers_key_id: v.keyId, previous_key_id }, db)).length,
+    },
+    batch,
+  );
+  if (total > 0) invalidateToolConfig();
+  return total;
 }

@@ -1,0 +1,84 @@
+/**
+ * Authorization in the chat object, proven rather than trusted (as coder's dbauthz accounting check does): every
+ * method the object exposes over RPC has a rule in durable-objects/room/guard.ts, and every method whose rule needs an
+ * actor refuses a stranger before its body runs, leaving the chat as it was.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { ChatRoom } from '../../durable-objects/chat-room';
+import { RULES } from '../../durable-objects/room/guard';
+import type { ChatActor } from '../../functions/core/access';
+import { makeUser, messagesOf, roomOf, startChat, testDb } from './helpers';
+
+/** The runtime's own entry points: the stream upgrade (which applies `STREAM_RULE` itself), sockets and the alarm. */
+const RUNTIME = ['fetch', 'alarm', 'webSocketMessage', 'webSocketClose', 'webSocketError'];
+
+/** Every name the object answers over RPC: the methods and accessors of its prototype chain, below DurableObject. */
+function rpcNames(): string[] {
+  const names = new Set<string>();
+  for (let p: object | null = ChatRoom.prototype; p && p !== DurableObject.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    for (const n of Object.getOwnPropertyNames(p)) if (n !== 'constructor') names.add(n);
+  }
+  return [...names].sort();
+}
+
+const hasRule = (n: string): n is keyof typeof RULES => Object.hasOwn(RULES, n);
+
+describe('the chat object guard', () => {
+  it('declares a rule for every method the object exposes over RPC', () => {
+    const unruled = rpcNames().filter((n) => !hasRule(n) && !RUNTIME.includes(n));
+    expect(unruled).toEqual([]);
+    // And the table names nothing the object does not have (a rule for a renamed method would guard nothing).
+    expect(Object.keys(RULES).filter((n) => !rpcNames().includes(n))).toEqual([]);
+  });
+
+  it('refuses a stranger on every read and write method with 404, before the method runs, changing nothing', async () => {
+    const owner = await makeUser();
+    const stranger = await makeUser();
+    const chat = await startChat(owner.token, 'mine alone');
+    const stub = roomOf(chat.id);
+    await stub.idle();
+    const before = await messagesOf(chat.id, owner.token);
+    const actor: ChatActor = { userId: stranger.user.id, roles: ['member'] };
+    // Arguments are plausible for each method; the guard must answer before any of them is looked at.
+    const attempts: Record<string, () => Promise<unknown>> = {
+      get: () => stub.get(actor),
+      messages: () => stub.messages(actor, { limit: 10 }),
+      listQueue: () => stub.listQueue(actor),
+      tools: () => stub.tools(actor),
+      mintTicket: () => stub.mintTicket(actor, 'k', null),
+      postMessage: () => stub.postMessage(actor, { content: [{ type: 'text', text: 'x' }], modelConfigId: null, busyBehavior: 'interrupt', idempotencyKey: null }),
+      editMessage: () => stub.editMessage(actor, { messageId: before[0]?.id ?? 1, content: [{ type: 'text', text: 'x' }] }),
+      interrupt: () => stub.interrupt(actor),
+      deleteQueued: () => stub.deleteQueued(actor, crypto.randomUUID()),
+      promoteQueued: () => stub.promoteQueued(actor, crypto.randomUUID()),
+      decideToolCall: () => stub.decideToolCall(actor, { toolCallId: 'c', decision: 'approve', reason: null }),
+      updateMeta: () => stub.updateMeta(actor, { title: 'taken' }),
+      deleteChat: () => stub.deleteChat(actor),
+      repinContext: () => stub.repinContext(actor),
+    };
+    const guarded = Object.entries(RULES).filter(([, rule]) => rule === 'read' || rule === 'write').map(([n]) => n);
+    expect(Object.keys(attempts).sort()).toEqual(guarded.sort());
+    for (const [name, attempt] of Object.entries(attempts)) {
+      expect(await attempt(), name).toEqual({ ok: false, status: 404, message: 'Resource not found or you do not have access to this resource' });
+    }
+    // The chat is as it was: its messages, its title, and it still exists for its owner.
+    expect(await messagesOf(chat.id, owner.token)).toEqual(before);
+    const db = testDb();
+    const row = await db.query('SELECT title FROM chats WHERE id = $1', [chat.id]);
+    await db.close();
+    expect(row.rows).toEqual([{ title: chat.title }]);
+  });
+
+  it('answers a stranger replaying a creation on a taken chat id with 409, never with the chat', async () => {
+    const owner = await makeUser();
+    const stranger = await makeUser();
+    const chat = await startChat(owner.token, 'first');
+    await roomOf(chat.id).idle();
+    const r = await roomOf(chat.id).create(
+      { userId: stranger.user.id, roles: ['member'] },
+      { id: chat.id, title: 't', labels: {}, agentId: null, modelConfigId: null, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], idempotencyKey: 'k' },
+    );
+    expect(r).toMatchObject({ ok: false, status: 409 });
+  });
+});
