@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/sequencer.js';
 
 // wrangler refuses a config whose [assets] directory does not exist, and the Worker suites read wrangler.toml: an
 // unbuilt web UI (a clean clone before `npm run web:build`) must not stop them. The browser tests build it themselves.
@@ -15,9 +17,11 @@ const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/i
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
  * retention; Postgres itself, stopped and started, in outage and usage-outage; enabled MCP servers, whose tools every
  * chat is offered, and the MCP host allowlist, in the tool suites; the default spend limit, which refuses every user's
- * priced turns, in spend-limits; the deployment system prompt): they run one at a time, after the others.
+ * priced turns, in spend-limits; the deployment system prompt). Each runs in a world of its own (its own Postgres,
+ * proxy, mock LLM and MCP server, from test/global-setup.ts), so they run beside the other files instead of one at a
+ * time after them.
  */
-const SERIAL = [
+const ISOLATED = [
   'test/worker/retention.test.ts',
   'test/worker/outage.test.ts',
   'test/worker/tools.test.ts',
@@ -57,7 +61,7 @@ const BINDINGS = (inject: Inject) => ({
 });
 
 /** A project of suites running inside workerd, with its own Postgres, proxy, mock LLM and push service (global setup). */
-function workerProject(opts: { name: string; include: string[]; exclude?: string[]; parallel: boolean; groupOrder: number }) {
+function workerProject(opts: { name: string; include: string[]; exclude?: string[] }) {
   return {
     resolve,
     plugins: [
@@ -71,9 +75,10 @@ function workerProject(opts: { name: string; include: string[]; exclude?: string
       name: opts.name,
       include: opts.include,
       exclude: opts.exclude ?? [],
-      fileParallelism: opts.parallel,
-      maxWorkers: opts.parallel ? 2 : 1,
-      sequence: { groupOrder: opts.groupOrder },
+      // Every project runs in one group, two files at a time on the whole (vitest refuses projects of one group with
+      // different 'maxWorkers', and the default depends on the machine's cores).
+      maxWorkers: 2,
+      sequence: { groupOrder: 0 },
       globalSetup: ['./test/global-setup.ts'],
       testTimeout: 20_000,
       hookTimeout: 30_000,
@@ -83,26 +88,18 @@ function workerProject(opts: { name: string; include: string[]; exclude?: string
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: LongestFirst },
     projects: [
-      workerProject({
-        name: 'worker',
-        include: ['test/worker/**/*.test.ts'],
-        exclude: SERIAL,
-        // Files run two at a time: each test makes its own users and chats, and the files that change what every
-        // chat sees (deployment settings, the cron, Postgres itself) run apart, in 'worker-serial', on a Postgres of
-        // their own.
-        parallel: true,
-        groupOrder: 0,
-      }),
-      workerProject({ name: 'worker-serial', include: SERIAL, parallel: false, groupOrder: 1 }),
+      // Each test makes its own users and chats: these files share one world.
+      workerProject({ name: 'worker', include: ['test/worker/**/*.test.ts'], exclude: ISOLATED }),
+      ...ISOLATED.map((file) => workerProject({ name: `worker:${path.basename(file, '.test.ts')}`, include: [file] })),
       {
         resolve,
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],
           environment: 'node',
-          // Runs beside the 'worker' project (same group), so it takes the same number of workers: vitest refuses
-          // projects of one group with different 'maxWorkers', and the default depends on the machine's cores.
+          // Runs beside the worker projects (same group), so it takes the same number of workers.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
           testTimeout: 60_000,

@@ -4,7 +4,8 @@
  * Swagger UI's files from swagger-ui-dist into web/dist/swagger-ui/ so /api/v2/docs needs no CDN.
  * `watch: true` rebuilds on every change (npm run dev); wrangler dev serves the new files on the next request.
  */
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,4 +90,60 @@ export async function buildWeb({ watch = false, log = () => {} } = {}) {
   });
   await first;
   return { close: () => watcher.close() };
+}
+
+/**
+ * The newest modification time of the files the build reads (web/ but its output, and the SDK's sources).
+ * @returns {number}
+ */
+function newestSource() {
+  let newest = 0;
+  /** @param {string} dir */
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (p !== WEB_DIST && e.name !== 'node_modules') walk(p);
+      } else newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  walk(WEB_DIR);
+  walk(path.join(ROOT, 'sdk', 'src'));
+  return newest;
+}
+
+/** Whether web/dist is a build of the sources as they are now (its index.html is newer than every source). */
+export function webDistFresh() {
+  const index = path.join(WEB_DIST, 'index.html');
+  return existsSync(index) && statSync(index).mtimeMs > newestSource();
+}
+
+/**
+ * Builds web/dist unless it is fresh, once across processes: the browser test files run in parallel, and a rebuild
+ * while another stack serves web/dist makes its `wrangler dev` reload the Worker (a scale test's CPU profile of the
+ * old isolate is then lost). A folder under .data is the lock; `build` runs in the caller's choice of process.
+ * @param {() => void} build
+ * @param {{ timeoutMs?: number }} [opts]
+ */
+export async function buildWebOnce(build, { timeoutMs = 300_000 } = {}) {
+  const lock = path.join(ROOT, '.data', 'web-build.lock');
+  await mkdir(path.dirname(lock), { recursive: true });
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (webDistFresh()) return;
+    try {
+      await mkdir(lock);
+    } catch {
+      // Another process builds: wait for it to finish (the lock goes away), then look again.
+      if (Date.now() > until) throw new Error(`web build lock ${lock} held for ${timeoutMs} ms: remove it if no build runs`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    try {
+      if (!webDistFresh()) build();
+    } finally {
+      await rmdir(lock);
+    }
+    return;
+  }
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { chromium, type Browser, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { ROOT } from '../../scripts/lib/web-build.mjs';
+import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
 
 export { ROOT };
 /**
@@ -26,8 +26,9 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Builds web/ and starts `scripts/dev.mjs` on free ports (throwaway Postgres, the mock LLM as the seeded default model). */
 export async function startWebStack(): Promise<LocalStack> {
-  // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version.
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' });
+  // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version. Only when the
+  // sources changed since the last build (`npm test` builds just before), and once for all the browser test files.
+  await buildWebOnce(() => execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' }));
   return await startLocalStack({
     root: ROOT,
     env: {

@@ -1,6 +1,6 @@
 /**
- * The deployment system prompt: it changes what every chat of the database sees, so this suite runs in
- * 'worker-serial', apart from the suites that count a chat's messages.
+ * The deployment system prompt: it changes what every chat of the database sees, so this suite runs in a world of its
+ * own (vitest.config.ts, ISOLATED), apart from the suites that count a chat's messages.
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';

@@ -1,0 +1,36 @@
+/**
+ * The order the suites start in: the longest files first, so that the two workers end together instead of one of them
+ * running a long file alone at the end. Vitest orders by the durations of the previous run, which a clean clone (CI)
+ * does not have: it then falls back to file size, which says little here (the outage suite is small and waits 35 s on
+ * Postgres; the browser tests start a whole stack). The list holds the files measured at over ~10 s on a 2-core
+ * machine (`npx vitest run --reporter=json`); a file not in it keeps vitest's order, after them.
+ */
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+const LONGEST_FIRST = [
+  'test/node/web.test.ts',
+  'test/node/scaletest.test.ts',
+  'test/worker/outage.test.ts',
+  'test/worker/admin-locks.test.ts',
+  'test/worker/chat-models.test.ts',
+  'test/worker/context.test.ts',
+  'test/worker/turns.test.ts',
+  'test/node/dev-tools.test.ts',
+  'test/worker/sdk-resume.test.ts',
+  'test/worker/webpush-security.test.ts',
+  'test/worker/chats.test.ts',
+  'test/worker/tools.test.ts',
+];
+
+function rank(spec: TestSpecification): number {
+  const i = LONGEST_FIRST.findIndex((f) => spec.moduleId.endsWith(f));
+  return i < 0 ? LONGEST_FIRST.length : i;
+}
+
+export default class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const base = await super.sort(files);
+    // Array.prototype.sort is stable: files of equal rank keep vitest's order.
+    return [...base].sort((a, b) => rank(a) - rank(b));
+  }
+}
