@@ -210,7 +210,8 @@ export class ChatdClient {
     const url = `${this.base()}/api/v2/chats/files?name=${encodeURIComponent(o.name)}`;
     const body = data instanceof Uint8Array ? new Blob([new Uint8Array(data)]) : data;
     const res = await this.send(new Request(url, { method: 'POST', body, headers: { ...this.credentials(), 'content-type': o.mediaType } }));
-    return await res.json<ChatFile>();
+    const file: unknown = await res.json();
+    return file as ChatFile;
   }
 
   /** A file's bytes (yours, or used by a chat you can read), as a Response: `.blob()`, `.arrayBuffer()`, `.body`. */
