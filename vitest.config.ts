@@ -17,7 +17,7 @@ const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/i
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
  * retention; Postgres itself, stopped and started, in outage and usage-outage; enabled MCP servers, whose tools every
  * chat is offered, and the MCP host allowlist, in the tool suites; the default spend limit, which refuses every user's
- * priced turns, in spend-limits; the deployment system prompt). Each runs in a world of its own (its own Postgres,
+ * priced turns, in spend-limits; the deployment system prompt; the file cleanup, which removes every unused upload). Each runs in a world of its own (its own Postgres,
  * proxy, mock LLM and MCP server, from test/global-setup.ts), so they run beside the other files instead of one at a
  * time after them.
  */
@@ -30,6 +30,8 @@ const ISOLATED = [
   'test/worker/usage-outage.test.ts',
   'test/worker/spend-limits.test.ts',
   'test/worker/system-prompt.test.ts',
+  // The file cleanup moves the clock 25 h ahead: every other suite's unused uploads would go.
+  'test/worker/files-cron.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];

@@ -9,11 +9,13 @@ import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
 import { log } from './core/log';
+import { cleanFiles, type FileCleanupReport } from './services/file-cleanup';
 
 export interface ScheduledReport {
   at: string;
   jobs: Record<string, { ok: boolean; detail: string; ms: number }>;
   retention?: RetentionReport;
+  files?: FileCleanupReport;
 }
 
 /** What the cron asks of a chat's object after deleting or archiving the chat. */
@@ -100,6 +102,13 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
       if (!r.ran) return 'skipped: another run holds the lock';
       const unreached = failed.purge + failed.refresh > 0 ? `; objects not told: ${failed.purge} purges, ${failed.refresh} refreshes` : '';
       return `archived ${r.archived}, deleted ${r.deleted} in ${r.batches} batches${r.complete ? '' : ' (out of time; the next run continues)'}${unreached}`;
+    });
+    // After the purge, so a purged chat's files go in the same run.
+    await job('files', async () => {
+      const r = await cleanFiles(db, env.FILES, { now, batchSize: opts.batchSize, budgetMs: opts.budgetMs });
+      report.files = r;
+      if (!r.ran) return 'skipped: another run holds the lock';
+      return `removed ${r.removed} files in ${r.batches} batches${r.complete ? '' : ' (the next run continues)'}`;
     });
     // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
     await job('reseal_provider_keys', async () => {

@@ -7,7 +7,6 @@
  * is off (wrangler dev otherwise relays every subrequest chunk to its Node process and keeps them for DevTools).
  * A table on stdout, JSON in bench/results/memtest-<time>.json.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { openInspector } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
 import { freePort } from './lib/ports.mjs';
+import { workerdRss } from './lib/workerd-rss.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[memtest] ${line}\n`);
@@ -30,31 +30,6 @@ if (!Number.isInteger(turns) || turns < 1 || !Number.isInteger(chars) || chars <
 
 /** @param {unknown} v @returns {Record<string, unknown>} */
 const rec = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {});
-
-/** The resident memory (kB) of every workerd process under `root`, largest first: the app's runtime is the largest. */
-/** @param {number} root */
-function workerdRss(root) {
-  /** @type {Map<number, { ppid: number, comm: string, rssKb: number }>} */
-  const all = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const status = readFileSync(`/proc/${d}/status`, 'utf8');
-      const field = (/** @type {string} */ k) => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(status)?.[1] ?? '';
-      all.set(Number(d), { ppid: Number(field('PPid')), comm: field('Name'), rssKb: Number(field('VmRSS') || 0) });
-    } catch {
-      // gone
-    }
-  }
-  const under = (/** @type {number} */ pid) => {
-    for (let p = pid, i = 0; p > 1 && i < 50; i++) {
-      if (p === root) return true;
-      p = all.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  return [...all.entries()].filter(([pid, p]) => p.comm === 'workerd' && under(pid)).map(([, p]) => p.rssKb).sort((a, b) => b - a);
-}
 
 async function main() {
   const inspectorPort = await freePort();

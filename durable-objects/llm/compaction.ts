@@ -7,6 +7,7 @@
 import type { ModelMessage } from 'ai';
 import { textOf, ToolCallPart, ToolResultPart, type Message } from '../../functions/core/chats';
 import { pairToolResults, resultText } from './tools';
+import { BINARY_PART_TOKENS, fileNote, fileParts, userParts, type FileBytes } from './file-input';
 
 export interface Summary {
   throughId: number;
@@ -30,9 +31,9 @@ export const estimateTokens = (text: string): number => Math.ceil(chars(text) / 
 const toolCalls = (m: Message) => m.content.flatMap((p) => { const c = ToolCallPart.safeParse(p); return c.success ? [c.data] : []; });
 const toolResults = (m: Message) => m.content.flatMap((p) => { const r = ToolResultPart.safeParse(p); return r.success ? [r.data] : []; });
 
-function toModelMessage(m: Message): ModelMessage | null {
+function toModelMessage(m: Message, files: FileBytes): ModelMessage | null {
   const text = textOf(m.content);
-  if (m.role === 'user') return { role: 'user', content: text };
+  if (m.role === 'user') return fileParts(m).length > 0 ? { role: 'user', content: userParts(m, files) } : { role: 'user', content: text };
   if (m.role === 'assistant') {
     const calls = toolCalls(m);
     if (calls.length === 0) return { role: 'assistant', content: text };
@@ -67,19 +68,20 @@ function plainText(m: Message, maxResultChars = Infinity): string {
     const t = resultText(r.result);
     return `[tool result ${r.name}${r.is_error ? ' (error)' : ''}: ${t.length > maxResultChars ? `${t.slice(0, maxResultChars)}…` : t}]`;
   });
-  return [textOf(m.content), ...calls, ...results].filter(Boolean).join('\n');
+  return [textOf(m.content), ...fileParts(m).map(fileNote), ...calls, ...results].filter(Boolean).join('\n');
 }
 
 /** A message for a summary request: tool calls and results as text (that request offers no tools). */
 function toSummaryMessage(m: Message): ModelMessage | null {
-  if (m.role === 'user') return { role: 'user', content: textOf(m.content) };
+  // A dropped file leaves its note ("[image: a.png]") in what the summary is made from.
+  if (m.role === 'user') return { role: 'user', content: plainText(m) };
   if (m.role === 'assistant' || m.role === 'tool') return { role: 'assistant', content: plainText(m, SUMMARY_RESULT_CHARS) };
   return null;
 }
 const SUMMARY_RESULT_CHARS = 2000;
 
 /** The prompt for a turn: system messages joined, then the summary (if any), then messages after it. */
-export function buildPrompt(history: readonly Message[], summary: Summary | null): Prompt {
+export function buildPrompt(history: readonly Message[], summary: Summary | null, files: FileBytes = new Map()): Prompt {
   const system = history
     .filter((m) => m.role === 'system')
     .map((m) => textOf(m.content))
@@ -87,17 +89,24 @@ export function buildPrompt(history: readonly Message[], summary: Summary | null
   if (summary) system.push(SUMMARY_PREFIX + summary.content);
   const messages = history
     .filter((m) => !summary || m.id > summary.throughId)
-    .map(toModelMessage)
+    .map((m) => toModelMessage(m, files))
     .filter((m): m is ModelMessage => m !== null);
   return { system: system.length ? system.join('\n\n') : undefined, messages: pairToolResults(messages) };
 }
 
 /** Estimated tokens of a prompt, or the provider's count for the last turn plus what came after it. */
 export function contextTokens(prompt: Prompt, history: readonly Message[], summary: Summary | null): number {
-  // Tool calls and results count, as their JSON.
+  // Tool calls and results count, as their JSON; a file sent as bytes counts a fixed amount.
+  let binary = 0;
+  const bytesAsNote = (_k: string, v: unknown) => {
+    if (!(v instanceof Uint8Array)) return v;
+    binary += 1;
+    return '';
+  };
   const text =
-    (prompt.system ?? '') + prompt.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('');
-  const estimated = estimateTokens(text);
+    (prompt.system ?? '') +
+    prompt.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content, bytesAsNote))).join('');
+  const estimated = estimateTokens(text) + binary * BINARY_PART_TOKENS;
   const live = history.filter((m) => !summary || m.id > summary.throughId);
   const lastAssistant = live.map((m, i) => ({ m, i })).filter(({ m }) => m.role === 'assistant' && m.usage).at(-1);
   if (!lastAssistant?.m.usage) return estimated;

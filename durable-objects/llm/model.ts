@@ -14,7 +14,7 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { APICallError, type LanguageModel, type ModelMessage } from 'ai';
+import { APICallError, UnsupportedFunctionalityError, type LanguageModel, type ModelMessage } from 'ai';
 import type { ResolvedModel } from '../../functions/core/model-resolve';
 import type { ModelOptions } from '../../functions/core/shapes/models';
 import type { TokenUsage } from '../../functions/core/chats';
@@ -191,6 +191,10 @@ export function toPrompt(system: string | undefined, messages: ModelMessage[], w
       });
       continue;
     }
+    if (m.role === 'user' && typeof m.content !== 'string' && m.content.some((p) => p.type === 'image' || p.type === 'file')) {
+      prompt.push({ role: 'user', content: userFileParts(m.content) });
+      continue;
+    }
     const text =
       typeof m.content === 'string' ? m.content : m.content.map((p) => (p.type === 'text' || p.type === 'reasoning' ? p.text : '')).join('');
     if (m.role === 'system') prompt.push({ role: 'system', content: text });
@@ -212,6 +216,23 @@ export function toPrompt(system: string | undefined, messages: ModelMessage[], w
     }
   }
   return prompt;
+}
+
+type UserContentParts = Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>;
+type ProviderUserParts = Extract<ProviderPrompt[number], { role: 'user' }>['content'];
+
+/** A user message with files in the provider's format: text parts, and files (images too) as file parts of bytes. */
+function userFileParts(parts: UserContentParts): ProviderUserParts {
+  return parts.flatMap((p): ProviderUserParts => {
+    if (p.type === 'text') return [{ type: 'text', text: p.text }];
+    if (p.type === 'image' && p.image instanceof Uint8Array) {
+      return [{ type: 'file', data: { type: 'data', data: p.image }, mediaType: p.mediaType ?? 'image' }];
+    }
+    if (p.type === 'file' && p.data instanceof Uint8Array) {
+      return [{ type: 'file', data: { type: 'data', data: p.data }, mediaType: p.mediaType, ...(p.filename ? { filename: p.filename } : {}) }];
+    }
+    return [];
+  });
 }
 
 /** A tool result's output for the provider: text, or an error text (the only kinds built here). */
@@ -267,6 +288,9 @@ async function openStream(model: ProviderModel, options: CallOptions, maxRetries
 export function classify(e: unknown, partial: { text: string; reasoning: string }, timedOut: boolean): ModelError {
   if (e instanceof ModelError) return new ModelError(e.kind, e.message, partial);
   if (timedOut) return new ModelError('timeout', 'The model did not answer in time.', partial);
+  if (UnsupportedFunctionalityError.isInstance(e)) {
+    return new ModelError('invalid_request', `The model's provider cannot take this input (${e.functionality}); remove the file or pick another model.`, partial);
+  }
   const api = findApiCallError(e);
   if (api) {
     const s = api.statusCode;

@@ -4,7 +4,7 @@
  * method without a rule does not compile (`RULES` covers the RPC interface), and test/worker/room-guard.test.ts fails
  * on a public method of the class that is not listed, or that lets a stranger through.
  */
-import { ownsChat, type ChatActor } from '../../functions/core/access';
+import { canReadChat, ownsChat, type ChatActor } from '../../functions/core/access';
 import type { Chat } from '../../functions/core/chats';
 import { fail, NOT_FOUND, type ChatRoomRpc, type RoomFailure } from '../../functions/core/room-api';
 
@@ -54,6 +54,7 @@ export type GuardedMethod = { [K in RpcMethod]: (typeof RULES)[K] extends 'read'
 export function refusal(rule: 'read' | 'write', actor: ChatActor, chat: Chat): RoomFailure | null {
   switch (rule) {
     case 'read':
+      return canReadChat(actor, chat) ? null : fail(404, NOT_FOUND);
     case 'write':
       return ownsChat(actor, chat) ? null : fail(404, NOT_FOUND);
   }

@@ -68,6 +68,7 @@ export abstract class RoomBase extends DurableObject<Env> {
       idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
       maxRetries: s.LLM_MAX_RETRIES,
       toolbox: this.toolbox,
+      files: env.FILES,
     });
     const deps = { chatId, state: this.state, store: this.store, hub: this.hub };
     this.turns = new Turns({

@@ -16,6 +16,8 @@ import { promptContextItems, renderPromptContext, type PromptContextItem } from 
 import { DEFAULT_MAX_STEPS, sealBinding, type ResolvedModel } from '../../functions/core/model-resolve';
 import type { Message, Part, PendingToolCall } from '../../functions/core/chats';
 import { Toolbox, type PinnedResource } from './toolbox';
+import { fileParts } from '../llm/file-input';
+import { getChatFileKeys } from '../../sql/generated/files.queries';
 import type { CallOutcome, Turn } from './turn';
 import { maxStepsNote, stepsSince, toolCallParts } from './tool-steps';
 
@@ -26,6 +28,8 @@ export interface RunnerDeps {
   idleTimeoutMs: number;
   maxRetries: number;
   toolbox: Toolbox;
+  /** Chat files' bytes (R2). */
+  files: R2Bucket;
 }
 
 /** Where a turn's calls hand what they produce, and read the history they answer. */
@@ -161,7 +165,8 @@ export class TurnRunner {
     }
     const cfg = turn.resolved.config;
     const withContext = await this.withPinnedContext(history, cfg.context_limit, turn.hasAgent);
-    let prompt = buildPrompt(withContext, this.summary);
+    const files = await this.fileBytes(turn, history);
+    let prompt = buildPrompt(withContext, this.summary, files);
     if (!shouldCompact(contextTokens(prompt, history, this.summary), cfg.context_limit, cfg.compression_threshold)) return prompt;
     const plan = compactionPlan(history, this.summary);
     if (!plan) return prompt;
@@ -191,11 +196,33 @@ export class TurnRunner {
       );
       this.summary = { throughId: plan.through, content: r.text };
       this.compactions += 1;
-      prompt = buildPrompt(withContext, this.summary);
+      prompt = buildPrompt(withContext, this.summary, files);
     } catch (e) {
       log('warn', 'compaction failed; using the full history', { chat_id: this.deps.chatId(), error: String(e) });
     }
     return prompt;
+  }
+
+  /**
+   * The bytes of the files the prompt sends (user messages after the summary), from R2: read once per turn (its tool
+   * steps reuse them), never kept in the message cache. No statement and no R2 read for a chat without files.
+   */
+  private async fileBytes(turn: Turn, history: readonly Message[]): Promise<Map<string, Uint8Array>> {
+    const through = this.summary?.throughId ?? 0;
+    const wanted = [...new Set(history.filter((m) => m.role === 'user' && m.id > through).flatMap((m) => fileParts(m).map((f) => f.file_id)))];
+    turn.files ??= new Map();
+    const have = turn.files;
+    const missing = wanted.filter((id) => !have.has(id));
+    if (missing.length === 0) return have;
+    const rows = await getChatFileKeys.run({ ids: missing, chat_id: this.deps.chatId() }, this.deps.db());
+    await Promise.all(
+      rows.map(async (r) => {
+        const object = await this.deps.files.get(r.r2_key);
+        if (object) have.set(r.id, new Uint8Array(await object.arrayBuffer()));
+        else log('error', 'a file row has no bytes', { chat_id: this.deps.chatId(), file_id: r.id });
+      }),
+    );
+    return have;
   }
 
   /**

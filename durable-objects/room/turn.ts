@@ -55,6 +55,8 @@ export interface Turn {
   history: Message[] | null;
   /** Whether the chat has an agent (then its pinned context is read for the prompt). */
   hasAgent: boolean;
+  /** The bytes of the files its prompt sends, read from R2 by its first call and dropped with the turn. */
+  files?: Map<string, Uint8Array>;
 }
 
 /**

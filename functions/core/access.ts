@@ -40,6 +40,15 @@ export function ownsChat(actor: ChatActor, chat: { owner_id: string }): boolean 
   return actor.userId === chat.owner_id;
 }
 
+/**
+ * Whether the actor may read a chat: its messages, its stream, and the files its messages use. The one read rule: the
+ * chat object's guard (`read`) applies it, and sql/queries/files.sql (GetReadableChatFile) states it for a file's
+ * chats (`c.owner_id = :user_id`); sharing extends both here and there.
+ */
+export function canReadChat(actor: ChatActor, chat: { owner_id: string }): boolean {
+  return ownsChat(actor, chat);
+}
+
 /** An agent, authenticated by its own token. */
 export interface Agent {
   id: string;

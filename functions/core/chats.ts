@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { Chat, Int8, Message, QueuedMessage, TextPart, Timestamp, TokenUsage, type Part } from './shapes/chat';
 import { mapShape } from './shapes/map-shape';
+import { FileInputPart, MAX_FILES_PER_MESSAGE } from './shapes/files';
 import { formatMicros } from './usage-cost';
 
 export const MAX_MESSAGE_CHARS = 200_000;
@@ -26,20 +27,24 @@ export {
   Usage,
 } from './shapes/chat';
 
-/** User input: a string (one text part) or a list of text parts; never empty, bounded. */
+/** User input: a string (one text part) or a list of text and file parts; never empty, bounded. */
 export const UserContent = z
   .union([
     z.string(),
     z
-      .array(TextPart)
+      .array(z.discriminatedUnion('type', [TextPart, FileInputPart]))
       .min(1, { message: 'must contain at least one part' })
       .max(MAX_MESSAGE_PARTS, { message: `must have at most ${MAX_MESSAGE_PARTS} parts` }),
   ])
-  .transform((c): z.infer<typeof TextPart>[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
-  .refine((parts) => parts.some((p) => p.text.trim().length > 0), { message: 'must not be empty' })
-  .refine((parts) => parts.reduce((n, p) => n + p.text.length, 0) <= MAX_MESSAGE_CHARS, {
+  .transform((c): UserInputPart[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c))
+  .refine((parts) => parts.some((p) => p.type === 'file' || p.text.trim().length > 0), { message: 'must not be empty' })
+  .refine((parts) => parts.filter((p) => p.type === 'file').length <= MAX_FILES_PER_MESSAGE, {
+    message: `must attach at most ${MAX_FILES_PER_MESSAGE} files`,
+  })
+  .refine((parts) => parts.reduce((n, p) => n + (p.type === 'text' ? p.text.length : 0), 0) <= MAX_MESSAGE_CHARS, {
     message: `must be at most ${MAX_MESSAGE_CHARS} characters`,
   });
+export type UserInputPart = z.infer<typeof TextPart> | FileInputPart;
 
 export const Labels = z
   .record(z.string().min(1).max(64), z.string().max(256))

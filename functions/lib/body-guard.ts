@@ -65,12 +65,16 @@ export function jsonProblem(value: unknown): { field: string; detail: string } |
   return null;
 }
 
+/** The file upload route (functions/routes/files.ts). */
+export const UPLOAD_PATH = '/api/v2/chats/files';
+
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
 /** The middleware (app-wide, before routes and authentication). */
 export const bodyGuard = createMiddleware<AppEnv>(async (c, next) => {
   const raw = c.req.raw;
-  if (raw.body === null) {
+  // A file upload is its own bytes (up to 10 MiB, any type): the upload route counts and checks them as they stream.
+  if (raw.body === null || (raw.method === 'POST' && c.req.path === UPLOAD_PATH)) {
     await next();
     return;
   }

@@ -10,8 +10,9 @@ import { Labels, titleFrom, UserContent, type Part, type Role } from '../core/ch
 import { listChats } from '../services/chat-list';
 import { Chat, ChatStatus, Message, QueuedMessage } from '../core/shapes/chat';
 import { agentExists } from '../services/agent-context';
+import { resolveFileParts } from '../services/files';
 
-const Content = UserContent.openapi({ description: 'A string (one text part) or a list of text parts' });
+const Content = UserContent.openapi({ description: 'A string (one text part) or a list of text and file parts (at most 10 files)' });
 const MessageId = z
   .string()
   .regex(/^[1-9][0-9]{0,17}$/, { message: 'must be a message id' })
@@ -55,7 +56,7 @@ const app = router()
       if (body.agent_id !== undefined && !(await agentExists(c.var.db, body.agent_id))) {
         throw badRequest('Unknown agent.', [{ field: 'agent_id', detail: 'no agent has this id' }]);
       }
-      const content: Part[] = body.content;
+      const content: Part[] = await resolveFileParts(c.var.db, c.var.actor.userId, body.content);
       // The deployment system prompt is added by the chat's object, read on its own warm connection inside the
       // creation transaction (no Worker-side Postgres session for it).
       const messages: { role: Role; content: Part[] }[] = [{ role: 'user', content }];
@@ -193,7 +194,7 @@ const app = router()
       const body = c.req.valid('json');
       const r = unwrap(
         await room(c.env, id).postMessage(chatActor(c.var.actor), {
-          content: body.content,
+          content: await resolveFileParts(c.var.db, c.var.actor.userId, body.content),
           modelConfigId: body.model_config_id ?? null,
           busyBehavior: body.busy_behavior,
           idempotencyKey: c.req.valid('header')['idempotency-key'] ?? null,
@@ -216,9 +217,8 @@ const app = router()
     }),
     async (c) => {
       const { id, message_id } = c.req.valid('param');
-      const message = unwrap(
-        await room(c.env, id).editMessage(chatActor(c.var.actor), { messageId: message_id, content: c.req.valid('json').content }),
-      );
+      const content = await resolveFileParts(c.var.db, c.var.actor.userId, c.req.valid('json').content);
+      const message = unwrap(await room(c.env, id).editMessage(chatActor(c.var.actor), { messageId: message_id, content }));
       return c.json({ message }, 200);
     },
   )

@@ -24,6 +24,7 @@
  * @property {number} [tool_times]
  * @property {string} [tools]
  * @property {string} [tool_text]
+ * @property {boolean} [describe_files]
  */
 
 /** Knob name → kind of value it takes. */
@@ -46,6 +47,7 @@ const KNOBS = /** @type {const} */ ({
   tool_times: 'count',
   tools: 'string',
   tool_text: 'string',
+  describe_files: 'boolean',
 });
 
 export const MAX_MS = 10 * 60 * 1000;

@@ -25,6 +25,41 @@ function contentText(content) {
 }
 
 /**
+ * A data URL's media type and decoded size.
+ * @param {unknown} url
+ */
+function dataUrl(url) {
+  const m = typeof url === 'string' ? /^data:([^;,]+)(;base64)?,(.*)$/s.exec(url) : null;
+  if (!m) return { mediaType: 'url', size: 0 };
+  const body = m[3] ?? '';
+  return { mediaType: m[1] ?? '', size: m[2] ? Buffer.from(body, 'base64').length : body.length };
+}
+
+/**
+ * The `describe_files` reply: what images and files the message carried (OpenAI `image_url` parts and `file` parts with
+ * `file_data`), e.g. `Saw 1 image: image/png 68 bytes; 1 file: a.pdf application/pdf 1024 bytes.`
+ * @param {unknown} content
+ */
+export function describeFiles(content) {
+  /** @type {string[]} */
+  const images = [];
+  /** @type {string[]} */
+  const files = [];
+  for (const p of Array.isArray(content) ? /** @type {unknown[]} */ (content) : []) {
+    if (!isObject(p)) continue;
+    if (p.type === 'image_url' && isObject(p.image_url)) {
+      const d = dataUrl(p.image_url.url);
+      images.push(`${d.mediaType} ${d.size} bytes`);
+    } else if (p.type === 'file' && isObject(p.file)) {
+      const d = dataUrl(p.file.file_data);
+      files.push(`${typeof p.file.filename === 'string' ? p.file.filename : '(unnamed)'} ${d.mediaType} ${d.size} bytes`);
+    }
+  }
+  const list = (/** @type {string[]} */ xs, /** @type {string} */ one) => `${xs.length} ${one}${xs.length === 1 ? '' : 's'}${xs.length ? `: ${xs.join(', ')}` : ''}`;
+  return `Saw ${list(images, 'image')}; ${list(files, 'file')}.`;
+}
+
+/**
  * @param {string} text
  * @returns {string[]}  word-sized pieces that concatenate back to the text (trailing whitespace dropped)
  */
@@ -76,7 +111,10 @@ export function plan(body, global) {
   const toolCalls = steps && step < steps.length && (steps[step]?.length ?? 0) > 0 ? (steps[step] ?? null) : null;
   // The gate of another step does not hold this request.
   if (cfg.gate_step !== undefined && cfg.gate_step !== step) delete cfg.gate;
-  let reply = toolCalls ? (cfg.tool_text ?? '') : (cfg.reply ?? (step > 0 ? toolResultsReply(messages, lastUser) : null) ?? `Echo: ${text}`.trim());
+  const described = cfg.describe_files && last ? describeFiles(last.content) : null;
+  let reply = toolCalls
+    ? (cfg.tool_text ?? '')
+    : (cfg.reply ?? described ?? (step > 0 ? toolResultsReply(messages, lastUser) : null) ?? `Echo: ${text}`.trim());
   if (cfg.chunks !== undefined && !toolCalls) {
     const words = reply.match(/\S+/g) ?? ['word'];
     const out = [];

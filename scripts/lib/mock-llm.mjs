@@ -60,6 +60,8 @@
  *                        A test holds a turn open with it for exactly as long as it needs, whatever the machine's speed.
  *   gate_after=N         the content deltas sent before waiting at the gate.
  *   gate_step=N          the gate holds only the request at tool step N (see below); other steps pass it.
+ *   describe_files[=true] reply with what images and files the last user message carried (their count, media types
+ *                        and decoded sizes): `Saw 1 image: image/png 68 bytes; 0 files.` (tests prove the model saw them).
  *
  * Tool calls (OpenAI `tool_calls`; scripts/lib/mock-llm-tools.mjs): the requests of one turn with tools all carry the
  * same last user message, so the same knobs; the STEP of a request is the number of assistant messages with

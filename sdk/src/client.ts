@@ -9,7 +9,7 @@ import { parseTicket } from './frames.js';
 import { retryingFetch, type Fetch, type RetryOptions } from './retry.js';
 import { ChatStream, type StreamOptions } from './stream.js';
 import { browserTransport, nodeTransport, type StreamTransport } from './transport.js';
-import type { Chat, Message, paths } from './types.js';
+import type { Chat, ChatFile, Message, paths } from './types.js';
 
 export interface ClientOptions {
   /** The deployment's origin, e.g. `https://chat.example.com` (the API lives under `/api/v2`). */
@@ -200,6 +200,44 @@ export class ChatdClient {
   promoteQueued = (id: string, qid: string) => ok(this.raw.POST('/api/v2/chats/{id}/queue/{qid}/promote', { params: { path: { id, qid } } }));
   context = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/context', { params: { path: { id } } }));
   repinContext = (id: string) => ok(this.raw.PUT('/api/v2/chats/{id}/context', { params: { path: { id } } }));
+  // ------------------------------------------------------------------ files
+
+  /**
+   * Uploads a file (at most 10 MiB; png, jpeg, gif, webp, pdf, plain text, markdown, csv, json): its bytes are the
+   * body, `mediaType` its Content-Type. Attach it with a part `{type: "file", file_id: file.id}`.
+   */
+  async uploadFile(data: Blob | Uint8Array | ArrayBuffer, o: { name: string; mediaType: string }): Promise<ChatFile> {
+    const url = `${this.base()}/api/v2/chats/files?name=${encodeURIComponent(o.name)}`;
+    const body = data instanceof Uint8Array ? new Blob([new Uint8Array(data)]) : data;
+    const res = await this.send(new Request(url, { method: 'POST', body, headers: { ...this.credentials(), 'content-type': o.mediaType } }));
+    const file: unknown = await res.json();
+    return file as ChatFile;
+  }
+
+  /** A file's bytes (yours, or used by a chat you can read), as a Response: `.blob()`, `.arrayBuffer()`, `.body`. */
+  async downloadFile(id: string): Promise<Response> {
+    return await this.send(new Request(`${this.base()}/api/v2/chats/files/${encodeURIComponent(id)}`, { headers: this.credentials() }));
+  }
+
+  /** The files used by a chat's messages. */
+  chatFiles = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/files', { params: { path: { id } } }));
+
+  private base(): string {
+    return this.options.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** A request outside openapi-fetch (binary bodies): its response when 2xx, else the ChatdError it stands for. */
+  private async send(req: Request): Promise<Response> {
+    let res: Response;
+    try {
+      res = await (this.options.fetch ?? ((r: Request) => globalThis.fetch(r)))(req);
+    } catch (e) {
+      throw ChatdError.network(e);
+    }
+    if (res.ok) return res;
+    throw ChatdError.fromBody(res.status, await res.json().catch(() => null), res.headers);
+  }
+
   // ------------------------------------------------------------------ tools
 
   /** The tools the chat's turns see (`<server>__<tool>`), with their approval modes, and the servers left out. */

@@ -37,6 +37,9 @@ export type ChatTools = Schemas['ChatTools'];
 export type StreamStats = Schemas['StreamStats'];
 export type StreamEvent = Schemas['StreamEvent'];
 export type ErrorBody = Schemas['Error'];
+export type ChatFile = Schemas['ChatFile'];
+export type FilePart = Schemas['FilePart'];
+export type FileInputPart = Schemas['FileInputPart'];
 /** One field's problem in a 400's `validations`. */
 export type Validation = NonNullable<ErrorBody['validations']>[number];
 

@@ -4,6 +4,7 @@
  * them (`functions/core/chats.ts`). Change a field here and every side follows.
  */
 import { z } from '@hono/zod-openapi';
+import { FilePart } from './files';
 
 export const TextPart = z.object({ type: z.literal('text'), text: z.string() }).strict().openapi('TextPart');
 export const ReasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() }).strict().openapi('ReasoningPart');
@@ -32,15 +33,15 @@ export const ToolResultPart = z
   .strict()
   .openapi('ToolResultPart', { description: 'A tool result, in a `tool` message' });
 export type ToolResultPart = z.infer<typeof ToolResultPart>;
-/** The parts this server produces and accepts (users send text parts only). */
-export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart, ToolCallPart, ToolResultPart]).openapi('Part');
+/** The parts this server produces and accepts (users send text and file parts). */
+export const Part = z.discriminatedUnion('type', [TextPart, ReasoningPart, ToolCallPart, ToolResultPart, FilePart]).openapi('Part');
 export type Part = z.infer<typeof Part>;
 
 /** A part of a stored message: a known part, or a kind added later, kept as it is. */
 export const MessagePart = z.union([Part, z.looseObject({ type: z.string() })]).openapi('MessagePart', {
   description:
     '{type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | ' +
-    '{type:"tool_result", tool_call_id, name, result, is_error} (tool)',
+    '{type:"tool_result", tool_call_id, name, result, is_error} (tool) | {type:"file", file_id, name, media_type, size} (user)',
 });
 export type MessagePart = z.infer<typeof MessagePart>;
 

@@ -389,8 +389,8 @@ export interface paths {
                     "application/json": {
                         /** Format: uuid */
                         agent_id?: string;
-                        /** @description A string (one text part) or a list of text parts */
-                        content: string | components["schemas"]["TextPart"][];
+                        /** @description A string (one text part) or a list of text and file parts (at most 10 files) */
+                        content: string | (components["schemas"]["TextPart"] | components["schemas"]["FileInputPart"])[];
                         labels?: {
                             [key: string]: string;
                         };
@@ -802,6 +802,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/chats/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The files used by the chat's messages */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Files */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            files: components["schemas"]["ChatFile"][];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/chats/{id}/interrupt": {
         parameters: {
             query?: never;
@@ -972,8 +1048,8 @@ export interface paths {
                          * @enum {string}
                          */
                         busy_behavior?: "queue" | "interrupt";
-                        /** @description A string (one text part) or a list of text parts */
-                        content: string | components["schemas"]["TextPart"][];
+                        /** @description A string (one text part) or a list of text and file parts (at most 10 files) */
+                        content: string | (components["schemas"]["TextPart"] | components["schemas"]["FileInputPart"])[];
                         /** Format: uuid */
                         model_config_id?: string;
                     };
@@ -1091,8 +1167,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description A string (one text part) or a list of text parts */
-                        content: string | components["schemas"]["TextPart"][];
+                        /** @description A string (one text part) or a list of text and file parts (at most 10 files) */
+                        content: string | (components["schemas"]["TextPart"] | components["schemas"]["FileInputPart"])[];
                     };
                 };
             };
@@ -2314,6 +2390,171 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Upload a file: the body is its bytes and Content-Type its media type (or multipart/form-data, field 'file') */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description The file's name (multipart: defaults to the part's) */
+                    name?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description image/png, image/jpeg, image/gif, image/webp, application/pdf, text/plain, text/markdown, text/csv or application/json; at most 10 MiB */
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            responses: {
+                /** @description The file */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChatFile"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body is too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unsupported type, or bytes that are not the type claimed */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                        };
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/files/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file's bytes: its uploader's, or used by a chat you can read */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file's bytes, with its media type */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -4710,6 +4951,17 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "oversize" | "unreadable" | "invalid" | "excluded";
         };
+        ChatFile: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            media_type: string;
+            name: string;
+            /** @description Hex SHA-256 of the bytes */
+            sha256: string;
+            size: number;
+        };
         ChatModel: {
             context_limit: number;
             display_name: string;
@@ -4793,6 +5045,29 @@ export interface components {
                 field: string;
             }[];
         };
+        /** @description Attaches an uploaded file (yours) to the message */
+        FileInputPart: {
+            /** Format: uuid */
+            file_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "file";
+        };
+        /** @description A file attached to a user message; its bytes: GET /chats/files/{file_id} */
+        FilePart: {
+            /** Format: uuid */
+            file_id: string;
+            media_type: string;
+            name: string;
+            size: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "file";
+        };
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -4845,8 +5120,8 @@ export interface components {
             role: components["schemas"]["Role"];
             usage?: components["schemas"]["Usage"];
         };
-        /** @description {type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | {type:"tool_result", tool_call_id, name, result, is_error} (tool) */
-        MessagePart: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"] | ({
+        /** @description {type:"text", text} | {type:"reasoning", text} | {type:"tool_call", tool_call_id, name, args} (assistant) | {type:"tool_result", tool_call_id, name, result, is_error} (tool) | {type:"file", file_id, name, media_type, size} (user) */
+        MessagePart: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"] | components["schemas"]["FilePart"] | ({
             type: string;
         } & {
             [key: string]: unknown;
@@ -4905,7 +5180,7 @@ export interface components {
             /** @description Streamable HTTP endpoint: https on a public host (see MCP_ALLOW_INSECURE_URLS) */
             url: string;
         };
-        Part: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"];
+        Part: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"] | components["schemas"]["FilePart"];
         /** @description A tool call waiting for approval (status requires_action) */
         PendingToolCall: {
             args: {
@@ -5315,6 +5590,40 @@ export const schemas = {
         "message"
       ]
     },
+    "FilePart": {
+      "type": "object",
+      "properties": {
+        "type": {
+          "type": "string",
+          "enum": [
+            "file"
+          ],
+          "description": "discriminator enum property added by openapi-typescript"
+        },
+        "file_id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "name": {
+          "type": "string"
+        },
+        "media_type": {
+          "type": "string"
+        },
+        "size": {
+          "type": "integer"
+        }
+      },
+      "required": [
+        "type",
+        "file_id",
+        "name",
+        "media_type",
+        "size"
+      ],
+      "additionalProperties": false,
+      "description": "A file attached to a user message; its bytes: GET /chats/files/{file_id}"
+    },
     "LastError": {
       "type": "object",
       "properties": {
@@ -5388,6 +5697,9 @@ export const schemas = {
           "$ref": "#/$defs/ToolResultPart"
         },
         {
+          "$ref": "#/$defs/FilePart"
+        },
+        {
           "type": "object",
           "properties": {
             "type": {
@@ -5400,7 +5712,7 @@ export const schemas = {
           "additionalProperties": {}
         }
       ],
-      "description": "{type:\"text\", text} | {type:\"reasoning\", text} | {type:\"tool_call\", tool_call_id, name, args} (assistant) | {type:\"tool_result\", tool_call_id, name, result, is_error} (tool)"
+      "description": "{type:\"text\", text} | {type:\"reasoning\", text} | {type:\"tool_call\", tool_call_id, name, args} (assistant) | {type:\"tool_result\", tool_call_id, name, result, is_error} (tool) | {type:\"file\", file_id, name, media_type, size} (user)"
     },
     "Part": {
       "oneOf": [
@@ -5415,6 +5727,9 @@ export const schemas = {
         },
         {
           "$ref": "#/$defs/ToolResultPart"
+        },
+        {
+          "$ref": "#/$defs/FilePart"
         }
       ],
       "discriminator": {
@@ -5423,7 +5738,8 @@ export const schemas = {
           "text": "#/$defs/TextPart",
           "reasoning": "#/$defs/ReasoningPart",
           "tool_call": "#/$defs/ToolCallPart",
-          "tool_result": "#/$defs/ToolResultPart"
+          "tool_result": "#/$defs/ToolResultPart",
+          "file": "#/$defs/FilePart"
         }
       }
     },
