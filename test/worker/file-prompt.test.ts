@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { makeUser, sdk, startChat, testEnv, textOf } from './helpers';
 import { PDF, PNG, upload } from './file-fixtures';
 
-const File = z.object({ id: z.uuid() }).passthrough();
-const Recorded = z.array(z.object({ body: z.unknown() }).passthrough());
-const UserMessage = z.object({ role: z.literal('user'), content: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]) }).passthrough();
-const Body = z.object({ messages: z.array(z.object({ role: z.string() }).passthrough()) }).passthrough();
+const File = z.object({ id: z.uuid() }).loose();
+const Recorded = z.array(z.object({ body: z.unknown() }).loose());
+const UserMessage = z.object({ role: z.literal('user'), content: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]) }).loose();
+const Body = z.object({ messages: z.array(z.object({ role: z.string() }).loose()) }).loose();
 
 /** The last recorded model request whose last user message contains `marker`. */
 async function requestWith(marker: string) {

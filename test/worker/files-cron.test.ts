@@ -5,7 +5,7 @@ import { runScheduled } from '../../functions/scheduled';
 import { makeUser, sdk, startChat, testDb } from './helpers';
 import { download, PNG, upload } from './file-fixtures';
 
-const File = z.object({ id: z.uuid() }).passthrough();
+const File = z.object({ id: z.uuid() }).loose();
 const HOUR = 3_600_000;
 
 /** The file's R2 key, or null when its row is gone. */
