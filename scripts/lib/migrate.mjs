@@ -94,7 +94,19 @@ export async function appliedVersions(db) {
 async function withLock(db, fn) {
   // Migrations may run long (index builds); the role's default statement_timeout is for the application.
   await db.query('SET statement_timeout = 0');
-  await db.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+  // The wait for the lock gives up every 500 ms and starts again: a statement waiting on the lock holds a snapshot,
+  // and CREATE INDEX CONCURRENTLY in the holder's online part waits for every older snapshot (a deadlock when it
+  // waits for ours). Each new try has a newer snapshot, which the index build does not wait for.
+  await db.query("SET lock_timeout = '500ms'");
+  for (;;) {
+    try {
+      await db.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+      break;
+    } catch (e) {
+      if (!(e instanceof Error && 'code' in e && e.code === '55P03')) throw e; // lock_not_available: try again
+    }
+  }
+  await db.query('RESET lock_timeout');
   try {
     return await fn();
   } finally {
