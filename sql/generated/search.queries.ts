@@ -33,7 +33,7 @@ export interface ISearchMessagesQuery {
   result: ISearchMessagesResult;
 }
 
-const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":821,"b":829}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":910,"b":912}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1250,"b":1256}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1270,"b":1277}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it\n-- grows (chats shared with the user, directly or through a group).\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n), query AS (\n    SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q\n), page AS MATERIALIZED (\n    SELECT m.id, m.chat_id, m.role, m.content, m.created_at, ts_rank_cd(m.search_tsv, query.q) AS rank\n    FROM query, chat_messages m\n    JOIN readable_chats rc ON rc.id = m.chat_id\n    WHERE m.search_tsv @@ query.q AND NOT m.deleted\n    ORDER BY rank DESC, m.created_at DESC, m.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    p.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(p.role, p.content),\n        query.q,\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN readable_chats rc ON rc.id = p.chat_id\nCROSS JOIN query\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
+const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":821,"b":829}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":1233,"b":1235},{"a":1400,"b":1402},{"a":1873,"b":1875}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1492,"b":1498}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1512,"b":1519}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it\n-- grows (chats shared with the user, directly or through a group).\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n), page AS MATERIALIZED (\n    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their\n    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.\n    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,\n        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank\n    FROM chat_messages m\n    JOIN readable_chats rc ON rc.id = m.chat_id\n    WHERE m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted\n    ORDER BY rank DESC, m.created_at DESC, m.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    p.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(p.role, p.content),\n        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN readable_chats rc ON rc.id = p.chat_id\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
 
 /**
  * Query generated from SQL:
@@ -49,13 +49,14 @@ const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":t
  *     SELECT c.id, c.title, c.archived
  *     FROM chats c
  *     WHERE c.owner_id = :user_id!::uuid
- * ), query AS (
- *     SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q
  * ), page AS MATERIALIZED (
- *     SELECT m.id, m.chat_id, m.role, m.content, m.created_at, ts_rank_cd(m.search_tsv, query.q) AS rank
- *     FROM query, chat_messages m
+ *     -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
+ *     -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
+ *     SELECT m.id, m.chat_id, m.role, m.content, m.created_at,
+ *         ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank
+ *     FROM chat_messages m
  *     JOIN readable_chats rc ON rc.id = m.chat_id
- *     WHERE m.search_tsv @@ query.q AND NOT m.deleted
+ *     WHERE m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted
  *     ORDER BY rank DESC, m.created_at DESC, m.id DESC
  *     LIMIT :limit!::int OFFSET :offset!::int
  * )
@@ -69,13 +70,12 @@ const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":t
  *     ts_headline(
  *         'chatd_search'::regconfig,
  *         chat_message_search_text(p.role, p.content),
- *         query.q,
+ *         websearch_to_tsquery('chatd_search'::regconfig, :q!::text),
  *         'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)
  *             || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "'
  *     ) AS "snippet!"
  * FROM page p
  * JOIN readable_chats rc ON rc.id = p.chat_id
- * CROSS JOIN query
  * ORDER BY p.rank DESC, p.created_at DESC, p.id DESC
  * ```
  */
@@ -115,7 +115,7 @@ export interface IGetChatsMatchingQuery {
   result: IGetChatsMatchingResult;
 }
 
-const getChatsMatchingIR: any = {"usedParamSet":{"user_id":true,"q":true,"archived":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":278,"b":286}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":367,"b":369}]},{"name":"archived","required":true,"transform":{"type":"scalar"},"locs":[{"a":447,"b":456}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":773,"b":779}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":793,"b":800}]}],"statement":"-- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant\n-- message matches, most recently active first, like GET /chats.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.*\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n), query AS (\n    SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q\n)\nSELECT rc.*\nFROM readable_chats rc, query\nWHERE rc.archived = :archived!::boolean\n    AND (\n        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ query.q\n        OR EXISTS (\n            SELECT 1 FROM chat_messages m\n            WHERE m.chat_id = rc.id AND m.search_tsv @@ query.q AND NOT m.deleted\n        )\n    )\nORDER BY rc.updated_at DESC, rc.id DESC\nLIMIT :limit!::int OFFSET :offset!::int"};
+const getChatsMatchingIR: any = {"usedParamSet":{"user_id":true,"archived":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":278,"b":286}]},{"name":"archived","required":true,"transform":{"type":"scalar"},"locs":[{"a":351,"b":360}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":511,"b":513},{"a":688,"b":690}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":779,"b":785}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":799,"b":806}]}],"statement":"-- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant\n-- message matches, most recently active first, like GET /chats.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.*\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n)\nSELECT rc.*\nFROM readable_chats rc\nWHERE rc.archived = :archived!::boolean\n    AND (\n        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        OR EXISTS (\n            SELECT 1 FROM chat_messages m\n            WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted\n        )\n    )\nORDER BY rc.updated_at DESC, rc.id DESC\nLIMIT :limit!::int OFFSET :offset!::int"};
 
 /**
  * Query generated from SQL:
@@ -126,17 +126,15 @@ const getChatsMatchingIR: any = {"usedParamSet":{"user_id":true,"q":true,"archiv
  *     SELECT c.*
  *     FROM chats c
  *     WHERE c.owner_id = :user_id!::uuid
- * ), query AS (
- *     SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q
  * )
  * SELECT rc.*
- * FROM readable_chats rc, query
+ * FROM readable_chats rc
  * WHERE rc.archived = :archived!::boolean
  *     AND (
- *         to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ query.q
+ *         to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
  *         OR EXISTS (
  *             SELECT 1 FROM chat_messages m
- *             WHERE m.chat_id = rc.id AND m.search_tsv @@ query.q AND NOT m.deleted
+ *             WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted
  *         )
  *     )
  * ORDER BY rc.updated_at DESC, rc.id DESC

@@ -10,13 +10,14 @@ WITH readable_chats AS NOT MATERIALIZED (
     SELECT c.id, c.title, c.archived
     FROM chats c
     WHERE c.owner_id = :user_id!::uuid
-), query AS (
-    SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q
 ), page AS MATERIALIZED (
-    SELECT m.id, m.chat_id, m.role, m.content, m.created_at, ts_rank_cd(m.search_tsv, query.q) AS rank
-    FROM query, chat_messages m
+    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
+    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
+    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,
+        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank
+    FROM chat_messages m
     JOIN readable_chats rc ON rc.id = m.chat_id
-    WHERE m.search_tsv @@ query.q AND NOT m.deleted
+    WHERE m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted
     ORDER BY rank DESC, m.created_at DESC, m.id DESC
     LIMIT :limit!::int OFFSET :offset!::int
 )
@@ -30,13 +31,12 @@ SELECT
     ts_headline(
         'chatd_search'::regconfig,
         chat_message_search_text(p.role, p.content),
-        query.q,
+        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),
         'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)
             || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "'
     ) AS "snippet!"
 FROM page p
 JOIN readable_chats rc ON rc.id = p.chat_id
-CROSS JOIN query
 ORDER BY p.rank DESC, p.created_at DESC, p.id DESC;
 
 /* @name GetChatsMatching */
@@ -46,17 +46,15 @@ WITH readable_chats AS NOT MATERIALIZED (
     SELECT c.*
     FROM chats c
     WHERE c.owner_id = :user_id!::uuid
-), query AS (
-    SELECT websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AS q
 )
 SELECT rc.*
-FROM readable_chats rc, query
+FROM readable_chats rc
 WHERE rc.archived = :archived!::boolean
     AND (
-        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ query.q
+        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
         OR EXISTS (
             SELECT 1 FROM chat_messages m
-            WHERE m.chat_id = rc.id AND m.search_tsv @@ query.q AND NOT m.deleted
+            WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted
         )
     )
 ORDER BY rc.updated_at DESC, rc.id DESC
