@@ -15,6 +15,7 @@ import mcpServers from './routes/mcp-servers';
 import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
 import files from './routes/files';
+import chatSearch from './routes/chat-search';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
 import spendLimits from './routes/spend-limits';
@@ -118,6 +119,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatTools);
   app.route('/api/v2/chats', chatStream);
   app.route('/api/v2/chats', files);
+  app.route('/api/v2/chats', chatSearch);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

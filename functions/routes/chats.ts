@@ -8,6 +8,8 @@ import { room, unwrap } from '../lib/rooms';
 import { errorResponses, IdParams, IdQuery, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, titleFrom, UserContent, type Part, type Role } from '../core/chats';
 import { listChats } from '../services/chat-list';
+import { listChatsMatching } from '../core/search';
+import { SearchQueryText } from '../core/shapes/search';
 import { Chat, ChatStatus, Message, QueuedMessage } from '../core/shapes/chat';
 import { agentExists } from '../services/agent-context';
 import { resolveFileParts } from '../services/files';
@@ -80,10 +82,11 @@ const app = router()
     createRoute({
       method: 'get',
       path: '/',
-      summary: 'Your chats, most recently active first',
+      summary: 'Your chats, most recently active first (with q: only those whose title or messages match)',
       middleware: self,
       request: {
         query: z.object({
+          q: SearchQueryText.optional(),
           archived: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
           limit: z.coerce.number().int().min(1).max(200).default(50),
           offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
@@ -93,7 +96,9 @@ const app = router()
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await listChats(c.var.db, c.var.actor.userId, q.archived, q.limit, q.offset), 200);
+      const { userId } = c.var.actor;
+      if (q.q !== undefined) return c.json(await listChatsMatching(c.var.db, userId, q.q, q.archived, q.limit, q.offset), 200);
+      return c.json(await listChats(c.var.db, userId, q.archived, q.limit, q.offset), 200);
     },
   )
   .openapi(

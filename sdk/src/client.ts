@@ -165,11 +165,18 @@ export class ChatdClient {
   updateChat = (id: string, body: Body<'/api/v2/chats/{id}', 'patch'>) => ok(this.raw.PATCH('/api/v2/chats/{id}', { params: { path: { id } }, body }));
   deleteChat = (id: string) => ok(this.raw.DELETE('/api/v2/chats/{id}', { params: { path: { id } } }));
 
-  /** Your chats, most recently active first, page by page. */
-  chats(o: { archived?: boolean; pageSize?: number } = {}): AsyncGenerator<Chat> {
+  /** Your chats, most recently active first, page by page; with `q`, only those whose title or messages match. */
+  chats(o: { archived?: boolean; q?: string; pageSize?: number } = {}): AsyncGenerator<Chat> {
     const archived = o.archived === true ? 'true' : 'false';
-    return offsetPages((limit, offset) => this.listChats({ archived, limit, offset }), o.pageSize ?? 200);
+    const q = o.q === undefined ? {} : { q: o.q };
+    return offsetPages((limit, offset) => this.listChats({ ...q, archived, limit, offset }), o.pageSize ?? 200);
   }
+
+  /**
+   * Searches the messages of the chats you can read (web-search syntax: words, `"a phrase"`, `-word`, `or`): best
+   * match first, then newest. Each result's `snippet` is HTML-escaped text with matches in `<mark>`.
+   */
+  searchChats = (query: Query<'/api/v2/chats/search', 'get'>) => ok(this.raw.GET('/api/v2/chats/search', { params: { query } }));
 
   listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
     ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));

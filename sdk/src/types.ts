@@ -11,6 +11,7 @@ export type Chat = Schemas['Chat'];
 export type ChatStatus = Schemas['ChatStatus'];
 export type LastError = Schemas['LastError'];
 export type Message = Schemas['Message'];
+export type SearchResult = Schemas['SearchResult'];
 export type MessagePart = Schemas['MessagePart'];
 export type Part = Schemas['Part'];
 export type QueuedMessage = Schemas['QueuedMessage'];

@@ -65,7 +65,8 @@ WITH updated_chat AS (
         )
     ORDER BY m.ord
     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+        cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 ), answers AS (
     -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;
     -- absent or null: not priced). Every assistant message actually inserted adds to its owner's rows of its UTC day
@@ -149,24 +150,29 @@ WITH popped AS (
     SELECT :chat_id!::uuid, 'user', p.content, :model_config_id!::uuid, p.created_by, COALESCE(p.idempotency_key, 'queue:' || p.id)
     FROM popped p
     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+        cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 )
 SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
 FROM inserted;
 
 /* @name GetChatMessageByKey */
 -- A request replayed with its Idempotency-Key: the message it stored.
-SELECT * FROM chat_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text;
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
+FROM chat_messages WHERE chat_id = :chat_id!::uuid AND idempotency_key = :key!::text;
 
 /* @name GetChatMessagesByChatID */
 -- Stream catch-up on a cache miss and full refreshes: every live message after an id.
-SELECT *
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND id > :after_id!::bigint AND deleted = FALSE
 ORDER BY id ASC;
 
 /* @name GetChatMessagesAfter */
-SELECT *
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND id > :after_id!::bigint AND id < :before_id!::bigint AND deleted = FALSE
 ORDER BY id ASC
@@ -174,7 +180,8 @@ LIMIT :limit!::int;
 
 /* @name GetChatMessagesBefore */
 -- The newest page before an id; the caller reverses it to ascending order.
-SELECT *
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND id < :before_id!::bigint AND id > :after_id!::bigint AND deleted = FALSE
 ORDER BY id DESC
@@ -182,14 +189,17 @@ LIMIT :limit!::int;
 
 /* @name GetNewestChatMessages */
 -- Warms a cold cache: the newest live messages, newest first.
-SELECT *
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND deleted = FALSE
 ORDER BY id DESC
 LIMIT :limit!::int;
 
 /* @name GetChatMessageByID */
-SELECT * FROM chat_messages WHERE chat_id = :chat_id!::uuid AND id = :id!::bigint AND deleted = FALSE;
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
+FROM chat_messages WHERE chat_id = :chat_id!::uuid AND id = :id!::bigint AND deleted = FALSE;
 
 /* @name SoftDeleteChatMessagesAfter */
 -- An edit: every message after the edited one goes.
@@ -199,4 +209,5 @@ WHERE chat_id = :chat_id!::uuid AND id > :id!::bigint AND deleted = FALSE;
 /* @name UpdateChatMessageContent */
 UPDATE chat_messages SET content = :content!::jsonb
 WHERE chat_id = :chat_id!::uuid AND id = :id!::bigint AND deleted = FALSE
-RETURNING *;
+RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros;

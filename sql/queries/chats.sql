@@ -78,7 +78,8 @@ WITH chat AS (
     SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')
     FROM chat c, first f
     ORDER BY f.ord
-    RETURNING *
+    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+        cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 )
 SELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages
 FROM chat c;

@@ -329,13 +329,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your chats, most recently active first */
+        /** Your chats, most recently active first (with q: only those whose title or messages match) */
         get: {
             parameters: {
                 query?: {
                     archived?: "true" | "false";
                     limit?: number;
                     offset?: number | null;
+                    /** @description Web-search syntax: words, "a phrase", -word, or */
+                    q?: string;
                 };
                 header?: never;
                 path?: never;
@@ -3351,6 +3353,74 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v2/chats/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search the messages of the chats you can read: best match first, then newest */
+        get: {
+            parameters: {
+                query: {
+                    limit?: number;
+                    offset?: number | null;
+                    /** @description Web-search syntax: words, "a phrase", -word, or */
+                    q: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Matching messages, with snippets */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SearchResults"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/usage": {
         parameters: {
             query?: never;
@@ -5216,6 +5286,22 @@ export interface components {
         };
         /** @enum {string} */
         Role: "system" | "user" | "assistant" | "tool";
+        SearchResult: {
+            archived: boolean;
+            /** Format: uuid */
+            chat_id: string;
+            chat_title: string;
+            /** Format: date-time */
+            created_at: string;
+            message_id: number;
+            /** @enum {string} */
+            role: "user" | "assistant";
+            /** @description Plain text with each match wrapped in <mark> and </mark>; everything else HTML-escaped */
+            snippet: string;
+        };
+        SearchResults: {
+            results: components["schemas"]["SearchResult"][];
+        };
         /** @description Per user and period (UTC day or calendar month), a decimal string in the deployment's currency; null: no limit */
         SpendLimit: {
             amount: string | null;

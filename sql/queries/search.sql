@@ -1,0 +1,64 @@
+/* @name SearchMessages */
+-- GET /chats/search and the search_chats tool (docs/chats.md "Search"). One statement: the caller's readable chats,
+-- their live user and assistant messages whose vector matches the web-search query, best match first
+-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by
+-- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it
+-- grows (chats shared with the user, directly or through a group).
+-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);
+-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.
+WITH readable_chats AS NOT MATERIALIZED (
+    SELECT c.id, c.title, c.archived
+    FROM chats c
+    WHERE c.owner_id = :user_id!::uuid
+), page AS MATERIALIZED (
+    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
+    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
+    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,
+        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank
+    FROM chat_messages m
+    -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common
+    -- words), where a join would scan the GIN index again for every chat.
+    WHERE m.chat_id = ANY (ARRAY(SELECT rc.id FROM readable_chats rc))
+        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
+        AND NOT m.deleted
+    ORDER BY rank DESC, m.created_at DESC, m.id DESC
+    LIMIT :limit!::int OFFSET :offset!::int
+)
+SELECT
+    p.chat_id AS "chat_id!",
+    rc.title AS "chat_title!",
+    rc.archived AS "archived!",
+    p.id AS "message_id!",
+    p.role AS "role!",
+    p.created_at AS "created_at!",
+    ts_headline(
+        'chatd_search'::regconfig,
+        chat_message_search_text(p.role, p.content),
+        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),
+        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)
+            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "'
+    ) AS "snippet!"
+FROM page p
+JOIN readable_chats rc ON rc.id = p.chat_id
+ORDER BY p.rank DESC, p.created_at DESC, p.id DESC;
+
+/* @name GetChatsMatching */
+-- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant
+-- message matches, most recently active first, like GET /chats.
+WITH readable_chats AS NOT MATERIALIZED (
+    SELECT c.*
+    FROM chats c
+    WHERE c.owner_id = :user_id!::uuid
+)
+SELECT rc.*
+FROM readable_chats rc
+WHERE rc.archived = :archived!::boolean
+    AND (
+        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
+        OR EXISTS (
+            SELECT 1 FROM chat_messages m
+            WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted
+        )
+    )
+ORDER BY rc.updated_at DESC, rc.id DESC
+LIMIT :limit!::int OFFSET :offset!::int;
