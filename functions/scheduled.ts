@@ -8,6 +8,7 @@ import { keyRing } from './core/keyring';
 import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
+import { purgeOldDebugRuns } from './services/operations';
 import { log } from './core/log';
 
 export interface ScheduledReport {
@@ -101,6 +102,8 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
       const unreached = failed.purge + failed.refresh > 0 ? `; objects not told: ${failed.purge} purges, ${failed.refresh} refreshes` : '';
       return `archived ${r.archived}, deleted ${r.deleted} in ${r.batches} batches${r.complete ? '' : ' (out of time; the next run continues)'}${unreached}`;
     });
+    // Debug runs past the debug_runs setting's retention_days (they also go with their chat).
+    await job('purge_debug_runs', async () => `deleted ${await purgeOldDebugRuns(db, now, { batch: opts.batchSize, budgetMs: opts.budgetMs })}`);
     // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
     await job('reseal_provider_keys', async () => {
       if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';
