@@ -11,14 +11,16 @@ export const MAX_RUN_BYTES = 256_000;
 
 /** Keys whose values are credentials, wherever they appear (headers, options, tool inputs). */
 const SECRET_KEY = /^(authorization|proxy-authorization|x-api-key|api[-_]?key|apikey|x-goog-api-key|cookie|set-cookie|password|secret|token|access[-_]?token|refresh[-_]?token)$/i;
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
+const BEARER = /\b(Bearer|Basic)\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]+/g;
+/** `api_key: x`, `"token": "x"`, `password=x` inside text (a pasted config, an echoed header). */
+const KEY_VALUE = /((?:api[-_]?key|apikey|access[-_]?token|token|password|secret)["']?\s*[:=]\s*["']?)(?!\[redacted\])[^"'\s,}&]+/gi;
 /** File parts: their bytes become `{bytes, media_type}`. */
 const BYTES_KEYS = new Set(['data', 'image', 'bytes']);
 
 function scrubString(s: string, secrets: readonly string[]): string {
   let out = s;
   for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join(REDACTED);
-  out = out.replace(BEARER, `$1 ${REDACTED}`);
+  out = out.replace(BEARER, `$1 ${REDACTED}`).replace(KEY_VALUE, `$1${REDACTED}`);
   return out.length > MAX_STRING ? `${out.slice(0, MAX_STRING)}…[cut ${out.length - MAX_STRING} characters]` : out;
 }
 
