@@ -20,6 +20,7 @@ import health from './routes/health';
 import userAdmin from './routes/user-admin';
 import spendLimits from './routes/spend-limits';
 import usage from './routes/usage';
+import operations from './routes/operations';
 import userCredentials from './routes/user-credentials';
 import users from './routes/users';
 import { mine as myWebpush, vapid } from './routes/webpush';
@@ -103,6 +104,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   app.route('/', health);
   app.route('/api/v2', usage);
+  app.route('/api/v2', operations);
   app.route('/api/v2', spendLimits);
   app.route('/api/v2/users/me/webpush', myWebpush);
   app.route('/api/v2/users', users);

@@ -8,6 +8,7 @@ import { keyRing } from './core/keyring';
 import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
+import { purgeOldDebugRuns } from './services/operations';
 import { log } from './core/log';
 import { cleanFiles, type FileCleanupReport } from './services/file-cleanup';
 
@@ -110,6 +111,8 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
       if (!r.ran) return 'skipped: another run holds the lock';
       return `removed ${r.removed} files in ${r.batches} batches${r.complete ? '' : ' (the next run continues)'}`;
     });
+    // Debug runs past the debug_runs setting's retention_days (they also go with their chat).
+    await job('purge_debug_runs', async () => `deleted ${await purgeOldDebugRuns(db, now, { batch: opts.batchSize, budgetMs: opts.budgetMs })}`);
     // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
     await job('reseal_provider_keys', async () => {
       if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';

@@ -61,7 +61,25 @@ export interface ModelCall {
   model?: ProviderModel;
   /** Tools the model may call (none: a text-only call). */
   tools?: readonly ModelTool[];
+  /** Filled as the call goes: when it was sent, its first token, each attempt, and (with `capture`) the request. */
+  trace?: CallTrace;
 }
+
+/** What a call's record and debug run read of it (times in ms since the epoch). */
+export interface CallTrace {
+  /** Keep the request as sent in `request` (a debug run wants it). */
+  capture: boolean;
+  /** The first attempt was sent. */
+  sentAt: number | null;
+  /** The first token (text, reasoning or a tool call) arrived. */
+  firstTokenAt: number | null;
+  /** Each attempt to open the stream: retried failures, then the last one. Errors are this server's safe texts. */
+  attempts: { at: string; status: 'ok' | 'error'; error?: string }[];
+  /** The request as sent (the prompt, the tools, the settings), when `capture`. */
+  request: Record<string, unknown> | null;
+}
+
+export const newTrace = (capture: boolean): CallTrace => ({ capture, sentAt: null, firstTokenAt: null, attempts: [], request: null });
 
 export interface ModelResult {
   text: string;
@@ -273,11 +291,15 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Starts the provider's stream; a retryable failure before it starts (429, 5xx, network) is tried again. */
-async function openStream(model: ProviderModel, options: CallOptions, maxRetries: number, signal: AbortSignal) {
+async function openStream(model: ProviderModel, options: CallOptions, maxRetries: number, signal: AbortSignal, trace?: CallTrace) {
   for (let attempt = 0; ; attempt++) {
+    const at = new Date().toISOString();
     try {
-      return await model.doStream(options);
+      const opened = await model.doStream(options);
+      trace?.attempts.push({ at, status: 'ok' });
+      return opened;
     } catch (e) {
+      trace?.attempts.push({ at, status: 'error', error: classify(e, { text: '', reasoning: '' }, false).message });
       if (attempt >= maxRetries || signal.aborted || !APICallError.isInstance(e) || !e.isRetryable) throw e;
       await pause(retryDelayMs(e, attempt), signal);
     }
@@ -344,22 +366,25 @@ export async function callModel(call: ModelCall): Promise<ModelResult> {
   try {
     arm();
     const model = call.model ?? languageModel(call.resolved, call.apiKey);
-    const { stream } = await openStream(
-      model,
-      {
-        prompt: toPrompt(call.system, call.messages, (call.tools?.length ?? 0) > 0),
-        abortSignal: local.signal,
-        ...callSettings(call.resolved.config.options),
-        ...providerTools(call.tools),
-      },
-      call.maxRetries,
-      local.signal,
-    );
+    const request = {
+      prompt: toPrompt(call.system, call.messages, (call.tools?.length ?? 0) > 0),
+      ...callSettings(call.resolved.config.options),
+      ...providerTools(call.tools),
+    };
+    const trace = call.trace;
+    if (trace) {
+      trace.sentAt = Date.now();
+      if (trace.capture) trace.request = { ...request };
+    }
+    const { stream } = await openStream(model, { ...request, abortSignal: local.signal }, call.maxRetries, local.signal, trace);
     let usage: ProviderUsage | undefined;
     let finishReason = 'stop';
     const toolCalls: ModelToolCall[] = [];
     for await (const part of stream) {
       arm();
+      if (trace && trace.firstTokenAt === null && (part.type === 'text-delta' || part.type === 'reasoning-delta' || part.type === 'tool-call')) {
+        trace.firstTokenAt = Date.now();
+      }
       switch (part.type) {
         case 'text-delta':
           if (part.delta) {

@@ -38,7 +38,20 @@ import {
 } from '../../functions/core/chats';
 import { getSetting } from '../../functions/core/site-config';
 import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
+import type { DebugRunEntry, TurnRecord } from './turn-record';
 import { takePendingToolCall } from '../../sql/generated/chat_tools.queries';
+
+
+/** A model call's record and debug run, written by the statement that writes its answer (migration 000014). */
+export interface CallRecords {
+  record: TurnRecord | null;
+  debug: DebugRunEntry | null;
+}
+
+const callParams = (c: CallRecords | undefined) => ({
+  turn_record: c?.record ? JSON.stringify(c.record) : null,
+  debug_run: c?.debug ? JSON.stringify(c.debug) : null,
+});
 
 export interface NewMessage {
   role: Role;
@@ -106,6 +119,7 @@ export class ChatStore {
     modelConfigId: string | null,
     ms: readonly NewMessage[],
     status?: { status: ChatStatus; lastError: LastError | null; pending?: readonly PendingToolCall[] },
+    call?: CallRecords,
   ): Promise<Written> {
     const rows = await insertChatMessages.run(
       {
@@ -119,6 +133,7 @@ export class ChatStore {
         status: status?.status ?? null,
         last_error: status?.lastError ? JSON.stringify(status.lastError) : null,
         pending_tool_calls: status?.pending && status.pending.length > 0 ? JSON.stringify(status.pending) : null,
+        ...callParams(call),
       },
       conn,
     );
@@ -136,11 +151,12 @@ export class ChatStore {
       ...entry.results.map((r) => ({ role: 'tool' as const, content: [r], createdBy: null, key: idempotencyKeyOfResult(entry.turnId, r.tool_call_id) })),
     ];
     const status = { status: entry.status, lastError: entry.lastError, pending: entry.pending };
+    const call = { record: entry.record, debug: entry.debug };
     if (messages.length === 0) {
-      const chat = await this.setStatus(entry.status, entry.lastError);
+      const chat = await this.setStatus(entry.status, entry.lastError, call);
       return { messages: [], chatUpdatedAt: chat?.updated_at ?? null };
     }
-    return await this.insert(this.db(), entry.modelConfigId, messages, status);
+    return await this.insert(this.db(), entry.modelConfigId, messages, status, call);
   }
 
   /** An approved tool call leaves the calls waiting for approval; null when it is not waiting (any more). */
@@ -154,9 +170,9 @@ export class ChatStore {
     return written(await runQueuedMessage.run({ chat_id: this.chatId(), id: queuedId, model_config_id: modelConfigId }, this.db()));
   }
 
-  async setStatus(status: ChatStatus, lastError: LastError | null): Promise<Chat | null> {
+  async setStatus(status: ChatStatus, lastError: LastError | null, call?: CallRecords): Promise<Chat | null> {
     const [row] = await updateChatStatus.run(
-      { id: this.chatId(), status, last_error: lastError ? JSON.stringify(lastError) : null },
+      { id: this.chatId(), status, last_error: lastError ? JSON.stringify(lastError) : null, ...callParams(call) },
       this.db(),
     );
     return row ? toChat(row) : null;

@@ -17,6 +17,8 @@ import type { StreamHub } from './stream-hub';
 export interface Dequeued {
   message: Message;
   resolved: ResolvedModel;
+  /** When it was queued (ms since the epoch): its turn's first call was wanted since then. */
+  queuedAt: number;
 }
 
 export interface QueueRunnerDeps {
@@ -61,7 +63,8 @@ export class QueueRunner {
       await state.refreshQueue();
       return ok(null);
     }
-    return ok({ message, resolved: resolved.value });
+    const queuedAt = Date.parse(head.created_at);
+    return ok({ message, resolved: resolved.value, queuedAt: Number.isFinite(queuedAt) ? Math.min(queuedAt, Date.now()) : Date.now() });
   }
 
   /**

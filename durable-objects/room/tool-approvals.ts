@@ -31,6 +31,8 @@ export async function decideToolCall(deps: ApprovalDeps, call: PendingToolCall, 
     await turns.writeNow({
       turnId: crypto.randomUUID(),
       modelConfigId: null,
+      record: null,
+      debug: null,
       content: [],
       usage: null,
       cost: null,

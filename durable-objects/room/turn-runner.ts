@@ -11,15 +11,51 @@ import type { Db } from '../../functions/core/db';
 import { keyRing } from '../../functions/core/keyring';
 import { log } from '../../functions/core/log';
 import { buildPrompt, compactionPlan, contextTokens, shouldCompact, summaryRequest, type Prompt, type Summary } from '../llm/compaction';
-import { callModel, ModelError, type ModelResult } from '../llm/model';
+import { callModel, ModelError, newTrace, type CallTrace, type ModelResult } from '../llm/model';
 import { promptContextItems, renderPromptContext, type PromptContextItem } from './pinned-context';
 import { DEFAULT_MAX_STEPS, sealBinding, type ResolvedModel } from '../../functions/core/model-resolve';
 import type { Message, Part, PendingToolCall } from '../../functions/core/chats';
-import { Toolbox, type PinnedResource } from './toolbox';
+import { Toolbox, type PinnedResource, type ToolSet } from './toolbox';
 import { fileParts } from '../llm/file-input';
 import { getChatFileKeys } from '../../sql/generated/files.queries';
 import type { CallOutcome, Turn } from './turn';
 import { maxStepsNote, stepsSince, toolCallParts } from './tool-steps';
+import { recordCall, type DebugRunEntry, type TurnRecord } from './turn-record';
+
+interface Recorded {
+  record: TurnRecord;
+  debug: DebugRunEntry | null;
+}
+
+/** A model call that failed, with its record (so the outcome carries it once). */
+class RecordedFailure extends Error {
+  readonly record: TurnRecord;
+  readonly debug: DebugRunEntry | null;
+  constructor(
+    readonly error: unknown,
+    r: Recorded,
+  ) {
+    super('model call failed');
+    this.record = r.record;
+    this.debug = r.debug;
+  }
+}
+
+const outcomeParts = (o: CallOutcome): { result: ModelResult | null; failure: ModelError | null } => ({ result: o.result, failure: o.failure });
+
+/** The values of the turn's MCP servers' headers: redacted from its debug runs wherever they appear. */
+async function headerSecrets(tools: ToolSet): Promise<string[]> {
+  const endpoints = new Set([...tools.tools.values()].map((t) => t.endpoint));
+  const out: string[] = [];
+  for (const ep of endpoints) {
+    try {
+      out.push(...Object.values(await ep.headers()));
+    } catch {
+      // Headers that cannot be opened are never sent either.
+    }
+  }
+  return out;
+}
 
 export interface RunnerDeps {
   chatId: () => string;
@@ -83,15 +119,22 @@ export class TurnRunner {
    * turn. Never rejects: failures are classified into a `ModelError`.
    */
   async run(turn: Turn, sink: TurnSink): Promise<CallOutcome> {
+    const trace = newTrace(turn.resolved.debugRuns !== 'off');
+    const secrets: string[] = [];
+    let called = false;
+    let recorded: Recorded | null = null;
     try {
       const history = await sink.history(turn);
       const step = stepsSince(history);
       const maxSteps = turn.resolved.config.options.max_steps ?? DEFAULT_MAX_STEPS;
       if (step >= maxSteps) return { result: null, failure: null, note: maxStepsNote(maxSteps) };
+      called = true;
       const apiKey = await this.openApiKey(turn.resolved);
+      if (apiKey !== null) secrets.push(apiKey);
       const prompt = await this.promptFor(turn, apiKey, history);
       const tools = await this.deps.toolbox.forTurn(turn, (await this.loadPinned(turn.hasAgent)).servers);
-      const result = await callModel({
+      if (trace.capture) secrets.push(...(await headerSecrets(tools)));
+      const result = await this.recorded(turn, trace, secrets, callModel({
         resolved: turn.resolved,
         apiKey,
         system: prompt.system,
@@ -103,17 +146,36 @@ export class TurnRunner {
         idleTimeoutMs: this.deps.idleTimeoutMs,
         maxRetries: this.deps.maxRetries,
         tools: Toolbox.forModel(tools),
-      });
-      if (result.toolCalls.length === 0) return { result, failure: null };
-      const { calls, invalid } = toolCallParts(result.toolCalls, history);
+        trace,
+      }));
+      const ended: Recorded = { record: result.record, debug: result.debug };
+      recorded = ended;
+      if (result.value.toolCalls.length === 0) return { result: result.value, failure: null, ...ended };
+      const { calls, invalid } = toolCallParts(result.value.toolCalls, history);
       for (const c of calls) sink.emit(turn, 'assistant', c);
-      if (result.finishReason === 'aborted') return { result, failure: null, tools: { step, calls, results: [], pending: [] } };
+      if (result.value.finishReason === 'aborted') return { result: result.value, failure: null, tools: { step, calls, results: [], pending: [] }, ...ended };
       const ran = await this.deps.toolbox.runStep(calls, tools, invalid, turn.abort.signal, (r) => {
         sink.emit(turn, 'tool', r);
       });
-      return { result, failure: null, tools: { step, calls, ...ran } };
+      return { result: result.value, failure: null, tools: { step, calls, ...ran }, ...ended };
     } catch (e) {
-      return this.failed(turn, e);
+      const outcome = this.failed(turn, e);
+      if (e instanceof RecordedFailure) return { ...outcome, record: e.record, debug: e.debug };
+      // After the model call (its tools failed): its record. Before it (the key, the prompt, the tools): this failure's.
+      if (recorded) return { ...outcome, ...recorded };
+      if (called) return { ...outcome, ...recordCall({ turn, chatId: this.deps.chatId(), trace, endedAt: Date.now(), ...outcomeParts(outcome), secrets }) };
+      return outcome;
+    }
+  }
+
+  /** The model call, recorded when it ends (a failure is rethrown carrying its record). */
+  private async recorded(turn: Turn, trace: CallTrace, secrets: readonly string[], call: Promise<ModelResult>): Promise<{ value: ModelResult } & Recorded> {
+    try {
+      const value = await call;
+      return { value, ...recordCall({ turn, chatId: this.deps.chatId(), trace, endedAt: Date.now(), result: value, failure: null, secrets }) };
+    } catch (e) {
+      const outcome = this.failed(turn, e);
+      throw new RecordedFailure(e, recordCall({ turn, chatId: this.deps.chatId(), trace, endedAt: Date.now(), ...outcomeParts(outcome), secrets }));
     }
   }
 
@@ -135,6 +197,7 @@ export class TurnRunner {
   }
 
   private failed(turn: Turn, e: unknown): CallOutcome {
+    if (e instanceof RecordedFailure) return this.failed(turn, e.error);
     if (e instanceof ModelError) return { result: null, failure: e };
     if (turn.abort.signal.aborted) return { result: aborted(), failure: null };
     log('error', 'turn failed', { chat_id: this.deps.chatId(), error: String(e) });

@@ -10,6 +10,7 @@ import type { ResolvedModel } from '../../functions/core/model-resolve';
 import { LastError, Part, PendingToolCall, TokenUsage, ToolResultPart, type Chat, type Message, type ToolCallPart } from '../../functions/core/chats';
 import { answerCost } from '../../functions/core/usage-cost';
 import type { Pricing } from '../../functions/core/shapes/usage';
+import { DebugRunEntry, TurnRecord } from './turn-record';
 
 /** The tools of one step: the calls the model made, the results so far, and the calls waiting for approval. */
 export interface StepTools {
@@ -28,6 +29,9 @@ export interface CallOutcome {
   tools?: StepTools;
   /** The turn reached its model config's `max_steps`: no model call was made, and the turn ends with this note. */
   note?: string;
+  /** The model call's record (none when no model call was made), and its debug run when the setting wants one. */
+  record?: TurnRecord;
+  debug?: DebugRunEntry | null;
 }
 
 /** A streamed part of the running step, replayed from seq 0 to a socket that connects mid-step. */
@@ -57,6 +61,13 @@ export interface Turn {
   hasAgent: boolean;
   /** The bytes of the files its prompt sends, read from R2 by its first call and dropped with the turn. */
   files?: Map<string, Uint8Array>;
+  /** The chat owner's id (the turn record's user). */
+  ownerId: string;
+  /**
+   * Since when the next model call has been wanted (ms since the epoch): the message posted or taken from the queue
+   * (queued since then), or the previous step written. A call's queue_ms runs from here to its request.
+   */
+  wantedAt: number;
 }
 
 /**
@@ -83,6 +94,9 @@ export const FinishEntry = z.object({
   step: z.number().int().nonnegative().nullable().default(null),
   results: z.array(ToolResultPart).default([]),
   pending: z.array(PendingToolCall).default([]),
+  /** The model call's record and debug run, stored by the same statement (absent in older entries: none). */
+  record: TurnRecord.nullable().default(null),
+  debug: DebugRunEntry.nullable().default(null),
 });
 export type FinishEntry = z.infer<typeof FinishEntry>;
 
@@ -125,7 +139,7 @@ export function finishEntryOf(
   undecided: readonly PendingToolCall[] = [],
 ): FinishEntry {
   const { result, failure, tools } = outcome;
-  const base = { turnId: turn.id, modelConfigId: turn.modelConfigId, step: null, pending: [] };
+  const base = { turnId: turn.id, modelConfigId: turn.modelConfigId, step: null, pending: [], record: outcome.record ?? null, debug: outcome.debug ?? null };
   if (outcome.note !== undefined) {
     return { ...base, content: [{ type: 'text', text: outcome.note }], usage: null, cost: null, status: 'waiting', lastError: null, finalText: outcome.note, results: [] };
   }
@@ -176,6 +190,8 @@ export function stepEntryOf(turn: Turn, outcome: CallOutcome, waiting: readonly 
     step: result ? tools.step : null,
     results: tools.results,
     pending,
+    record: outcome.record ?? null,
+    debug: outcome.debug ?? null,
   };
 }
 

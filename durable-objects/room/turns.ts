@@ -62,7 +62,7 @@ export class Turns implements TurnSink, WriteListener {
    * With the chat already `running` in Postgres: starts the turn in the background, with a model call, or with the
    * run of a tool call the chat owner approved (`approved`: a turn going on after approvals).
    */
-  start(resolved: ResolvedModel, approved: PendingToolCall | null = null): void {
+  start(resolved: ResolvedModel, approved: PendingToolCall | null = null, wantedAt = Date.now()): void {
     if (this.current) throw new Error('a turn is already running');
     const idle = Promise.resolve({ result: null, failure: null });
     const chat = this.deps.state.loaded;
@@ -75,6 +75,8 @@ export class Turns implements TurnSink, WriteListener {
       approved: [],
       history: null,
       hasAgent: (chat?.agent_id ?? null) !== null,
+      ownerId: chat?.owner_id ?? '',
+      wantedAt,
     };
     this.current = turn;
     // The loop awaits the call (calls never reject: failures are outcomes).
@@ -154,6 +156,8 @@ export class Turns implements TurnSink, WriteListener {
       return null;
     }
     if (this.current !== turn) return null;
+    // The next call is wanted from now (its queue_ms: the prompt, the tools, any wait before its request).
+    turn.wantedAt = Date.now();
     const next = turn.approved.shift();
     if (next) return { call: this.begin(turn, this.deps.runner.runApproved(turn, next, this)) };
     if (entry.status === 'running') return { call: this.begin(turn, this.deps.runner.run(turn, this)) };
@@ -309,7 +313,7 @@ export class Turns implements TurnSink, WriteListener {
     const next = await this.deps.queue.next(before);
     if (!next.ok) return next;
     if (!next.value) return ok(null);
-    this.start(next.value.resolved);
+    this.start(next.value.resolved, null, next.value.queuedAt);
     return ok(next.value.message);
   }
 

@@ -8,6 +8,7 @@ import { Pricing } from './shapes/usage';
 import type { Conn, Queryable } from './db';
 import { ApiError } from './errors';
 import { resolveChatModel } from '../../sql/generated/chat_model_configs.queries';
+import { DebugRunsMode } from './shapes/operations';
 
 export { DEFAULT_MAX_STEPS } from './shapes/models';
 
@@ -34,6 +35,19 @@ export interface ResolvedModel {
   };
   /** False when the requested config was not usable and the default was used instead. */
   requested: boolean;
+  /** The deployment's `debug_runs` setting, read with the resolution (cached with it). */
+  debugRuns: DebugRunsMode;
+}
+
+/** The mode of the stored `debug_runs` setting (JSON text, or null when unset); off when unreadable. */
+function debugRunsOf(value: string | null): DebugRunsMode {
+  if (value === null) return 'off';
+  try {
+    const parsed = z.object({ debug_runs: DebugRunsMode }).safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data.debug_runs : 'off';
+  } catch {
+    return 'off';
+  }
 }
 
 export const NO_DEFAULT_MODEL = 'no default chat model config is available';
@@ -59,6 +73,7 @@ const ResolvedRow = z.object({
   api_key: z.string().nullable(),
   api_key_key_id: z.string().nullable(),
   is_requested: z.boolean().nullable(),
+  debug_runs: z.string().nullable(),
 });
 
 /**
@@ -87,6 +102,7 @@ export async function resolveModel(conn: Conn | Queryable, requestedId: string |
       api_key: r.api_key !== null && r.api_key_key_id !== null ? { ciphertext: r.api_key, keyId: r.api_key_key_id } : null,
     },
     requested: r.is_requested === true,
+    debugRuns: debugRunsOf(r.debug_runs),
   };
 }
 

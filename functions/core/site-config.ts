@@ -4,6 +4,7 @@ import type { Queryable } from './db';
 import { getSiteConfig, upsertSiteConfig } from '../../sql/generated/site_configs.queries';
 import { McpAllowedHostList } from './shapes/tools';
 import { SpendLimit } from './shapes/usage';
+import { DEBUG_RUNS_DEFAULT, DebugRunsSetting } from './shapes/operations';
 import { log } from './log';
 
 export const SETTINGS = {
@@ -17,6 +18,9 @@ export const SETTINGS = {
   },
   // The deployment's default spend limit per user (`amount` null: none). Users' meters read it themselves.
   spend_limit: { schema: SpendLimit, default: { period: 'month', amount: null } },
+  // Debug runs of model calls (off | errors | all) and how long they are kept. Chat objects read it with the model
+  // resolution (functions/core/model-resolve.ts), so a change reaches them within its cache's 30 s.
+  debug_runs: { schema: DebugRunsSetting, default: DEBUG_RUNS_DEFAULT },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;

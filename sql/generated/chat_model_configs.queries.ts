@@ -181,6 +181,7 @@ export interface IResolveChatModelResult {
   base_url: string;
   compression_threshold: number;
   context_limit: number;
+  debug_runs: string | null;
   display_name: string;
   id: string;
   is_default: boolean;
@@ -198,7 +199,7 @@ export interface IResolveChatModelQuery {
   result: IResolveChatModelResult;
 }
 
-const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":469,"b":481},{"a":687,"b":699},{"a":776,"b":788}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":730,"b":744}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.pricing,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\"\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
+const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":469,"b":481},{"a":884,"b":896},{"a":973,"b":985}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":927,"b":941}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.pricing,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\",\n    -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.\n    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
 
 /**
  * Query generated from SQL:
@@ -219,7 +220,9 @@ const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_defa
  *     cp.base_url,
  *     cp.api_key,
  *     cp.api_key_key_id,
- *     (cmc.id = :requested_id::uuid) AS "is_requested!"
+ *     (cmc.id = :requested_id::uuid) AS "is_requested!",
+ *     -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.
+ *     (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs
  * FROM chat_model_configs cmc
  * JOIN chat_providers cp ON cp.provider = cmc.provider
  * WHERE cmc.deleted = FALSE

@@ -212,9 +212,11 @@ export const updateChatMeta = new PreparedQuery<IUpdateChatMetaParams,IUpdateCha
 
 /** 'UpdateChatStatus' parameters type */
 export interface IUpdateChatStatusParams {
+  debug_run?: Json | null | void;
   id: string;
   last_error?: Json | null | void;
   status: chat_status;
+  turn_record?: Json | null | void;
 }
 
 /** 'UpdateChatStatus' return type */
@@ -241,12 +243,39 @@ export interface IUpdateChatStatusQuery {
   result: IUpdateChatStatusResult;
 }
 
-const updateChatStatusIR: any = {"usedParamSet":{"status":true,"last_error":true,"id":true},"params":[{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":132,"b":139},{"a":227,"b":234}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":172,"b":182}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":349,"b":352}]}],"statement":"-- Tool calls wait for approval only while the chat is requires_action: any other status clears them.\nUPDATE chats\nSET\n    status = :status!::chat_status,\n    last_error = :last_error::jsonb,\n    pending_tool_calls = CASE WHEN :status!::chat_status = 'requires_action' THEN pending_tool_calls ELSE '[]'::jsonb END,\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
+const updateChatStatusIR: any = {"usedParamSet":{"turn_record":true,"id":true,"debug_run":true,"status":true,"last_error":true},"params":[{"name":"turn_record","required":false,"transform":{"type":"scalar"},"locs":[{"a":996,"b":1007}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":1051,"b":1054},{"a":1521,"b":1524},{"a":1839,"b":1842}]},{"name":"debug_run","required":false,"transform":{"type":"scalar"},"locs":[{"a":1468,"b":1477}]},{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":1622,"b":1629},{"a":1717,"b":1724}]},{"name":"last_error","required":false,"transform":{"type":"scalar"},"locs":[{"a":1662,"b":1672}]}],"statement":"-- Tool calls wait for approval only while the chat is requires_action: any other status clears them. A turn's end\n-- that wrote no message (a failure before any output) stores its model call's record and debug run here, as\n-- InsertChatMessages does (:turn_record, :debug_run; NULL: none).\nWITH turn_record AS (\n    INSERT INTO chat_turns (\n        id, chat_id, turn_id, user_id, model_config_id, provider, model, outcome, error_kind,\n        queue_ms, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros, tool_steps\n    )\n    SELECT\n        (r.v ->> 'id')::uuid, c.id, r.v ->> 'turn_id', c.owner_id, (r.v ->> 'model_config_id')::uuid,\n        r.v ->> 'provider', r.v ->> 'model', r.v ->> 'outcome', r.v ->> 'error_kind',\n        (r.v ->> 'queue_ms')::int, (r.v ->> 'first_token_ms')::int, (r.v ->> 'total_ms')::int,\n        (r.v ->> 'input_tokens')::bigint, (r.v ->> 'output_tokens')::bigint, (r.v ->> 'cost_micros')::bigint,\n        (r.v ->> 'tool_steps')::int\n    FROM (SELECT :turn_record::jsonb AS v) r\n    JOIN chats c ON c.id = :id!::uuid\n    WHERE r.v IS NOT NULL\n    ON CONFLICT (id) DO NOTHING\n), debug_run AS (\n    INSERT INTO chat_debug_runs (id, chat_id, model_config_id, started_at, request, response, attempts, timings)\n    SELECT\n        (d.v ->> 'id')::uuid, c.id, (d.v ->> 'model_config_id')::uuid, (d.v ->> 'started_at')::timestamptz,\n        d.v -> 'request', d.v -> 'response', d.v -> 'attempts', d.v -> 'timings'\n    FROM (SELECT :debug_run::jsonb AS v) d\n    JOIN chats c ON c.id = :id!::uuid\n    WHERE d.v IS NOT NULL\n    ON CONFLICT (id) DO NOTHING\n)\nUPDATE chats\nSET\n    status = :status!::chat_status,\n    last_error = :last_error::jsonb,\n    pending_tool_calls = CASE WHEN :status!::chat_status = 'requires_action' THEN pending_tool_calls ELSE '[]'::jsonb END,\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Tool calls wait for approval only while the chat is requires_action: any other status clears them.
+ * -- Tool calls wait for approval only while the chat is requires_action: any other status clears them. A turn's end
+ * -- that wrote no message (a failure before any output) stores its model call's record and debug run here, as
+ * -- InsertChatMessages does (:turn_record, :debug_run; NULL: none).
+ * WITH turn_record AS (
+ *     INSERT INTO chat_turns (
+ *         id, chat_id, turn_id, user_id, model_config_id, provider, model, outcome, error_kind,
+ *         queue_ms, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros, tool_steps
+ *     )
+ *     SELECT
+ *         (r.v ->> 'id')::uuid, c.id, r.v ->> 'turn_id', c.owner_id, (r.v ->> 'model_config_id')::uuid,
+ *         r.v ->> 'provider', r.v ->> 'model', r.v ->> 'outcome', r.v ->> 'error_kind',
+ *         (r.v ->> 'queue_ms')::int, (r.v ->> 'first_token_ms')::int, (r.v ->> 'total_ms')::int,
+ *         (r.v ->> 'input_tokens')::bigint, (r.v ->> 'output_tokens')::bigint, (r.v ->> 'cost_micros')::bigint,
+ *         (r.v ->> 'tool_steps')::int
+ *     FROM (SELECT :turn_record::jsonb AS v) r
+ *     JOIN chats c ON c.id = :id!::uuid
+ *     WHERE r.v IS NOT NULL
+ *     ON CONFLICT (id) DO NOTHING
+ * ), debug_run AS (
+ *     INSERT INTO chat_debug_runs (id, chat_id, model_config_id, started_at, request, response, attempts, timings)
+ *     SELECT
+ *         (d.v ->> 'id')::uuid, c.id, (d.v ->> 'model_config_id')::uuid, (d.v ->> 'started_at')::timestamptz,
+ *         d.v -> 'request', d.v -> 'response', d.v -> 'attempts', d.v -> 'timings'
+ *     FROM (SELECT :debug_run::jsonb AS v) d
+ *     JOIN chats c ON c.id = :id!::uuid
+ *     WHERE d.v IS NOT NULL
+ *     ON CONFLICT (id) DO NOTHING
+ * )
  * UPDATE chats
  * SET
  *     status = :status!::chat_status,

@@ -8,6 +8,9 @@
 -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
 -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
 -- With a status, :pending_tool_calls (NULL: none) is the chat's tool calls waiting for approval (requires_action).
+-- With :turn_record (NULL: none), the model call's record goes into chat_turns, and with :debug_run its debug run
+-- into chat_debug_runs (migration 000014), in this same statement; their ids are the object's, so a retried write
+-- stores them once.
 WITH updated_chat AS (
     UPDATE chats
     SET
@@ -126,6 +129,30 @@ WITH updated_chat AS (
         cache_read_tokens = l.cache_read_tokens + excluded.cache_read_tokens,
         cache_creation_tokens = l.cache_creation_tokens + excluded.cache_creation_tokens,
         cost_micros = l.cost_micros + excluded.cost_micros
+), turn_record AS (
+    INSERT INTO chat_turns (
+        id, chat_id, turn_id, user_id, model_config_id, provider, model, outcome, error_kind,
+        queue_ms, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros, tool_steps
+    )
+    SELECT
+        (r.v ->> 'id')::uuid, c.id, r.v ->> 'turn_id', c.owner_id, (r.v ->> 'model_config_id')::uuid,
+        r.v ->> 'provider', r.v ->> 'model', r.v ->> 'outcome', r.v ->> 'error_kind',
+        (r.v ->> 'queue_ms')::int, (r.v ->> 'first_token_ms')::int, (r.v ->> 'total_ms')::int,
+        (r.v ->> 'input_tokens')::bigint, (r.v ->> 'output_tokens')::bigint, (r.v ->> 'cost_micros')::bigint,
+        (r.v ->> 'tool_steps')::int
+    FROM (SELECT :turn_record::jsonb AS v) r
+    JOIN chats c ON c.id = :chat_id!::uuid
+    WHERE r.v IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+), debug_run AS (
+    INSERT INTO chat_debug_runs (id, chat_id, model_config_id, started_at, request, response, attempts, timings)
+    SELECT
+        (d.v ->> 'id')::uuid, c.id, (d.v ->> 'model_config_id')::uuid, (d.v ->> 'started_at')::timestamptz,
+        d.v -> 'request', d.v -> 'response', d.v -> 'attempts', d.v -> 'timings'
+    FROM (SELECT :debug_run::jsonb AS v) d
+    JOIN chats c ON c.id = :chat_id!::uuid
+    WHERE d.v IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
 )
 SELECT inserted.*, (SELECT updated_at FROM updated_chat) AS chat_updated_at
 FROM inserted

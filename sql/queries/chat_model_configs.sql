@@ -36,7 +36,9 @@ SELECT
     cp.base_url,
     cp.api_key,
     cp.api_key_key_id,
-    (cmc.id = :requested_id::uuid) AS "is_requested!"
+    (cmc.id = :requested_id::uuid) AS "is_requested!",
+    -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.
+    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs
 FROM chat_model_configs cmc
 JOIN chat_providers cp ON cp.provider = cmc.provider
 WHERE cmc.deleted = FALSE

@@ -35,7 +35,34 @@ WHERE id = :id!::uuid
 RETURNING *;
 
 /* @name UpdateChatStatus */
--- Tool calls wait for approval only while the chat is requires_action: any other status clears them.
+-- Tool calls wait for approval only while the chat is requires_action: any other status clears them. A turn's end
+-- that wrote no message (a failure before any output) stores its model call's record and debug run here, as
+-- InsertChatMessages does (:turn_record, :debug_run; NULL: none).
+WITH turn_record AS (
+    INSERT INTO chat_turns (
+        id, chat_id, turn_id, user_id, model_config_id, provider, model, outcome, error_kind,
+        queue_ms, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros, tool_steps
+    )
+    SELECT
+        (r.v ->> 'id')::uuid, c.id, r.v ->> 'turn_id', c.owner_id, (r.v ->> 'model_config_id')::uuid,
+        r.v ->> 'provider', r.v ->> 'model', r.v ->> 'outcome', r.v ->> 'error_kind',
+        (r.v ->> 'queue_ms')::int, (r.v ->> 'first_token_ms')::int, (r.v ->> 'total_ms')::int,
+        (r.v ->> 'input_tokens')::bigint, (r.v ->> 'output_tokens')::bigint, (r.v ->> 'cost_micros')::bigint,
+        (r.v ->> 'tool_steps')::int
+    FROM (SELECT :turn_record::jsonb AS v) r
+    JOIN chats c ON c.id = :id!::uuid
+    WHERE r.v IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+), debug_run AS (
+    INSERT INTO chat_debug_runs (id, chat_id, model_config_id, started_at, request, response, attempts, timings)
+    SELECT
+        (d.v ->> 'id')::uuid, c.id, (d.v ->> 'model_config_id')::uuid, (d.v ->> 'started_at')::timestamptz,
+        d.v -> 'request', d.v -> 'response', d.v -> 'attempts', d.v -> 'timings'
+    FROM (SELECT :debug_run::jsonb AS v) d
+    JOIN chats c ON c.id = :id!::uuid
+    WHERE d.v IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+)
 UPDATE chats
 SET
     status = :status!::chat_status,

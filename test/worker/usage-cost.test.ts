@@ -101,6 +101,7 @@ const resolved: ResolvedModel = {
   config: { id: 'c', provider: 'p', model: 'm', display_name: 'm', context_limit: 1000, compression_threshold: 70, options: {}, pricing: null },
   provider: { id: 'p', provider: 'p', base_url: '', api_key: null },
   requested: true,
+  debugRuns: 'off',
 };
 
 async function run(model: ProviderModel): Promise<ModelResult> {

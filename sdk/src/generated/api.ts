@@ -804,6 +804,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/chats/{id}/debug-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A chat's debug runs, newest first (owner): each model call's request and response, credentials redacted */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The runs */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DebugRunList"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/chats/{id}/files": {
         parameters: {
             query?: never;
@@ -1963,6 +2048,129 @@ export interface paths {
                 };
                 /** @description Signed in but not allowed */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/config/debug-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether model calls keep debug runs (off, errors, all) and for how many days (owner) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DebugRunsSetting"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set debug runs (owner); chat objects elsewhere apply it within 30 s */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DebugRunsSetting"];
+                };
+            };
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DebugRunsSetting"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3395,6 +3603,84 @@ export interface paths {
                 };
                 /** @description Not signed in, or the token is invalid, expired or revoked */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model calls by model, provider, day or user (owner): errors by kind, p50/p95 latency, tokens, cost */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Start (included); default: 30 days before `to` */
+                    from?: string;
+                    group_by?: components["schemas"]["InsightsGroupBy"];
+                    /** @description End (excluded; a day counts whole); default: now */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The insights */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Insights"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -5107,6 +5393,47 @@ export interface components {
                 server: string;
             }[];
         };
+        DebugAttempt: {
+            /** Format: date-time */
+            at: string;
+            error?: string;
+            /** @enum {string} */
+            status: "ok" | "error";
+        };
+        DebugRun: {
+            attempts: components["schemas"]["DebugAttempt"][];
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            model_config_id: string | null;
+            /** @description As sent: {provider, model, prompt, tools, settings}; credentials redacted, file bytes as metadata */
+            request: {
+                [key: string]: unknown;
+            };
+            /** @description {parts, finish_reason, usage} or {error: {kind, message}} */
+            response: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            started_at: string;
+            /** @description queue_ms, first_token_ms, total_ms */
+            timings: {
+                [key: string]: number | null;
+            };
+        };
+        DebugRunList: {
+            runs: components["schemas"]["DebugRun"][];
+        };
+        /**
+         * @description off: none kept; errors: the failed model calls; all: every model call
+         * @enum {string}
+         */
+        DebugRunsMode: "off" | "errors" | "all";
+        DebugRunsSetting: {
+            debug_runs: components["schemas"]["DebugRunsMode"];
+            /** @description Runs older than this are purged by the cron */
+            retention_days: number;
+        };
         Error: {
             detail?: string;
             message: string;
@@ -5141,6 +5468,37 @@ export interface components {
         Health: {
             /** @enum {string} */
             status: "ok";
+        };
+        Insights: {
+            /** Format: date-time */
+            from: string;
+            group_by: components["schemas"]["InsightsGroupBy"];
+            rows: components["schemas"]["InsightsRow"][];
+            /** Format: date-time */
+            to: string;
+        };
+        /** @enum {string} */
+        InsightsGroupBy: "model" | "provider" | "day" | "user";
+        /** @description Milliseconds (percentile_cont); null when no call had the figure */
+        InsightsPercentiles: {
+            p50: number | null;
+            p95: number | null;
+        };
+        InsightsRow: {
+            /** @description A decimal string in the deployment's currency (unpriced calls count as 0) */
+            cost: string;
+            /** @description Failed calls by error kind (auth, rate_limit, timeout, ...) */
+            errors: {
+                [key: string]: number;
+            };
+            first_token_ms: components["schemas"]["InsightsPercentiles"];
+            input_tokens: number;
+            /** @description The model as called, the provider, the UTC day (YYYY-MM-DD) or the user id */
+            key: string;
+            output_tokens: number;
+            total_ms: components["schemas"]["InsightsPercentiles"];
+            /** @description Model calls that ended in the window */
+            turns: number;
         };
         LastError: {
             kind: string;
