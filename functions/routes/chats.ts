@@ -8,6 +8,7 @@ import { room, unwrap } from '../lib/rooms';
 import { errorResponses, IdParams, IdQuery, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Labels, titleFrom, UserContent, type Part, type Role } from '../core/chats';
 import { listChats } from '../services/chat-list';
+import { chatsSharedWith } from '../services/sharing';
 import { Chat, ChatStatus, Message, QueuedMessage } from '../core/shapes/chat';
 import { agentExists } from '../services/agent-context';
 
@@ -79,11 +80,16 @@ const app = router()
     createRoute({
       method: 'get',
       path: '/',
-      summary: 'Your chats, most recently active first',
+      summary: 'Your chats (or, with shared=true, the chats shared with you), most recently active first',
       middleware: self,
       request: {
         query: z.object({
           archived: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+          shared: z
+            .enum(['true', 'false'])
+            .default('false')
+            .transform((v) => v === 'true')
+            .openapi({ description: 'true: the chats shared with you, directly or through a group (`access` is `viewer`)' }),
           limit: z.coerce.number().int().min(1).max(200).default(50),
           offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
         }),
@@ -92,7 +98,8 @@ const app = router()
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(await listChats(c.var.db, c.var.actor.userId, q.archived, q.limit, q.offset), 200);
+      const list = q.shared ? chatsSharedWith : listChats;
+      return c.json(await list(c.var.db, c.var.actor.userId, q.archived, q.limit, q.offset), 200);
     },
   )
   .openapi(

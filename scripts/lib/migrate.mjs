@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../sql/migrations/', import.meta.url));
 const LOCK_KEY = 7_415_300_001; // arbitrary, project-wide constant for the migration lock
+/**
+ * Numbers reserved for the third round's features, built in parallel on their own branches (files 12, search 13,
+ * operations 14, groups and sharing 15, single sign-on and audit 16, conversation tools 17): one may be absent while
+ * a later one is present. Drop this once all of them are merged.
+ */
+const RESERVED = new Set([12, 13, 14, 15, 16, 17]);
 
 /**
  * @typedef {{ version: number, name: string, up: string, down: string }} Migration
@@ -37,9 +43,13 @@ export async function loadMigrations(dir = MIGRATIONS_DIR) {
     byVersion.set(version, entry);
   }
   const out = [...byVersion.values()].sort((a, b) => (a.version ?? 0) - (b.version ?? 0));
+  let expected = 1;
   out.forEach((m, i) => {
     if (m.up === undefined || m.down === undefined) throw new Error(`migration ${m.version} needs both .up.sql and .down.sql`);
-    if (m.version !== i + 1) throw new Error(`migrations must be numbered 1..N without gaps; found ${m.version} at position ${i + 1}`);
+    // A number reserved for a feature built on another branch may be missing until that branch is merged.
+    while (RESERVED.has(expected) && (m.version ?? 0) > expected) expected += 1;
+    if (m.version !== expected) throw new Error(`migrations must be numbered 1..N without gaps; found ${m.version} at position ${i + 1}`);
+    expected += 1;
   });
   return /** @type {Migration[]} */ (out);
 }

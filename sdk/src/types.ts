@@ -35,6 +35,13 @@ export type McpServer = Schemas['McpServer'];
 export type Tool = Schemas['Tool'];
 export type ChatTools = Schemas['ChatTools'];
 export type StreamStats = Schemas['StreamStats'];
+export type ChatAccess = Schemas['ChatAccess'];
+export type Group = Schemas['Group'];
+export type GroupMember = Schemas['GroupMember'];
+export type ChatAcl = Schemas['ChatAcl'];
+export type ShareLink = Schemas['ShareLink'];
+export type NewShareLink = Schemas['NewShareLink'];
+export type SharedChat = Schemas['SharedChat'];
 export type StreamEvent = Schemas['StreamEvent'];
 export type ErrorBody = Schemas['Error'];
 /** One field's problem in a 400's `validations`. */
