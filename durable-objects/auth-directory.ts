@@ -22,6 +22,7 @@ const KeyRow = z.object({
   created_at: z.coerce.date(),
   last_used_at: z.coerce.date().nullable(),
   suspended: z.boolean(),
+  group_ids: z.array(z.string()),
 });
 type KeyRow = z.infer<typeof KeyRow>;
 
@@ -103,6 +104,7 @@ export class AuthDirectory extends DurableObject<Env> {
         keyId: row.key_id,
         keyKind: row.key_kind,
         expiresAt: row.expires_at.getTime(),
+        groupIds: row.group_ids,
       },
     };
   }

@@ -38,11 +38,19 @@ const QUEUE_FULL = "The chat's queue is full (20 messages). Wait for a turn to f
 export class ChatRoom extends RoomBase implements ChatRoomRpc {
   // ------------------------------------------------------------------ RPC: reads
 
-  /** The chat, when the actor may see it (from memory once loaded: a read never waits behind a write holding the lock). */
+  /**
+   * The chat as the actor sees it (`access`: owner or viewer), when they may see it (from memory once loaded: a read
+   * never waits behind a write holding the lock).
+   */
   async get(actor: ChatActor): Promise<RoomResult<Chat>> {
     const loaded = this.state.loaded;
-    if (loaded && !this.state.gone) return refusal(RULES.get, actor, loaded) ?? ok(loaded);
-    return await this.call('get', actor, (chat) => Promise.resolve(ok(chat)));
+    if (loaded && !this.state.gone) return refusal(RULES.get, actor, loaded, this.state.grants) ?? ok(this.seenBy(actor, loaded));
+    return await this.call('get', actor, (chat) => Promise.resolve(ok(this.seenBy(actor, chat))));
+  }
+
+  /** The chat, for its owner only (a viewer gets 403): the guard of owner-only routes the Worker serves (ACL, links). */
+  async owned(actor: ChatActor): Promise<RoomResult<Chat>> {
+    return await this.call('owned', actor, (chat) => Promise.resolve(ok(chat)));
   }
 
   /** A page of live messages, from the cache when it holds the range, else from Postgres. */
@@ -80,7 +88,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
 
   /** A single-use stream ticket for the actor, bound to the credential that asked for it (`room/tickets.ts`). */
   async mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>> {
-    return await this.call('mintTicket', actor, async () => ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt })));
+    const groupIds = [...(actor.groupIds ?? [])];
+    return await this.call('mintTicket', actor, async () => ok(await this.tickets.mint({ userId: actor.userId, keyId, keyExpiresAt, groupIds })));
   }
 
   // ------------------------------------------------------------------ RPC: writes
@@ -323,6 +332,11 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     const n = this.hub.closeWhere((att) => att.userId === r.userId && revoked(att.keyId), 4401, 'credential revoked');
     if (!this.hub.watching(r.userId)) this.ctx.waitUntil(this.registry(r.userId).closed(this.chatId()));
     return Promise.resolve(n);
+  }
+
+  /** Access changed (grants, or a user's groups): sockets of users who lost it close with 4403; answers how many. */
+  async accessChanged(user: { userId: string; groupIds: string[] } | null): Promise<number> {
+    return await this.endLostAccess(user);
   }
 
   /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */

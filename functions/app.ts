@@ -16,6 +16,9 @@ import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
 import files from './routes/files';
 import chatSearch from './routes/chat-search';
+import chatSharing from './routes/chat-sharing';
+import groups from './routes/groups';
+import shared from './routes/shared';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
 import spendLimits from './routes/spend-limits';
@@ -122,7 +125,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatStream);
   app.route('/api/v2/chats', files);
   app.route('/api/v2/chats', chatSearch);
+  app.route('/api/v2/chats', chatSharing);
   app.route('/api/v2/chats', chats);
+  app.route('/api/v2/groups', groups);
+  app.route('/api/v2/shared', shared);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'session_token' });

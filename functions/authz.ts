@@ -161,7 +161,17 @@ export async function ownedChat(env: Env, actor: Actor, chatId: string): Promise
   return r.value;
 }
 
+/**
+ * A chat the actor owns, for owner-only routes the Worker serves itself (ACL, share links): 403 for a viewer, 404 for
+ * anyone else. The chat's object decides, as on every chat call.
+ */
+export async function ownChat(env: Env, actor: Actor, chatId: string): Promise<Chat> {
+  const r = await room(env, chatId).owned(chatActor(actor));
+  if (!r.ok) throw new ApiError(r.status, r.message, r.detail);
+  return r.value;
+}
+
 /** What a chat's object needs to know of the actor (plain data for RPC). */
 export function chatActor(actor: Actor): ChatActor {
-  return { userId: actor.userId, roles: actor.roles };
+  return { userId: actor.userId, roles: actor.roles, groupIds: actor.groupIds };
 }

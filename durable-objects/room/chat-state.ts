@@ -5,6 +5,7 @@
  */
 import type { MessagePageQuery, StreamEvent } from '../../functions/core/room-api';
 import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/core/chats';
+import { NO_GRANTS, type ChatGrants } from '../../functions/core/access';
 import { MessageCache } from './message-cache';
 import type { ChatStore } from './chat-store';
 import type { Outbox } from './outbox';
@@ -21,7 +22,7 @@ export const DB_WAIT: LastError = {
 };
 
 /** A chat kept in storage; one stored before tools has no `pending_tool_calls` (none were pending). */
-const StoredChat = Chat.extend({ pending_tool_calls: Chat.shape.pending_tool_calls.default([]) });
+const StoredChat = Chat.extend({ pending_tool_calls: Chat.shape.pending_tool_calls.default([]), access: Chat.shape.access.default('owner') });
 
 /** Reads a chat row kept in the object's key-value storage; null when absent or not a chat. */
 export function storedChat(kv: SyncKvStorage, key: string): Chat | null {
@@ -46,6 +47,8 @@ export interface StateDeps {
 
 export class ChatState {
   private chat: Chat | null = null;
+  /** The chat's viewer grants, loaded with the row (none while the row comes from the outbox's snapshot). */
+  private grantsHeld: ChatGrants = NO_GRANTS;
   readonly cache = new MessageCache(256);
   private queue: QueuedMessage[] | null = null;
   /** A finished turn whose write waits in the outbox: its parts are still shown to sockets that connect. */
@@ -73,6 +76,7 @@ export class ChatState {
   created(chat: Chat, messages: readonly Message[]): void {
     this.gone = false;
     this.chat = chat;
+    this.grantsHeld = NO_GRANTS;
     this.cache.clear();
     this.cache.append(messages, true);
     this.queue = [];
@@ -91,6 +95,11 @@ export class ChatState {
     return this.chat;
   }
 
+  /** The viewer grants of the loaded chat. */
+  get grants(): ChatGrants {
+    return this.grantsHeld;
+  }
+
   /**
    * The chat row (cached); while Postgres is down and writes wait in the outbox, the snapshot kept with the outbox
    * stands in for it. A first load is settled by the room (`Turns.settle`): a stranded turn is recovered there.
@@ -102,11 +111,14 @@ export class ChatState {
     const waiting = this.deps.outbox.size > 0;
     let row: Chat | null;
     try {
-      row = await store.chat();
+      const loaded = await store.chat();
+      row = loaded?.chat ?? null;
+      this.grantsHeld = loaded?.grants ?? NO_GRANTS;
     } catch (e) {
       const snapshot = waiting ? storedChat(kv, 'chat_snapshot') : null;
       if (!snapshot || !this.transient(e)) throw e;
       row = snapshot;
+      this.grantsHeld = NO_GRANTS;
     }
     if (!row) return null;
     this.set(row);

@@ -18,6 +18,7 @@ import { deleteQueuedMessage, getQueuedMessageByKey, getQueuedMessages, insertQu
 import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.queries';
 import { createChat, deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
 import type { Conn, Db } from '../../functions/core/db';
+import type { ChatGrants } from '../../functions/core/access';
 import { fail, ok, type MessagePageQuery, type MetaPatch, type PostResult, type RoomResult } from '../../functions/core/room-api';
 import { pinAgentContext } from './pinned-context';
 import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/core/model-resolve';
@@ -105,9 +106,12 @@ export class ChatStore {
     }
   }
 
-  async chat(): Promise<Chat | null> {
+  /** The chat row with its viewer grants (one statement). */
+  async chat(): Promise<{ chat: Chat; grants: ChatGrants } | null> {
     const [row] = await getChatById.run({ id: this.chatId() }, this.db());
-    return row ? toChat(row) : null;
+    if (!row) return null;
+    const ids = z.array(z.string());
+    return { chat: toChat(row), grants: { userIds: ids.parse(row.acl_user_ids), groupIds: ids.parse(row.acl_group_ids) } };
   }
 
   /**

@@ -4,13 +4,13 @@
  * method without a rule does not compile (`RULES` covers the RPC interface), and test/worker/room-guard.test.ts fails
  * on a public method of the class that is not listed, or that lets a stranger through.
  */
-import { canReadChat, ownsChat, type ChatActor } from '../../functions/core/access';
+import { chatAccess, type ChatActor, type ChatGrants } from '../../functions/core/access';
 import type { Chat } from '../../functions/core/chats';
-import { fail, NOT_FOUND, type ChatRoomRpc, type RoomFailure } from '../../functions/core/room-api';
+import { fail, NOT_FOUND, VIEWER_FORBIDDEN, type ChatRoomRpc, type RoomFailure } from '../../functions/core/room-api';
 
 /**
- * - `read`: whoever may see the chat (its owner); anyone else gets 404.
- * - `write`: its owner only; anyone else gets 404 (a viewer will get 403 once sharing lands).
+ * - `read`: whoever may see the chat (its owner and its viewers, `chatAccess`); anyone else gets 404.
+ * - `write`: its owner only; a viewer gets 403, anyone else 404.
  * - `create`: the caller becomes the owner; an existing chat answers only its owner's replay.
  * - `internal`: no actor; the deployment calls it (the cron, credential revocation, agents' pushes, owners' counters,
  *   tests), never on behalf of a request's user.
@@ -38,6 +38,7 @@ export const RULES = {
   updateMeta: 'write',
   deleteChat: 'write',
   repinContext: 'write',
+  owned: 'write',
   contextDirty: 'internal',
   closeSockets: 'internal',
   refresh: 'internal',
@@ -45,17 +46,20 @@ export const RULES = {
   stats: 'internal',
   outcome: 'internal',
   idle: 'internal',
+  accessChanged: 'internal',
 } as const satisfies Record<RpcMethod, Rule>;
 
 /** Methods whose rule needs a chat and an actor. */
 export type GuardedMethod = { [K in RpcMethod]: (typeof RULES)[K] extends 'read' | 'write' ? K : never }[RpcMethod];
 
-/** Why `actor` may not do what `rule` needs on `chat` (null: allowed). */
-export function refusal(rule: 'read' | 'write', actor: ChatActor, chat: Chat): RoomFailure | null {
+/** Why `actor` may not do what `rule` needs on `chat`, given its viewer grants (null: allowed). */
+export function refusal(rule: 'read' | 'write', actor: ChatActor, chat: Chat, grants: ChatGrants): RoomFailure | null {
+  const access = chatAccess(actor, chat, grants);
+  if (access === null) return fail(404, NOT_FOUND);
   switch (rule) {
     case 'read':
-      return canReadChat(actor, chat) ? null : fail(404, NOT_FOUND);
+      return null;
     case 'write':
-      return ownsChat(actor, chat) ? null : fail(404, NOT_FOUND);
+      return access === 'owner' ? null : fail(403, VIEWER_FORBIDDEN);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { ownsChat, type ChatActor } from '../../functions/core/access';
+import { chatAccess, ownsChat, type ChatActor } from '../../functions/core/access';
 import { Db, isTransient } from '../../functions/core/db';
 import { log } from '../../functions/core/log';
 import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/core/room-api';
@@ -124,7 +124,10 @@ export abstract class RoomBase extends DurableObject<Env> {
     const params = z
       .object({ credential: StreamCredential, afterId: z.coerce.number().int().nonnegative() })
       .safeParse({
-        credential: ticket !== null ? { ticket } : { userId: h('x-chatd-user'), keyId: h('x-chatd-key') ?? '', keyExpiresAt: h('x-chatd-key-expires') },
+        credential:
+          ticket !== null
+            ? { ticket }
+            : { userId: h('x-chatd-user'), keyId: h('x-chatd-key') ?? '', keyExpiresAt: h('x-chatd-key-expires'), groupIds: splitIds(h('x-chatd-groups')) },
         afterId: h('x-chatd-after-id'),
       });
     if (!params.success) return Response.json({ message: 'expected a stream request from the Worker' }, { status: 400 });
@@ -138,14 +141,16 @@ export abstract class RoomBase extends DurableObject<Env> {
         const who = await this.tickets.holder(credential);
         if (!who) return Response.json({ message: TICKET_REFUSED }, { status: 401 });
         const chat = await this.loadChat();
-        const refused = chat ? refusal(STREAM_RULE, { userId: who.userId, roles: [] }, chat) : fail(404, NOT_FOUND);
+        const refused = chat ? refusal(STREAM_RULE, { userId: who.userId, roles: [], groupIds: who.groupIds }, chat, this.state.grants) : fail(404, NOT_FOUND);
         if (refused) return Response.json({ message: refused.message }, { status: refused.status });
         if (!upgrade) return notUpgrade();
         const first = await this.state.firstFrame(afterId, () => this.turns.current?.parts ?? (this.state.held ? partsOf(this.state.held) : []));
         const pair = new WebSocketPair();
         this.hub.accept(pair[1]);
-        this.hub.attach(pair[1], { userId: who.userId, keyId: who.keyId, lastId: first.lastId, expiresAt: who.keyExpiresAt }, first.events);
-        // Closed with 4401 when its credential expires, or (through the user's registry) when it is revoked.
+        const att = { userId: who.userId, keyId: who.keyId, lastId: first.lastId, expiresAt: who.keyExpiresAt, groupIds: who.groupIds };
+        this.hub.attach(pair[1], att, first.events);
+        // Closed with 4401 when its credential expires, or (through the user's registry) when it is revoked; with 4403
+        // when the user's access ends (`accessChanged`, through the same registry).
         if (who.keyExpiresAt !== null) this.clock.by(who.keyExpiresAt);
         this.ctx.waitUntil(this.registry(who.userId).opened(this.chatId()));
         return new Response(null, { status: 101, webSocket: pair[0] });
@@ -245,7 +250,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     return await this.guard(async () => {
       const chat = await this.loadChat();
       if (!chat) return fail(404, NOT_FOUND);
-      return refusal(RULES[method], actor, chat) ?? (await body(chat));
+      return refusal(RULES[method], actor, chat, this.state.grants) ?? (await body(chat));
     });
   };
 
@@ -259,6 +264,46 @@ export abstract class RoomBase extends DurableObject<Env> {
     if (!chat || !cold) return chat;
     await this.turns.settle(chat);
     return this.state.loaded;
+  };
+
+  /** The chat as an actor allowed to read it sees it: `access` says whether they own it or view it. */
+  protected readonly seenBy = (actor: ChatActor, chat: Chat): Chat => ({
+    ...chat,
+    access: chatAccess(actor, chat, this.state.grants) === 'owner' ? 'owner' : 'viewer',
+  });
+
+  /**
+   * Access to the chat changed: the grants are read again with the row, `user`'s sockets take their new groups, and
+   * every socket whose user can no longer read the chat closes with 4403. When the row cannot be read (Postgres
+   * down), only the owner's sockets stay: access is never kept on a guess.
+   */
+  protected readonly endLostAccess = async (user: { userId: string; groupIds: string[] } | null): Promise<number> => {
+    return await this.lock.run(async () => {
+      if (user) this.hub.regroup(user.userId, user.groupIds);
+      const before = this.state.loaded;
+      this.state.dropRow();
+      let keeps: (att: { userId: string; groupIds: string[] }) => boolean;
+      try {
+        const chat = await this.loadChat();
+        keeps = (att) => chat !== null && chatAccess({ userId: att.userId, roles: [], groupIds: att.groupIds }, chat, this.state.grants) !== null;
+      } catch (e) {
+        if (!isTransient(e)) throw e;
+        this.reset();
+        keeps = (att) => before !== null && att.userId === before.owner_id;
+      }
+      const gone = new Set<string>();
+      const n = this.hub.closeWhere(
+        (att) => {
+          const close = !keeps(att);
+          if (close) gone.add(att.userId);
+          return close;
+        },
+        4403,
+        'access revoked',
+      );
+      for (const userId of gone) if (!this.hub.watching(userId)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId()));
+      return n;
+    });
   };
 
   protected readonly replayCreate = (actor: ChatActor, chat: Chat): RoomResult<Chat> => {
@@ -284,4 +329,9 @@ export abstract class RoomBase extends DurableObject<Env> {
     this.dbConn = null;
     await this.toolbox.mcp.closeAll();
   };
+}
+
+/** A comma-separated list of ids from a header the Worker set (empty or absent: none). */
+function splitIds(v: string | null): string[] {
+  return v ? v.split(',') : [];
 }

@@ -15,6 +15,8 @@ const Attachment = z.object({
   lastId: z.number().int().nonnegative(),
   /** When the credential it was opened with expires (epoch ms): it closes then with 4401. Null: never. */
   expiresAt: z.number().nullable().default(null),
+  /** The user's groups (access through a group ends when they leave it: the socket closes with 4403). */
+  groupIds: z.array(z.string()).default([]),
 });
 export type Attachment = z.infer<typeof Attachment>;
 
@@ -113,6 +115,14 @@ export class StreamHub {
     this.takePendingParts();
     for (const ws of this.ctx.getWebSockets()) close(ws, code, reason);
     this.attachments.clear();
+  }
+
+  /** A user's groups changed: their sockets here keep the new list (checked by `closeWhere` after). */
+  regroup(userId: string, groupIds: string[]): void {
+    for (const ws of this.open()) {
+      const att = this.attachment(ws);
+      if (att?.userId === userId) this.setAttachment(ws, { ...att, groupIds });
+    }
   }
 
   /** Closes the sockets whose attachment matches (e.g. opened with a revoked key); answers how many. */

@@ -18,6 +18,8 @@ export interface TicketHolder {
   keyId: string;
   /** When that credential expires (epoch ms; null: it does not): the socket closes with 4401 then. */
   keyExpiresAt: number | null;
+  /** The user's groups when the request was authenticated (a chat shared with a group opens to its members). */
+  groupIds: string[];
 }
 
 /** A stored ticket, parsed when read back. */
@@ -25,13 +27,19 @@ const Stored = z.object({
   userId: z.string().min(1),
   keyId: z.string(),
   keyExpiresAt: z.number().nullable().default(null),
+  groupIds: z.array(z.string()).default([]),
   expiresAt: z.number(),
 });
 
 /** The stream request's credential as the Worker passes it: a ticket, or the actor it authenticated. */
 export const StreamCredential = z.union([
   z.object({ ticket: z.string().min(1).max(256) }),
-  z.object({ userId: z.string().min(1), keyId: z.string(), keyExpiresAt: z.coerce.number().int().positive().nullable() }),
+  z.object({
+    userId: z.string().min(1),
+    keyId: z.string(),
+    keyExpiresAt: z.coerce.number().int().positive().nullable(),
+    groupIds: z.array(z.uuid()).max(1000),
+  }),
 ]);
 export type StreamCredential = z.infer<typeof StreamCredential>;
 
@@ -61,7 +69,8 @@ export class Tickets {
     const stored = Stored.safeParse(this.kv.get(key));
     this.kv.delete(key);
     if (!stored.success || stored.data.expiresAt <= this.now()) return null;
-    return { userId: stored.data.userId, keyId: stored.data.keyId, keyExpiresAt: stored.data.keyExpiresAt };
+    const { userId, keyId, keyExpiresAt, groupIds } = stored.data;
+    return { userId, keyId, keyExpiresAt, groupIds };
   }
 
   /** The holder of a stream request's credential: the actor the Worker authenticated, or the ticket's. */

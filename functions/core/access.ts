@@ -9,6 +9,8 @@ import type { Role } from './roles';
 export interface ChatActor {
   userId: string;
   roles: readonly Role[];
+  /** The groups the user belongs to (cached with their key by the AuthDirectory); absent: none. */
+  groupIds?: readonly string[] | undefined;
 }
 
 /** Every permission a route can ask for, and the roles that hold it. */
@@ -25,6 +27,8 @@ export const POLICY = {
   'spend_limits.manage': ['owner'],
   /** Agents are deployment-wide: only owners create, rotate and delete them. */
   'agents.manage': ['owner'],
+  /** Groups and their members (chats are shared with groups). */
+  'groups.manage': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof POLICY;
@@ -35,18 +39,34 @@ export function can(actor: ChatActor, permission: Permission): boolean {
   return actor.roles.some((r) => allowed.includes(r));
 }
 
-/** Whether the actor may see and change a chat: only its owner (another user's chat reads as not found). */
+/** Whether the actor owns a chat (its owner alone may change it). */
 export function ownsChat(actor: ChatActor, chat: { owner_id: string }): boolean {
   return actor.userId === chat.owner_id;
 }
 
+/** A chat's viewer grants: users granted directly, and groups whose members are granted. */
+export interface ChatGrants {
+  userIds: readonly string[];
+  groupIds: readonly string[];
+}
+
+export const NO_GRANTS: ChatGrants = { userIds: [], groupIds: [] };
+
+/** What the actor may do with a chat: everything (its owner), read it (a viewer), or nothing. */
+export type ChatAccess = 'owner' | 'viewer';
+
 /**
- * Whether the actor may read a chat: its messages, its stream, and the files its messages use. The one read rule: the
- * chat object's guard (`read`) applies it, and sql/queries/files.sql (GetReadableChatFile) states it for a file's
- * chats (`c.owner_id = :user_id`); sharing extends both here and there.
+ * THE rule of who may read a chat, for code that holds the chat row and its grants (the chat's object; files and
+ * search on the Worker side): its owner, a user granted directly, or a member of a granted group. Null: the chat does
+ * not exist for this actor (404). SQL that lists or reads chats for a user uses the same rule as the view
+ * `chat_readers` (migration 000015; `GetChatAccess` in sql/queries/sharing.sql).
  */
-export function canReadChat(actor: ChatActor, chat: { owner_id: string }): boolean {
-  return ownsChat(actor, chat);
+export function chatAccess(actor: ChatActor, chat: { owner_id: string }, grants: ChatGrants): ChatAccess | null {
+  if (ownsChat(actor, chat)) return 'owner';
+  if (grants.userIds.includes(actor.userId)) return 'viewer';
+  const mine = actor.groupIds ?? [];
+  if (mine.length > 0 && grants.groupIds.some((g) => mine.includes(g))) return 'viewer';
+  return null;
 }
 
 /** An agent, authenticated by its own token. */

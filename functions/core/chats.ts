@@ -11,6 +11,7 @@ export const MAX_QUEUED = 20;
 
 export {
   Chat,
+  ChatAccess,
   ChatStatus,
   LastError,
   Message,
@@ -66,6 +67,8 @@ export function toMessage(row: unknown): Message {
 }
 
 const ChatRow = Chat.extend({
+  // A row is the chat as its owner sees it; a shared chat's query says `viewer`.
+  access: Chat.shape.access.default('owner'),
   labels: Chat.shape.labels.catch({}),
   last_error: Chat.shape.last_error.catch(null),
   created_at: Timestamp,

@@ -15,6 +15,8 @@ export interface KeyIdentity {
   keyKind: 'session' | 'api_key';
   /** When the key stops working (epoch ms): a stream opened with it closes then (4401). */
   expiresAt: number;
+  /** The user's groups (chats shared with a group): cached with the key, forgotten with it on a membership change. */
+  groupIds: string[];
 }
 
 /** `need_url`: the shard does not know its database's URL yet; ask again with it. */

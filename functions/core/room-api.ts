@@ -10,7 +10,7 @@ import type { ChatActor } from './access';
 export type { ChatActor } from './access';
 
 /** What an RPC reports instead of throwing (errors lose their class across RPC). */
-export type RoomFailure = { ok: false; status: 400 | 402 | 404 | 409 | 503; message: string; detail?: string };
+export type RoomFailure = { ok: false; status: 400 | 402 | 403 | 404 | 409 | 503; message: string; detail?: string };
 export type RoomResult<T> = { ok: true; value: T } | RoomFailure;
 
 export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
@@ -18,6 +18,8 @@ export const fail = (status: RoomFailure['status'], message: string, detail?: st
   detail === undefined ? { ok: false, status, message } : { ok: false, status, message, detail };
 
 export const NOT_FOUND = 'Resource not found or you do not have access to this resource';
+/** A viewer of a shared chat asked to change it. */
+export const VIEWER_FORBIDDEN = 'This chat is shared with you to read: only its owner can change it.';
 export const DB_UNAVAILABLE = 'The database is unavailable. Try again shortly.';
 
 export interface NewChat {
@@ -93,6 +95,8 @@ export interface ChatRoomRpc {
   updateMeta(actor: ChatActor, patch: MetaPatch): Promise<RoomResult<Chat>>;
   deleteChat(actor: ChatActor): Promise<RoomResult<null>>;
   repinContext(actor: ChatActor): Promise<RoomResult<{ pinned: number; aggregate_hash: string }>>;
+  /** The chat, when the actor owns it (403 for a viewer, 404 for anyone else): owner-only routes served by the Worker. */
+  owned(actor: ChatActor): Promise<RoomResult<Chat>>;
   /** A single-use stream ticket for the actor, bound to the credential (`keyId`) that asked for it. */
   mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>>;
   decideToolCall(actor: ChatActor, input: { toolCallId: string; decision: 'approve' | 'deny'; reason: string | null }): Promise<RoomResult<Chat>>;
@@ -104,5 +108,10 @@ export interface ChatRoomRpc {
   stats(): Promise<RoomStats>;
   outcome(): Promise<TurnOutcome | null>;
   idle(): Promise<ChatStatus | null>;
+  /**
+   * Access to the chat changed (its grants, or a user's groups): the object reloads its grants and closes with 4403
+   * the sockets whose user can no longer read the chat. With `user`, that user's sockets take their new groups first.
+   */
+  accessChanged(user: { userId: string; groupIds: string[] } | null): Promise<number>;
   fetch(request: Request): Promise<Response>;
 }

@@ -80,10 +80,11 @@ export async function listChatsMatching(
   db: Queryable,
   userId: string,
   q: string,
+  shared: boolean,
   archived: boolean,
   limit: number,
   offset: number,
 ): Promise<Chat[]> {
-  return (await getChatsMatching.run({ user_id: userId, q: normalizeQuery(q), archived, limit, offset }, db)).map(toChat);
+  return (await getChatsMatching.run({ user_id: userId, q: normalizeQuery(q), shared, archived, limit, offset }, db)).map(toChat);
 }
 

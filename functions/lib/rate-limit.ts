@@ -8,7 +8,10 @@ import { settings } from '../core/settings';
 import { tooManyRequests } from '../core/errors';
 
 /** What is counted per client IP. */
-export type RateBucket = 'login' | 'auth_failure';
+export type RateBucket = 'login' | 'auth_failure' | 'shared_link';
+
+/** Share link reads per client address per minute (`GET /shared/{token}` is public). */
+export const SHARED_LINK_RATE_LIMIT = 120;
 
 const WINDOW_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
@@ -16,6 +19,7 @@ const MAX_REMEMBERED = 10_000;
 const MESSAGES: Record<RateBucket, string> = {
   login: 'Too many login attempts from your address: try again later.',
   auth_failure: 'Too many failed authentications from your address: try again later.',
+  shared_link: 'Too many shared chat reads from your address: try again later.',
 };
 
 /** Addresses told to wait, per isolate: name → when the wait ends (ms). */
@@ -46,7 +50,7 @@ export function refuseIfBlocked(client: string | null, now = Date.now()): void {
 export async function countOrRefuse(env: Env, client: string | null, bucket: RateBucket): Promise<void> {
   if (client === null) return;
   const s = settings(env);
-  const limit = bucket === 'login' ? s.LOGIN_RATE_LIMIT : s.AUTH_FAILURE_RATE_LIMIT;
+  const limit = bucket === 'login' ? s.LOGIN_RATE_LIMIT : bucket === 'shared_link' ? SHARED_LINK_RATE_LIMIT : s.AUTH_FAILURE_RATE_LIMIT;
   const answer = await env.RATE_LIMITER.getByName(client).hit(bucket, limit, WINDOW_MS);
   if (answer.ok) return;
   if (bucket === 'auth_failure') {

@@ -70,6 +70,7 @@ const app = router()
         headers.set('x-chatd-user', actor.userId);
         headers.set('x-chatd-key', actor.keyId);
         headers.set('x-chatd-key-expires', String(actor.expiresAt));
+        headers.set('x-chatd-groups', actor.groupIds.join(','));
       }
       return await room(c.env, id).fetch(new Request(c.req.raw, { headers }));
     },

@@ -10,6 +10,7 @@ import { Labels, titleFrom, UserContent, type Part, type Role } from '../core/ch
 import { listChats } from '../services/chat-list';
 import { listChatsMatching } from '../core/search';
 import { SearchQueryText } from '../core/shapes/search';
+import { chatsSharedWith } from '../services/sharing';
 import { Chat, ChatStatus, Message, QueuedMessage } from '../core/shapes/chat';
 import { agentExists } from '../services/agent-context';
 import { resolveFileParts } from '../services/files';
@@ -82,12 +83,17 @@ const app = router()
     createRoute({
       method: 'get',
       path: '/',
-      summary: 'Your chats, most recently active first (with q: only those whose title or messages match)',
+      summary: 'Your chats (or, with shared=true, the chats shared with you), most recently active first; with q, only those whose title or messages match',
       middleware: self,
       request: {
         query: z.object({
           q: SearchQueryText.optional(),
           archived: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+          shared: z
+            .enum(['true', 'false'])
+            .default('false')
+            .transform((v) => v === 'true')
+            .openapi({ description: 'true: the chats shared with you, directly or through a group (`access` is `viewer`)' }),
           limit: z.coerce.number().int().min(1).max(200).default(50),
           offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
         }),
@@ -97,8 +103,9 @@ const app = router()
     async (c) => {
       const q = c.req.valid('query');
       const { userId } = c.var.actor;
-      if (q.q !== undefined) return c.json(await listChatsMatching(c.var.db, userId, q.q, q.archived, q.limit, q.offset), 200);
-      return c.json(await listChats(c.var.db, userId, q.archived, q.limit, q.offset), 200);
+      if (q.q !== undefined) return c.json(await listChatsMatching(c.var.db, userId, q.q, q.shared, q.archived, q.limit, q.offset), 200);
+      const list = q.shared ? chatsSharedWith : listChats;
+      return c.json(await list(c.var.db, userId, q.archived, q.limit, q.offset), 200);
     },
   )
   .openapi(

@@ -165,11 +165,12 @@ export class ChatdClient {
   updateChat = (id: string, body: Body<'/api/v2/chats/{id}', 'patch'>) => ok(this.raw.PATCH('/api/v2/chats/{id}', { params: { path: { id } }, body }));
   deleteChat = (id: string) => ok(this.raw.DELETE('/api/v2/chats/{id}', { params: { path: { id } } }));
 
-  /** Your chats, most recently active first, page by page; with `q`, only those whose title or messages match. */
-  chats(o: { archived?: boolean; q?: string; pageSize?: number } = {}): AsyncGenerator<Chat> {
+  /** Your chats (with `shared: true`, the chats shared with you), most recently active first, page by page; with `q`, only those whose title or messages match. */
+  chats(o: { archived?: boolean; shared?: boolean; q?: string; pageSize?: number } = {}): AsyncGenerator<Chat> {
     const archived = o.archived === true ? 'true' : 'false';
+    const shared = o.shared === true ? 'true' : 'false';
     const q = o.q === undefined ? {} : { q: o.q };
-    return offsetPages((limit, offset) => this.listChats({ ...q, archived, limit, offset }), o.pageSize ?? 200);
+    return offsetPages((limit, offset) => this.listChats({ ...q, archived, shared, limit, offset }), o.pageSize ?? 200);
   }
 
   /**
@@ -177,6 +178,34 @@ export class ChatdClient {
    * match first, then newest. Each result's `snippet` is HTML-escaped text with matches in `<mark>`.
    */
   searchChats = (query: Query<'/api/v2/chats/search', 'get'>) => ok(this.raw.GET('/api/v2/chats/search', { params: { query } }));
+
+  // ------------------------------------------------------------------ sharing
+
+  /** Who the chat is shared with (its owner). */
+  chatAcl = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/acl', { params: { path: { id } } }));
+  /** Shares the chat with users and groups (`viewer`), or stops (`null`). */
+  updateChatAcl = (id: string, body: Body<'/api/v2/chats/{id}/acl', 'patch'>) =>
+    ok(this.raw.PATCH('/api/v2/chats/{id}/acl', { params: { path: { id } }, body }));
+  /** A read-only link to the chat as it is now; its `token` is shown only in this answer. */
+  createShareLink = (id: string, body: Body<'/api/v2/chats/{id}/share-links', 'post'> = {}) =>
+    ok(this.raw.POST('/api/v2/chats/{id}/share-links', { params: { path: { id } }, body }));
+  shareLinks = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/share-links', { params: { path: { id } } }));
+  deleteShareLink = (id: string, linkId: string) =>
+    ok(this.raw.DELETE('/api/v2/chats/{id}/share-links/{link_id}', { params: { path: { id, link_id: linkId } } }));
+  /** A share link's snapshot (no credential needed). */
+  sharedChat = (token: string) => ok(this.raw.GET('/api/v2/shared/{token}', { params: { path: { token } } }));
+
+  // ------------------------------------------------------------------ groups (owners)
+
+  groups = () => ok(this.raw.GET('/api/v2/groups'));
+  createGroup = (body: Body<'/api/v2/groups', 'post'>) => ok(this.raw.POST('/api/v2/groups', { body }));
+  renameGroup = (id: string, body: Body<'/api/v2/groups/{id}', 'patch'>) => ok(this.raw.PATCH('/api/v2/groups/{id}', { params: { path: { id } }, body }));
+  deleteGroup = (id: string) => ok(this.raw.DELETE('/api/v2/groups/{id}', { params: { path: { id } } }));
+  groupMembers = (id: string) => ok(this.raw.GET('/api/v2/groups/{id}/members', { params: { path: { id } } }));
+  addGroupMember = (id: string, userId: string) =>
+    ok(this.raw.PUT('/api/v2/groups/{id}/members/{user_id}', { params: { path: { id, user_id: userId } } }));
+  removeGroupMember = (id: string, userId: string) =>
+    ok(this.raw.DELETE('/api/v2/groups/{id}/members/{user_id}', { params: { path: { id, user_id: userId } } }));
 
   listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
     ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));

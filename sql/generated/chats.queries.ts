@@ -79,6 +79,8 @@ export interface IGetChatByIdParams {
 
 /** 'GetChatById' return type */
 export interface IGetChatByIdResult {
+  acl_group_ids: stringArray;
+  acl_user_ids: stringArray;
   agent_id: string | null;
   archived: boolean;
   context_aggregate_hash: string | null;
@@ -101,12 +103,18 @@ export interface IGetChatByIdQuery {
   result: IGetChatByIdResult;
 }
 
-const getChatByIdIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":31,"b":34}]}],"statement":"SELECT * FROM chats WHERE id = :id!::uuid"};
+const getChatByIdIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":359,"b":362}]}],"statement":"-- The chat's object loads its row with the chat's viewer grants, in the same statement.\nSELECT\n    c.*,\n    ARRAY(SELECT a.user_id FROM chat_acl a WHERE a.chat_id = c.id AND a.user_id IS NOT NULL) AS \"acl_user_ids!\",\n    ARRAY(SELECT a.group_id FROM chat_acl a WHERE a.chat_id = c.id AND a.group_id IS NOT NULL) AS \"acl_group_ids!\"\nFROM chats c\nWHERE c.id = :id!::uuid"};
 
 /**
  * Query generated from SQL:
  * ```
- * SELECT * FROM chats WHERE id = :id!::uuid
+ * -- The chat's object loads its row with the chat's viewer grants, in the same statement.
+ * SELECT
+ *     c.*,
+ *     ARRAY(SELECT a.user_id FROM chat_acl a WHERE a.chat_id = c.id AND a.user_id IS NOT NULL) AS "acl_user_ids!",
+ *     ARRAY(SELECT a.group_id FROM chat_acl a WHERE a.chat_id = c.id AND a.group_id IS NOT NULL) AS "acl_group_ids!"
+ * FROM chats c
+ * WHERE c.id = :id!::uuid
  * ```
  */
 export const getChatById = new PreparedQuery<IGetChatByIdParams,IGetChatByIdResult>(getChatByIdIR);

@@ -150,21 +150,21 @@ export interface IGetReadableChatFileQuery {
   result: IGetReadableChatFileResult;
 }
 
-const getReadableChatFileIR: any = {"usedParamSet":{"id":true,"user_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":261,"b":264}]},{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":340,"b":348},{"a":508,"b":516}]}],"statement":"-- A file the user may read: theirs, or used by a message of a chat they can read (the condition of\n-- functions/core/access.ts canReadChat, on chats c).\nSELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key\nFROM chat_files f\nWHERE f.id = :id!::uuid AND f.ready AND f.deleted_at IS NULL\n    AND (\n        f.owner_id = :user_id!::uuid\n        OR EXISTS (\n            SELECT 1 FROM chat_message_files l JOIN chats c ON c.id = l.chat_id\n            WHERE l.file_id = f.id AND c.owner_id = :user_id!::uuid\n        )\n    )"};
+const getReadableChatFileIR: any = {"usedParamSet":{"id":true,"user_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":315,"b":318}]},{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":394,"b":402},{"a":573,"b":581}]}],"statement":"-- A file the user may read: theirs, or used by a message of a chat they can read (the condition of\n-- view chat_readers, the read rule in SQL: the chat's owner, and its viewers directly or through a group).\nSELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key\nFROM chat_files f\nWHERE f.id = :id!::uuid AND f.ready AND f.deleted_at IS NULL\n    AND (\n        f.owner_id = :user_id!::uuid\n        OR EXISTS (\n            SELECT 1 FROM chat_message_files l JOIN chat_readers r ON r.chat_id = l.chat_id\n            WHERE l.file_id = f.id AND r.user_id = :user_id!::uuid\n        )\n    )"};
 
 /**
  * Query generated from SQL:
  * ```
  * -- A file the user may read: theirs, or used by a message of a chat they can read (the condition of
- * -- functions/core/access.ts canReadChat, on chats c).
+ * -- view chat_readers, the read rule in SQL: the chat's owner, and its viewers directly or through a group).
  * SELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key
  * FROM chat_files f
  * WHERE f.id = :id!::uuid AND f.ready AND f.deleted_at IS NULL
  *     AND (
  *         f.owner_id = :user_id!::uuid
  *         OR EXISTS (
- *             SELECT 1 FROM chat_message_files l JOIN chats c ON c.id = l.chat_id
- *             WHERE l.file_id = f.id AND c.owner_id = :user_id!::uuid
+ *             SELECT 1 FROM chat_message_files l JOIN chat_readers r ON r.chat_id = l.chat_id
+ *             WHERE l.file_id = f.id AND r.user_id = :user_id!::uuid
  *         )
  *     )
  * ```

@@ -33,7 +33,7 @@ export interface ISearchMessagesQuery {
   result: ISearchMessagesResult;
 }
 
-const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":821,"b":829}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":1233,"b":1235},{"a":1616,"b":1618},{"a":2097,"b":2099}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1716,"b":1722}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1736,"b":1743}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it\n-- grows (chats shared with the user, directly or through a group).\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n), page AS MATERIALIZED (\n    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their\n    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.\n    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,\n        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank\n    FROM chat_messages m\n    -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common\n    -- words), where a join would scan the GIN index again for every chat.\n    WHERE m.chat_id = ANY (ARRAY(SELECT rc.id FROM readable_chats rc))\n        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        AND NOT m.deleted\n    ORDER BY rank DESC, m.created_at DESC, m.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    p.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(p.role, p.content),\n        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN readable_chats rc ON rc.id = p.chat_id\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
+const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":891,"b":899}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":1304,"b":1306},{"a":1687,"b":1689},{"a":2168,"b":2170}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1787,"b":1793}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1807,"b":1814}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, through the view chat_readers (migration\n-- 000015): the caller's chats and those shared with them, directly or through a group.\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)\n), page AS MATERIALIZED (\n    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their\n    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.\n    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,\n        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank\n    FROM chat_messages m\n    -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common\n    -- words), where a join would scan the GIN index again for every chat.\n    WHERE m.chat_id = ANY (ARRAY(SELECT rc.id FROM readable_chats rc))\n        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        AND NOT m.deleted\n    ORDER BY rank DESC, m.created_at DESC, m.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    p.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(p.role, p.content),\n        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN readable_chats rc ON rc.id = p.chat_id\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
 
 /**
  * Query generated from SQL:
@@ -41,14 +41,14 @@ const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":t
  * -- GET /chats/search and the search_chats tool (docs/chats.md "Search"). One statement: the caller's readable chats,
  * -- their live user and assistant messages whose vector matches the web-search query, best match first
  * -- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by
- * -- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it
- * -- grows (chats shared with the user, directly or through a group).
+ * -- functions/core/search.ts. readable_chats is the access rule for reads, through the view chat_readers (migration
+ * -- 000015): the caller's chats and those shared with them, directly or through a group.
  * -- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);
  * -- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.
  * WITH readable_chats AS NOT MATERIALIZED (
  *     SELECT c.id, c.title, c.archived
  *     FROM chats c
- *     WHERE c.owner_id = :user_id!::uuid
+ *     WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)
  * ), page AS MATERIALIZED (
  *     -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
  *     -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
@@ -91,11 +91,13 @@ export interface IGetChatsMatchingParams {
   limit: number;
   offset: number;
   q: string;
+  shared: boolean;
   user_id: string;
 }
 
 /** 'GetChatsMatching' return type */
 export interface IGetChatsMatchingResult {
+  access: string | null;
   agent_id: string | null;
   archived: boolean;
   context_aggregate_hash: string | null;
@@ -118,17 +120,20 @@ export interface IGetChatsMatchingQuery {
   result: IGetChatsMatchingResult;
 }
 
-const getChatsMatchingIR: any = {"usedParamSet":{"user_id":true,"archived":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":278,"b":286}]},{"name":"archived","required":true,"transform":{"type":"scalar"},"locs":[{"a":351,"b":360}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":511,"b":513},{"a":688,"b":690}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":779,"b":785}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":799,"b":806}]}],"statement":"-- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant\n-- message matches, most recently active first, like GET /chats.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.*\n    FROM chats c\n    WHERE c.owner_id = :user_id!::uuid\n)\nSELECT rc.*\nFROM readable_chats rc\nWHERE rc.archived = :archived!::boolean\n    AND (\n        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        OR EXISTS (\n            SELECT 1 FROM chat_messages m\n            WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted\n        )\n    )\nORDER BY rc.updated_at DESC, rc.id DESC\nLIMIT :limit!::int OFFSET :offset!::int"};
+const getChatsMatchingIR: any = {"usedParamSet":{"user_id":true,"shared":true,"archived":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":326,"b":334},{"a":450,"b":458},{"a":515,"b":523},{"a":611,"b":619}]},{"name":"shared","required":true,"transform":{"type":"scalar"},"locs":[{"a":415,"b":422},{"a":479,"b":486}]},{"name":"archived","required":true,"transform":{"type":"scalar"},"locs":[{"a":710,"b":719}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":870,"b":872},{"a":1047,"b":1049}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1138,"b":1144}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1158,"b":1165}]}],"statement":"-- GET /chats?q=: the caller's own chats (or, :shared, the chats shared with them, like GetChatsSharedWith), archived\n-- or not as asked, whose title or any live user or assistant message matches, most recently active first, like GET\n-- /chats.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.*, CASE WHEN c.owner_id = :user_id!::uuid THEN 'owner' ELSE 'viewer' END AS access\n    FROM chats c\n    WHERE (NOT :shared!::boolean AND c.owner_id = :user_id!::uuid)\n        OR (:shared!::boolean AND c.owner_id <> :user_id!::uuid\n            AND c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid AND r.access = 'viewer'))\n)\nSELECT rc.*\nFROM readable_chats rc\nWHERE rc.archived = :archived!::boolean\n    AND (\n        to_tsvector('chatd_search'::regconfig, chatd_search_prepare(rc.title)) @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        OR EXISTS (\n            SELECT 1 FROM chat_messages m\n            WHERE m.chat_id = rc.id AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text) AND NOT m.deleted\n        )\n    )\nORDER BY rc.updated_at DESC, rc.id DESC\nLIMIT :limit!::int OFFSET :offset!::int"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant
- * -- message matches, most recently active first, like GET /chats.
+ * -- GET /chats?q=: the caller's own chats (or, :shared, the chats shared with them, like GetChatsSharedWith), archived
+ * -- or not as asked, whose title or any live user or assistant message matches, most recently active first, like GET
+ * -- /chats.
  * WITH readable_chats AS NOT MATERIALIZED (
- *     SELECT c.*
+ *     SELECT c.*, CASE WHEN c.owner_id = :user_id!::uuid THEN 'owner' ELSE 'viewer' END AS access
  *     FROM chats c
- *     WHERE c.owner_id = :user_id!::uuid
+ *     WHERE (NOT :shared!::boolean AND c.owner_id = :user_id!::uuid)
+ *         OR (:shared!::boolean AND c.owner_id <> :user_id!::uuid
+ *             AND c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid AND r.access = 'viewer'))
  * )
  * SELECT rc.*
  * FROM readable_chats rc

@@ -398,6 +398,7 @@ export interface IGetApiKeyWithUserResult {
   created_at: Date;
   email: string;
   expires_at: Date;
+  group_ids: stringArray;
   hashed_secret: string;
   key_id: string;
   key_kind: api_key_kind;
@@ -414,7 +415,7 @@ export interface IGetApiKeyWithUserQuery {
   result: IGetApiKeyWithUserResult;
 }
 
-const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":462,"b":465}]}],"statement":"-- Authentication: the key and its user in one round trip. Expiry is checked by the caller, so an\n-- expired key can be told apart from an unknown one in logs.\nSELECT\n    k.id AS key_id,\n    k.kind AS key_kind,\n    k.hashed_secret,\n    k.expires_at,\n    u.id AS user_id,\n    u.email,\n    u.username,\n    u.roles,\n    u.created_at,\n    k.last_used_at,\n    (u.suspended_at IS NOT NULL) AS \"suspended!\"\nFROM api_keys k\nJOIN users u ON u.id = k.user_id\nWHERE k.id = :id!::text"};
+const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":673,"b":676}]}],"statement":"-- Authentication: the key and its user in one round trip. Expiry is checked by the caller, so an\n-- expired key can be told apart from an unknown one in logs.\nSELECT\n    k.id AS key_id,\n    k.kind AS key_kind,\n    k.hashed_secret,\n    k.expires_at,\n    u.id AS user_id,\n    u.email,\n    u.username,\n    u.roles,\n    u.created_at,\n    k.last_used_at,\n    (u.suspended_at IS NOT NULL) AS \"suspended!\",\n    -- The user's groups (for chats shared with a group), cached with the key and forgotten with it.\n    ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = u.id ORDER BY m.group_id) AS \"group_ids!\"\nFROM api_keys k\nJOIN users u ON u.id = k.user_id\nWHERE k.id = :id!::text"};
 
 /**
  * Query generated from SQL:
@@ -432,7 +433,9 @@ const getApiKeyWithUserIR: any = {"usedParamSet":{"id":true},"params":[{"name":"
  *     u.roles,
  *     u.created_at,
  *     k.last_used_at,
- *     (u.suspended_at IS NOT NULL) AS "suspended!"
+ *     (u.suspended_at IS NOT NULL) AS "suspended!",
+ *     -- The user's groups (for chats shared with a group), cached with the key and forgotten with it.
+ *     ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = u.id ORDER BY m.group_id) AS "group_ids!"
  * FROM api_keys k
  * JOIN users u ON u.id = k.user_id
  * WHERE k.id = :id!::text

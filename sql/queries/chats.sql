@@ -14,7 +14,13 @@ ON CONFLICT (id) DO NOTHING
 RETURNING *;
 
 /* @name GetChatByID */
-SELECT * FROM chats WHERE id = :id!::uuid;
+-- The chat's object loads its row with the chat's viewer grants, in the same statement.
+SELECT
+    c.*,
+    ARRAY(SELECT a.user_id FROM chat_acl a WHERE a.chat_id = c.id AND a.user_id IS NOT NULL) AS "acl_user_ids!",
+    ARRAY(SELECT a.group_id FROM chat_acl a WHERE a.chat_id = c.id AND a.group_id IS NOT NULL) AS "acl_group_ids!"
+FROM chats c
+WHERE c.id = :id!::uuid;
 
 /* @name GetChatsByOwner */
 SELECT *

@@ -35,15 +35,15 @@ UPDATE chat_file_usage u SET bytes = greatest(0, u.bytes - gone.size) FROM gone 
 
 /* @name GetReadableChatFile */
 -- A file the user may read: theirs, or used by a message of a chat they can read (the condition of
--- functions/core/access.ts canReadChat, on chats c).
+-- view chat_readers, the read rule in SQL: the chat's owner, and its viewers directly or through a group).
 SELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key
 FROM chat_files f
 WHERE f.id = :id!::uuid AND f.ready AND f.deleted_at IS NULL
     AND (
         f.owner_id = :user_id!::uuid
         OR EXISTS (
-            SELECT 1 FROM chat_message_files l JOIN chats c ON c.id = l.chat_id
-            WHERE l.file_id = f.id AND c.owner_id = :user_id!::uuid
+            SELECT 1 FROM chat_message_files l JOIN chat_readers r ON r.chat_id = l.chat_id
+            WHERE l.file_id = f.id AND r.user_id = :user_id!::uuid
         )
     );
 

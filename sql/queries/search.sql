@@ -2,14 +2,14 @@
 -- GET /chats/search and the search_chats tool (docs/chats.md "Search"). One statement: the caller's readable chats,
 -- their live user and assistant messages whose vector matches the web-search query, best match first
 -- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by
--- functions/core/search.ts. readable_chats is the access rule for reads, in one place: when sharing lands, only it
--- grows (chats shared with the user, directly or through a group).
+-- functions/core/search.ts. readable_chats is the access rule for reads, through the view chat_readers (migration
+-- 000015): the caller's chats and those shared with them, directly or through a group.
 -- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);
 -- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.
 WITH readable_chats AS NOT MATERIALIZED (
     SELECT c.id, c.title, c.archived
     FROM chats c
-    WHERE c.owner_id = :user_id!::uuid
+    WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)
 ), page AS MATERIALIZED (
     -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
     -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
@@ -43,12 +43,15 @@ JOIN readable_chats rc ON rc.id = p.chat_id
 ORDER BY p.rank DESC, p.created_at DESC, p.id DESC;
 
 /* @name GetChatsMatching */
--- GET /chats?q=: the caller's readable chats (archived or not, as asked) whose title or any live user or assistant
--- message matches, most recently active first, like GET /chats.
+-- GET /chats?q=: the caller's own chats (or, :shared, the chats shared with them, like GetChatsSharedWith), archived
+-- or not as asked, whose title or any live user or assistant message matches, most recently active first, like GET
+-- /chats.
 WITH readable_chats AS NOT MATERIALIZED (
-    SELECT c.*
+    SELECT c.*, CASE WHEN c.owner_id = :user_id!::uuid THEN 'owner' ELSE 'viewer' END AS access
     FROM chats c
-    WHERE c.owner_id = :user_id!::uuid
+    WHERE (NOT :shared!::boolean AND c.owner_id = :user_id!::uuid)
+        OR (:shared!::boolean AND c.owner_id <> :user_id!::uuid
+            AND c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid AND r.access = 'viewer'))
 )
 SELECT rc.*
 FROM readable_chats rc

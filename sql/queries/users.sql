@@ -74,7 +74,9 @@ SELECT
     u.roles,
     u.created_at,
     k.last_used_at,
-    (u.suspended_at IS NOT NULL) AS "suspended!"
+    (u.suspended_at IS NOT NULL) AS "suspended!",
+    -- The user's groups (for chats shared with a group), cached with the key and forgotten with it.
+    ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = u.id ORDER BY m.group_id) AS "group_ids!"
 FROM api_keys k
 JOIN users u ON u.id = k.user_id
 WHERE k.id = :id!::text;

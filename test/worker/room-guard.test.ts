@@ -56,6 +56,7 @@ describe('the chat object guard', () => {
       updateMeta: () => stub.updateMeta(actor, { title: 'taken' }),
       deleteChat: () => stub.deleteChat(actor),
       repinContext: () => stub.repinContext(actor),
+      owned: () => stub.owned(actor),
     };
     const guarded = Object.entries(RULES).filter(([, rule]) => rule === 'read' || rule === 'write').map(([n]) => n);
     expect(Object.keys(attempts).sort()).toEqual(guarded.sort());
@@ -65,6 +66,48 @@ describe('the chat object guard', () => {
     // The chat is as it was: its messages, its title, and it still exists for its owner.
     expect(await messagesOf(chat.id, owner.token)).toEqual(before);
     const db = testDb();
+    const row = await db.query('SELECT title FROM chats WHERE id = $1', [chat.id]);
+    await db.close();
+    expect(row.rows).toEqual([{ title: chat.title }]);
+  });
+
+  it('lets a viewer call every read method and refuses every write method with 403, changing nothing', async () => {
+    const owner = await makeUser();
+    const viewer = await makeUser();
+    const chat = await startChat(owner.token, 'shared to read');
+    const stub = roomOf(chat.id);
+    const db = testDb();
+    await db.query('INSERT INTO chat_acl (chat_id, user_id) VALUES ($1, $2)', [chat.id, viewer.user.id]);
+    await stub.accessChanged(null);
+    const before = await messagesOf(chat.id, owner.token);
+    const actor: ChatActor = { userId: viewer.user.id, roles: ['member'] };
+    const reads: Record<string, () => Promise<unknown>> = {
+      get: () => stub.get(actor),
+      messages: () => stub.messages(actor, { limit: 10 }),
+      listQueue: () => stub.listQueue(actor),
+      tools: () => stub.tools(actor),
+      mintTicket: () => stub.mintTicket(actor, 'k', null),
+    };
+    const writes: Record<string, () => Promise<unknown>> = {
+      postMessage: () => stub.postMessage(actor, { content: [{ type: 'text', text: 'x' }], modelConfigId: null, busyBehavior: 'interrupt', idempotencyKey: null }),
+      editMessage: () => stub.editMessage(actor, { messageId: before[0]?.id ?? 1, content: [{ type: 'text', text: 'x' }] }),
+      interrupt: () => stub.interrupt(actor),
+      deleteQueued: () => stub.deleteQueued(actor, crypto.randomUUID()),
+      promoteQueued: () => stub.promoteQueued(actor, crypto.randomUUID()),
+      decideToolCall: () => stub.decideToolCall(actor, { toolCallId: 'c', decision: 'approve', reason: null }),
+      updateMeta: () => stub.updateMeta(actor, { title: 'taken' }),
+      deleteChat: () => stub.deleteChat(actor),
+      repinContext: () => stub.repinContext(actor),
+      owned: () => stub.owned(actor),
+    };
+    expect(Object.keys(reads).sort()).toEqual(Object.entries(RULES).filter(([, r]) => r === 'read').map(([n]) => n).sort());
+    expect(Object.keys(writes).sort()).toEqual(Object.entries(RULES).filter(([, r]) => r === 'write').map(([n]) => n).sort());
+    for (const [name, read] of Object.entries(reads)) expect(await read(), name).toMatchObject({ ok: true });
+    expect(await stub.get(actor)).toMatchObject({ ok: true, value: { id: chat.id, access: 'viewer' } });
+    for (const [name, write] of Object.entries(writes)) {
+      expect(await write(), name).toEqual({ ok: false, status: 403, message: 'This chat is shared with you to read: only its owner can change it.' });
+    }
+    expect(await messagesOf(chat.id, owner.token)).toEqual(before);
     const row = await db.query('SELECT title FROM chats WHERE id = $1', [chat.id]);
     await db.close();
     expect(row.rows).toEqual([{ title: chat.title }]);

@@ -15,6 +15,8 @@ const PUBLIC = new Set([
   'GET /api/v2/webpush/vapid',
   // Liveness, for load balancers and the deploy check.
   'GET /healthz',
+  // A share link's read-only snapshot: the token in the path is the credential (rate-limited per address).
+  'GET /api/v2/shared/{token}',
 ]);
 
 const Doc = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) });

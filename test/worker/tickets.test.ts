@@ -41,29 +41,29 @@ describe('the Tickets module', () => {
     await runInDurableObject(roomOf(chat.id), async (_room: ChatRoom, state) => {
       let now = 1_000_000;
       const tickets = new Tickets(state.storage.kv, () => now);
-      const a = await tickets.mint({ userId: 'u1', keyId: 'k1', keyExpiresAt: null });
+      const a = await tickets.mint({ userId: 'u1', keyId: 'k1', keyExpiresAt: null, groupIds: ['g1'] });
       expect(a.ticket).toMatch(/^[A-Za-z0-9]{43}$/);
       expect(Date.parse(a.expires_at)).toBe(now + TICKET_TTL_MS);
-      expect(await tickets.consume(a.ticket)).toEqual({ userId: 'u1', keyId: 'k1', keyExpiresAt: null });
+      expect(await tickets.consume(a.ticket)).toEqual({ userId: 'u1', keyId: 'k1', keyExpiresAt: null, groupIds: ['g1'] });
       expect(await tickets.consume(a.ticket)).toBeNull();
       expect(await tickets.consume('nope')).toBeNull();
 
-      const b = await tickets.mint({ userId: 'u1', keyId: 'k1', keyExpiresAt: null });
+      const b = await tickets.mint({ userId: 'u1', keyId: 'k1', keyExpiresAt: null, groupIds: [] });
       now += TICKET_TTL_MS - 1;
-      const c = await tickets.mint({ userId: 'u1', keyId: 'k2', keyExpiresAt: now + 5_000 });
+      const c = await tickets.mint({ userId: 'u1', keyId: 'k2', keyExpiresAt: now + 5_000, groupIds: [] });
       now += 1;
       expect(await tickets.consume(b.ticket)).toBeNull();
-      expect(await tickets.consume(c.ticket)).toEqual({ userId: 'u1', keyId: 'k2', keyExpiresAt: 1_000_000 + TICKET_TTL_MS - 1 + 5_000 });
+      expect(await tickets.consume(c.ticket)).toEqual({ userId: 'u1', keyId: 'k2', keyExpiresAt: 1_000_000 + TICKET_TTL_MS - 1 + 5_000, groupIds: [] });
 
       // Expired ones go when the next is minted; beyond MAX_TICKETS the oldest go.
       const minted = [];
       for (let i = 0; i < MAX_TICKETS + 5; i++) {
         now += 1;
-        minted.push(await tickets.mint({ userId: 'u1', keyId: `k${i}`, keyExpiresAt: null }));
+        minted.push(await tickets.mint({ userId: 'u1', keyId: `k${i}`, keyExpiresAt: null, groupIds: [] }));
       }
       expect([...state.storage.kv.list({ prefix: 'ticket:' })].length).toBe(MAX_TICKETS);
       expect(await tickets.consume(minted[0]?.ticket ?? '')).toBeNull();
-      expect(await tickets.consume(minted.at(-1)?.ticket ?? '')).toEqual({ userId: 'u1', keyId: `k${MAX_TICKETS + 4}`, keyExpiresAt: null });
+      expect(await tickets.consume(minted.at(-1)?.ticket ?? '')).toEqual({ userId: 'u1', keyId: `k${MAX_TICKETS + 4}`, keyExpiresAt: null, groupIds: [] });
       // Stored under its hash: the ticket itself is nowhere in storage.
       const last = minted.at(-2)?.ticket ?? '';
       expect(JSON.stringify([...state.storage.kv.list({ prefix: 'ticket:' })])).not.toContain(last);

@@ -105,6 +105,9 @@ export const PendingToolCall = z
   .openapi('PendingToolCall', { description: 'A tool call waiting for approval (status requires_action)' });
 export type PendingToolCall = z.infer<typeof PendingToolCall>;
 
+/** What the caller may do with a chat: `owner` (everything) or `viewer` (read it and watch its stream). */
+export const ChatAccess = z.enum(['owner', 'viewer']).openapi('ChatAccess');
+
 export const Chat = z
   .object({
     id: z.uuid(),
@@ -121,6 +124,7 @@ export const Chat = z
     pending_tool_calls: z.array(PendingToolCall),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
+    access: ChatAccess,
   })
   .openapi('Chat');
 export type Chat = z.infer<typeof Chat>;
