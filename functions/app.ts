@@ -14,6 +14,7 @@ import chatTools from './routes/chat-tools';
 import mcpServers from './routes/mcp-servers';
 import chatStream from './routes/chat-stream';
 import chats from './routes/chats';
+import chatConversation from './routes/chat-conversation';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
 import spendLimits from './routes/spend-limits';
@@ -116,6 +117,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chatContext);
   app.route('/api/v2/chats', chatTools);
   app.route('/api/v2/chats', chatStream);
+  app.route('/api/v2/chats', chatConversation);
   app.route('/api/v2/chats', chats);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -38,6 +38,12 @@ export const RULES = {
   updateMeta: 'write',
   deleteChat: 'write',
   repinContext: 'write',
+  // Forking reads the chat and makes a new one of the caller's: whoever may read the chat may fork it. When sharing
+  // widens 'read' to viewers (issue 28), viewers may fork too, as the contract says ("owner or viewer").
+  fork: 'read',
+  regenerate: 'write',
+  exportChat: 'read',
+  importChat: 'create',
   contextDirty: 'internal',
   closeSockets: 'internal',
   refresh: 'internal',

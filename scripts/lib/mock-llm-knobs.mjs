@@ -24,6 +24,8 @@
  * @property {number} [tool_times]
  * @property {string} [tools]
  * @property {string} [tool_text]
+ * @property {string} [title_reply]
+ * @property {number} [title_error_status]
  */
 
 /** Knob name → kind of value it takes. */
@@ -46,6 +48,8 @@ const KNOBS = /** @type {const} */ ({
   tool_times: 'count',
   tools: 'string',
   tool_text: 'string',
+  title_reply: 'string',
+  title_error_status: 'status',
 });
 
 export const MAX_MS = 10 * 60 * 1000;

@@ -60,6 +60,9 @@
  *                        A test holds a turn open with it for exactly as long as it needs, whatever the machine's speed.
  *   gate_after=N         the content deltas sent before waiting at the gate.
  *   gate_step=N          the gate holds only the request at tool step N (see below); other steps pass it.
+ *   title_reply="text"   a chat's title request (its system message starts "You write the title of a chat.") is
+ *                        answered with this text (default "Mock title"). A title request takes no other knob but:
+ *   title_error_status=N  answer the title request with HTTP N instead (a failing title model).
  *
  * Tool calls (OpenAI `tool_calls`; scripts/lib/mock-llm-tools.mjs): the requests of one turn with tools all carry the
  * same last user message, so the same knobs; the STEP of a request is the number of assistant messages with

@@ -200,6 +200,26 @@ export class ChatdClient {
   promoteQueued = (id: string, qid: string) => ok(this.raw.POST('/api/v2/chats/{id}/queue/{qid}/promote', { params: { path: { id, qid } } }));
   context = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/context', { params: { path: { id } } }));
   repinContext = (id: string) => ok(this.raw.PUT('/api/v2/chats/{id}/context', { params: { path: { id } } }));
+
+  // ------------------------------------------------------------------ conversation tools
+
+  /** A new chat of yours holding copies of the chat's live messages up to `message_id` (`chat.forked_from` says where). */
+  forkChat = (id: string, body: Body<'/api/v2/chats/{id}/fork', 'post'>) => ok(this.raw.POST('/api/v2/chats/{id}/fork', { params: { path: { id } }, body }));
+  /** The answer after the last user message goes and a new one runs (on `model_config_id` when given); 409 while a turn runs. */
+  regenerate = (id: string, body: NonNullable<Body<'/api/v2/chats/{id}/regenerate', 'post'>> = {}) =>
+    ok(this.raw.POST('/api/v2/chats/{id}/regenerate', { params: { path: { id } }, body }));
+  /** The chat in the JSON export format (what `importChat` takes). For Markdown, `exportMarkdown`. */
+  exportChat = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'json' } } }));
+  /** The chat as Markdown (roles as headings, code kept, tool calls summarised). */
+  async exportMarkdown(id: string): Promise<string> {
+    const r = await this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'markdown' } }, parseAs: 'text' });
+    return await ok(Promise.resolve(r));
+  }
+  /** A new chat of yours from a JSON export, with the same messages (no turn runs). */
+  importChat = (body: Body<'/api/v2/chats/import', 'post'>) => ok(this.raw.POST('/api/v2/chats/import', { body }));
+  /** The model config that writes titles (owners); null: each chat's own model. */
+  titleModel = () => ok(this.raw.GET('/api/v2/chats/config/title-model'));
+  setTitleModel = (body: Body<'/api/v2/chats/config/title-model', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/title-model', { body }));
   // ------------------------------------------------------------------ tools
 
   /** The tools the chat's turns see (`<server>__<tool>`), with their approval modes, and the servers left out. */

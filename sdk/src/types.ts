@@ -36,6 +36,8 @@ export type Tool = Schemas['Tool'];
 export type ChatTools = Schemas['ChatTools'];
 export type StreamStats = Schemas['StreamStats'];
 export type StreamEvent = Schemas['StreamEvent'];
+export type ChatExport = Schemas['ChatExport'];
+export type ForkedFrom = Schemas['ForkedFrom'];
 export type ErrorBody = Schemas['Error'];
 /** One field's problem in a 400's `validations`. */
 export type Validation = NonNullable<ErrorBody['validations']>[number];

@@ -56,6 +56,9 @@ describe('the chat object guard', () => {
       updateMeta: () => stub.updateMeta(actor, { title: 'taken' }),
       deleteChat: () => stub.deleteChat(actor),
       repinContext: () => stub.repinContext(actor),
+      fork: () => stub.fork(actor, { id: crypto.randomUUID(), messageId: before[0]?.id ?? 1 }),
+      regenerate: () => stub.regenerate(actor, { modelConfigId: null }),
+      exportChat: () => stub.exportChat(actor),
     };
     const guarded = Object.entries(RULES).filter(([, rule]) => rule === 'read' || rule === 'write').map(([n]) => n);
     expect(Object.keys(attempts).sort()).toEqual(guarded.sort());
@@ -77,7 +80,7 @@ describe('the chat object guard', () => {
     await roomOf(chat.id).idle();
     const r = await roomOf(chat.id).create(
       { userId: stranger.user.id, roles: ['member'] },
-      { id: chat.id, title: 't', labels: {}, agentId: null, modelConfigId: null, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], idempotencyKey: 'k' },
+      { id: chat.id, title: 't', titleSource: 'owner', labels: {}, agentId: null, modelConfigId: null, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], idempotencyKey: 'k' },
     );
     expect(r).toMatchObject({ ok: false, status: 409 });
   });

@@ -104,6 +104,12 @@ export const PendingToolCall = z
   .openapi('PendingToolCall', { description: 'A tool call waiting for approval (status requires_action)' });
 export type PendingToolCall = z.infer<typeof PendingToolCall>;
 
+/** Where a fork came from: the chat and the message it was forked at (`POST /chats/{id}/fork`). */
+export const ForkedFrom = z
+  .object({ chat_id: z.uuid(), message_id: z.number().int() })
+  .openapi('ForkedFrom', { description: 'The chat and the message this chat was forked from' });
+export type ForkedFrom = z.infer<typeof ForkedFrom>;
+
 export const Chat = z
   .object({
     id: z.uuid(),
@@ -118,6 +124,8 @@ export const Chat = z
     last_error: z.union([LastError, z.null()]),
     /** The tool calls waiting for approval while `status` is `requires_action`; empty otherwise. */
     pending_tool_calls: z.array(PendingToolCall),
+    // A union, not `.nullable()` (see last_error).
+    forked_from: z.union([ForkedFrom, z.null()]),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
   })
