@@ -15,7 +15,7 @@ const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/i
  * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
  * retention; Postgres itself, stopped and started, in outage and usage-outage; enabled MCP servers, whose tools every
  * chat is offered, and the MCP host allowlist, in the tool suites; the default spend limit, which refuses every user's
- * priced turns, in spend-limits; the deployment system prompt): they run one at a time, after the others.
+ * priced turns, in spend-limits; the deployment system prompt; titles written by a model): they run one at a time, after the others.
  */
 const SERIAL = [
   'test/worker/retention.test.ts',
@@ -26,6 +26,8 @@ const SERIAL = [
   'test/worker/usage-outage.test.ts',
   'test/worker/spend-limits.test.ts',
   'test/worker/system-prompt.test.ts',
+  // Turns titles written by a model on (the test databases start with them off).
+  'test/worker/titles.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];

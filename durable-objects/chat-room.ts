@@ -396,12 +396,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return Promise.resolve(this.turns.lastOutcome);
   }
 
-  /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
+  /** Resolves when no turn (nor a title job started by one) is running (tests, the scale test's shutdown); the status. */
   async idle(): Promise<ChatStatus | null> {
     // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
     do {
       await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
+      await this.titles.settled();
     } while (this.turns.current);
     return await this.lock.run(async () => (await this.loadChat())?.status ?? null);
   }

@@ -59,7 +59,15 @@ export function cleanTitle(text: string): string {
 }
 
 export class Titles {
+  /** The title job running now, if any. */
+  private running: Promise<void> | null = null;
+
   constructor(private readonly deps: TitlesDeps) {}
+
+  /** Resolves once no title job runs (`idle()`: tests and the scale test wait for it). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
 
   /**
    * A turn's answer was written and published (under the lock): the first answer of a chat whose title is its first
@@ -90,7 +98,11 @@ export class Titles {
   private launch(p: Pending): void {
     const next = { ...p, attempts: p.attempts + 1 };
     this.deps.ctx.storage.kv.put(KV_KEY, JSON.stringify(next));
-    this.deps.ctx.waitUntil(this.run(next));
+    const job = this.run(next).finally(() => {
+      if (this.running === job) this.running = null;
+    });
+    this.running = job;
+    this.deps.ctx.waitUntil(job);
   }
 
   private async run(p: Pending): Promise<void> {
