@@ -9,7 +9,7 @@ import { parseTicket } from './frames.js';
 import { retryingFetch, type Fetch, type RetryOptions } from './retry.js';
 import { ChatStream, type StreamOptions } from './stream.js';
 import { browserTransport, nodeTransport, type StreamTransport } from './transport.js';
-import type { Chat, Message, paths } from './types.js';
+import type { Chat, ChatExport, Message, paths } from './types.js';
 
 export interface ClientOptions {
   /** The deployment's origin, e.g. `https://chat.example.com` (the API lives under `/api/v2`). */
@@ -209,7 +209,11 @@ export class ChatdClient {
   regenerate = (id: string, body: NonNullable<Body<'/api/v2/chats/{id}/regenerate', 'post'>> = {}) =>
     ok(this.raw.POST('/api/v2/chats/{id}/regenerate', { params: { path: { id } }, body }));
   /** The chat in the JSON export format (what `importChat` takes). For Markdown, `exportMarkdown`. */
-  exportChat = (id: string) => ok(this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'json' } } }));
+  async exportChat(id: string): Promise<ChatExport> {
+    const r = await ok(this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'json' } } }));
+    if (typeof r === 'string') throw new TypeError('the JSON export came back as text');
+    return r;
+  }
   /** The chat as Markdown (roles as headings, code kept, tool calls summarised). */
   async exportMarkdown(id: string): Promise<string> {
     const r = await this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'markdown' } }, parseAs: 'text' });
