@@ -7,6 +7,7 @@ import {
   ok,
   type ChatRoomRpc,
   type MessagePageQuery,
+  type ImportChat,
   type MetaPatch,
   type NewChat,
   type PostMessage,
@@ -116,6 +117,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       const r = await this.store.create({
         ownerId: actor.userId,
         title: input.title,
+        titleSource: input.titleSource,
         labels: input.labels,
         agentId: input.agentId,
         modelConfigId: resolved.value.config.id,
@@ -126,7 +128,7 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
         const chat = await this.state.load();
         return chat ? this.replayCreate(actor, chat) : fail(409, 'This chat id is taken.');
       }
-      this.state.created(r.chat, r.messages);
+      this.state.created(r.chat, r.messages, input.titleSource);
       this.runner.fresh(r.chat.agent_id !== null);
       this.turns.start(resolved.value);
       if (key !== null) this.ctx.storage.kv.put('create_reply', JSON.stringify(r.chat));
@@ -205,14 +207,51 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       if (refused) return refused;
       // The running turn answers the history being replaced: it stops, and what it produced goes with that history.
       await this.turns.stop({ runQueue: false, discard: true });
-      const updated = await this.store.edit(input.messageId, input.content);
-      if (!updated) return fail(404, NOT_FOUND);
-      this.runner.forget();
-      this.state.set({ ...chat, status: 'running', last_error: null });
-      await this.state.fullRefresh();
-      this.hub.publish([this.state.statusEvent()]);
-      this.turns.start(resolved.value);
-      return ok(updated);
+      const updated = await this.rewind(chat, input.messageId, input.content, resolved.value);
+      return updated ? ok(updated) : fail(404, NOT_FOUND);
+    });
+  }
+
+  /**
+   * The answer after the last user message (its assistant and tool messages) goes, as an edit removes it (the same
+   * path, the user message kept), subscribers get `full_refresh`, and a new answer runs, on `modelConfigId` when given.
+   * 409 while a turn runs or tool calls wait for approval.
+   */
+  async regenerate(actor: ChatActor, input: { modelConfigId: string | null }): Promise<RoomResult<Chat>> {
+    return await this.call('regenerate', actor, async (chat) => {
+      await this.turns.drain();
+      if (this.turns.busy(this.state.view())) return fail(409, 'A turn is running: wait for it to end (or interrupt it), then regenerate.');
+      const lastUser = (await this.state.history()).findLast((m) => m.role === 'user');
+      if (!lastUser) return fail(409, 'This chat has no user message to answer again.');
+      const resolved = await this.store.resolve(input.modelConfigId ?? chat.last_model_config_id, input.modelConfigId === null);
+      if (!resolved.ok) return resolved;
+      const refused = await this.budget.refusal(chat.owner_id, resolved.value);
+      if (refused) return refused;
+      const kept = await this.rewind(chat, lastUser.id, null, resolved.value);
+      return kept ? ok(this.state.view()) : fail(404, NOT_FOUND);
+    });
+  }
+
+  /** A new chat of the caller's holding copies of this chat's live messages up to `messageId` (one statement). */
+  async fork(actor: ChatActor, input: { id: string; messageId: number }): Promise<RoomResult<Chat>> {
+    return await this.call('fork', actor, async () => {
+      // Turn writes waiting in the outbox are applied first: the fork copies what the chat shows.
+      await this.turns.drain();
+      const chat = await this.store.fork(input.id, actor.userId, input.messageId);
+      return chat ? ok(chat) : fail(404, 'This chat has no message with this id.');
+    });
+  }
+
+  /** The chat and its whole live history (from the cache when it holds all of it). */
+  async exportChat(actor: ChatActor): Promise<RoomResult<{ chat: Chat; messages: Message[] }>> {
+    return await this.call('exportChat', actor, async (chat) => ok({ chat, messages: await this.state.history() }));
+  }
+
+  /** Creates this object's chat, the caller's, from an import: waiting, no turn runs. 409 when the id is taken. */
+  async importChat(actor: ChatActor, input: ImportChat): Promise<RoomResult<Chat>> {
+    return await this.guard(async () => {
+      const chat = await this.store.importChat(actor.userId, input);
+      return chat ? ok(chat) : fail(409, 'This chat id is taken.');
     });
   }
 
@@ -289,6 +328,8 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return await this.call('updateMeta', actor, async () => {
       const row = await this.store.updateMeta(patch);
       if (!row) return fail(404, NOT_FOUND);
+      // The owner's title: the title model never replaces it.
+      if (patch.title !== undefined) this.state.titleSource = 'owner';
       this.state.set(row);
       return ok(this.state.view());
     });
@@ -369,12 +410,13 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
     return Promise.resolve(this.turns.lastOutcome);
   }
 
-  /** Resolves when no turn is running (for tests and the scale test's shutdown); the status then. */
+  /** Resolves when no turn (nor a title job started by one) is running (tests, the scale test's shutdown); the status. */
   async idle(): Promise<ChatStatus | null> {
     // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
     do {
       await this.turns.current?.call;
       await this.lock.run(() => Promise.resolve());
+      await this.titles.settled();
     } while (this.turns.current);
     return await this.lock.run(async () => (await this.loadChat())?.status ?? null);
   }

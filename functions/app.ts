@@ -19,6 +19,7 @@ import chatSearch from './routes/chat-search';
 import chatSharing from './routes/chat-sharing';
 import groups from './routes/groups';
 import shared from './routes/shared';
+import chatConversation from './routes/chat-conversation';
 import health from './routes/health';
 import userAdmin from './routes/user-admin';
 import spendLimits from './routes/spend-limits';
@@ -126,6 +127,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', files);
   app.route('/api/v2/chats', chatSearch);
   app.route('/api/v2/chats', chatSharing);
+  app.route('/api/v2/chats', chatConversation);
   app.route('/api/v2/chats', chats);
   app.route('/api/v2/groups', groups);
   app.route('/api/v2/shared', shared);

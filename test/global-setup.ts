@@ -58,6 +58,9 @@ export default async function setup(project: TestProject) {
   const tpl = new pg.Client(server.urlFor('chatd_template'));
   await tpl.connect();
   await migrateUp(tpl);
+  // Titles written by a model start off in every test database: a title call after each chat's first answer would
+  // add model requests and usage to suites that count them. test/worker/titles.test.ts turns them on for itself.
+  await tpl.query("INSERT INTO site_configs (key, value) VALUES ('title_model', $1)", [JSON.stringify({ model_config_id: null, enabled: false })]);
   await tpl.end();
   await admin.query('CREATE DATABASE chatd_test TEMPLATE chatd_template');
   await admin.end();

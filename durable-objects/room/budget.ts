@@ -54,6 +54,11 @@ export class Budget {
     if (priced && !wrote) this.unsure = true;
   }
 
+  /** A priced call that wrote no message (a title): its cost waits to be reported like an answer's. */
+  charged(day: string, micros: string): void {
+    if (BigInt(micros) > 0n) this.pending.push({ day, micros });
+  }
+
   /** Tells the meter what it must hear before its next answer: the ledger holds an answer it was not told. */
   private async resync(meter: UsageMeterRpc): Promise<void> {
     if (!this.unsure) return;

@@ -4,7 +4,7 @@
  * statement) when memory cannot answer; anything may be dropped (`reset`) and is then reloaded.
  */
 import type { MessagePageQuery, StreamEvent } from '../../functions/core/room-api';
-import { Chat, type LastError, type Message, type QueuedMessage } from '../../functions/core/chats';
+import { Chat, type LastError, type Message, type QueuedMessage, type TitleSource } from '../../functions/core/chats';
 import { NO_GRANTS, type ChatGrants } from '../../functions/core/access';
 import { MessageCache } from './message-cache';
 import type { ChatStore } from './chat-store';
@@ -22,7 +22,11 @@ export const DB_WAIT: LastError = {
 };
 
 /** A chat kept in storage; one stored before tools has no `pending_tool_calls` (none were pending). */
-const StoredChat = Chat.extend({ pending_tool_calls: Chat.shape.pending_tool_calls.default([]), access: Chat.shape.access.default('owner') });
+const StoredChat = Chat.extend({
+  pending_tool_calls: Chat.shape.pending_tool_calls.default([]),
+  forked_from: Chat.shape.forked_from.default(null),
+  access: Chat.shape.access.default('owner'),
+});
 
 /** Reads a chat row kept in the object's key-value storage; null when absent or not a chat. */
 export function storedChat(kv: SyncKvStorage, key: string): Chat | null {
@@ -53,6 +57,8 @@ export class ChatState {
   private queue: QueuedMessage[] | null = null;
   /** A finished turn whose write waits in the outbox: its parts are still shown to sockets that connect. */
   held: FinishEntry | null = null;
+  /** Where the title came from (loaded with the row; null until then): the title model replaces only 'first_words'. */
+  titleSource: TitleSource | null = null;
   /** The chat was deleted: everything answers as not found. */
   gone = false;
   readonly counters = { cacheCatchups: 0, dbCatchups: 0, fullRefreshes: 0, historyReads: 0, cachePages: 0, dbPages: 0 };
@@ -73,8 +79,9 @@ export class ChatState {
   }
 
   /** A chat just created here, with its first messages and an empty queue. */
-  created(chat: Chat, messages: readonly Message[]): void {
+  created(chat: Chat, messages: readonly Message[], titleSource: TitleSource): void {
     this.gone = false;
+    this.titleSource = titleSource;
     this.chat = chat;
     this.grantsHeld = NO_GRANTS;
     this.cache.clear();
@@ -114,6 +121,7 @@ export class ChatState {
       const loaded = await store.chat();
       row = loaded?.chat ?? null;
       this.grantsHeld = loaded?.grants ?? NO_GRANTS;
+      if (loaded) this.titleSource = loaded.titleSource;
     } catch (e) {
       const snapshot = waiting ? storedChat(kv, 'chat_snapshot') : null;
       if (!snapshot || !this.transient(e)) throw e;

@@ -19,7 +19,7 @@ import { deleteChatSummariesFrom } from '../../sql/generated/chat_summaries.quer
 import { createChat, deleteChatById, getChatById, insertChat, updateChatMeta, updateChatStatus } from '../../sql/generated/chats.queries';
 import type { Conn, Db } from '../../functions/core/db';
 import type { ChatGrants } from '../../functions/core/access';
-import { fail, ok, type MessagePageQuery, type MetaPatch, type PostResult, type RoomResult } from '../../functions/core/room-api';
+import { fail, ok, type ImportChat, type MessagePageQuery, type MetaPatch, type PostResult, type RoomResult } from '../../functions/core/room-api';
 import { pinAgentContext } from './pinned-context';
 import { NoModelError, resolveModelCached, type ResolvedModel } from '../../functions/core/model-resolve';
 import {
@@ -27,6 +27,7 @@ import {
   toChat,
   toMessage,
   toQueued,
+  titleSourceOf,
   type Chat,
   type ChatStatus,
   type LastError,
@@ -36,11 +37,13 @@ import {
   type QueuedMessage,
   type Role,
   type TokenUsage,
+  type TitleSource,
 } from '../../functions/core/chats';
 import { getSetting } from '../../functions/core/site-config';
 import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
 import type { DebugRunEntry, TurnRecord } from './turn-record';
 import { takePendingToolCall } from '../../sql/generated/chat_tools.queries';
+import { forkChat, importChat } from '../../sql/generated/conversation_tools.queries';
 
 
 /** A model call's record and debug run, written by the statement that writes its answer (migration 000014). */
@@ -106,12 +109,16 @@ export class ChatStore {
     }
   }
 
-  /** The chat row with its viewer grants (one statement). */
-  async chat(): Promise<{ chat: Chat; grants: ChatGrants } | null> {
+  /** The chat row with its viewer grants, and where its title came from (which the API does not show); one statement. */
+  async chat(): Promise<{ chat: Chat; grants: ChatGrants; titleSource: TitleSource } | null> {
     const [row] = await getChatById.run({ id: this.chatId() }, this.db());
     if (!row) return null;
     const ids = z.array(z.string());
-    return { chat: toChat(row), grants: { userIds: ids.parse(row.acl_user_ids), groupIds: ids.parse(row.acl_group_ids) } };
+    return {
+      chat: toChat(row),
+      grants: { userIds: ids.parse(row.acl_user_ids), groupIds: ids.parse(row.acl_group_ids) },
+      titleSource: titleSourceOf(row),
+    };
   }
 
   /**
@@ -245,18 +252,49 @@ export class ChatStore {
 
   /**
    * An edit, in one transaction: every later message is soft-deleted, summaries that covered the edited message go,
-   * its content is replaced, and the chat is running. Null when the message is gone.
+   * its content is replaced (with `content`; null keeps it: a regenerate), and the chat is running. Null when the
+   * message is gone.
    */
-  async edit(messageId: number, content: Part[]): Promise<Message | null> {
+  async rewind(messageId: number, content: Part[] | null): Promise<Message | null> {
     const chatId = this.chatId();
     return await this.db().inTx(async (tx) => {
       await softDeleteChatMessagesAfter.run({ chat_id: chatId, id: String(messageId) }, tx);
-      await deleteChatSummariesFrom.run({ chat_id: chatId, from_id: String(messageId) }, tx);
-      const [u] = await updateChatMessageContent.run({ chat_id: chatId, id: String(messageId), content: JSON.stringify(content) }, tx);
+      // A regenerate keeps the user message: only summaries past it go.
+      await deleteChatSummariesFrom.run({ chat_id: chatId, from_id: String(content === null ? messageId + 1 : messageId) }, tx);
+      const [u] =
+        content === null
+          ? await getChatMessageById.run({ chat_id: chatId, id: String(messageId) }, tx)
+          : await updateChatMessageContent.run({ chat_id: chatId, id: String(messageId), content: JSON.stringify(content) }, tx);
       if (!u) return null;
       await updateChatStatus.run({ id: chatId, status: 'running', last_error: null }, tx);
       return toMessage(u);
     });
+  }
+
+  /**
+   * A fork of this chat (`ForkChat`: one statement): chat `id`, the owner's, with copies of the live messages up to
+   * `messageId`. Null when that is not a live message of this chat.
+   */
+  async fork(id: string, ownerId: string, messageId: number): Promise<Chat | null> {
+    const [row] = await forkChat.run({ id, owner_id: ownerId, source_id: this.chatId(), message_id: String(messageId) }, this.db());
+    return row ? toChat(row.chat) : null;
+  }
+
+  /** This object's chat, created from an import (`ImportChat`: one statement); null when the id is taken. */
+  async importChat(ownerId: string, input: ImportChat): Promise<Chat | null> {
+    const [row] = await importChat.run(
+      {
+        id: this.chatId(),
+        owner_id: ownerId,
+        title: input.title,
+        labels: JSON.stringify(input.labels),
+        roles: input.messages.map((m) => m.role),
+        contents: input.messages.map((m) => JSON.stringify(m.content)),
+        created_ats: input.messages.map((m) => new Date(m.createdAt)),
+      },
+      this.db(),
+    );
+    return row ? toChat(row.chat) : null;
   }
 
   /**
@@ -267,6 +305,7 @@ export class ChatStore {
   async create(input: {
     ownerId: string;
     title: string;
+    titleSource: TitleSource;
     labels: Record<string, string>;
     agentId: string | null;
     modelConfigId: string;
@@ -280,6 +319,7 @@ export class ChatStore {
           id,
           owner_id: input.ownerId,
           title: input.title,
+          title_source: input.titleSource,
           model_config_id: input.modelConfigId,
           labels: JSON.stringify(input.labels),
           roles: input.messages.map((m) => m.role),
@@ -300,6 +340,7 @@ export class ChatStore {
             id,
             owner_id: input.ownerId,
             title: input.title,
+            title_source: input.titleSource,
             status: 'running',
             last_model_config_id: input.modelConfigId,
             labels: JSON.stringify(input.labels),

@@ -39,6 +39,11 @@ export const RULES = {
   deleteChat: 'write',
   repinContext: 'write',
   owned: 'write',
+  // Forking reads the chat and makes a new one of the caller's: whoever may read it (owner or viewer) may fork it.
+  fork: 'read',
+  regenerate: 'write',
+  exportChat: 'read',
+  importChat: 'create',
   contextDirty: 'internal',
   closeSockets: 'internal',
   refresh: 'internal',

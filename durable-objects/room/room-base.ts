@@ -10,7 +10,8 @@ import { Db, isTransient } from '../../functions/core/db';
 import { log } from '../../functions/core/log';
 import { DB_UNAVAILABLE, fail, NOT_FOUND, ok, type PostResult, type RoomResult } from '../../functions/core/room-api';
 import { dbSettings, settings } from '../../functions/core/settings';
-import type { Chat } from '../../functions/core/chats';
+import type { Chat, Message, Part } from '../../functions/core/chats';
+import type { ResolvedModel } from '../../functions/core/model-resolve';
 import { Budget } from './budget';
 import { ChatState, storedChat } from './chat-state';
 import { ChatStore } from './chat-store';
@@ -27,6 +28,7 @@ import { partsOf } from './turn';
 import { TurnRunner } from './turn-runner';
 import { Toolbox } from './toolbox';
 import { Turns } from './turns';
+import { Titles } from './titles';
 import { AlarmClock } from './alarm-clock';
 import { streamRegistryName } from '../../functions/core/key-shards';
 
@@ -46,6 +48,7 @@ export abstract class RoomBase extends DurableObject<Env> {
   protected readonly toolbox: Toolbox;
   protected readonly budget: Budget;
   protected readonly tickets: Tickets;
+  protected readonly titles: Titles;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +87,20 @@ export abstract class RoomBase extends DurableObject<Env> {
       budget: this.budget,
     });
     this.turns.onGone = () => this.forgetAll();
+    this.titles = new Titles({
+      chatId,
+      ctx,
+      db,
+      lock: this.lock,
+      state: this.state,
+      hub: this.hub,
+      budget: this.budget,
+      openApiKey: (r) => this.runner.openApiKey(r),
+      idleTimeoutMs: s.LLM_IDLE_TIMEOUT_MS,
+    });
+    this.turns.onAnswer = (text, configId) => {
+      this.titles.afterAnswer(text, configId);
+    };
   }
 
   /**
@@ -263,6 +280,7 @@ export abstract class RoomBase extends DurableObject<Env> {
     const chat = await this.state.load();
     if (!chat || !cold) return chat;
     await this.turns.settle(chat);
+    this.titles.resume();
     return this.state.loaded;
   };
 
@@ -304,6 +322,22 @@ export abstract class RoomBase extends DurableObject<Env> {
       for (const userId of gone) if (!this.hub.watching(userId)) this.ctx.waitUntil(this.registry(userId).closed(this.chatId()));
       return n;
     });
+  };
+
+  /**
+   * The edit path (an edit, a regenerate): every message after `messageId` goes, its content is replaced (null: kept),
+   * the chat runs, subscribers get `full_refresh` and the status, and a turn starts on `resolved`. Null when the
+   * message is gone.
+   */
+  protected readonly rewind = async (chat: Chat, messageId: number, content: Part[] | null, resolved: ResolvedModel): Promise<Message | null> => {
+    const kept = await this.store.rewind(messageId, content);
+    if (!kept) return null;
+    this.runner.forget();
+    this.state.set({ ...chat, status: 'running', last_error: null });
+    await this.state.fullRefresh();
+    this.hub.publish([this.state.statusEvent()]);
+    this.turns.start(resolved);
+    return kept;
   };
 
   protected readonly replayCreate = (actor: ChatActor, chat: Chat): RoomResult<Chat> => {

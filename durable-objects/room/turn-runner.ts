@@ -204,7 +204,8 @@ export class TurnRunner {
     return { result: null, failure: new ModelError('network', 'The turn failed unexpectedly.') };
   }
 
-  private async openApiKey(resolved: ResolvedModel): Promise<string | null> {
+  /** The provider's API key for a call (the title job's too), opened just for it. */
+  async openApiKey(resolved: ResolvedModel): Promise<string | null> {
     const sealed = resolved.provider.api_key;
     if (!sealed) return null;
     try {

@@ -55,6 +55,8 @@ export class Turns implements TurnSink, WriteListener {
   stopAfterDrain = false;
   /** Set by the room: everything goes (the chat was deleted under a write). */
   onGone: () => Promise<void> = () => Promise.resolve();
+  /** Set by the room: a turn's answer is written and published (the title job looks at it: room/titles.ts). */
+  onAnswer: (finalText: string, modelConfigId: string | null) => void = () => undefined;
 
   constructor(private readonly deps: TurnsDeps) {}
 
@@ -246,9 +248,12 @@ export class Turns implements TurnSink, WriteListener {
     // After a failure the queue pauses; otherwise its next message runs at once, and `waiting` is not published.
     const next = entry.status === 'waiting' && runQueue ? await this.runNextQueued(events) : null;
     await this.deps.budget.flush(chat.owner_id);
-    if (next?.ok && next.value) return;
-    this.deps.hub.publish([...events, this.deps.state.statusEvent()]);
-    this.notifyOwner(entry);
+    if (!(next?.ok && next.value)) {
+      this.deps.hub.publish([...events, this.deps.state.statusEvent()]);
+      this.notifyOwner(entry);
+    }
+    // Last, once the end is published and the next queued message started: the title job (no statement here).
+    if (entry.status === 'waiting' && entry.content.length > 0 && entry.finalText.trim() !== '') this.onAnswer(entry.finalText, entry.modelConfigId);
   }
 
   /** A tool step's write, published (with the status when it changed) and added to the running turn's history. */

@@ -75,8 +75,26 @@ const ChatRow = Chat.extend({
   updated_at: Timestamp,
 });
 
+/** The fork columns of a chats row (migration 000016), as `chat.forked_from`. */
+const ForkRow = z.object({ forked_from_chat_id: z.uuid().nullish(), forked_from_message_id: Int8.nullish() });
+
 export function toChat(row: unknown): Chat {
-  return ChatRow.parse(row);
+  const fork = ForkRow.parse(row);
+  const forked_from =
+    fork.forked_from_chat_id != null && fork.forked_from_message_id != null
+      ? { chat_id: fork.forked_from_chat_id, message_id: fork.forked_from_message_id }
+      : null;
+  return ChatRow.parse({ ...z.record(z.string(), z.unknown()).parse(row), forked_from });
+}
+
+/** Where a chat's title came from (migration 000016): the model replaces only a title taken from the first words. */
+export const TitleSource = z.enum(['first_words', 'owner', 'model']);
+export type TitleSource = z.infer<typeof TitleSource>;
+
+/** A chats row's title source (an unknown value counts as the owner's: never replaced). */
+export function titleSourceOf(row: unknown): TitleSource {
+  const r = z.object({ title_source: TitleSource.catch('owner') }).catch({ title_source: 'owner' }).parse(row);
+  return r.title_source;
 }
 
 const QueuedRow = QueuedMessage.extend({ created_at: Timestamp });

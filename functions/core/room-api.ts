@@ -26,6 +26,8 @@ export interface NewChat {
   /** The chat id: random, or derived from the request's Idempotency-Key so that a replay reaches the same object. */
   id: string;
   title: string;
+  /** Whether the title is the caller's own (never replaced by the title model), or the first message's first words. */
+  titleSource: 'owner' | 'first_words';
   labels: Record<string, string>;
   agentId: string | null;
   /** Null: the default config. */
@@ -75,6 +77,13 @@ export interface SocketRevocation {
   exceptKeyId?: string | undefined;
 }
 
+/** A chat to import (`POST /chats/import`, validated by `ChatExport`): the caller's, with these messages. */
+export interface ImportChat {
+  title: string;
+  labels: Record<string, string>;
+  messages: { role: Role; content: Message['content']; createdAt: string }[];
+}
+
 export type MetaPatch = { title?: string | undefined; archived?: boolean | undefined; labels?: Record<string, string> | undefined };
 
 /**
@@ -101,6 +110,14 @@ export interface ChatRoomRpc {
   mintTicket(actor: ChatActor, keyId: string, keyExpiresAt: number | null): Promise<RoomResult<StreamTicket>>;
   decideToolCall(actor: ChatActor, input: { toolCallId: string; decision: 'approve' | 'deny'; reason: string | null }): Promise<RoomResult<Chat>>;
   tools(actor: ChatActor): Promise<RoomResult<ChatTools>>;
+  /** A new chat `id` of the actor's, with copies of this chat's live messages up to `messageId`. */
+  fork(actor: ChatActor, input: { id: string; messageId: number }): Promise<RoomResult<Chat>>;
+  /** The answer after the last user message goes (as an edit removes it) and a new one runs. 409 while a turn runs. */
+  regenerate(actor: ChatActor, input: { modelConfigId: string | null }): Promise<RoomResult<Chat>>;
+  /** The chat and its whole live history, for an export. */
+  exportChat(actor: ChatActor): Promise<RoomResult<{ chat: Chat; messages: Message[] }>>;
+  /** Creates this object's chat, the actor's, from an import. */
+  importChat(actor: ChatActor, input: ImportChat): Promise<RoomResult<Chat>>;
   contextDirty(): Promise<void>;
   closeSockets(r: SocketRevocation): Promise<number>;
   refresh(): Promise<void>;

@@ -21,6 +21,15 @@ export const SETTINGS = {
   // Debug runs of model calls (off | errors | all) and how long they are kept. Chat objects read it with the model
   // resolution (functions/core/model-resolve.ts), so a change reaches them within its cache's 30 s.
   debug_runs: { schema: DebugRunsSetting, default: DEBUG_RUNS_DEFAULT },
+  /**
+   * Titles written by a model (durable-objects/room/titles.ts): the model config (null: the chat's own) and whether
+   * titles are written at all (`enabled`: not in the API; the test suites' databases start with it off, so that only
+   * the titles suite sees title calls).
+   */
+  title_model: {
+    schema: z.object({ model_config_id: z.uuid().nullable(), enabled: z.boolean().default(true) }),
+    default: { model_config_id: null, enabled: true } as { model_config_id: string | null; enabled: boolean },
+  },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['schema']>;

@@ -3,6 +3,9 @@ import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { getSetting, SETTINGS, setSetting } from '../core/site-config';
 import { SpendLimit } from '../core/shapes/usage';
+import { TitleModel } from '../core/shapes/export';
+import { badRequest } from '../core/errors';
+import { getChatModelConfigById } from '../../sql/generated/chat_model_configs.queries';
 import { normalizeAmount } from '../core/usage-cost';
 
 const owner = authorize('deployment.manage');
@@ -98,6 +101,36 @@ const app = router()
     async (c) => {
       const { period, amount } = c.req.valid('json');
       return c.json(await setSetting(c.var.db, 'spend_limit', { period, amount: normalizeAmount(amount) }), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/config/title-model',
+      summary: "The model config that writes chats' titles after their first answer (owner); null: each chat's own model",
+      middleware: owner,
+      responses: { 200: jsonResponse(TitleModel, 'The setting'), ...errorResponses(401, 403) },
+    }),
+    async (c) => c.json({ title_model_config_id: (await getSetting(c.var.db, 'title_model')).model_config_id }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'put',
+      path: '/config/title-model',
+      summary: "Choose the model config that writes chats' titles (owner); null: each chat's own model",
+      middleware: owner,
+      request: { body: jsonBody(TitleModel) },
+      responses: { 200: jsonResponse(TitleModel, 'The setting'), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => {
+      const id = c.req.valid('json').title_model_config_id;
+      if (id !== null) {
+        const [cfg] = await getChatModelConfigById.run({ id }, c.var.db);
+        if (!cfg || cfg.deleted) throw badRequest('Unknown model config.', [{ field: 'title_model_config_id', detail: 'no live model config has this id' }]);
+      }
+      const current = await getSetting(c.var.db, 'title_model');
+      await setSetting(c.var.db, 'title_model', { ...current, model_config_id: id });
+      return c.json({ title_model_config_id: id }, 200);
     },
   );
 

@@ -69,6 +69,7 @@ const app = router()
         await room(c.env, id).create(chatActor(c.var.actor), {
           id,
           title: body.title ?? titleFrom(content),
+          titleSource: body.title !== undefined ? 'owner' : 'first_words',
           labels: body.labels ?? {},
           agentId: body.agent_id ?? null,
           modelConfigId: body.model_config_id ?? null,

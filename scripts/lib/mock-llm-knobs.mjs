@@ -25,6 +25,8 @@
  * @property {string} [tools]
  * @property {string} [tool_text]
  * @property {boolean} [describe_files]
+ * @property {string} [title_reply]
+ * @property {number} [title_error_status]
  */
 
 /** Knob name → kind of value it takes. */
@@ -48,6 +50,8 @@ const KNOBS = /** @type {const} */ ({
   tools: 'string',
   tool_text: 'string',
   describe_files: 'boolean',
+  title_reply: 'string',
+  title_error_status: 'status',
 });
 
 export const MAX_MS = 10 * 60 * 1000;

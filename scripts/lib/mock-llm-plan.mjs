@@ -6,6 +6,9 @@
 import { DIRECTIVE, MockError, parseDirectives } from './mock-llm-knobs.mjs';
 import { toolPlan, toolResultsReply, toolStep } from './mock-llm-tools.mjs';
 
+/** How a chat's title request begins (TITLE_SYSTEM in durable-objects/room/titles.ts). */
+export const TITLE_INSTRUCTIONS = 'You write the title of a chat.';
+
 /** @param {string} text */
 const countWords = (text) => (text.match(/\S+/g) ?? []).length;
 
@@ -99,7 +102,16 @@ export function plan(body, global) {
   const last = /** @type {Record<string, unknown> | undefined} */ (messages[lastUser]);
   const { config: local, text } = parseDirectives(last ? contentText(last.content) : '');
   /** @type {import('./mock-llm-knobs.mjs').MockConfig} */
-  const cfg = { ...global, ...local };
+  let cfg = { ...global, ...local };
+  // A chat's title request (durable-objects/room/titles.ts, known by its instructions) takes only the title knobs: the
+  // turn's own (a gate, an error, tools) held or failed the turn, not its title.
+  const system = messages.find((m) => isObject(m) && m.role === 'system');
+  if (system && contentText(/** @type {Record<string, unknown>} */ (system).content).startsWith(TITLE_INSTRUCTIONS)) {
+    cfg = {
+      reply: cfg.title_reply ?? 'Mock title',
+      ...(cfg.title_error_status !== undefined ? { error_status: cfg.title_error_status } : {}),
+    };
+  }
   /** @type {import('./mock-llm-tools.mjs').PlannedCall[][] | null} */
   let steps;
   try {

@@ -62,6 +62,9 @@
  *   gate_step=N          the gate holds only the request at tool step N (see below); other steps pass it.
  *   describe_files[=true] reply with what images and files the last user message carried (their count, media types
  *                        and decoded sizes): `Saw 1 image: image/png 68 bytes; 0 files.` (tests prove the model saw them).
+ *   title_reply="text"   a chat's title request (its system message starts "You write the title of a chat.") is
+ *                        answered with this text (default "Mock title"). A title request takes no other knob but:
+ *   title_error_status=N  answer the title request with HTTP N instead (a failing title model).
  *
  * Tool calls (OpenAI `tool_calls`; scripts/lib/mock-llm-tools.mjs): the requests of one turn with tools all carry the
  * same last user message, so the same knobs; the STEP of a request is the number of assistant messages with

@@ -9,7 +9,7 @@ import { parseTicket } from './frames.js';
 import { retryingFetch, type Fetch, type RetryOptions } from './retry.js';
 import { ChatStream, type StreamOptions } from './stream.js';
 import { browserTransport, nodeTransport, type StreamTransport } from './transport.js';
-import type { Chat, ChatFile, Message, paths } from './types.js';
+import type { Chat, ChatExport, ChatFile, Message, paths } from './types.js';
 
 export interface ClientOptions {
   /** The deployment's origin, e.g. `https://chat.example.com` (the API lives under `/api/v2`). */
@@ -274,6 +274,30 @@ export class ChatdClient {
     throw ChatdError.fromBody(res.status, await res.json().catch(() => null), res.headers);
   }
 
+
+  // ------------------------------------------------------------------ conversation tools
+
+  /** A new chat of yours holding copies of the chat's live messages up to `message_id` (`chat.forked_from` says where). */
+  forkChat = (id: string, body: Body<'/api/v2/chats/{id}/fork', 'post'>) => ok(this.raw.POST('/api/v2/chats/{id}/fork', { params: { path: { id } }, body }));
+  /** The answer after the last user message goes and a new one runs (on `model_config_id` when given); 409 while a turn runs. */
+  regenerate = (id: string, body: NonNullable<Body<'/api/v2/chats/{id}/regenerate', 'post'>> = {}) =>
+    ok(this.raw.POST('/api/v2/chats/{id}/regenerate', { params: { path: { id } }, body }));
+  /** The chat in the JSON export format (what `importChat` takes). For Markdown, `exportMarkdown`. */
+  async exportChat(id: string): Promise<ChatExport> {
+    const r = await ok(this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'json' } } }));
+    if (typeof r === 'string') throw new TypeError('the JSON export came back as text');
+    return r;
+  }
+  /** The chat as Markdown (roles as headings, code kept, tool calls summarised). */
+  async exportMarkdown(id: string): Promise<string> {
+    const r = await this.raw.GET('/api/v2/chats/{id}/export', { params: { path: { id }, query: { format: 'markdown' } }, parseAs: 'text' });
+    return await ok(Promise.resolve(r));
+  }
+  /** A new chat of yours from a JSON export, with the same messages (no turn runs). */
+  importChat = (body: Body<'/api/v2/chats/import', 'post'>) => ok(this.raw.POST('/api/v2/chats/import', { body }));
+  /** The model config that writes titles (owners); null: each chat's own model. */
+  titleModel = () => ok(this.raw.GET('/api/v2/chats/config/title-model'));
+  setTitleModel = (body: Body<'/api/v2/chats/config/title-model', 'put'>) => ok(this.raw.PUT('/api/v2/chats/config/title-model', { body }));
   // ------------------------------------------------------------------ tools
 
   /** The tools the chat's turns see (`<server>__<tool>`), with their approval modes, and the servers left out. */

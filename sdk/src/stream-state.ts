@@ -118,6 +118,7 @@ export class StreamState {
           break;
         case 'error':
         case 'context_dirty':
+        case 'title':
           break;
       }
       emit(e);

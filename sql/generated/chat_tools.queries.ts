@@ -19,6 +19,8 @@ export interface ITakePendingToolCallResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -27,6 +29,7 @@ export interface ITakePendingToolCallResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 

@@ -23,6 +23,7 @@ export interface IInsertChatParams {
   owner_id: string;
   status: chat_status;
   title: string;
+  title_source?: string | null | void;
 }
 
 /** 'InsertChat' return type */
@@ -32,6 +33,8 @@ export interface IInsertChatResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -40,6 +43,7 @@ export interface IInsertChatResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 
@@ -49,16 +53,17 @@ export interface IInsertChatQuery {
   result: IInsertChatResult;
 }
 
-const insertChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"status":true,"last_model_config_id":true,"labels":true,"agent_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":101,"b":104}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":117,"b":126}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":139,"b":145}]},{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":158,"b":165}]},{"name":"last_model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":185,"b":205}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":218,"b":225}]},{"name":"agent_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":239,"b":247}]}],"statement":"INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)\nVALUES (\n    :id!::uuid,\n    :owner_id!::uuid,\n    :title!::text,\n    :status!::chat_status,\n    :last_model_config_id::uuid,\n    :labels!::jsonb,\n    :agent_id::uuid\n)\n-- A chat id derived from a request's Idempotency-Key is taken when the request is replayed: nothing is inserted.\nON CONFLICT (id) DO NOTHING\nRETURNING *"};
+const insertChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"title_source":true,"status":true,"last_model_config_id":true,"labels":true,"agent_id":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":115,"b":118}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":131,"b":140}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":153,"b":159}]},{"name":"title_source","required":false,"transform":{"type":"scalar"},"locs":[{"a":181,"b":193}]},{"name":"status","required":true,"transform":{"type":"scalar"},"locs":[{"a":222,"b":229}]},{"name":"last_model_config_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":249,"b":269}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":282,"b":289}]},{"name":"agent_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":303,"b":311}]}],"statement":"INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)\nVALUES (\n    :id!::uuid,\n    :owner_id!::uuid,\n    :title!::text,\n    COALESCE(:title_source::text, 'first_words'),\n    :status!::chat_status,\n    :last_model_config_id::uuid,\n    :labels!::jsonb,\n    :agent_id::uuid\n)\n-- A chat id derived from a request's Idempotency-Key is taken when the request is replayed: nothing is inserted.\nON CONFLICT (id) DO NOTHING\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
- * INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
+ * INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)
  * VALUES (
  *     :id!::uuid,
  *     :owner_id!::uuid,
  *     :title!::text,
+ *     COALESCE(:title_source::text, 'first_words'),
  *     :status!::chat_status,
  *     :last_model_config_id::uuid,
  *     :labels!::jsonb,
@@ -86,6 +91,8 @@ export interface IGetChatByIdResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -94,6 +101,7 @@ export interface IGetChatByIdResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 
@@ -135,6 +143,8 @@ export interface IGetChatsByOwnerResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -143,6 +153,7 @@ export interface IGetChatsByOwnerResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 
@@ -182,6 +193,8 @@ export interface IUpdateChatMetaResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -190,6 +203,7 @@ export interface IUpdateChatMetaResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 
@@ -199,15 +213,16 @@ export interface IUpdateChatMetaQuery {
   result: IUpdateChatMetaResult;
 }
 
-const updateChatMetaIR: any = {"usedParamSet":{"title":true,"archived":true,"labels":true,"id":true},"params":[{"name":"title","required":false,"transform":{"type":"scalar"},"locs":[{"a":72,"b":77}]},{"name":"archived","required":false,"transform":{"type":"scalar"},"locs":[{"a":118,"b":126}]},{"name":"labels","required":false,"transform":{"type":"scalar"},"locs":[{"a":171,"b":177}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":230,"b":233}]}],"statement":"-- NULL leaves a field unchanged.\nUPDATE chats\nSET\n    title = COALESCE(:title::text, title),\n    archived = COALESCE(:archived::boolean, archived),\n    labels = COALESCE(:labels::jsonb, labels),\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
+const updateChatMetaIR: any = {"usedParamSet":{"title":true,"archived":true,"labels":true,"id":true},"params":[{"name":"title","required":false,"transform":{"type":"scalar"},"locs":[{"a":142,"b":147},{"a":193,"b":198}]},{"name":"archived","required":false,"transform":{"type":"scalar"},"locs":[{"a":274,"b":282}]},{"name":"labels","required":false,"transform":{"type":"scalar"},"locs":[{"a":327,"b":333}]},{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":386,"b":389}]}],"statement":"-- NULL leaves a field unchanged. A title given here is the owner's: the title model never replaces it.\nUPDATE chats\nSET\n    title = COALESCE(:title::text, title),\n    title_source = CASE WHEN :title::text IS NULL THEN title_source ELSE 'owner' END,\n    archived = COALESCE(:archived::boolean, archived),\n    labels = COALESCE(:labels::jsonb, labels),\n    updated_at = now()\nWHERE id = :id!::uuid\nRETURNING *"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- NULL leaves a field unchanged.
+ * -- NULL leaves a field unchanged. A title given here is the owner's: the title model never replaces it.
  * UPDATE chats
  * SET
  *     title = COALESCE(:title::text, title),
+ *     title_source = CASE WHEN :title::text IS NULL THEN title_source ELSE 'owner' END,
  *     archived = COALESCE(:archived::boolean, archived),
  *     labels = COALESCE(:labels::jsonb, labels),
  *     updated_at = now()
@@ -234,6 +249,8 @@ export interface IUpdateChatStatusResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -242,6 +259,7 @@ export interface IUpdateChatStatusResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 
@@ -336,6 +354,7 @@ export interface ICreateChatParams {
   owner_id: string;
   roles: chat_message_roleArray;
   title: string;
+  title_source: string;
 }
 
 /** 'CreateChat' return type */
@@ -350,7 +369,7 @@ export interface ICreateChatQuery {
   result: ICreateChatResult;
 }
 
-const createChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"model_config_id":true,"labels":true,"roles":true,"contents":true,"created_bys":true,"keys":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":560,"b":563}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":572,"b":581},{"a":1135,"b":1144}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":590,"b":596}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":616,"b":632}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":641,"b":648}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":1323,"b":1329}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":1353,"b":1362}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1374,"b":1386}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1397,"b":1402}]}],"statement":"-- A new chat in one statement: the chat row (running: its first turn starts at once), then the deployment's system\n-- prompt as a system message when one is set, then the given messages (parallel arrays, in order). Chats with an agent\n-- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its\n-- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.\nWITH chat AS (\n    INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)\n    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)\n    ON CONFLICT (id) DO NOTHING\n    RETURNING *\n), prompt AS (\n    -- site_configs holds JSON text; the prompt is a JSON string, trimmed like the Worker trims it.\n    SELECT btrim(value::jsonb #>> '{}', E' \\t\\r\\n') AS text\n    FROM site_configs\n    WHERE key = 'system_prompt' AND jsonb_typeof(value::jsonb) = 'string'\n), first AS (\n    SELECT 'system'::chat_message_role AS role, jsonb_build_array(jsonb_build_object('type', 'text', 'text', p.text)) AS content,\n        :owner_id!::text AS created_by, '' AS key, 0::bigint AS ord\n    FROM prompt p\n    WHERE p.text <> ''\n    UNION ALL\n    SELECT m.role, m.content, m.created_by, m.key, m.ord\n    FROM unnest(:roles!::chat_message_role[], :contents!::jsonb[], :created_bys!::text[], :keys!::text[])\n        WITH ORDINALITY AS m (role, content, created_by, key, ord)\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')\n    FROM chat c, first f\n    ORDER BY f.ord\n    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,\n        cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros\n)\nSELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages\nFROM chat c"};
+const createChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":true,"title_source":true,"model_config_id":true,"labels":true,"roles":true,"contents":true,"created_bys":true,"keys":true},"params":[{"name":"id","required":true,"transform":{"type":"scalar"},"locs":[{"a":574,"b":577}]},{"name":"owner_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":586,"b":595},{"a":1171,"b":1180}]},{"name":"title","required":true,"transform":{"type":"scalar"},"locs":[{"a":604,"b":610}]},{"name":"title_source","required":true,"transform":{"type":"scalar"},"locs":[{"a":619,"b":632}]},{"name":"model_config_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":652,"b":668}]},{"name":"labels","required":true,"transform":{"type":"scalar"},"locs":[{"a":677,"b":684}]},{"name":"roles","required":true,"transform":{"type":"scalar"},"locs":[{"a":1359,"b":1365}]},{"name":"contents","required":true,"transform":{"type":"scalar"},"locs":[{"a":1389,"b":1398}]},{"name":"created_bys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1410,"b":1422}]},{"name":"keys","required":true,"transform":{"type":"scalar"},"locs":[{"a":1433,"b":1438}]}],"statement":"-- A new chat in one statement: the chat row (running: its first turn starts at once), then the deployment's system\n-- prompt as a system message when one is set, then the given messages (parallel arrays, in order). Chats with an agent\n-- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its\n-- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.\nWITH chat AS (\n    INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)\n    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, :title_source!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)\n    ON CONFLICT (id) DO NOTHING\n    RETURNING *\n), prompt AS (\n    -- site_configs holds JSON text; the prompt is a JSON string, trimmed like the Worker trims it.\n    SELECT btrim(value::jsonb #>> '{}', E' \\t\\r\\n') AS text\n    FROM site_configs\n    WHERE key = 'system_prompt' AND jsonb_typeof(value::jsonb) = 'string'\n), first AS (\n    SELECT 'system'::chat_message_role AS role, jsonb_build_array(jsonb_build_object('type', 'text', 'text', p.text)) AS content,\n        :owner_id!::text AS created_by, '' AS key, 0::bigint AS ord\n    FROM prompt p\n    WHERE p.text <> ''\n    UNION ALL\n    SELECT m.role, m.content, m.created_by, m.key, m.ord\n    FROM unnest(:roles!::chat_message_role[], :contents!::jsonb[], :created_bys!::text[], :keys!::text[])\n        WITH ORDINALITY AS m (role, content, created_by, key, ord)\n), inserted AS (\n    INSERT INTO chat_messages (chat_id, role, content, model_config_id, created_by, idempotency_key)\n    SELECT c.id, f.role, f.content, c.last_model_config_id, NULLIF(f.created_by, '')::uuid, NULLIF(f.key, '')\n    FROM chat c, first f\n    ORDER BY f.ord\n    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,\n        cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros\n)\nSELECT to_jsonb(c.*) AS chat, (SELECT jsonb_agg(to_jsonb(i.*) ORDER BY i.id) FROM inserted i) AS messages\nFROM chat c"};
 
 /**
  * Query generated from SQL:
@@ -360,8 +379,8 @@ const createChatIR: any = {"usedParamSet":{"id":true,"owner_id":true,"title":tru
  * -- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its
  * -- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.
  * WITH chat AS (
- *     INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
- *     VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
+ *     INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)
+ *     VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, :title_source!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
  *     ON CONFLICT (id) DO NOTHING
  *     RETURNING *
  * ), prompt AS (

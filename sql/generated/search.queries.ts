@@ -103,6 +103,8 @@ export interface IGetChatsMatchingResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -111,6 +113,7 @@ export interface IGetChatsMatchingResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 

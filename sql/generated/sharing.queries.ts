@@ -267,6 +267,8 @@ export interface IGetChatsSharedWithResult {
   context_aggregate_hash: string | null;
   context_dirty_since: Date | null;
   created_at: Date;
+  forked_from_chat_id: string | null;
+  forked_from_message_id: string | null;
   id: string;
   labels: Json;
   last_error: Json | null;
@@ -275,6 +277,7 @@ export interface IGetChatsSharedWithResult {
   pending_tool_calls: Json;
   status: chat_status;
   title: string;
+  title_source: string;
   updated_at: Date;
 }
 

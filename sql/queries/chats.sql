@@ -1,9 +1,10 @@
 /* @name InsertChat */
-INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
+INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)
 VALUES (
     :id!::uuid,
     :owner_id!::uuid,
     :title!::text,
+    COALESCE(:title_source::text, 'first_words'),
     :status!::chat_status,
     :last_model_config_id::uuid,
     :labels!::jsonb,
@@ -30,10 +31,11 @@ ORDER BY updated_at DESC, id DESC
 LIMIT :limit!::int OFFSET :offset!::int;
 
 /* @name UpdateChatMeta */
--- NULL leaves a field unchanged.
+-- NULL leaves a field unchanged. A title given here is the owner's: the title model never replaces it.
 UPDATE chats
 SET
     title = COALESCE(:title::text, title),
+    title_source = CASE WHEN :title::text IS NULL THEN title_source ELSE 'owner' END,
     archived = COALESCE(:archived::boolean, archived),
     labels = COALESCE(:labels::jsonb, labels),
     updated_at = now()
@@ -88,8 +90,8 @@ DELETE FROM chats WHERE id = :id!::uuid RETURNING id;
 -- pin its context first and go through a transaction instead. A chat id that is taken (a request replayed with its
 -- Idempotency-Key) inserts nothing. The answer: the chat row and each message, as JSON.
 WITH chat AS (
-    INSERT INTO chats (id, owner_id, title, status, last_model_config_id, labels, agent_id)
-    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
+    INSERT INTO chats (id, owner_id, title, title_source, status, last_model_config_id, labels, agent_id)
+    VALUES (:id!::uuid, :owner_id!::uuid, :title!::text, :title_source!::text, 'running', :model_config_id!::uuid, :labels!::jsonb, NULL)
     ON CONFLICT (id) DO NOTHING
     RETURNING *
 ), prompt AS (

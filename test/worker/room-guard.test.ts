@@ -57,6 +57,9 @@ describe('the chat object guard', () => {
       deleteChat: () => stub.deleteChat(actor),
       repinContext: () => stub.repinContext(actor),
       owned: () => stub.owned(actor),
+      fork: () => stub.fork(actor, { id: crypto.randomUUID(), messageId: before[0]?.id ?? 1 }),
+      regenerate: () => stub.regenerate(actor, { modelConfigId: null }),
+      exportChat: () => stub.exportChat(actor),
     };
     const guarded = Object.entries(RULES).filter(([, rule]) => rule === 'read' || rule === 'write').map(([n]) => n);
     expect(Object.keys(attempts).sort()).toEqual(guarded.sort());
@@ -87,6 +90,9 @@ describe('the chat object guard', () => {
       listQueue: () => stub.listQueue(actor),
       tools: () => stub.tools(actor),
       mintTicket: () => stub.mintTicket(actor, 'k', null),
+      // A viewer's fork is a new chat of their own; the shared chat does not change.
+      fork: () => stub.fork(actor, { id: crypto.randomUUID(), messageId: before[0]?.id ?? 1 }),
+      exportChat: () => stub.exportChat(actor),
     };
     const writes: Record<string, () => Promise<unknown>> = {
       postMessage: () => stub.postMessage(actor, { content: [{ type: 'text', text: 'x' }], modelConfigId: null, busyBehavior: 'interrupt', idempotencyKey: null }),
@@ -99,6 +105,7 @@ describe('the chat object guard', () => {
       deleteChat: () => stub.deleteChat(actor),
       repinContext: () => stub.repinContext(actor),
       owned: () => stub.owned(actor),
+      regenerate: () => stub.regenerate(actor, { modelConfigId: null }),
     };
     expect(Object.keys(reads).sort()).toEqual(Object.entries(RULES).filter(([, r]) => r === 'read').map(([n]) => n).sort());
     expect(Object.keys(writes).sort()).toEqual(Object.entries(RULES).filter(([, r]) => r === 'write').map(([n]) => n).sort());
@@ -120,7 +127,7 @@ describe('the chat object guard', () => {
     await roomOf(chat.id).idle();
     const r = await roomOf(chat.id).create(
       { userId: stranger.user.id, roles: ['member'] },
-      { id: chat.id, title: 't', labels: {}, agentId: null, modelConfigId: null, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], idempotencyKey: 'k' },
+      { id: chat.id, title: 't', titleSource: 'owner', labels: {}, agentId: null, modelConfigId: null, messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }], idempotencyKey: 'k' },
     );
     expect(r).toMatchObject({ ok: false, status: 409 });
   });

@@ -107,6 +107,11 @@ export type PendingToolCall = z.infer<typeof PendingToolCall>;
 
 /** What the caller may do with a chat: `owner` (everything) or `viewer` (read it and watch its stream). */
 export const ChatAccess = z.enum(['owner', 'viewer']).openapi('ChatAccess');
+/** Where a fork came from: the chat and the message it was forked at (`POST /chats/{id}/fork`). */
+export const ForkedFrom = z
+  .object({ chat_id: z.uuid(), message_id: z.number().int() })
+  .openapi('ForkedFrom', { description: 'The chat and the message this chat was forked from' });
+export type ForkedFrom = z.infer<typeof ForkedFrom>;
 
 export const Chat = z
   .object({
@@ -122,6 +127,8 @@ export const Chat = z
     last_error: z.union([LastError, z.null()]),
     /** The tool calls waiting for approval while `status` is `requires_action`; empty otherwise. */
     pending_tool_calls: z.array(PendingToolCall),
+    // A union, not `.nullable()` (see last_error).
+    forked_from: z.union([ForkedFrom, z.null()]),
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
     access: ChatAccess,

@@ -44,8 +44,12 @@ export const ContextDirtyEvent = z
     description: "The chat's agent changed its context since the chat pinned it (`PUT /chats/{id}/context` re-pins)",
   });
 
+export const TitleEvent = z
+  .object({ type: z.literal('title'), chat_id, title: z.string() })
+  .openapi('StreamTitleEvent', { description: "The chat's title, written by the title model after its first answer" });
+
 export const StreamEvent = z
-  .discriminatedUnion('type', [MessageEvent, MessagePartEvent, StatusEvent, ErrorEvent, QueueUpdateEvent, FullRefreshEvent, ContextDirtyEvent])
+  .discriminatedUnion('type', [MessageEvent, MessagePartEvent, StatusEvent, ErrorEvent, QueueUpdateEvent, FullRefreshEvent, ContextDirtyEvent, TitleEvent])
   .openapi('StreamEvent');
 export type StreamEvent = z.infer<typeof StreamEvent>;
 

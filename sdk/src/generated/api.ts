@@ -1045,6 +1045,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/chats/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The chat as a download: JSON (the format POST /chats/import takes) or Markdown */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "json" | "markdown";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The export, as an attachment */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChatExport"];
+                        "text/markdown": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/chats/{id}/files": {
         parameters: {
             query?: never;
@@ -1115,6 +1192,84 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/{id}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fork a chat at a message: a new chat of the caller's with copies of the live messages up to it */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ForkRequest"];
+                };
+            };
+            responses: {
+                /** @description The fork */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Chat"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1698,6 +1853,102 @@ export interface paths {
                 };
                 /** @description Not found, or not yours */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/{id}/regenerate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Answer the last user message again: the answer after it goes (as an edit removes it) and a new one runs */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["RegenerateRequest"];
+                };
+            };
+            responses: {
+                /** @description The chat, running */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Chat"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The user's spend limit is reached for this period; detail is when it resets (RFC 3339). Nothing was stored */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3001,6 +3252,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/chats/config/title-model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model config that writes chats' titles after their first answer (owner); null: each chat's own model */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TitleModel"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Choose the model config that writes chats' titles (owner); null: each chat's own model */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TitleModel"];
+                };
+            };
+            responses: {
+                /** @description The setting */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TitleModel"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Signed in but not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/chats/files": {
         parameters: {
             query?: never;
@@ -3160,6 +3516,91 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/chats/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import a chat from its JSON export: a new chat of yours with the same messages (no turn runs) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChatExport"];
+                };
+            };
+            responses: {
+                /** @description The new chat */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Chat"];
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not signed in, or the token is invalid, expired or revoked */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The request body is too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -6267,6 +6708,7 @@ export interface components {
             archived: boolean;
             /** Format: date-time */
             created_at: string;
+            forked_from: components["schemas"]["ForkedFrom"] | null;
             /** Format: uuid */
             id: string;
             labels: {
@@ -6329,6 +6771,28 @@ export interface components {
             source_path: string | null;
             /** @enum {string} */
             status: "ok" | "oversize" | "unreadable" | "invalid" | "excluded";
+        };
+        /** @description A chat as `GET /chats/{id}/export?format=json` writes it and `POST /chats/import` takes it */
+        ChatExport: {
+            chat: {
+                /** Format: date-time */
+                created_at: string;
+                forked_from?: components["schemas"]["ForkedFrom"] | null;
+                /** Format: uuid */
+                id: string;
+                labels: {
+                    [key: string]: string;
+                };
+                title: string;
+            };
+            /** Format: date-time */
+            exported_at: string;
+            messages: components["schemas"]["ExportedMessage"][];
+            /**
+             * @description The export format version (1)
+             * @enum {number}
+             */
+            version: 1;
         };
         ChatFile: {
             /** Format: date-time */
@@ -6465,6 +6929,19 @@ export interface components {
                 field: string;
             }[];
         };
+        ExportedMessage: {
+            content: (components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["ToolCallPart"] | components["schemas"]["ToolResultPart"] | components["schemas"]["FilePart"] | ({
+                type: string;
+            } & {
+                [key: string]: unknown;
+            }))[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            model_config_id?: string | null;
+            role: components["schemas"]["Role"];
+            usage?: components["schemas"]["Usage"];
+        };
         /** @description Attaches an uploaded file (yours) to the message */
         FileInputPart: {
             /** Format: uuid */
@@ -6487,6 +6964,15 @@ export interface components {
              * @enum {string}
              */
             type: "file";
+        };
+        /** @description The chat and the message this chat was forked from */
+        ForkedFrom: {
+            /** Format: uuid */
+            chat_id: string;
+            message_id: number;
+        };
+        ForkRequest: {
+            message_id: number;
         };
         Group: {
             /** Format: date-time */
@@ -6682,6 +7168,10 @@ export interface components {
              */
             type: "reasoning";
         };
+        RegenerateRequest: {
+            /** Format: uuid */
+            model_config_id?: string;
+        };
         RetentionDays: {
             retention_days: number;
         };
@@ -6761,7 +7251,7 @@ export interface components {
              */
             type: "error";
         };
-        StreamEvent: components["schemas"]["StreamMessageEvent"] | components["schemas"]["StreamMessagePartEvent"] | components["schemas"]["StreamStatusEvent"] | components["schemas"]["StreamErrorEvent"] | components["schemas"]["StreamQueueUpdateEvent"] | components["schemas"]["StreamFullRefreshEvent"] | components["schemas"]["StreamContextDirtyEvent"];
+        StreamEvent: components["schemas"]["StreamMessageEvent"] | components["schemas"]["StreamMessagePartEvent"] | components["schemas"]["StreamStatusEvent"] | components["schemas"]["StreamErrorEvent"] | components["schemas"]["StreamQueueUpdateEvent"] | components["schemas"]["StreamFullRefreshEvent"] | components["schemas"]["StreamContextDirtyEvent"] | components["schemas"]["StreamTitleEvent"];
         /** @description A server frame: a JSON array of events */
         StreamFrame: components["schemas"]["StreamEvent"][];
         /** @description Replace local history (after an edit) */
@@ -6853,6 +7343,17 @@ export interface components {
             expires_at: string;
             ticket: string;
         };
+        /** @description The chat's title, written by the title model after its first answer */
+        StreamTitleEvent: {
+            /** Format: uuid */
+            chat_id: string;
+            title: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "title";
+        };
         SystemPrompt: {
             system_prompt: string;
         };
@@ -6863,6 +7364,11 @@ export interface components {
              * @enum {string}
              */
             type: "text";
+        };
+        /** @description The model config that writes chats' titles; null: each chat's own model */
+        TitleModel: {
+            /** Format: uuid */
+            title_model_config_id: string | null;
         };
         Tool: {
             approval: components["schemas"]["ToolApproval"];
@@ -7380,6 +7886,9 @@ export const schemas = {
         },
         {
           "$ref": "#/$defs/StreamContextDirtyEvent"
+        },
+        {
+          "$ref": "#/$defs/StreamTitleEvent"
         }
       ],
       "discriminator": {
@@ -7391,7 +7900,8 @@ export const schemas = {
           "error": "#/$defs/StreamErrorEvent",
           "queue_update": "#/$defs/StreamQueueUpdateEvent",
           "full_refresh": "#/$defs/StreamFullRefreshEvent",
-          "context_dirty": "#/$defs/StreamContextDirtyEvent"
+          "context_dirty": "#/$defs/StreamContextDirtyEvent",
+          "title": "#/$defs/StreamTitleEvent"
         }
       }
     },
@@ -7588,6 +8098,31 @@ export const schemas = {
         "expires_at"
       ],
       "description": "Single use, valid 60 s: `GET /chats/{id}/stream?ticket=<ticket>` instead of a token"
+    },
+    "StreamTitleEvent": {
+      "type": "object",
+      "properties": {
+        "type": {
+          "type": "string",
+          "enum": [
+            "title"
+          ],
+          "description": "discriminator enum property added by openapi-typescript"
+        },
+        "chat_id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "title": {
+          "type": "string"
+        }
+      },
+      "required": [
+        "type",
+        "chat_id",
+        "title"
+      ],
+      "description": "The chat's title, written by the title model after its first answer"
     },
     "TextPart": {
       "type": "object",
