@@ -6,7 +6,7 @@ import { settings, type AppEnv } from '../env';
 import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { revokeOwnKey } from '../services/credentials';
-import { actorUser, createFirstUser, createUser, login } from '../services/users';
+import { actorUser, createFirstUser, createUser, firstUserNeeded, login } from '../services/users';
 
 export const UserSchema = z
   .object({
@@ -40,6 +40,19 @@ function setSessionCookie(c: Context<AppEnv>, token: string, maxAge: number): vo
 }
 
 const app = router()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/first',
+      summary: 'Whether the first user is still to be created (the web UI opens on Setup then)',
+      security: [],
+      responses: {
+        200: jsonResponse(z.object({ needed: z.boolean() }), '`needed`: no user exists yet'),
+        ...errorResponses(503),
+      },
+    }),
+    async (c) => c.json({ needed: await firstUserNeeded(c.var.db) }, 200),
+  )
   .openapi(
     createRoute({
       method: 'post',

@@ -79,6 +79,12 @@ export async function createFirstUser(db: Db, s: Settings, input: Omit<NewUser, 
   });
 }
 
+/** Whether the deployment still needs its first user (no user exists): the web UI then opens on Setup. */
+export async function firstUserNeeded(db: Db): Promise<boolean> {
+  const [row] = await countUsers.run(undefined, db);
+  return (row?.count ?? 0) === 0;
+}
+
 /** Mints a session or API key for a user and stores only its hash. */
 export async function createKey(conn: Conn, userId: string, kind: 'session' | 'api_key', name: string, lifetimeSeconds: number) {
   const t = await mintToken();

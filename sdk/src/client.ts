@@ -78,6 +78,8 @@ export class ChatdClient {
   // ------------------------------------------------------------------ users and credentials
 
   createFirstUser = (body: Body<'/api/v2/users/first', 'post'>) => ok(this.raw.POST('/api/v2/users/first', { body }));
+  /** Whether the deployment still needs its first user (`{needed}`): public. */
+  firstUserNeeded = () => ok(this.raw.GET('/api/v2/users/first'));
   login = (body: Body<'/api/v2/users/login', 'post'>) => ok(this.raw.POST('/api/v2/users/login', { body }));
   logout = () => ok(this.raw.POST('/api/v2/users/logout'));
   me = () => ok(this.raw.GET('/api/v2/users/me'));

@@ -12,7 +12,10 @@
  * - a live part with seq 0 starts a new partial; one whose seq skips ahead is a gap: the socket is replaced, and the
  *   next connect frame replays the turn;
  * - a turn that ended while the socket was down is not replayed: its durable message comes instead, and listeners get
- *   the parts they missed, from it, just before it. So the parts of a turn always add up to its message's text.
+ *   the parts they missed, from it, just before it: the rest of the turn the client was following, or the whole of a
+ *   turn it never saw (from seq 0: one that started and ended while the socket was down, however many there were).
+ *   So the parts of every turn after the first frame add up to its message's text. The first frame's messages are
+ *   history from before the client came: they come as messages only.
  */
 import type { ChatStatus, LastError, Message, Part, QueuedMessage, StreamEvent } from './types.js';
 
@@ -62,6 +65,8 @@ export class StreamState {
   lastId: number;
   readonly counts: ResumeCounts = { duplicateMessages: 0, duplicateParts: 0, restarts: 0, gaps: 0, fullRefreshes: 0, completions: 0 };
   private turn: { parts: Part[]; text: string; reasoning: string } | null = null;
+  /** False until the first frame is applied: its messages are history, not turns this client missed. */
+  private followed = false;
 
   constructor(afterId: number) {
     this.lastId = afterId;
@@ -125,6 +130,7 @@ export class StreamState {
     }
     if (connect && !this.reconcile(held, replay, emit)) gap = true;
     if (gap) this.counts.gaps += 1;
+    this.followed = true;
     return { gap };
   }
 
@@ -162,12 +168,13 @@ export class StreamState {
   }
 
   /**
-   * The durable message of the turn this client was following, when the parts it got do not add up to it (the turn
-   * ended while the socket was down, and a connect replays only a running turn): listeners get the rest as parts
-   * first, so the parts of a turn always add up to its message. Parts of another turn start over from seq 0.
+   * An assistant message after the first frame, when the parts listeners got do not add up to it (the turn ended while
+   * the socket was down, and a connect replays only a running turn): listeners get the rest as parts first, so the
+   * parts of a turn always add up to its message. The parts held for another turn (or none, for a turn that started
+   * and ended while the socket was down) are dropped and the message's parts come from seq 0.
    */
   private complete(e: Extract<StreamEvent, { type: 'message' }>, emit: (event: StreamEvent) => void): void {
-    const following = this.turn !== null || this.status?.status === 'running' || this.status?.status === 'interrupting';
+    const following = this.followed || this.turn !== null || this.status?.status === 'running' || this.status?.status === 'interrupting';
     if (!following) return;
     const final = { text: '', reasoning: '' };
     for (const p of e.message.content) {

@@ -58,8 +58,10 @@ afterAll(async () => {
 describe('web UI in chromium', () => {
   it('first user → new chat with the model picker → the answer streams as sanitized Markdown', async () => {
     const page = await owner.newPage();
+    // An empty deployment opens on Setup (GET /users/first), not on a login nobody can pass.
     await page.goto('/');
-    await page.getByRole('link', { name: 'Create the owner account' }).click();
+    await page.getByRole('heading', { name: 'Set up chatd-edge' }).waitFor();
+    expect(page.url()).toBe(`${stack.url}/setup`);
     await page.getByLabel('Email').fill(OWNER.email);
     await page.getByLabel('Username').fill(OWNER.username);
     await page.getByLabel(/^Password/).fill(OWNER.password);
@@ -156,6 +158,7 @@ describe('web UI in chromium', () => {
     await page.locator('article.msg-user').first().getByRole('button', { name: 'Edit', exact: true }).click();
     await page.getByLabel('Edit message').fill('Edited question');
     await page.getByRole('button', { name: 'Save and resend' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove 3 and resend' }).click();
     await page.waitForFunction(() => {
       const a = [...document.querySelectorAll('article.msg-assistant:not(.streaming)')].map((e) => e.textContent);
       return a.length === 1 && a[0]?.includes('Echo: Edited question');
@@ -195,13 +198,15 @@ describe('web UI in chromium', () => {
     await item.locator('.badge', { hasText: 'answering' }).waitFor();
     await gate.waiting('list');
     await gate.open('list');
-    await item.locator('.badge', { hasText: 'idle' }).waitFor();
+    // Idle rows carry no badge (compact rows).
+    await item.locator('.badge').waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Archive', exact: true }).click();
     await item.waitFor({ state: 'detached' });
     await page.getByLabel('Archived').check();
     await item.waitFor();
-    await item.getByRole('button', { name: /^Delete chat/ }).click();
-    await item.getByRole('button', { name: 'Delete for good' }).click();
+    await item.getByRole('button', { name: /^Actions for/ }).click();
+    await page.getByRole('menuitem', { name: 'Delete…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
     await page.getByRole('heading', { name: 'New chat' }).waitFor();
     await item.waitFor({ state: 'detached' });
     expect((await page.request.get(`/api/v2/chats/${id}`)).status()).toBe(404);
@@ -314,6 +319,7 @@ describe('web UI in chromium', () => {
       await page.getByRole('cell', { name: 'ci key', exact: true }).waitFor();
       expect(await page.getByTestId('new-key').count()).toBe(0);
       await page.getByRole('button', { name: 'Revoke key ci key' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Revoke key' }).click();
       await page.getByText('No API keys.').waitFor();
 
       const sw = await page.evaluate(async () => (await navigator.serviceWorker.getRegistration('/'))?.active?.scriptURL ?? null);

@@ -10,6 +10,8 @@ import { call, ErrorBody } from './helpers';
 const PUBLIC = new Set([
   // First-user setup and login: how a credential is obtained.
   'POST /api/v2/users/first',
+  // Whether the first user is still to be created (answers only a boolean): the web UI opens on Setup then.
+  'GET /api/v2/users/first',
   'POST /api/v2/users/login',
   // The deployment's VAPID public key: a browser needs it before it has subscribed anything.
   'GET /api/v2/webpush/vapid',

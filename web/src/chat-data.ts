@@ -1,4 +1,4 @@
-import type { Chat, Message } from '@chatd-edge/sdk';
+import type { Chat, Message, UsableModel } from '@chatd-edge/sdk';
 import { client } from './api';
 
 /** Messages per REST page: the newest page opens the chat, older ones come on demand (a 1,000-message chat opens fast). */
@@ -30,4 +30,14 @@ export function openChat(id: string): Opening {
   const p = early.get(id);
   early.delete(id);
   return p ?? load(id);
+}
+
+let models: Promise<UsableModel[]> | null = null;
+/** The models the user may pick (`GET /chats/models`), read once per page load; a failure is read again next time. */
+export function usableModels(): Promise<UsableModel[]> {
+  models ??= client.listModels().catch((e: unknown) => {
+    models = null;
+    throw e;
+  });
+  return models;
 }

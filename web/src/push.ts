@@ -1,4 +1,7 @@
-import { client } from './api';
+import { client, withTimeout } from './api';
+
+/** How long the browser's push service may take to subscribe (none reachable: it never answers). */
+export const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /** Whether this browser can take Web Push at all. */
 export const pushSupported = (): boolean => 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
@@ -32,9 +35,13 @@ export async function currentSubscription(): Promise<PushSubscription | null> {
 /** Asks for permission, subscribes with the deployment's VAPID key, and stores the subscription on the server. */
 export async function enablePush(): Promise<void> {
   if ((await Notification.requestPermission()) !== 'granted') throw new Error('Notifications are blocked for this site in the browser.');
-  const reg = await registration();
+  const reg = await withTimeout(registration(), 'Registering the service worker');
   const { public_key } = await client.vapidKey();
-  const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlToBytes(public_key) });
+  const sub = await withTimeout(
+    reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlToBytes(public_key) }),
+    "Subscribing with the browser's push service",
+    SUBSCRIBE_TIMEOUT_MS,
+  );
   await client.subscribePush({
     endpoint: sub.endpoint,
     auth_key: bytesToB64url(sub.getKey('auth')),

@@ -1,7 +1,9 @@
 import type { ModelConfig } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useState } from 'react';
 import { client } from '../api';
+import { useConfirm } from '../components/Confirm';
 import { ErrorLine } from './ErrorLine';
+import { TYPES } from './Providers';
 import { useAdminList } from './useAdminList';
 import { field } from '../form';
 
@@ -40,13 +42,17 @@ export function ModelConfigs() {
       <h2 id="models-heading">Models</h2>
       <ErrorLine error={error} />
       <ul className="cards">
-        {items?.map((m) => <ModelRow key={m.id} m={m} act={act} />)}
+        {items?.map((m) => <ModelRow key={m.id} m={m} others={items.filter((x) => x.id !== m.id && x.enabled).length} act={act} />)}
       </ul>
       <form onSubmit={add} className="card">
         <h3>Add a model</h3>
         <label>
-          Provider type
-          <input name="provider" required placeholder="openai" />
+          Provider type (the provider of that type must be configured on the Providers tab)
+          <select name="provider" required defaultValue="openai">
+            {TYPES.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
         </label>
         <label>
           Model
@@ -73,9 +79,17 @@ export function ModelConfigs() {
   );
 }
 
-function ModelRow({ m, act }: { m: ModelConfig; act: (f: () => Promise<unknown>) => Promise<boolean> }) {
+function ModelRow({ m, others, act }: { m: ModelConfig; others: number; act: (f: () => Promise<unknown>) => Promise<boolean> }) {
   const [options, setOptions] = useState(JSON.stringify(m.options));
+  const { ask, dialog } = useConfirm();
   const name = m.display_name || m.model;
+  // Deleting the default promotes another enabled model, when there is one; with none left, chats have no model.
+  const consequence = m.is_default ? (others > 0 ? ' (another model becomes the default)' : ' (no model is left: new chats cannot start)') : '';
+  const remove = async () => {
+    if (await ask(`Delete the model ${name}?`, <p>Chats that used it move to the default model{consequence}.</p>, 'Delete model')) {
+      await act(() => client.deleteModelConfig(m.id));
+    }
+  };
   return (
     <li className="card">
       <strong>{name}</strong> <span className="muted">({m.provider} · {m.model} · {m.context_limit} tokens)</span>
@@ -104,9 +118,10 @@ function ModelRow({ m, act }: { m: ModelConfig; act: (f: () => Promise<unknown>)
         </label>
         <button type="submit">Save options</button>
       </form>
-      <button type="button" className="small danger" onClick={() => void act(() => client.deleteModelConfig(m.id))}>
+      {dialog}
+      <button type="button" className="small danger" onClick={() => void remove()}>
         Delete {name}
-        {m.is_default ? ' (another model becomes the default)' : ''}
+        {consequence}
       </button>
     </li>
   );

@@ -1,11 +1,12 @@
 import type { Provider } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useState } from 'react';
 import { client } from '../api';
+import { useConfirm } from '../components/Confirm';
 import { ErrorLine } from './ErrorLine';
 import { useAdminList } from './useAdminList';
 import { field } from '../form';
 
-const TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
+export const TYPES = ['openai', 'anthropic', 'google', 'openai-compat', 'openrouter'] as const;
 type ProviderType = (typeof TYPES)[number];
 const listProviders = () => client.listProviders();
 
@@ -39,6 +40,10 @@ export function Providers() {
       </ul>
       <form onSubmit={add} className="card">
         <h3>Add a provider</h3>
+        <p className="muted">
+          One provider per type: a model names a type (openai, anthropic…), and its calls use that type's provider. To
+          change a provider's key, replace it above instead of adding a second one.
+        </p>
         <label>
           Type
           <select value={type} onChange={(e) => setType(TYPES.find((t) => t === e.target.value) ?? 'openai')}>
@@ -67,8 +72,16 @@ export function Providers() {
 
 function ProviderRow({ p, act }: { p: Provider; act: (f: () => Promise<unknown>) => Promise<boolean> }) {
   const [key, setKey] = useState('');
+  const { ask, dialog } = useConfirm();
+  const name = p.display_name || p.provider;
+  const remove = async () => {
+    if (await ask(`Delete the provider ${name}?`, <p>Its models are retired; a new default is promoted if needed.</p>, 'Delete provider')) {
+      await act(() => client.deleteProvider(p.id));
+    }
+  };
   return (
     <li className="card">
+      {dialog}
       <strong>{p.display_name || p.provider}</strong> <span className="muted">({p.provider})</span>
       <div className="muted">{p.base_url || 'default endpoint'} · key {p.has_api_key ? 'set' : 'not set'}</div>
       <label className="toggle">
@@ -92,7 +105,7 @@ function ProviderRow({ p, act }: { p: Provider; act: (f: () => Promise<unknown>)
           Replace key
         </button>
       </form>
-      <button type="button" className="small danger" onClick={() => void act(() => client.deleteProvider(p.id))}>
+      <button type="button" className="small danger" onClick={() => void remove()}>
         Delete provider (its models are retired; a new default is promoted if needed)
       </button>
     </li>

@@ -1,5 +1,6 @@
 import { type SyntheticEvent } from 'react';
 import { client } from '../api';
+import { useConfirm } from '../components/Confirm';
 import { ErrorLine } from './ErrorLine';
 import { useAdminList } from './useAdminList';
 import { field } from '../form';
@@ -9,6 +10,13 @@ const listUsers = () => client.listUsers({ limit: 200 });
 /** Users: add one, make owner or member, suspend. */
 export function Users({ currentUserId }: { currentUserId: string }) {
   const { items, error, act } = useAdminList(listUsers);
+  const { ask, dialog } = useConfirm();
+  const changeRole = async (username: string, id: string, owner: boolean) => {
+    const body = owner ? <p>{username} can no longer configure the deployment.</p> : <p>{username} can then configure the whole deployment, and its users.</p>;
+    if (await ask(owner ? `Make ${username} a member?` : `Make ${username} an owner?`, body, owner ? 'Make member' : 'Make owner')) {
+      await act(() => client.updateUser(id, { roles: owner ? ['member'] : ['owner'] }));
+    }
+  };
   const add = (e: SyntheticEvent<HTMLFormElement>) => {
     e.preventDefault();
     const form = e.currentTarget;
@@ -28,7 +36,9 @@ export function Users({ currentUserId }: { currentUserId: string }) {
     <section aria-labelledby="users-heading">
       <h2 id="users-heading">Users</h2>
       <ErrorLine error={error} />
-      <table>
+      {dialog}
+      <div className="table-wrap">
+      <table className="users">
         <thead>
           <tr>
             <th scope="col">User</th>
@@ -43,17 +53,18 @@ export function Users({ currentUserId }: { currentUserId: string }) {
             return (
               <tr key={u.id}>
                 <td>
-                  {u.username} <span className="muted">{u.email}</span>
+                  {u.username} <span className="muted email">{u.email}</span>
                 </td>
                 <td>
+                  <span className="role">{owner ? 'Owner' : 'Member'}</span>{' '}
                   <button
                     type="button"
                     className="small"
                     disabled={self}
-                    onClick={() => void act(() => client.updateUser(u.id, { roles: owner ? ['member'] : ['owner'] }))}
+                    onClick={() => void changeRole(u.username, u.id, owner)}
                     aria-label={`${owner ? 'Make member' : 'Make owner'}: ${u.username}`}
                   >
-                    {owner ? 'owner → member' : 'member → owner'}
+                    {owner ? 'Make member' : 'Make owner'}
                   </button>
                 </td>
                 <td>
@@ -70,6 +81,7 @@ export function Users({ currentUserId }: { currentUserId: string }) {
           })}
         </tbody>
       </table>
+      </div>
       <form onSubmit={add} className="card">
         <h3>Add a user</h3>
         <label>
@@ -84,10 +96,12 @@ export function Users({ currentUserId }: { currentUserId: string }) {
           Password
           <input name="password" type="password" minLength={8} autoComplete="new-password" required />
         </label>
-        <label className="toggle">
-          <input name="owner" type="checkbox" /> Owner
+        <label className="toggle spaced">
+          <input name="owner" type="checkbox" /> Owner (can configure the deployment)
         </label>
-        <button type="submit">Add user</button>
+        <div>
+          <button type="submit">Add user</button>
+        </div>
       </form>
     </section>
   );

@@ -1,6 +1,7 @@
 import type { components } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useCallback, useEffect, useState } from 'react';
 import { client, errorText } from '../api';
+import { CopyButton, useConfirm } from './Confirm';
 
 type ApiKey = components['schemas']['ApiKey'];
 
@@ -9,7 +10,8 @@ const DAY = 86_400;
 /** API keys: create (the key is shown once), list, revoke. */
 export function ApiKeys() {
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
-  const [created, setCreated] = useState<string | null>(null);
+  const [created, setCreated] = useState<{ id: string; key: string } | null>(null);
+  const { ask, dialog } = useConfirm();
   const [name, setName] = useState('');
   const [days, setDays] = useState(30);
   const [error, setError] = useState('');
@@ -30,17 +32,21 @@ export function ApiKeys() {
     setError('');
     try {
       const k = await client.createKey({ ...(name ? { name } : {}), lifetime_seconds: days * DAY });
-      setCreated(k.key);
+      setCreated({ id: k.id, key: k.key });
       setName('');
       await load();
     } catch (err) {
       setError(errorText(err));
     }
   };
-  const revoke = async (id: string) => {
+  const revoke = async (k: ApiKey) => {
+    const name = k.name || k.id;
+    if (!(await ask(`Revoke the key ${name}?`, <p>Every client using it stops working at once. This cannot be undone.</p>, 'Revoke key'))) return;
     setError('');
     try {
-      await client.deleteKey(id);
+      await client.deleteKey(k.id);
+      // A revoked key is not "your new key" any more.
+      setCreated((c) => (c?.id === k.id ? null : c));
       await load();
     } catch (err) {
       setError(errorText(err));
@@ -50,6 +56,7 @@ export function ApiKeys() {
   return (
     <section aria-labelledby="keys-heading">
       <h2 id="keys-heading">API keys</h2>
+      {dialog}
       <form onSubmit={(e) => void create(e)} className="row wrap">
         <label>
           Name
@@ -67,8 +74,9 @@ export function ApiKeys() {
             Your new key, shown only this once (copy it now):
           </p>
           <code className="secret" data-testid="new-key">
-            {created}
+            {created.key}
           </code>
+          <CopyButton text={created.key} label="Copy key" />{' '}
           <button type="button" className="small" onClick={() => setCreated(null)}>
             Done
           </button>
@@ -101,7 +109,7 @@ export function ApiKeys() {
                 <td>{new Date(k.expires_at).toLocaleDateString()}</td>
                 <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : 'never'}</td>
                 <td>
-                  <button type="button" className="small danger" onClick={() => void revoke(k.id)} aria-label={`Revoke key ${k.name || k.id}`}>
+                  <button type="button" className="small danger" onClick={() => void revoke(k)} aria-label={`Revoke key ${k.name || k.id}`}>
                     Revoke
                   </button>
                 </td>

@@ -4,7 +4,7 @@ import { Link } from './Link';
 import { field } from '../form';
 
 /** The login form (email and password → the HttpOnly session cookie). */
-export function Login({ onDone }: { onDone: () => void }) {
+export function Login({ onDone, ended = false }: { onDone: () => void; ended?: boolean }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (e: SyntheticEvent<HTMLFormElement>) => {
@@ -23,6 +23,11 @@ export function Login({ onDone }: { onDone: () => void }) {
   return (
     <main className="auth">
       <h1>Log in to chatd-edge</h1>
+      {ended && (
+        <p className="notice" role="status">
+          Your session ended. Log in again to go back where you were.
+        </p>
+      )}
       <form onSubmit={(e) => void submit(e)}>
         <label>
           Email
@@ -38,9 +43,10 @@ export function Login({ onDone }: { onDone: () => void }) {
           </p>
         )}
         <button type="submit" disabled={busy}>
-          Log in
+          {busy ? 'Logging in…' : 'Log in'}
         </button>
       </form>
+      {/* Slot "login-providers": the SSO feature adds its "Log in with …" buttons here. */}
       <p>
         First run? <Link href="/setup">Create the owner account</Link>
       </p>

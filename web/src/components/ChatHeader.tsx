@@ -27,10 +27,18 @@ export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) =
         <form onSubmit={submit} className="row">
           <label>
             Title
-            <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={256} />
+            <input
+              value={title}
+              autoFocus
+              onChange={(e) => setTitle(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') setEditing(false);
+              }}
+              maxLength={256}
+            />
           </label>
           <button type="submit">Save</button>
-          <button type="button" onClick={() => setEditing(false)}>
+          <button type="button" className="secondary" onClick={() => setEditing(false)}>
             Cancel
           </button>
         </form>

@@ -1,19 +1,20 @@
 import type { Message, Part } from '@chatd-edge/sdk';
 import { memo, useState } from 'react';
+import { CopyButton } from './Confirm';
 import { Markdown } from './Markdown';
 import { ToolParts } from './ToolParts';
 
-const textOfParts = (parts: readonly Part[] | readonly Message['content'][number][], type: 'text' | 'reasoning') =>
+export const textOfParts = (parts: readonly Part[] | readonly Message['content'][number][], type: 'text' | 'reasoning') =>
   parts
     .map((p) => (p.type === type && 'text' in p && typeof p.text === 'string' ? p.text : ''))
     .join('');
 
-/** Reasoning, collapsed until the reader opens it. */
-export function Reasoning({ text }: { text: string }) {
-  if (!text) return null;
+/** Reasoning, collapsed until the reader opens it; "thinking…" while the model reasons and has written nothing yet. */
+export function Reasoning({ text, thinking = false }: { text: string; thinking?: boolean }) {
+  if (!text && !thinking) return null;
   return (
     <details className="reasoning">
-      <summary>Reasoning</summary>
+      <summary>{thinking ? <span className="thinking">thinking…</span> : 'Reasoning'}</summary>
       <p>{text}</p>
     </details>
   );
@@ -22,14 +23,18 @@ export function Reasoning({ text }: { text: string }) {
 interface Props {
   message: Message;
   busy: boolean;
+  /** The name of the model that wrote an assistant message. */
+  model: string;
+  stopped: boolean;
   onEdit: (id: number, text: string) => Promise<boolean>;
 }
 
 /**
- * One durable message: user text (editable), or the assistant's Markdown with its reasoning and tool calls collapsed,
- * or a `tool` message's results (collapsed).
+ * One durable message: user text (editable: Escape cancels), or the assistant's Markdown with the model that wrote it,
+ * its reasoning and tool calls collapsed, "stopped" when the reader stopped it; Copy on both. Slot "message-actions":
+ * regenerate and fork add their buttons beside Copy.
  */
-export const MessageItem = memo(function MessageItem({ message, busy, onEdit }: Props) {
+export const MessageItem = memo(function MessageItem({ message, busy, model, stopped, onEdit }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const text = textOfParts(message.content, 'text');
@@ -46,19 +51,28 @@ export const MessageItem = memo(function MessageItem({ message, busy, onEdit }: 
   return (
     <article className={`msg msg-${message.role}`} data-message-id={message.id} aria-label={`${label} message`}>
       <header className="msg-head">
-        <span>{label}</span>
-        {message.role === 'user' && !editing && (
-          <button
-            type="button"
-            className="small"
-            disabled={busy}
-            onClick={() => {
-              setDraft(text);
-              setEditing(true);
-            }}
-          >
-            Edit
-          </button>
+        <span>
+          {label}
+          {message.role === 'assistant' && model && <span className="model-name"> · {model}</span>}
+          {stopped && <span className="badge stopped">stopped</span>}
+        </span>
+        {!editing && (
+          <span className="msg-actions">
+            {text && <CopyButton text={text} />}
+            {message.role === 'user' && (
+              <button
+                type="button"
+                className="small"
+                disabled={busy}
+                onClick={() => {
+                  setDraft(text);
+                  setEditing(true);
+                }}
+              >
+                Edit
+              </button>
+            )}
+          </span>
         )}
       </header>
       {editing ? (
@@ -73,13 +87,21 @@ export const MessageItem = memo(function MessageItem({ message, busy, onEdit }: 
         >
           <label>
             Edit message
-            <textarea value={draft} rows={3} onChange={(e) => setDraft(e.target.value)} />
+            <textarea
+              value={draft}
+              rows={3}
+              autoFocus
+              onChange={(e) => setDraft(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') setEditing(false);
+              }}
+            />
           </label>
           <div className="row">
             <button type="submit" disabled={!draft.trim()}>
               Save and resend
             </button>
-            <button type="button" onClick={() => setEditing(false)}>
+            <button type="button" className="secondary" onClick={() => setEditing(false)}>
               Cancel
             </button>
           </div>

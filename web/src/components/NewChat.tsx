@@ -59,18 +59,23 @@ export function NewChat({ onCreated }: { onCreated: () => void }) {
             value={text}
             rows={4}
             onChange={(e) => setText(e.target.value)}
+            autoFocus
+            aria-describedby="new-chat-hint"
             onKeyDown={(e) => {
-              if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void submit(e);
+              if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing && !window.matchMedia('(pointer: coarse)').matches) void submit(e);
             }}
           />
         </label>
+        <p id="new-chat-hint" className="muted hint-line">
+          Enter sends · Shift+Enter adds a line
+        </p>
         {error && (
           <p role="alert" className="error">
             {error}
           </p>
         )}
         <button type="submit" disabled={busy || !text.trim()}>
-          Start chat
+          {busy ? 'Starting…' : 'Start chat'}
         </button>
       </form>
     </section>

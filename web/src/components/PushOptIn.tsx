@@ -37,6 +37,12 @@ export function PushOptIn() {
           <button type="button" onClick={() => void toggle()} disabled={busy || on === null} aria-pressed={on === true}>
             {on ? 'Turn off notifications on this device' : 'Turn on notifications on this device'}
           </button>
+          {busy && (
+            <span className="spinner" role="status">
+              {' '}
+              Working…
+            </span>
+          )}
           <p className="muted push-state" aria-live="polite">
             {on === null ? '' : on ? 'Notifications are on for this device.' : 'Notifications are off for this device.'}
           </p>

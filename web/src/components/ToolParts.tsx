@@ -48,19 +48,23 @@ export function ToolParts({ parts }: { parts: readonly (Part | MessagePart)[] })
 
 interface PendingProps {
   calls: readonly PendingToolCall[];
-  decide: (toolCallId: string, decision: 'approve' | 'deny') => Promise<void>;
+  decide: (toolCallId: string, decision: 'approve' | 'deny', reason?: string) => Promise<void>;
 }
 
-/** The tool calls waiting for the owner's decision (status `requires_action`): Approve or Deny each. */
+/**
+ * The tool calls waiting for the owner's decision (status `requires_action`): Approve, or Deny with an optional reason
+ * the model is told.
+ */
 export function PendingToolCalls({ calls, decide }: PendingProps) {
   const [working, setWorking] = useState<string | null>(null);
   const [error, setError] = useState('');
+  const [reasons, setReasons] = useState<Record<string, string>>({});
   if (calls.length === 0) return null;
   const onDecide = async (id: string, decision: 'approve' | 'deny') => {
     setWorking(id);
     setError('');
     try {
-      await decide(id, decision);
+      await decide(id, decision, decision === 'deny' ? reasons[id]?.trim() : undefined);
     } catch (e) {
       setError(errorText(e));
     } finally {
@@ -80,9 +84,19 @@ export function PendingToolCalls({ calls, decide }: PendingProps) {
               <button type="button" disabled={working !== null} aria-label={`Approve ${c.name}`} onClick={() => void onDecide(c.tool_call_id, 'approve')}>
                 Approve
               </button>
-              <button type="button" disabled={working !== null} aria-label={`Deny ${c.name}`} onClick={() => void onDecide(c.tool_call_id, 'deny')}>
+              <button type="button" className="danger" disabled={working !== null} aria-label={`Deny ${c.name}`} onClick={() => void onDecide(c.tool_call_id, 'deny')}>
                 Deny
               </button>
+              <label className="inline grow">
+                <span className="visually-hidden">Reason for denying {c.name} (optional)</span>
+                <input
+                  placeholder="Reason if you deny (optional)"
+                  aria-label={`Reason for denying ${c.name} (optional)`}
+                  maxLength={2000}
+                  value={reasons[c.tool_call_id] ?? ''}
+                  onChange={(e) => setReasons({ ...reasons, [c.tool_call_id]: e.target.value })}
+                />
+              </label>
             </div>
           </li>
         ))}

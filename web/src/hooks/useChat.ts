@@ -3,7 +3,6 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { client, errorText } from '../api';
 import { openChat, PAGE } from '../chat-data';
 
-
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
 export interface ChatModel {
@@ -18,8 +17,19 @@ export interface ChatModel {
   lastError: LastError | null;
   /** Loading failed, or the stream ended for good (chat deleted, signed out). */
   fatal: string;
+  /** Assistant messages of turns stopped by Stop (seen stopping in this view, or the chat's last turn was interrupted). */
+  stopped: ReadonlySet<number>;
+  /** Turns that failed, by the id of the last message before the failure: kept in the conversation, with Retry. */
+  failures: readonly Failure[];
   loadOlder: () => Promise<void>;
   setChat: (c: Chat) => void;
+  /** Marks the turn in progress as stopped by the reader (its answer is then marked "stopped"). */
+  markStopping: () => void;
+}
+
+export interface Failure {
+  afterId: number;
+  error: LastError;
 }
 
 /**
@@ -36,8 +46,12 @@ export function useChat(chatId: string): ChatModel {
   const [fatal, setFatal] = useState('');
   const [stream, setStream] = useState<ChatStream | null>(null);
   const [, setTick] = useState(0);
+  const [stopped, setStopped] = useState<ReadonlySet<number>>(new Set());
+  const [failures, setFailures] = useState<readonly Failure[]>([]);
+  const stopping = useRef(false);
   const pagesRef = useRef(pages);
   pagesRef.current = pages;
+  const lastIdRef = useRef(0);
 
   useEffect(() => {
     let s: ChatStream | null = null;
@@ -48,24 +62,44 @@ export function useChat(chatId: string): ChatModel {
         if (cancelled) return;
         setChat(c);
         setPages(page.messages);
+        const last = page.messages.at(-1);
+        // The chat's last turn failed: its error stays under the message that started it.
+        if (c.status === 'error' && c.last_error && last) setFailures([{ afterId: last.id, error: c.last_error }]);
+        if (c.last_error?.kind === 'interrupted' && last?.role === 'assistant') setStopped(new Set([last.id]));
         setHasOlder(page.messages.length === PAGE);
-        s = client.stream(chatId, { afterId: page.messages.at(-1)?.id ?? 0 });
+        lastIdRef.current = page.messages.at(-1)?.id ?? 0;
+        s = client.stream(chatId, { afterId: lastIdRef.current });
         s.on('change', () => setTick((t) => t + 1));
         s.on('open', () => setConnection('live'));
         s.on('disconnect', () => setConnection('reconnecting'));
         s.on('error', (e) => setEventError(e.error));
+        s.on('message', (e) => {
+          lastIdRef.current = e.message.id;
+          if (e.message.role === 'assistant' && stopping.current) {
+            const id = e.message.id;
+            setStopped((prev) => new Set(prev).add(id));
+          }
+        });
         s.on('status', (e) => {
+          if (e.status.status === 'interrupting') stopping.current = true;
+          if (e.status.status === 'waiting') stopping.current = false;
+          if (e.status.status === 'error' && e.status.last_error) {
+            const failure = { afterId: lastIdRef.current, error: e.status.last_error };
+            setFailures((prev) => [...prev.filter((f) => f.afterId !== failure.afterId), failure]);
+          }
           if (e.status.status === 'running') setEventError(null);
           setChat((prev) => (prev ? { ...prev, status: e.status.status, last_error: e.status.last_error ?? null } : prev));
         });
         // After an edit the stream's history is the whole truth: drop the REST pages (older ones load again on demand).
-        s.on('full_refresh', () => {
+        s.on('full_refresh', (e) => {
+          lastIdRef.current = e.messages.at(-1)?.id ?? 0;
+          setFailures([]);
           setPages([]);
           setHasOlder(true);
         });
         s.on('close', () => {
           setConnection('closed');
-          if (s?.error) setFatal(s.error.message);
+          if (s?.error) setFatal(errorText(s.error)); // a 401 (session ended) also sends the shell to the login
         });
         setStream(s);
       } catch (e) {
@@ -110,8 +144,13 @@ export function useChat(chatId: string): ChatModel {
     loadingOlder,
     lastError: eventError ?? status?.last_error ?? chat?.last_error ?? null,
     fatal,
+    stopped,
+    failures,
     loadOlder,
     setChat,
+    markStopping: () => {
+      stopping.current = true;
+    },
   };
 }
 
