@@ -43,13 +43,10 @@
  * 4.86). The values are visible in `ps` on this machine, like any command-line argument; the local defaults
  * hold no password.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import readline from 'node:readline';
-import { parseEnv } from 'node:util';
 import pg from 'pg';
 import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
@@ -57,6 +54,9 @@ import { migrateUp } from './lib/migrate.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
+import { devOutput, Lifecycle } from './lib/dev-lifecycle.mjs';
+import { devEncryptionKey, readDevVars } from './lib/dev-settings.mjs';
+import { startWrangler, WRANGLER_BIN } from './lib/dev-wrangler.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 import { buildWeb, WEB_DIST } from './lib/web-build.mjs';
@@ -82,10 +82,6 @@ for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
 
 const started = performance.now();
 const verbose = process.env.CHATD_VERBOSE === '1';
-const DATA = path.join(ROOT, '.data');
-const SECRETS_FILE = path.join(DATA, 'dev-secrets.json');
-const DEV_VARS_FILE = path.join(ROOT, '.dev.vars');
-const WRANGLER_BIN = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 /** The embedded Postgres' data folder: $CHATD_DATA_DIR (relative to the project) or .data/postgres. */
 const PG_DATA_DIR = process.env.CHATD_DATA_DIR ? path.resolve(ROOT, process.env.CHATD_DATA_DIR) : DEV_DATA_DIR;
 
@@ -95,137 +91,11 @@ const shownPath = (p) => {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 };
 
-/** Strings never printed as is (passwords, keys); filled in as they become known. */
-const secrets = new Set(/** @type {string[]} */ ([]));
-/** @param {string} s */
-const redact = (s) => {
-  let out = s;
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out;
-};
-/** @param {string} prefix @param {string} line */
-const out = (prefix, line) => process.stdout.write(`${prefix}${line.trim() ? ` ${redact(line)}` : ''}\n`);
-/** @param {string} prefix @param {string} line */
-const err = (prefix, line) => process.stderr.write(`${prefix}${line.trim() ? ` ${redact(line)}` : ''}\n`);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Lifecycle: everything started registers how to stop it; shutdown stops in reverse order, once.
-
-/** @type {{ name: string, stop: () => Promise<void> }[]} */
-const running = [];
-/** The start-up step in flight, so a shutdown can wait for it and stop what it started. */
-let inFlight = Promise.resolve();
-let stopping = false;
-
-/**
- * Runs one start-up step; when it yields something to stop later, registers that before anyone can observe it.
- * @template T
- * @param {Promise<T>} p
- * @param {{ name: string, stop: (v: T) => Promise<void> }} [stopper]
- * @returns {Promise<T>}
- */
-function step(p, stopper) {
-  const q = p.then((v) => {
-    if (stopper) running.push({ name: stopper.name, stop: () => stopper.stop(v) });
-    return v;
-  });
-  inFlight = q.then(
-    () => undefined,
-    () => undefined,
-  );
-  return q;
-}
-
-/**
- * @template T
- * @param {Promise<T>} p
- * @param {number} ms
- * @param {string} what
- * @returns {Promise<T>}
- */
-function withTimeout(p, ms, what) {
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Stops everything started so far (newest first) and exits.
- * @param {number} code
- */
-async function shutdown(code) {
-  if (stopping) return;
-  stopping = true;
-  // Let a start-up step finish so what it started gets stopped too (bounded: a migration may wait on a lock).
-  await withTimeout(inFlight, 30_000, 'the start-up step in progress').catch((e) => err('[dev]', errorMessage(e)));
-  let exitCode = code;
-  for (const r of running.reverse()) {
-    try {
-      await withTimeout(r.stop(), 20_000, `stopping ${r.name}`);
-    } catch (e) {
-      err('[dev]', `stopping ${r.name}: ${errorMessage(e)}`);
-      if (exitCode === 0) exitCode = 1;
-    }
-  }
-  process.exit(exitCode);
-}
-
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-  process.on(sig, () => {
-    if (stopping) {
-      out('[dev]', `${sig} again: already stopping`);
-      return;
-    }
-    out('[dev]', `${sig}: stopping`);
-    void shutdown(0);
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Settings
-
-/** @returns {Record<string, string>} the user's .dev.vars (wrangler reads the same file), or {} */
-function readDevVars() {
-  if (!existsSync(DEV_VARS_FILE)) return {};
-  /** @type {Record<string, string>} */
-  const vars = {};
-  for (const [k, v] of Object.entries(parseEnv(readFileSync(DEV_VARS_FILE, 'utf8')))) if (v !== undefined) vars[k] = v;
-  return vars;
-}
-
-/**
- * The provider-key encryption key for local development: generated once, then reused from .data/dev-secrets.json.
- * @returns {Promise<string>} base64 of 32 bytes
- */
-async function devEncryptionKey() {
-  /** @type {Record<string, unknown>} */
-  let stored = {};
-  if (existsSync(SECRETS_FILE)) {
-    try {
-      stored = JSON.parse(await readFile(SECRETS_FILE, 'utf8'));
-    } catch (e) {
-      throw new Error(`${path.relative(ROOT, SECRETS_FILE)} is not valid JSON (${errorMessage(e)}); fix or delete it (deleting it makes provider keys stored locally unreadable)`);
-    }
-    const key = stored.PROVIDER_KEY_ENCRYPTION_KEY;
-    if (typeof key === 'string' && Buffer.from(key, 'base64').length === 32) return key;
-    if (key !== undefined) {
-      throw new Error(`PROVIDER_KEY_ENCRYPTION_KEY in ${path.relative(ROOT, SECRETS_FILE)} is not base64 of 32 bytes; fix or delete it`);
-    }
-  }
-  const key = randomBytes(32).toString('base64');
-  await mkdir(DATA, { recursive: true });
-  const tmp = `${SECRETS_FILE}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ ...stored, PROVIDER_KEY_ENCRYPTION_KEY: key }, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, SECRETS_FILE);
-  out('[dev]', `generated PROVIDER_KEY_ENCRYPTION_KEY, kept in ${path.relative(ROOT, SECRETS_FILE)}`);
-  return key;
-}
+const { secrets, out, err } = devOutput();
+const life = new Lifecycle({ out, err });
+life.handleSignals();
+/** @type {Lifecycle['step']} */
+const step = (p, stopper) => life.step(p, stopper);
 
 /**
  * Stops the embedded Postgres. A Ctrl-C in a terminal also reaches the server itself (same process group), which
@@ -293,7 +163,7 @@ async function main() {
         if (!line.trim()) continue;
         // Quiet by default, but never hide a crash.
         if (verbose) out('[pg]', line);
-        else if (/PANIC|terminated by signal/.test(line) && !stopping) err('[pg]', line);
+        else if (/PANIC|terminated by signal/.test(line) && !life.stopping) err('[pg]', line);
       }
     };
     const t = performance.now();
@@ -302,9 +172,9 @@ async function main() {
       startLocalPostgres({ dataDir: PG_DATA_DIR, port: pgPort, persistent: true, log: pgLog, notice: (line) => out('[pg]', line) }),
       { name: 'Postgres', stop: stopPostgres },
     );
-    if (stopping) return;
+    if (life.stopping) return;
     if (await step(ensureDatabase(server.url, DEV_DATABASE))) out('[pg]', `created database ${DEV_DATABASE}`);
-    if (stopping) return;
+    if (life.stopping) return;
     dbUrl = server.urlFor(DEV_DATABASE);
     dbLabel = dbUrl;
     vars.DATABASE_URL = dbUrl;
@@ -333,7 +203,7 @@ async function main() {
         out('[proxy]', `stopped (${s.clients} clients, ${s.backendsOpened} Postgres sessions opened, ${s.reused} reused)`);
       },
     });
-    if (stopping) return;
+    if (life.stopping) return;
     vars.PG_WS_PROXY = `127.0.0.1:${proxy.port}`;
     vars.PG_WS_PROXY_TOKEN = token;
     proxyLabel = vars.PG_WS_PROXY;
@@ -358,7 +228,7 @@ async function main() {
       },
     },
   );
-  if (stopping) return;
+  if (life.stopping) return;
   const mockBaseUrl = `${mock.url}/v1`;
   out('[mock-llm]', `listening, OpenAI base_url ${mockBaseUrl}`);
 
@@ -370,7 +240,7 @@ async function main() {
       out('[mcp]', 'stopped');
     },
   });
-  if (stopping) return;
+  if (life.stopping) return;
   out('[mcp]', `listening, MCP endpoint ${mcp.url}`);
   if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
 
@@ -379,7 +249,7 @@ async function main() {
     vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
     if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
   } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
-    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey();
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey(out);
   }
   const encryptionKey = vars.PROVIDER_KEY_ENCRYPTION_KEY ?? devVars.PROVIDER_KEY_ENCRYPTION_KEY;
   if (encryptionKey) secrets.add(encryptionKey);
@@ -399,7 +269,7 @@ async function main() {
   try {
     const applied = await step(migrateUp(client, { log: (line) => out('[migrate]', line) }));
     if (!applied.length) out('[migrate]', 'up to date');
-    if (stopping) return;
+    if (life.stopping) return;
     if (process.env.CHATD_NO_SEED === '1') {
       out('[seed]', 'skipped (CHATD_NO_SEED=1)');
     } else if (!embedded && !isLoopbackUrl(envUrl ?? devVars.DATABASE_URL ?? '') && process.env.CHATD_SEED !== '1') {
@@ -414,7 +284,7 @@ async function main() {
   } finally {
     await client.end().catch(() => undefined);
   }
-  if (stopping) return;
+  if (life.stopping) return;
 
   // 5. The web UI into web/dist (the Worker's static assets), rebuilt on every change under web/ while dev runs:
   //    wrangler dev serves the new files on the next request (reload the page). CHATD_WEB_WATCH=0 builds once;
@@ -425,7 +295,7 @@ async function main() {
       buildWeb({ watch, log: (line) => out('[web]', line.replace(/^web: /, '')) }),
       watch ? { name: 'the web UI build', stop: (w) => w.close() } : undefined,
     );
-    if (stopping) return;
+    if (life.stopping) return;
   } else if (!existsSync(path.join(WEB_DIST, 'index.html'))) {
     // wrangler refuses an [assets] directory that does not exist; the API works without the UI.
     await mkdir(WEB_DIST, { recursive: true });
@@ -437,62 +307,20 @@ async function main() {
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   args.push(...process.argv.slice(2)); // `npm run dev -- --persist-to /tmp/x` reaches wrangler
-  const child = spawn(WRANGLER_BIN, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}) },
-  });
-  /** @type {Promise<void>} */
-  const exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  running.push({
-    name: 'wrangler',
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      // bin/wrangler forwards SIGTERM to its CLI process, which stops workerd before exiting.
-      child.kill('SIGTERM');
-      try {
-        await withTimeout(exited, 10_000, 'wrangler');
-      } catch {
-        err('[dev]', `wrangler (pid ${child.pid}) did not exit after SIGTERM; sending SIGKILL`);
-        child.kill('SIGKILL');
-        await exited;
-      }
-      out('[wrangler]', 'stopped');
+  startWrangler({
+    args,
+    life,
+    out,
+    err,
+    ready: (url) => {
+      const secs = ((performance.now() - started) / 1000).toFixed(1);
+      process.stdout.write(`chatd-edge ready on ${url} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, MCP server at ${mcp.url}, after ${secs} s\n`);
     },
   });
-  child.once('error', (e) => {
-    err('[dev]', `cannot run wrangler: ${errorMessage(e)}`);
-    void shutdown(1);
-  });
-  child.once('exit', (code, signal) => {
-    if (stopping) return;
-    err('[dev]', `wrangler exited by itself (${code !== null ? `code ${code}` : signal}); stopping the rest`);
-    void shutdown(code ?? 1);
-  });
-
-  let ready = false;
-  // eslint-disable-next-line no-control-regex
-  const ansi = /\u001b\[[0-9;]*[A-Za-z]/g;
-  /** @param {NodeJS.ReadableStream} stream @param {(prefix: string, line: string) => void} write */
-  const relay = (stream, write) => {
-    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      write('[wrangler]', line);
-      const m = /Ready on (https?:\/\/\S+)/.exec(line.replace(ansi, ''));
-      if (m && !ready) {
-        ready = true;
-        const secs = ((performance.now() - started) / 1000).toFixed(1);
-        process.stdout.write(
-          `chatd-edge ready on ${m[1]} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, MCP server at ${mcp.url}, after ${secs} s\n`,
-        );
-      }
-    });
-  };
-  if (child.stdout) relay(child.stdout, out);
-  if (child.stderr) relay(child.stderr, err);
 }
 
 main().catch((e) => {
-  if (stopping) return; // a failure caused by the shutdown itself
+  if (life.stopping) return; // a failure caused by the shutdown itself
   err('[dev]', errorMessage(e, [...secrets]));
-  void shutdown(1);
+  void life.shutdown(1);
 });

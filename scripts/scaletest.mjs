@@ -24,7 +24,7 @@
  * message; 2 when the run finished but some did; 1 when the run itself failed.
  *
  * This file runs the phases in order. Its parts, in scripts/lib/: scaletest-options (flags), scaletest-stack (the own
- * stack), scaletest-client (the SDK, ChatRun), scaletest-drive (the turns, measured), scaletest-timeline,
+ * stack), scaletest-client (the SDK), scaletest-chat-run (ChatRun), scaletest-drive (the turns, measured), scaletest-timeline,
  * scaletest-postgres and scaletest-sql (Postgres' figures), scaletest-check (stream counters, the message check,
  * latencies), scaletest-render (the text report) and scaletest-report (shared helpers).
  */
@@ -98,7 +98,7 @@ async function ownerAndModel(api, o, mockBaseUrl) {
  * The results JSON.
  * @param {{ o: Options, stack: LocalStack | null, url: string, machine: ReturnType<typeof machineInfo>, git: ReturnType<typeof gitInfo>,
  *   startedAt: string, pgVersion: string | null, model: Awaited<ReturnType<typeof ensureModel>>,
- *   run: Awaited<ReturnType<typeof runTurns>>, runs: import('./lib/scaletest-client.mjs').ChatRun[],
+ *   run: Awaited<ReturnType<typeof runTurns>>, runs: import('./lib/scaletest-chat-run.mjs').ChatRun[],
  *   streams: ReturnType<typeof streamsReport>, checked: Awaited<ReturnType<typeof checkMessages>>,
  *   pgReport: Record<string, unknown> | null, pgReason: string | null, errors: Map<string, number> }} f
  */
@@ -173,7 +173,7 @@ async function main() {
   let keep = o.keepStack ? 'all' : 'none';
   /** @type {{ file: string, report: { result: Record<string, unknown> } } | null} written; completed with the proxy's counts once the stack has stopped */
   let written = null;
-  /** @type {import('./lib/scaletest-client.mjs').ChatRun[]} */
+  /** @type {import('./lib/scaletest-chat-run.mjs').ChatRun[]} */
   const runs = [];
   /** @type {import('./lib/scaletest-postgres.mjs').PgCounters | null} */
   let counters = null;

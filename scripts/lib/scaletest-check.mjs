@@ -4,10 +4,11 @@
  * messages as its client saw them against the server's list, and the latencies of the turns.
  */
 import { ChatdError } from '@chatd-edge/sdk';
-import { compareIds, mapLimit, serverMessageIds } from './scaletest-client.mjs';
+import { mapLimit } from './scaletest-client.mjs';
+import { compareIds, serverMessageIds } from './scaletest-chat-run.mjs';
 import { summarize } from './scaletest-report.mjs';
 
-/** @typedef {import('./scaletest-client.mjs').ChatRun} ChatRun */
+/** @typedef {import('./scaletest-chat-run.mjs').ChatRun} ChatRun */
 /** @typedef {import('./scaletest-client.mjs').Api} Api */
 
 /**

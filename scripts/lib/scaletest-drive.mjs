@@ -5,7 +5,8 @@
  * process group, TCP counters, the timeline, the Worker's CPU profile).
  */
 import path from 'node:path';
-import { ChatRun, Semaphore, mapLimit } from './scaletest-client.mjs';
+import { Semaphore, mapLimit } from './scaletest-client.mjs';
+import { ChatRun } from './scaletest-chat-run.mjs';
 import { devBundle, summarizeProfile } from './scaletest-inspector.mjs';
 import { cpuByGroup, progress, sampleProcesses, sampleTcp, tcpDelta, writeResults } from './scaletest-report.mjs';
 import { loadGeneratedStatements, statementNames } from './scaletest-sql.mjs';
@@ -14,7 +15,7 @@ import { startTimeline } from './scaletest-timeline.mjs';
 /**
  * @typedef {object} Drive
  * @property {import('./scaletest-options.mjs').Options} o
- * @property {import('./scaletest-client.mjs').Shared} shared   the API and the error counter every ChatRun uses
+ * @property {import('./scaletest-chat-run.mjs').Shared} shared   the API and the error counter every ChatRun uses
  * @property {string} modelId
  * @property {ChatRun[]} runs        filled as chats start (the caller closes them)
  * @property {import('./scaletest-stack.mjs').LocalStack | null} stack   the own stack, or null with --url

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { groupByName, loadGeneratedStatements, nameOf, normalizeSql, statementNames } from '../../scripts/lib/scaletest-sql.mjs';
-import { compareIds, Semaphore } from '../../scripts/lib/scaletest-client.mjs';
+import { Semaphore } from '../../scripts/lib/scaletest-client.mjs';
+import { compareIds } from '../../scripts/lib/scaletest-chat-run.mjs';
 import { summarize } from '../../scripts/lib/scaletest-report.mjs';
 import { ROOT } from '../../scripts/lib/scratch-db.mjs';
 
