@@ -13,16 +13,13 @@ import {
   type PostMessage,
   type PostResult,
   type RoomResult,
-  type RoomStats,
-  type SocketRevocation,
-  type TurnOutcome,
 } from '../functions/core/room-api';
 import { pinAgentContext } from './room/pinned-context';
 import type { Chat, ChatStatus, Message, Part, QueuedMessage, StreamTicket } from '../functions/core/shapes/chat';
 import type { ChatTools } from '../functions/core/shapes/tools';
 import { requestKey } from './room/chat-store';
 import { refusal, RULES } from './room/guard';
-import { RoomBase } from './room/room-base';
+import { RoomInternal } from './room/room-internal';
 import { decideToolCall, type Decision } from './room/tool-approvals';
 
 const NOT_PENDING = 'This tool call is not waiting for approval.';
@@ -34,9 +31,10 @@ const QUEUE_FULL = "The chat's queue is full (20 messages). Wait for a turn to f
  * decides whether a turn runs (every decision is made under the lock, so at most one model call exists per chat), and
  * the access check on every call (it holds the chat row). These are its RPC methods: each names its rule in
  * `room/guard.ts`, applied by `RoomBase.call` before the body runs. `RoomBase` wires the parts (chat state, writer,
- * turn lifecycle and runner, queue, outbox, stream hub, store) and answers the runtime (stream, sockets, alarm).
+ * turn lifecycle and runner, queue, outbox, stream hub, store) and answers the runtime (stream, sockets, alarm);
+ * `RoomInternal` holds the methods the deployment calls (never a user).
  */
-export class ChatRoom extends RoomBase implements ChatRoomRpc {
+export class ChatRoom extends RoomInternal implements ChatRoomRpc {
   // ------------------------------------------------------------------ RPC: reads
 
   /**
@@ -357,67 +355,5 @@ export class ChatRoom extends RoomBase implements ChatRoomRpc {
       this.runner.forgetPinned();
       return ok({ pinned: r.pinned, aggregate_hash: r.aggregateHash });
     });
-  }
-
-  // ------------------------------------------------------------------ RPC: internal (the deployment, never a user)
-
-  /** Tells the stream's subscribers that the agent's context changed since the chat pinned it (best effort). */
-  contextDirty(): Promise<void> {
-    if (!this.state.gone) this.hub.publish([{ type: 'context_dirty', chat_id: this.chatId() }]);
-    return Promise.resolve();
-  }
-
-  /** Closes, with 4401, the sockets opened with credentials that were just revoked; answers how many. */
-  closeSockets(r: SocketRevocation): Promise<number> {
-    const revoked = (keyId: string) => keyId !== r.exceptKeyId && (r.keyIds === 'all' || r.keyIds.includes(keyId));
-    const n = this.hub.closeWhere((att) => att.userId === r.userId && revoked(att.keyId), 4401, 'credential revoked');
-    if (!this.hub.watching(r.userId)) this.ctx.waitUntil(this.registry(r.userId).closed(this.chatId()));
-    return Promise.resolve(n);
-  }
-
-  /** Access changed (grants, or a user's groups): sockets of users who lost it close with 4403; answers how many. */
-  async accessChanged(user: { userId: string; groupIds: string[] } | null): Promise<number> {
-    return await this.endLostAccess(user);
-  }
-
-  /** Drops the cached chat row (it was changed outside this object, e.g. by the auto-archive cron). */
-  async refresh(): Promise<void> {
-    await this.lock.run(() => {
-      this.state.dropRow();
-      return Promise.resolve();
-    });
-  }
-
-  /** The chat was deleted in Postgres (retention): stop work, close sockets, forget everything. */
-  async purge(): Promise<void> {
-    await this.lock.run(() => this.forgetAll());
-  }
-
-  /** Cache and fan-out counters (for the scale test and the owners' metrics route). */
-  stats(): Promise<RoomStats> {
-    return Promise.resolve({
-      ...this.state.counters,
-      sockets: this.hub.count,
-      cached: this.state.cache.size,
-      cachedBytes: this.state.cache.bytes,
-      compactions: this.runner.compactions,
-      outbox: this.outbox.size,
-    });
-  }
-
-  /** The last finished turn's outcome: reused by tests. */
-  outcome(): Promise<TurnOutcome | null> {
-    return Promise.resolve(this.turns.lastOutcome);
-  }
-
-  /** Resolves when no turn (nor a title job started by one) is running (tests, the scale test's shutdown); the status. */
-  async idle(): Promise<ChatStatus | null> {
-    // A turn's ending is written under the lock (and may start the next queued turn): look after each lock pass.
-    do {
-      await this.turns.current?.call;
-      await this.lock.run(() => Promise.resolve());
-      await this.titles.settled();
-    } while (this.turns.current);
-    return await this.lock.run(async () => (await this.loadChat())?.status ?? null);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildPrompt, contextTokens, summaryRequest } from '../../durable-objects/llm/compaction';
-import { toPrompt } from '../../durable-objects/llm/model';
+import { toPrompt } from '../../durable-objects/llm/prompt';
 import { capResult, resultText } from '../../durable-objects/llm/tools';
 import type { Message } from '../../functions/core/chats';
 
