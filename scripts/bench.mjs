@@ -139,6 +139,9 @@ async function main() {
         status: null,
         last_error: null,
         pending_tool_calls: null,
+        // No turn record or debug run: the bench measures the message insert and its model guard.
+        turn_record: null,
+        debug_run: null,
       };
       return insert.params.map((n) => {
         if (!(n in byName)) throw new Error(`InsertChatMessages has a parameter the bench does not know: ${n}`);

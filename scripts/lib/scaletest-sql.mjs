@@ -249,7 +249,8 @@ export function tableDelta(end, start) {
  * @property {number} calls
  * @property {number} totalMs
  * @property {number} rows
- * @property {boolean} updatesChats  the statement is an UPDATE of the chats table (other than InsertChatMessages' CTE)
+ * @property {boolean} updatesChats  the statement updates the chats table, as its main statement or in a CTE
+ *   (UpdateChatStatus after its turn-record CTEs, SetModelTitle's titled), other than InsertChatMessages (counted apart)
  */
 
 /**
@@ -265,7 +266,7 @@ export function groupByName(stmts, generated) {
   for (const s of stmts) {
     const { name: base, known } = nameOf(names, s.query);
     const name = s.toplevel ? base : `${base} (nested)`;
-    const g = groups.get(name) ?? { name, known, toplevel: s.toplevel, calls: 0, totalMs: 0, rows: 0, updatesChats: /^update chats\b/.test(normalizeSql(s.query)) };
+    const g = groups.get(name) ?? { name, known, toplevel: s.toplevel, calls: 0, totalMs: 0, rows: 0, updatesChats: base !== 'InsertChatMessages' && /\bupdate chats\b/.test(normalizeSql(s.query)) };
     g.calls += s.calls;
     g.totalMs += s.totalMs;
     g.rows += s.rows;
