@@ -88,6 +88,30 @@ describe('web UI: Insights', () => {
     await page.close();
   });
 
+  it('a chat has a "Debug" drawer for owners listing its debug runs', async () => {
+    const put = await owner.request.put('/api/v2/chats/config/debug-runs', { data: { debug_runs: 'errors', retention_days: 7 } });
+    expect(put.status()).toBe(200);
+    const api = createClient({ baseUrl: stack.url, token, WebSocket });
+    const chat = await api.createChat({ content: 'debug me [[mock error_status=400]]' });
+    const stream = api.stream(chat.id);
+    try {
+      await stream.until((s) => s.status?.status === 'error', { timeoutMs: 60_000 });
+    } finally {
+      await stream.close();
+    }
+    const page = await owner.newPage();
+    await page.goto(`/chats/${chat.id}`);
+    await page.locator('.debug-drawer > summary', { hasText: 'Debug' }).click();
+    const runs = page.getByRole('list', { name: 'Debug runs' }).locator(':scope > li');
+    await runs.first().waitFor();
+    expect(await runs.count()).toBe(1);
+    expect(await runs.first().locator('summary').innerText()).toMatch(/ · error: invalid_request · \d+ ms · 1 attempt$/);
+    await runs.first().locator('summary').click();
+    const shown = await runs.first().locator('pre').innerText();
+    expect(shown).toContain('"debug me [[mock error_status=400]]"');
+    await page.close();
+  });
+
   it('is for owners: a member sees no link, and the screen says so', async () => {
     const api = createClient({ baseUrl: stack.url, token });
     await api.createUser({ email: 'member@example.com', username: 'member', password: 'member password 1' });

@@ -167,6 +167,7 @@ export function App() {
               onChange={refreshList}
               onStatus={onStatus}
               onTitle={setChatTitle}
+              isOwner={isOwner}
             />
           )}
           {route.name === 'settings' && <Settings />}
