@@ -29,6 +29,7 @@ const CHECKS = [
   { name: 'tsc (web)', cmd: [bin('tsc'), '--noEmit', '-p', 'web'] },
   { name: 'types check (wrangler)', cmd: node('types.mjs', '--check') },
   { name: 'sdk check (OpenAPI)', cmd: node('sdk-gen.mjs', '--check') },
+  { name: 'deploy check (wrangler dry-run size)', cmd: node('deploy-check.mjs'), show: true }, // prints the bundle size against its budget
 ];
 
 const words = process.argv.slice(2);

@@ -21,6 +21,7 @@ import { getChatFileKeys } from '../../sql/generated/files.queries';
 import type { CallOutcome, Turn } from './turn';
 import { maxStepsNote, stepsSince, toolCallParts } from './tool-steps';
 import { recordCall, type DebugRunEntry, type TurnRecord } from './turn-record';
+import { inSpan, recordAttributes } from './trace-span';
 
 interface Recorded {
   record: TurnRecord;
@@ -119,6 +120,16 @@ export class TurnRunner {
    * turn. Never rejects: failures are classified into a `ModelError`.
    */
   async run(turn: Turn, sink: TurnSink): Promise<CallOutcome> {
+    const cfg = turn.resolved.config;
+    const attrs = { 'chat.id': this.deps.chatId(), 'turn.id': turn.id, 'model_config.id': cfg.id, 'llm.provider': cfg.provider, 'llm.model': cfg.model };
+    return await inSpan('chat.turn_step', attrs, async (set) => {
+      const outcome = await this.step(turn, sink);
+      if (outcome.record) set(recordAttributes(outcome.record));
+      return outcome;
+    });
+  }
+
+  private async step(turn: Turn, sink: TurnSink): Promise<CallOutcome> {
     const trace = newTrace(turn.resolved.debugRuns !== 'off');
     const secrets: string[] = [];
     let called = false;

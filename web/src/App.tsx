@@ -15,6 +15,8 @@ const loadChatView = () => import('./components/ChatView');
 const ChatView = lazy(loadChatView);
 const Settings = lazy(() => import('./components/Settings'));
 const Admin = lazy(() => import('./admin/Admin'));
+// Insights carries its chart library (uPlot): loaded only on that screen.
+const Insights = lazy(() => import('./admin/Insights'));
 
 // Opened on a chat's URL: fetch the chat view's chunk and the chat's data now, beside the session check.
 const first = parseRoute(location.pathname);
@@ -28,7 +30,7 @@ type Session = { state: 'loading' } | { state: 'out'; ended?: boolean } | { stat
 /** Where to come back to after the login, when a session ended on a screen of the app. */
 const RETURN_KEY = 'chatd.returnTo';
 
-const TITLES: Record<string, string> = { home: 'New chat', settings: 'Settings', admin: 'Admin', login: 'Log in', setup: 'Set up' };
+const TITLES: Record<string, string> = { home: 'New chat', settings: 'Settings', admin: 'Admin', insights: 'Insights', login: 'Log in', setup: 'Set up' };
 
 export function App() {
   const route = useRoute();
@@ -147,6 +149,7 @@ export function App() {
             API docs
           </a>
           {/* Slot "topbar": insights and other screens add their links here. */}
+          {isOwner && <Link href="/insights">Insights</Link>}
           <button type="button" className="link" onClick={() => void logout()}>
             Log out <span className="who">({user.username})</span>
           </button>
@@ -164,6 +167,7 @@ export function App() {
               onChange={refreshList}
               onStatus={onStatus}
               onTitle={setChatTitle}
+              isOwner={isOwner}
             />
           )}
           {route.name === 'settings' && <Settings />}
@@ -173,6 +177,14 @@ export function App() {
             ) : (
               <p role="alert" className="error">
                 Only owners can open the admin screens.
+              </p>
+            ))}
+          {route.name === 'insights' &&
+            (isOwner ? (
+              <Insights />
+            ) : (
+              <p role="alert" className="error">
+                Only owners can open Insights.
               </p>
             ))}
           {(route.name === 'home' || route.name === 'login' || route.name === 'setup') && <NewChat onCreated={refreshList} />}

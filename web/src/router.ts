@@ -6,6 +6,7 @@ export type Route =
   | { name: 'chat'; id: string }
   | { name: 'settings' }
   | { name: 'admin' }
+  | { name: 'insights' }
   | { name: 'login' }
   | { name: 'setup' };
 
@@ -14,6 +15,7 @@ export function parseRoute(pathname: string): Route {
   if (chat?.[1]) return { name: 'chat', id: chat[1] };
   if (pathname === '/settings') return { name: 'settings' };
   if (pathname === '/admin') return { name: 'admin' };
+  if (pathname === '/insights') return { name: 'insights' };
   if (pathname === '/login') return { name: 'login' };
   if (pathname === '/setup') return { name: 'setup' };
   return { name: 'home' };

@@ -10,6 +10,7 @@ import { ContextPanel } from './ContextPanel';
 import { Link } from './Link';
 import { Markdown } from './Markdown';
 import { MessageItem, Reasoning, textOfParts } from './MessageItem';
+import { DebugDrawer } from './DebugDrawer';
 import { QueuePanel } from './QueuePanel';
 import { StatusLine } from './StatusLine';
 import { PendingToolCalls, ToolParts } from './ToolParts';
@@ -22,10 +23,12 @@ interface Props {
   /** The chat's status as the stream tells it: the sidebar shows it on this chat's row at once. */
   onStatus: (s: ChatStatus) => void;
   onTitle: (t: string) => void;
+  /** An owner: the chat gets the "Debug" drawer (its debug runs). */
+  isOwner?: boolean;
 }
 
 /** One chat: history (paged), the answer streaming in, status, queue, composer and pinned context. */
-export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props) {
+export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner = false }: Props) {
   const m = useChat(chatId);
   const [actionError, setActionError] = useState('');
   const [models, setModels] = useState<UsableModel[]>([]);
@@ -161,6 +164,7 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
         />
       )}
       {m.chat?.agent_id && <ContextPanel chatId={chatId} stream={m.stream} />}
+      {isOwner && m.chat && <DebugDrawer chatId={chatId} />}
       <div
         className="messages"
         ref={scroller}
