@@ -33,7 +33,8 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
   const { ask, dialog } = useConfirm();
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
-  const keepPlace = useRef<number | null>(null);
+  /** While older messages load: the reader's distance from the bottom, and the oldest message shown before them. */
+  const keepPlace = useRef<{ fromBottom: number; firstId: number | undefined } | null>(null);
   const status = m.stream?.status?.status ?? m.chat?.status ?? 'waiting';
   const busy = BUSY.has(status);
   const partial = m.stream?.partial ?? null;
@@ -88,14 +89,19 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (keepPlace.current !== null) {
-      el.scrollTop = el.scrollHeight - keepPlace.current;
-      keepPlace.current = null;
+    const keep = keepPlace.current;
+    if (keep !== null) {
+      // Only once the older page is in (renders in between, e.g. the button's "Loading…", change nothing above).
+      if (m.messages[0]?.id !== keep.firstId) {
+        el.scrollTop = el.scrollHeight - keep.fromBottom;
+        keepPlace.current = null;
+      } else if (!m.loadingOlder) keepPlace.current = null; // nothing older came, or it failed
+
     } else if (stick.current) el.scrollTop = el.scrollHeight;
   });
   const loadOlder = async () => {
     const el = scroller.current;
-    if (el) keepPlace.current = el.scrollHeight - el.scrollTop;
+    if (el) keepPlace.current = { fromBottom: el.scrollHeight - el.scrollTop, firstId: m.messages[0]?.id };
     await m.loadOlder();
   };
 
@@ -223,7 +229,11 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
         models={models}
         model={model}
         onModel={setModel}
-        onSend={(text) => act(() => client.sendMessage(chatId, { content: text, ...(model ? { model_config_id: model } : {}) }), 'Sending')}
+        onSend={(text, files) => {
+          const content =
+            files.length === 0 ? text : [...(text.trim() ? [{ type: 'text' as const, text }] : []), ...files.map((f) => ({ type: 'file' as const, file_id: f.id }))];
+          return act(() => client.sendMessage(chatId, { content, ...(model ? { model_config_id: model } : {}) }), 'Sending');
+        }}
         onStop={() => {
           m.markStopping();
           void act(() => client.interrupt(chatId), 'Stopping');
