@@ -3,6 +3,7 @@ import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import type { ChatStatus } from '@chatd-edge/sdk';
 import { client, errorText, isUnauthorized, onSessionEnded } from './api';
 import { ChatList } from './components/ChatList';
+import { SharedList } from './components/SharedList';
 import { Link } from './components/Link';
 import { Login, Setup } from './components/Auth';
 import { NewChat } from './components/NewChat';
@@ -15,6 +16,7 @@ const loadChatView = () => import('./components/ChatView');
 const ChatView = lazy(loadChatView);
 const Settings = lazy(() => import('./components/Settings'));
 const Admin = lazy(() => import('./admin/Admin'));
+const SharedPage = lazy(() => import('./components/SharedPage'));
 
 // Opened on a chat's URL: fetch the chat view's chunk and the chat's data now, beside the session check.
 const first = parseRoute(location.pathname);
@@ -101,6 +103,14 @@ export function App() {
     }
   };
 
+  // A share link's page needs no session.
+  if (route.name === 'shared') {
+    return (
+      <Suspense fallback={<p aria-live="polite">Loading…</p>}>
+        <SharedPage token={route.token} />
+      </Suspense>
+    );
+  }
   if (session.state === 'loading') return <p className="center" aria-live="polite">Loading…</p>;
   if (session.state === 'failed') return <p className="center error" role="alert">{session.error}</p>;
   if (session.state === 'out') {
@@ -154,6 +164,7 @@ export function App() {
       </header>
       <aside className="sidebar" id="sidebar" aria-label="Chats">
         <ChatList version={listVersion} activeId={route.name === 'chat' ? route.id : null} live={live} onChanged={refreshList} />
+        <SharedList version={listVersion} activeId={route.name === 'chat' ? route.id : null} />
       </aside>
       <main className="content" id="main" tabIndex={-1}>
         <Suspense fallback={<p aria-live="polite">Loading…</p>}>

@@ -183,7 +183,7 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
         )}
         {messages.map((msg) => (
           <div key={msg.id} className="msg-slot">
-            <MessageItem message={msg} busy={busy} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
+            <MessageItem message={msg} busy={busy || m.chat?.access === 'viewer'} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
             {m.failures
               .filter((f) => f.afterId === msg.id)
               .map((f) => (
@@ -223,6 +223,13 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
         onDelete={(qid) => void act(() => client.deleteQueued(chatId, qid), 'Removing the queued message')}
         onPromote={(qid) => void act(() => client.promoteQueued(chatId, qid), 'Moving the queued message')}
       />
+      {m.chat?.access === 'viewer' ? (
+        <p className="readonly-note" role={m.fatal ? 'alert' : undefined}>
+          {m.fatal
+            ? 'Your access to this chat has ended: it is no longer shared with you.'
+            : `Shared with you by its owner: you can read it, live, but not write in it.`}
+        </p>
+      ) : (
       <Composer
         status={status}
         busy={busy}
@@ -239,6 +246,7 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
           void act(() => client.interrupt(chatId), 'Stopping');
         }}
       />
+      )}
     </section>
   );
 }
