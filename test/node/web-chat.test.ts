@@ -234,4 +234,92 @@ describe('web UI as a daily driver: the chat', () => {
     expect(times.every((t) => Number.isFinite(t) && t > 0)).toBe(true);
     await page.close();
   });
+
+  it('5. a wrong password shows the API\'s detail ("Incorrect email or password."), not only its message', async () => {
+    const context = await browser.newContext({ baseURL: stack.url });
+    const page = await context.newPage();
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Incorrect email or password.' }).waitFor();
+    await context.close();
+  });
+
+  it('6. a session ended elsewhere goes to the login, and back to the same chat after it', async () => {
+    const context = await browser.newContext({ baseURL: stack.url });
+    expect((await context.request.post('/api/v2/users/login', { data: { email: OWNER.email, password: OWNER.password } })).ok()).toBe(true);
+    const page = await context.newPage();
+    await newChat(page, 'Session question');
+    await answers(page).first().waitFor();
+    const url = page.url();
+    // The owner's other browser revokes every other session: this page's stream closes (4401).
+    expect((await owner.request.delete('/api/v2/users/me/sessions')).ok()).toBe(true);
+    await page.getByRole('heading', { name: 'Log in to chatd-edge' }).waitFor();
+    expect(await page.getByLabel('Message', { exact: true }).count()).toBe(0);
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(url);
+    await answers(page).filter({ hasText: 'Echo: Session question' }).waitFor();
+    await context.close();
+  });
+
+  it('9 and 10. a revoked key is no longer shown as "your new key"; revoking asks first; a key has a copy button', async () => {
+    const page = await owner.newPage();
+    await page.goto('/settings');
+    await page.getByLabel('Name').fill('throwaway');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByTestId('new-key').waitFor();
+    await page.getByRole('button', { name: 'Copy key' }).waitFor();
+    await page.getByRole('button', { name: 'Revoke key throwaway' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.getByTestId('new-key').count()).toBe(1);
+    await page.getByRole('button', { name: 'Revoke key throwaway' }).click();
+    await dialog.getByRole('button', { name: 'Revoke key' }).click();
+    await page.getByRole('button', { name: 'Revoke key throwaway' }).waitFor({ state: 'detached' });
+    expect(await page.getByTestId('new-key').count()).toBe(0);
+    await page.close();
+  });
+
+  it('10, 11 and 16. admin: the provider type is a select with the one-per-type rule; a role change asks first; Users reads at 375 px', async () => {
+    expect((await owner.request.post('/api/v2/users', { data: { email: 'second@example.com', username: 'second', password: 'second password 1' } })).ok()).toBe(true);
+    const page = await owner.newPage();
+    await page.goto('/admin');
+    await page.getByText('One provider per type').waitFor();
+    const types = page.locator('form', { hasText: 'Add a provider' }).locator('label', { hasText: 'Type' }).locator('select option');
+    expect(await types.count()).toBeGreaterThan(1);
+    await page.getByRole('tab', { name: 'Users' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'second' });
+    await row.getByText('Member', { exact: true }).waitFor();
+    await row.getByRole('button', { name: /owner/i }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await row.getByText('Member', { exact: true }).count()).toBe(1);
+    await page.setViewportSize({ width: 375, height: 800 });
+    await row.waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await page.close();
+  });
+
+  it('8. settings: my usage (with a bar per day) and change my password', async () => {
+    const page = await owner.newPage();
+    await page.goto('/settings');
+    await page.getByRole('list', { name: 'Tokens by day' }).locator('li').first().waitFor();
+    await page.getByText(/answers, [\d,]+ tokens, cost/).waitFor();
+    await page.getByLabel('Current password').fill('wrong one');
+    await page.getByLabel('New password').fill('daily driver 2');
+    await page.getByLabel('Repeat the new password').fill('daily driver 2');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.locator('#password-heading ~ [role="alert"]').waitFor();
+    await page.getByLabel('Current password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed.').waitFor();
+    const r = await owner.request.put('/api/v2/users/me/password', { data: { old_password: 'daily driver 2', new_password: OWNER.password } });
+    expect(r.status()).toBe(204);
+    await page.close();
+  });
 });
