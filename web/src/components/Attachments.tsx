@@ -87,7 +87,7 @@ export function AttachmentBar({ items, add, remove, tooMany }: Pick<ReturnType<t
         }}
       />
       <button type="button" className="secondary small" onClick={() => input.current?.click()} aria-label="Attach files">
-        📎 Attach
+        Attach…
       </button>
       {items.length > 0 && (
         <ul className="chips" aria-label="Attached files">
