@@ -187,7 +187,7 @@ export async function newChat(page: Page, text: string): Promise<void> {
 /** Renames the open chat through its header. */
 export async function renameChat(page: Page, title: string): Promise<void> {
   await page.getByRole('button', { name: 'Rename', exact: true }).click();
-  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Title', { exact: true }).fill(title);
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByRole('heading', { name: title, level: 1 }).waitFor();
 }
