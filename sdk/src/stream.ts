@@ -1,8 +1,8 @@
 /**
  * `ChatStream`: a chat's stream that reconnects by itself (jittered exponential backoff), resumes after the last
  * durable message it has, and applies the resume rules of `stream-state.ts`, so its listeners and iterators see every
- * event once. A ping the server answers detects a dead socket. Close codes 4404 (chat deleted), 4401 (credential
- * revoked or expired) and 1008 (a frame the server refused) end it with a ChatdError instead of reconnecting.
+ * event once. A ping the server answers detects a dead socket. Close codes 4404 (chat deleted), 4403 (a viewer's access
+ * ended), 4401 (credential revoked or expired) and 1008 (a frame the server refused) end it with a ChatdError instead of reconnecting.
  */
 import { ChatdError } from './errors.js';
 import { parseFrame } from './frames.js';
@@ -65,6 +65,7 @@ const FATAL_STATUS = new Set([400, 401, 403, 404, 426]);
 function closeError(code: number, reason: string): ChatdError | null {
   const why = reason ? ` (${reason})` : '';
   if (code === 4404) return new ChatdError(404, `The chat was deleted${why}.`, undefined, [], { closeCode: code });
+  if (code === 4403) return new ChatdError(403, `Your access to this chat ended${why}.`, undefined, [], { closeCode: code });
   if (code === 4401) return new ChatdError(401, `The credential of the stream was revoked or has expired${why}.`, undefined, [], { closeCode: code });
   if (code === 1008) return new ChatdError(400, `The server refused a frame of this client${why}.`, undefined, [], { closeCode: code });
   return null;

@@ -82,6 +82,19 @@ export async function criticalViolations(page: Page): Promise<string[]> {
   return parsed.violations.filter((v) => v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`);
 }
 
+/** axe-core's violations of impact "serious" or "critical" on the page as it is now. */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document) => Promise<unknown> } }).axe;
+    return JSON.stringify(await axe.run(document));
+  });
+  const parsed = JSON.parse(result) as AxeResult;
+  return parsed.violations
+    .filter((v) => v.impact === 'critical' || v.impact === 'serious')
+    .map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`);
+}
+
 /** Writes SHOTS/NAME.png; `mask` covers what must not be committed (a key, even a throwaway one). */
 export async function screenshot(page: Page, name: string, mask: Locator[] = []): Promise<void> {
   await mkdir(SHOTS, { recursive: true });
@@ -174,7 +187,7 @@ export async function newChat(page: Page, text: string): Promise<void> {
 /** Renames the open chat through its header. */
 export async function renameChat(page: Page, title: string): Promise<void> {
   await page.getByRole('button', { name: 'Rename', exact: true }).click();
-  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Title', { exact: true }).fill(title);
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByRole('heading', { name: title, level: 1 }).waitFor();
 }

@@ -3,6 +3,7 @@ import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import type { ChatStatus } from '@chatd-edge/sdk';
 import { client, errorText, isUnauthorized, onSessionEnded } from './api';
 import { ChatList } from './components/ChatList';
+import { SharedList } from './components/SharedList';
 import { Link } from './components/Link';
 import { Login, Setup } from './components/Auth';
 import { NewChat } from './components/NewChat';
@@ -17,6 +18,7 @@ const Settings = lazy(() => import('./components/Settings'));
 const Admin = lazy(() => import('./admin/Admin'));
 // Insights carries its chart library (uPlot): loaded only on that screen.
 const Insights = lazy(() => import('./admin/Insights'));
+const SharedPage = lazy(() => import('./components/SharedPage'));
 
 // Opened on a chat's URL: fetch the chat view's chunk and the chat's data now, beside the session check.
 const first = parseRoute(location.pathname);
@@ -103,6 +105,14 @@ export function App() {
     }
   };
 
+  // A share link's page needs no session.
+  if (route.name === 'shared') {
+    return (
+      <Suspense fallback={<p aria-live="polite">Loading…</p>}>
+        <SharedPage token={route.token} />
+      </Suspense>
+    );
+  }
   if (session.state === 'loading') return <p className="center" aria-live="polite">Loading…</p>;
   if (session.state === 'failed') return <p className="center error" role="alert">{session.error}</p>;
   if (session.state === 'out') {
@@ -157,6 +167,7 @@ export function App() {
       </header>
       <aside className="sidebar" id="sidebar" aria-label="Chats">
         <ChatList version={listVersion} activeId={route.name === 'chat' ? route.id : null} live={live} onChanged={refreshList} />
+        <SharedList version={listVersion} activeId={route.name === 'chat' ? route.id : null} />
       </aside>
       <main className="content" id="main" tabIndex={-1}>
         <Suspense fallback={<p aria-live="polite">Loading…</p>}>

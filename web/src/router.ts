@@ -8,7 +8,8 @@ export type Route =
   | { name: 'admin' }
   | { name: 'insights' }
   | { name: 'login' }
-  | { name: 'setup' };
+  | { name: 'setup' }
+  | { name: 'shared'; token: string };
 
 export function parseRoute(pathname: string): Route {
   const chat = /^\/chats\/([0-9a-f-]{36})$/.exec(pathname);
@@ -18,6 +19,9 @@ export function parseRoute(pathname: string): Route {
   if (pathname === '/insights') return { name: 'insights' };
   if (pathname === '/login') return { name: 'login' };
   if (pathname === '/setup') return { name: 'setup' };
+  // A share link's public page (no login).
+  const shared = /^\/s\/([A-Za-z0-9_-]{1,200})$/.exec(pathname);
+  if (shared?.[1]) return { name: 'shared', token: shared[1] };
   return { name: 'home' };
 }
 

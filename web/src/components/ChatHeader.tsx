@@ -2,12 +2,15 @@ import type { Chat } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useState } from 'react';
 import { client, errorText } from '../api';
 import { Link } from './Link';
+import { ShareDialog } from './ShareDialog';
 
 /** The chat's title (renamable), labels and archive switch. */
 export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) => void }) {
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(chat.title);
   const [error, setError] = useState('');
+  const [sharing, setSharing] = useState(false);
+  const viewer = chat.access === 'viewer';
   const save = async (body: { title?: string; archived?: boolean }) => {
     try {
       onSaved(await client.updateChat(chat.id, body));
@@ -49,7 +52,8 @@ export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) =
         <Link href="/" className="mobile-only">
           ← Chats
         </Link>
-        {!editing && (
+        {viewer && <span className="badge">shared with you · read-only</span>}
+        {!editing && !viewer && (
           <button
             type="button"
             className="small"
@@ -61,9 +65,16 @@ export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) =
             Rename
           </button>
         )}
-        <button type="button" className="small" onClick={() => void save({ archived: !chat.archived })}>
-          {chat.archived ? 'Unarchive' : 'Archive'}
-        </button>
+        {!viewer && (
+          <button type="button" className="small" onClick={() => void save({ archived: !chat.archived })}>
+            {chat.archived ? 'Unarchive' : 'Archive'}
+          </button>
+        )}
+        {!viewer && (
+          <button type="button" className="small" onClick={() => setSharing(true)}>
+            Share…
+          </button>
+        )}
         {Object.entries(chat.labels).map(([k, v]) => (
           <span key={k} className="label">
             {v ? `${k}: ${v}` : k}
@@ -75,6 +86,7 @@ export function ChatHeader({ chat, onSaved }: { chat: Chat; onSaved: (c: Chat) =
           {error}
         </p>
       )}
+      {sharing && <ShareDialog chatId={chat.id} title={chat.title || 'Untitled chat'} onClose={() => setSharing(false)} />}
     </header>
   );
 }

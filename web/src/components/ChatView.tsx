@@ -36,7 +36,8 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
   const { ask, dialog } = useConfirm();
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
-  const keepPlace = useRef<number | null>(null);
+  /** While older messages load: the reader's distance from the bottom, and the oldest message shown before them. */
+  const keepPlace = useRef<{ fromBottom: number; firstId: number | undefined } | null>(null);
   const status = m.stream?.status?.status ?? m.chat?.status ?? 'waiting';
   const busy = BUSY.has(status);
   const partial = m.stream?.partial ?? null;
@@ -91,14 +92,19 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (keepPlace.current !== null) {
-      el.scrollTop = el.scrollHeight - keepPlace.current;
-      keepPlace.current = null;
+    const keep = keepPlace.current;
+    if (keep !== null) {
+      // Only once the older page is in (renders in between, e.g. the button's "Loading…", change nothing above).
+      if (m.messages[0]?.id !== keep.firstId) {
+        el.scrollTop = el.scrollHeight - keep.fromBottom;
+        keepPlace.current = null;
+      } else if (!m.loadingOlder) keepPlace.current = null; // nothing older came, or it failed
+
     } else if (stick.current) el.scrollTop = el.scrollHeight;
   });
   const loadOlder = async () => {
     const el = scroller.current;
-    if (el) keepPlace.current = el.scrollHeight - el.scrollTop;
+    if (el) keepPlace.current = { fromBottom: el.scrollHeight - el.scrollTop, firstId: m.messages[0]?.id };
     await m.loadOlder();
   };
 
@@ -181,7 +187,7 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
         )}
         {messages.map((msg) => (
           <div key={msg.id} className="msg-slot">
-            <MessageItem message={msg} busy={busy} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
+            <MessageItem message={msg} busy={busy || m.chat?.access === 'viewer'} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
             {m.failures
               .filter((f) => f.afterId === msg.id)
               .map((f) => (
@@ -221,18 +227,30 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
         onDelete={(qid) => void act(() => client.deleteQueued(chatId, qid), 'Removing the queued message')}
         onPromote={(qid) => void act(() => client.promoteQueued(chatId, qid), 'Moving the queued message')}
       />
+      {m.chat?.access === 'viewer' ? (
+        <p className="readonly-note" role={m.fatal ? 'alert' : undefined}>
+          {m.fatal
+            ? 'Your access to this chat has ended: it is no longer shared with you.'
+            : `Shared with you by its owner: you can read it, live, but not write in it.`}
+        </p>
+      ) : (
       <Composer
         status={status}
         busy={busy}
         models={models}
         model={model}
         onModel={setModel}
-        onSend={(text) => act(() => client.sendMessage(chatId, { content: text, ...(model ? { model_config_id: model } : {}) }), 'Sending')}
+        onSend={(text, files) => {
+          const content =
+            files.length === 0 ? text : [...(text.trim() ? [{ type: 'text' as const, text }] : []), ...files.map((f) => ({ type: 'file' as const, file_id: f.id }))];
+          return act(() => client.sendMessage(chatId, { content, ...(model ? { model_config_id: model } : {}) }), 'Sending');
+        }}
         onStop={() => {
           m.markStopping();
           void act(() => client.interrupt(chatId), 'Stopping');
         }}
       />
+      )}
     </section>
   );
 }

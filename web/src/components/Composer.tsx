@@ -1,5 +1,6 @@
-import type { ChatStatus, UsableModel } from '@chatd-edge/sdk';
+import type { ChatFile, ChatStatus, UsableModel } from '@chatd-edge/sdk';
 import { type SyntheticEvent, useEffect, useRef, useState } from 'react';
+import { AttachmentBar, useAttachments } from './Attachments';
 
 interface Props {
   status: ChatStatus;
@@ -8,7 +9,7 @@ interface Props {
   /** The model of the next message ('' = the chat's own). */
   model: string;
   onModel: (id: string) => void;
-  onSend: (text: string) => Promise<boolean>;
+  onSend: (text: string, files: readonly ChatFile[]) => Promise<boolean>;
   onStop: () => void;
 }
 
@@ -24,14 +25,20 @@ export function Composer({ status, busy, models, model, onModel, onSend, onStop 
   const [text, setText] = useState('');
   const [sending, setSending] = useState(false);
   const box = useRef<HTMLTextAreaElement>(null);
+  const files = useAttachments();
+  const [dragging, setDragging] = useState(false);
+  const canSend = (text.trim() !== '' || files.ready.length > 0) && !files.uploading && !files.tooMany;
   useEffect(() => {
     box.current?.focus();
   }, []);
   const submit = async (e: SyntheticEvent) => {
     e.preventDefault();
-    if (!text.trim() || sending) return;
+    if (!canSend || sending) return;
     setSending(true);
-    if (await onSend(text)) setText('');
+    if (await onSend(text, files.ready)) {
+      setText('');
+      files.clear();
+    }
     setSending(false);
     box.current?.focus();
   };
@@ -42,8 +49,24 @@ export function Composer({ status, busy, models, model, onModel, onSend, onStop 
         ? 'The assistant is answering: your message will be queued'
         : 'Message';
   return (
-    <form className="composer" onSubmit={(e) => void submit(e)}>
+    <form
+      className={`composer${dragging ? ' dragging' : ''}`}
+      onSubmit={(e) => void submit(e)}
+      onDragOver={(e) => {
+        if (!e.dataTransfer.types.includes('Files')) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        setDragging(false);
+        files.add([...e.dataTransfer.files]);
+      }}
+    >
       <div className="composer-main">
+        <AttachmentBar items={files.items} add={files.add} remove={files.remove} tooMany={files.tooMany} />
         <label className="visually-hidden" htmlFor="composer-input">
           Message
         </label>
@@ -55,6 +78,11 @@ export function Composer({ status, busy, models, model, onModel, onSend, onStop 
           placeholder={placeholder}
           aria-describedby="composer-hint"
           onChange={(e) => setText(e.target.value)}
+          onPaste={(e) => {
+            if (e.clipboardData.files.length === 0) return;
+            e.preventDefault();
+            files.add([...e.clipboardData.files]);
+          }}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing && !coarse()) void submit(e);
           }}
@@ -73,12 +101,12 @@ export function Composer({ status, busy, models, model, onModel, onSend, onStop 
             </label>
           )}
           <span id="composer-hint" className="muted hint">
-            Enter sends · Shift+Enter adds a line
+            Enter sends · Shift+Enter adds a line · drop or paste files to attach
           </span>
         </div>
       </div>
       <div className="composer-actions">
-        <button type="submit" disabled={!text.trim() || sending}>
+        <button type="submit" disabled={!canSend || sending}>
           {sending ? 'Sending…' : busy ? 'Queue' : 'Send'}
         </button>
         {busy && (

@@ -1,6 +1,7 @@
 import type { Message, Part } from '@chatd-edge/sdk';
 import { memo, useState } from 'react';
 import { CopyButton } from './Confirm';
+import { FileParts } from './FileParts';
 import { Markdown } from './Markdown';
 import { ToolParts } from './ToolParts';
 
@@ -109,7 +110,8 @@ export const MessageItem = memo(function MessageItem({ message, busy, model, sto
       ) : (
         <>
           <Reasoning text={reasoning} />
-          {message.role === 'user' ? <p className="user-text">{text}</p> : <Markdown text={text} />}
+          {message.role === 'user' ? text && <p className="user-text">{text}</p> : <Markdown text={text} />}
+          <FileParts parts={message.content} />
           {message.role === 'assistant' && <ToolParts parts={message.content} />}
         </>
       )}

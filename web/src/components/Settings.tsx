@@ -1,3 +1,4 @@
+import { ChangePassword, MyUsage } from './Account';
 import { ApiKeys } from './ApiKeys';
 import { PushOptIn } from './PushOptIn';
 
@@ -8,6 +9,8 @@ export default function Settings() {
       <h1 id="settings-heading">Settings</h1>
       <PushOptIn />
       <ApiKeys />
+      <MyUsage />
+      <ChangePassword />
     </section>
   );
 }
