@@ -51,6 +51,7 @@ const BINDINGS = (inject: Inject) => ({
   MCP_SERVER_URL: inject('mcpServerUrl'),
   // The local MCP server is http on loopback; tool calls time out after 3 s (the timeout test waits for it).
   MCP_ALLOW_INSECURE_URLS: 'true',
+  OIDC_ALLOW_INSECURE_ISSUER: 'true',
   MCP_TOOL_TIMEOUT_MS: '3000',
   PUSH_SERVER_URL: inject('pushServerUrl'),
   PG_CONTROL_URL: inject('pgControlUrl'),

@@ -97,7 +97,9 @@ export interface IPurgeAuditEventsParams {
 }
 
 /** 'PurgeAuditEvents' return type */
-export type IPurgeAuditEventsResult = void;
+export interface IPurgeAuditEventsResult {
+  n: number;
+}
 
 /** 'PurgeAuditEvents' query type */
 export interface IPurgeAuditEventsQuery {
@@ -105,16 +107,20 @@ export interface IPurgeAuditEventsQuery {
   result: IPurgeAuditEventsResult;
 }
 
-const purgeAuditEventsIR: any = {"usedParamSet":{"days":true,"batch":true},"params":[{"name":"days","required":true,"transform":{"type":"scalar"},"locs":[{"a":210,"b":215}]},{"name":"batch","required":true,"transform":{"type":"scalar"},"locs":[{"a":241,"b":247}]}],"statement":"-- One batch of events older than the retention (the cron repeats while a batch comes back full).\nDELETE FROM audit_events\nWHERE id IN (\n    SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int\n)"};
+const purgeAuditEventsIR: any = {"usedParamSet":{"days":true,"batch":true},"params":[{"name":"days","required":true,"transform":{"type":"scalar"},"locs":[{"a":237,"b":242}]},{"name":"batch","required":true,"transform":{"type":"scalar"},"locs":[{"a":268,"b":274}]}],"statement":"-- One batch of events older than the retention (the cron repeats while a batch comes back full).\nWITH gone AS (\n    DELETE FROM audit_events\n    WHERE id IN (\n        SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int\n    )\n    RETURNING 1\n)\nSELECT count(*)::int AS \"n!\" FROM gone"};
 
 /**
  * Query generated from SQL:
  * ```
  * -- One batch of events older than the retention (the cron repeats while a batch comes back full).
- * DELETE FROM audit_events
- * WHERE id IN (
- *     SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int
+ * WITH gone AS (
+ *     DELETE FROM audit_events
+ *     WHERE id IN (
+ *         SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int
+ *     )
+ *     RETURNING 1
  * )
+ * SELECT count(*)::int AS "n!" FROM gone
  * ```
  */
 export const purgeAuditEvents = new PreparedQuery<IPurgeAuditEventsParams,IPurgeAuditEventsResult>(purgeAuditEventsIR);

@@ -383,3 +383,61 @@ const setUserGroupsIR: any = {"usedParamSet":{"user_id":true,"mapped_ids":true,"
 export const setUserGroups = new PreparedQuery<ISetUserGroupsParams,ISetUserGroupsResult>(setUserGroupsIR);
 
 
+/** 'CountExistingGroups' parameters type */
+export interface ICountExistingGroupsParams {
+  ids: stringArray;
+}
+
+/** 'CountExistingGroups' return type */
+export interface ICountExistingGroupsResult {
+  n: number;
+}
+
+/** 'CountExistingGroups' query type */
+export interface ICountExistingGroupsQuery {
+  params: ICountExistingGroupsParams;
+  result: ICountExistingGroupsResult;
+}
+
+const countExistingGroupsIR: any = {"usedParamSet":{"ids":true},"params":[{"name":"ids","required":true,"transform":{"type":"scalar"},"locs":[{"a":56,"b":60}]}],"statement":"SELECT count(*)::int AS \"n!\" FROM groups WHERE id = ANY(:ids!::uuid[])"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * SELECT count(*)::int AS "n!" FROM groups WHERE id = ANY(:ids!::uuid[])
+ * ```
+ */
+export const countExistingGroups = new PreparedQuery<ICountExistingGroupsParams,ICountExistingGroupsResult>(countExistingGroupsIR);
+
+
+/** 'SsoRequiredForUser' parameters type */
+export interface ISsoRequiredForUserParams {
+  user_id: string;
+}
+
+/** 'SsoRequiredForUser' return type */
+export interface ISsoRequiredForUserResult {
+  required: boolean;
+}
+
+/** 'SsoRequiredForUser' query type */
+export interface ISsoRequiredForUserQuery {
+  params: ISsoRequiredForUserParams;
+  result: ISsoRequiredForUserResult;
+}
+
+const ssoRequiredForUserIR: any = {"usedParamSet":{"user_id":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":227,"b":235}]}],"statement":"-- Password login is refused for members when the owner requires single sign-on (never for owners).\nSELECT EXISTS (\n    SELECT 1 FROM oidc_config c, users u\n    WHERE c.id AND c.enabled AND c.require_sso_for_members AND u.id = :user_id!::uuid AND NOT ('owner' = ANY(u.roles))\n) AS \"required!\""};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- Password login is refused for members when the owner requires single sign-on (never for owners).
+ * SELECT EXISTS (
+ *     SELECT 1 FROM oidc_config c, users u
+ *     WHERE c.id AND c.enabled AND c.require_sso_for_members AND u.id = :user_id!::uuid AND NOT ('owner' = ANY(u.roles))
+ * ) AS "required!"
+ * ```
+ */
+export const ssoRequiredForUser = new PreparedQuery<ISsoRequiredForUserParams,ISsoRequiredForUserResult>(ssoRequiredForUserIR);
+
+

@@ -17,7 +17,11 @@ LIMIT :limit!::int OFFSET :offset!::int;
 
 /* @name PurgeAuditEvents */
 -- One batch of events older than the retention (the cron repeats while a batch comes back full).
-DELETE FROM audit_events
-WHERE id IN (
-    SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int
-);
+WITH gone AS (
+    DELETE FROM audit_events
+    WHERE id IN (
+        SELECT id FROM audit_events WHERE at < now() - make_interval(days => :days!::int) ORDER BY at LIMIT :batch!::int
+    )
+    RETURNING 1
+)
+SELECT count(*)::int AS "n!" FROM gone;

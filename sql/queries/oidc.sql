@@ -75,3 +75,13 @@ WITH removed AS (
     RETURNING group_id
 )
 SELECT ARRAY(SELECT group_id::text FROM added) AS "added!", ARRAY(SELECT group_id::text FROM removed) AS "removed!";
+
+/* @name CountExistingGroups */
+SELECT count(*)::int AS "n!" FROM groups WHERE id = ANY(:ids!::uuid[]);
+
+/* @name SsoRequiredForUser */
+-- Password login is refused for members when the owner requires single sign-on (never for owners).
+SELECT EXISTS (
+    SELECT 1 FROM oidc_config c, users u
+    WHERE c.id AND c.enabled AND c.require_sso_for_members AND u.id = :user_id!::uuid AND NOT ('owner' = ANY(u.roles))
+) AS "required!";
