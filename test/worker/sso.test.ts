@@ -149,3 +149,20 @@ describe('each misbehaviour gives no session and no user', () => {
     expect(r.status).toBe(400);
   });
 });
+
+describe('require SSO for members', () => {
+  it('refuses password login to members, never to owners; off again, members may use passwords', async () => {
+    const mail = `pw-${uniq()}@example.com`;
+    const made = await call('POST', '/api/v2/users', { token: world.owner.token, body: { email: mail, username: `pw${uniq()}`.slice(0, 60), password: 'a-good-password' } });
+    expect(made.status).toBe(201);
+    const ownerMail = `own-${uniq()}@example.com`;
+    const owner = await call('POST', '/api/v2/users', { token: world.owner.token, body: { email: ownerMail, username: `ow${uniq()}`.slice(0, 60), password: 'a-good-password', roles: ['owner'] } });
+    expect(owner.status).toBe(201);
+    await configureSso({ require_sso_for_members: true });
+    const refused = await call('POST', '/api/v2/users/login', { body: { email: mail, password: 'a-good-password' } });
+    expect([refused.status, refused.body]).toEqual([403, { message: 'This deployment requires members to sign in with single sign-on.' }]);
+    expect((await call('POST', '/api/v2/users/login', { body: { email: ownerMail, password: 'a-good-password' } })).status).toBe(201);
+    await configureSso({ require_sso_for_members: false });
+    expect((await call('POST', '/api/v2/users/login', { body: { email: mail, password: 'a-good-password' } })).status).toBe(201);
+  });
+});
