@@ -55,6 +55,7 @@ import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
+import { seedDevOidc, startDevOidc } from './lib/oidc-dev.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
@@ -374,6 +375,18 @@ async function main() {
   out('[mcp]', `listening, MCP endpoint ${mcp.url}`);
   if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
 
+  // The local OpenID provider (single sign-on), on http: the Worker may use an http issuer in development.
+  const oidc = await step(startDevOidc({ port: envPort('CHATD_OIDC_PORT', 54333), workerPort: port }), {
+    name: 'the local OpenID provider',
+    stop: async (p) => {
+      await p.close();
+      out('[oidc]', 'stopped');
+    },
+  });
+  if (stopping) return;
+  out('[oidc]', `listening, issuer ${oidc.issuer} (test users: alice, bob @example.com)`);
+  if (devVars.OIDC_ALLOW_INSECURE_ISSUER === undefined) vars.OIDC_ALLOW_INSECURE_ISSUER = 'true';
+
   // The Worker's encryption key, known before the seed, which seals provider keys with it.
   if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
     vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
@@ -409,6 +422,7 @@ async function main() {
       const t = performance.now();
       const seeded = await step(seedDev(client, { mockBaseUrl, encryptionKey, env: process.env, log: (line) => out('[seed]', line) }));
       await step(seedDevMcpServer(client, { url: mcp.url, log: (line) => out('[seed]', line) }));
+      await step(seedDevOidc(client, { issuer: oidc.issuer, encryptionKey, log: (line) => out('[seed]', line) }));
       if (seeded.seeded) out('[seed]', `done in ${Math.round(performance.now() - t)} ms`);
     }
   } finally {
