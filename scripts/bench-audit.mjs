@@ -87,7 +87,7 @@ try {
   process.stdout.write(`${table(['filter', 'rows', 'p50', 'p95', 'p99'], rows)}\n`);
   const t = performance.now();
   const gone = await db.query(purge.sql, purge.params.map((k) => (k === 'days' ? 180 : 5000)));
-  process.stdout.write(`purge: one batch of ${gone.rows[0]?.n} events older than 180 days in ${fmt(performance.now() - t)} ms\n`);
+  process.stdout.write(`purge: one batch of ${Object.values(gone.rows[0] ?? {})[0]} events older than 180 days in ${fmt(performance.now() - t)} ms\n`);
 } finally {
   await db?.end().catch(() => undefined);
   await admin.end().catch(() => undefined);
