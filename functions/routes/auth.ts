@@ -103,7 +103,7 @@ const app = router()
       path: '/oidc/callback',
       summary: "The provider's redirect: verifies and signs in (session_token cookie), or 302 to /login?error=<code>",
       security: [],
-      request: { query: z.object({ state: z.string().optional(), code: z.string().optional() }).passthrough() },
+      request: { query: z.object({ state: z.string().optional(), code: z.string().optional() }).loose() },
       responses: { 302: { description: 'Signed in (to the saved path), or to /login?error=<code>' }, ...errorResponses(400, 503) },
     }),
     async (c) => {

@@ -111,8 +111,11 @@ export async function clientSecret(env: Env, row: OidcRow): Promise<string | nul
 const DISCOVERY_TTL_MS = 3_600_000;
 const discovered = new Map<string, { as: oauth.AuthorizationServer; at: number }>();
 
-export function requestOptions(allowInsecure: boolean): { [oauth.allowInsecureRequests]?: boolean; signal: AbortSignal } {
-  return allowInsecure ? { [oauth.allowInsecureRequests]: true, signal: AbortSignal.timeout(10_000) } : { signal: AbortSignal.timeout(10_000) };
+/** Request options; http to the issuer only where OIDC_ALLOW_INSECURE_ISSUER=true (local development). */
+export function requestOptions(allowInsecure: boolean): oauth.DiscoveryRequestOptions & oauth.TokenEndpointRequestOptions & oauth.ValidateSignatureOptions {
+  const signal = AbortSignal.timeout(10_000);
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the library marks it so that it stands out: development only
+  return allowInsecure ? { [oauth.allowInsecureRequests]: true, signal } : { signal };
 }
 
 /**

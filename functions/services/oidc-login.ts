@@ -46,7 +46,7 @@ export class SsoFailure extends Error {
 export const RedirectPath = z
   .string()
   .max(2000)
-  .refine((p) => p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') && !/[\u0000-\u001f]/.test(p), {
+  .refine((p) => p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') && !/\p{Cc}/u.test(p), {
     message: 'must be a path on this origin',
   });
 
@@ -139,7 +139,7 @@ export async function finishLogin(env: Env, db: Db, s: Settings, e: SsoEnv, call
     // The ID token came over TLS from the token endpoint; its signature is checked anyway, against the JWKS.
     await oauth.validateApplicationLevelSignature(as, res, opts);
     const raw = oauth.getValidatedIdTokenClaims(result);
-    claims = { ...Claims.parse(raw), ...(raw as Record<string, unknown>) } as z.infer<typeof Claims> & Record<string, unknown>;
+    claims = { ...raw, ...Claims.parse(raw) };
   } catch (err) {
     if (err instanceof SsoFailure) throw err;
     const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -101,8 +101,9 @@ export async function createKey(conn: Conn, userId: string, kind: 'session' | 'a
 /** Checks credentials and opens a session; the same 401 whether the email or the password is wrong. */
 export async function login(db: Db, s: Settings, email: string, password: string, ip: string | null = null): Promise<string> {
   const [row] = await getUserCredentialsByEmail.run({ email }, db);
-  const failed = async (reason: string, userId: string | null) =>
+  const failed = async (reason: string, userId: string | null): Promise<void> => {
     await audit(db, { action: 'user.login_failed', actor: null, ip, target_type: userId ? 'user' : null, target_id: userId, detail: { method: 'password', email: email.slice(0, 254), reason } });
+  };
   if (!row) {
     await dummyPasswordCheck(password, s.PASSWORD_HASH_ITERATIONS);
     await failed('unknown_email', null);

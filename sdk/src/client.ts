@@ -217,7 +217,12 @@ export class ChatdClient {
   setOidcConfig = (body: Body<'/api/v2/auth/oidc', 'put'>) => ok(this.raw.PUT('/api/v2/auth/oidc', { body }));
   /** Runs discovery against the saved settings and says what is wrong. */
   testOidc = () => ok(this.raw.POST('/api/v2/auth/oidc/test'));
-  auditEvents = (query: Query<'/api/v2/audit', 'get'> = {}) => ok(this.raw.GET('/api/v2/audit', { params: { query: { ...query, format: 'json' } } }));
+  /** The audit log as JSON (owners); for CSV, open `/api/v2/audit?format=csv` (a download). */
+  auditEvents = async (query: Omit<Query<'/api/v2/audit', 'get'>, 'format'> = {}) => {
+    const r = await ok(this.raw.GET('/api/v2/audit', { params: { query: { ...query, format: 'json' } } }));
+    if (typeof r === 'string') throw new Error('the audit log answered CSV to a JSON request');
+    return r;
+  };
 
   listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
     ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));

@@ -7,6 +7,8 @@ import { call, makeOwner, makeUser, sdk, testDb, uniq } from './helpers';
 import { audit, audited } from '../../functions/services/audit';
 import { createGroup } from '../../functions/services/groups';
 import { AUDIT_ACTIONS } from '../../functions/core/shapes/sso';
+import { runScheduled } from '../../functions/scheduled';
+import { env } from 'cloudflare:workers';
 import { callback, configureSso, providerUser, throughProvider } from './sso-helpers';
 
 async function eventsFor(targetId: string): Promise<{ action: string; actor_id: string | null; detail: unknown }[]> {
@@ -147,6 +149,26 @@ describe('audit events', () => {
       expect(ssoEvents.rows.map((r) => (r as { action: string }).action)).toEqual(['user.created', 'user.login']);
     } finally {
       await check.close();
+    }
+  });
+});
+
+describe('audit retention', () => {
+  it('the cron purges events older than audit_retention_days (default 365) and keeps the rest', async () => {
+    const db = testDb();
+    const tag = `ret-${uniq()}`;
+    try {
+      await db.query(
+        `INSERT INTO audit_events (at, action, target_id, detail) VALUES
+           (now() - interval '366 days', 'settings.updated', $1, '{}'), (now() - interval '364 days', 'settings.updated', $1, '{}')`,
+        [tag],
+      );
+      const report = await runScheduled(env, new Date());
+      expect(report.jobs.purge_audit?.ok).toBe(true);
+      const left = await db.query("SELECT (now() - at) < interval '365 days' AS young FROM audit_events WHERE target_id = $1", [tag]);
+      expect(left.rows).toEqual([{ young: true }]);
+    } finally {
+      await db.close();
     }
   });
 });

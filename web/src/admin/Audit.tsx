@@ -31,7 +31,10 @@ export function Audit() {
   const apply = (e: SyntheticEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
-    const v = (k: string) => String(f.get(k) ?? '').trim() || undefined;
+    const v = (k: string) => {
+      const x = f.get(k);
+      return typeof x === 'string' && x.trim() !== '' ? x.trim() : undefined;
+    };
     setOffset(0);
     setFilters({ action: v('action'), actor_id: v('actor_id'), from: v('from'), to: v('to') });
   };

@@ -21,7 +21,10 @@ export function Sso() {
   const submit = (e: SyntheticEvent<HTMLFormElement>) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
-    const str = (k: string) => String(f.get(k) ?? '');
+    const str = (k: string) => {
+      const v = f.get(k);
+      return typeof v === 'string' ? v : '';
+    };
     setError('');
     setSaved('');
     let mapping: Record<string, string>;
