@@ -9,7 +9,10 @@
  * 950). Prints p50/p95/p99 per shape (client round trip on loopback); the goal is p50 < 50 ms for a filtered page.
  * Also times the cron's purge of one batch (5,000 events) past the retention.
  *
- * Options: --events N, --runs N.
+ * Then, unless --logins 0, the single sign-on login's time over --logins logins (default 30) against the whole
+ * local stack and its local OpenID provider (scripts/lib/bench-login.mjs).
+ *
+ * Options: --events N, --runs N, --logins N.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,12 +21,14 @@ import { migrateUp } from './lib/migrate.mjs';
 import { fmt, summarize, table } from './lib/scaletest-report.mjs';
 import { loadGeneratedStatements } from './lib/scaletest-sql.mjs';
 import { startScratchPostgres } from './lib/scratch-db.mjs';
+import { benchLogin } from './lib/bench-login.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** @param {string} line */
 const info = (line) => process.stderr.write(`[bench:audit] ${line}\n`);
 
-const { values: a } = parseArgs({ options: { events: { type: 'string' }, runs: { type: 'string' } } });
+const { values: a } = parseArgs({ options: { events: { type: 'string' }, runs: { type: 'string' }, logins: { type: 'string' } } });
+const logins = Number(a.logins ?? 30);
 const events = Number(a.events ?? 1_000_000);
 const runs = Number(a.runs ?? 200);
 const stmt = loadGeneratedStatements(ROOT).find((s) => s.name === 'ListAuditEvents');
@@ -92,4 +97,13 @@ try {
   await db?.end().catch(() => undefined);
   await admin.end().catch(() => undefined);
   await server.stop();
+}
+
+if (logins > 0) {
+  info(`starting the local stack for ${logins} SSO logins`);
+  const r = await benchLogin(ROOT, logins);
+  const t = summarize(r.total);
+  const c = summarize(r.callback);
+  process.stdout.write(`\nSSO login through the local provider, ${logins} logins (ms)\n`);
+  process.stdout.write(`${table(['part', 'p50', 'p95', 'p99'], [['whole login', fmt(t.p50), fmt(t.p95), fmt(t.p99)], ['callback', fmt(c.p50), fmt(c.p95), fmt(c.p99)]])}\n`);
 }
