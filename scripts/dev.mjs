@@ -246,6 +246,7 @@ async function main() {
   const proxyPort = envPort('CHATD_PG_PROXY_PORT', 54330);
   const mockPort = envPort('CHATD_MOCK_LLM_PORT', 54331);
   const mcpPort = envPort('CHATD_MCP_PORT', 54332);
+  const oidcPort = envPort('CHATD_OIDC_PORT', 54333);
   if (!existsSync(WRANGLER_BIN)) throw new Error(`${path.relative(ROOT, WRANGLER_BIN)} is missing: run \`npm install\` first`);
 
   const devVars = readDevVars();
@@ -258,6 +259,7 @@ async function main() {
   if (needProxy) ports.push(['CHATD_PG_PROXY_PORT', proxyPort, 'the Postgres WebSocket proxy']);
   ports.push(['CHATD_MOCK_LLM_PORT', mockPort, 'the mock LLM']);
   ports.push(['CHATD_MCP_PORT', mcpPort, 'the local MCP server']);
+  ports.push(['CHATD_OIDC_PORT', oidcPort, 'the local OpenID provider']);
   for (const [name, p] of ports) {
     const clash = ports.find(([other, q]) => other !== name && q === p);
     if (clash) throw new Error(`${name} and ${clash[0]} are both ${p}; give them different ports`);
@@ -376,7 +378,7 @@ async function main() {
   if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
 
   // The local OpenID provider (single sign-on), on http: the Worker may use an http issuer in development.
-  const oidc = await step(startDevOidc({ port: envPort('CHATD_OIDC_PORT', 54333), workerPort: port }), {
+  const oidc = await step(startDevOidc({ port: oidcPort, workerPort: port }), {
     name: 'the local OpenID provider',
     stop: async (p) => {
       await p.close();
