@@ -1,7 +1,7 @@
 /** /api/v2/audit (owner): the audit log, newest first, filtered and paged, as JSON or CSV. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
-import { errorResponses, jsonResponse, router } from '../lib/openapi';
+import { errorResponses, router } from '../lib/openapi';
 import { AuditEvent, AuditQuery } from '../core/shapes/sso';
 import { listAudit, toCsv } from '../services/audit-query';
 
