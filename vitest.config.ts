@@ -34,6 +34,9 @@ const ISOLATED = [
   'test/worker/files-cron.test.ts',
   // Turns titles written by a model on (the test databases start with them off).
   'test/worker/titles.test.ts',
+  // Single sign-on settings (and "require SSO for members") are deployment-wide.
+  'test/worker/sso.test.ts',
+  'test/worker/audit.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
@@ -57,6 +60,9 @@ const BINDINGS = (inject: Inject) => ({
   // The test push service is http on loopback.
   WEBPUSH_ALLOW_INSECURE_ENDPOINTS: 'true',
   SEALED_FROM_NODE: inject('sealedFromNode'),
+  // The local OpenID provider (scripts/lib/oidc-provider.mjs) is http on loopback.
+  OIDC_ISSUER_URL: inject('oidcIssuer'),
+  OIDC_ALLOW_INSECURE_ISSUER: 'true',
   // Fail fast in tests: no retries. The idle timeout stays well above how long a test holds a turn at a mock gate on a
   // loaded machine (a gated model call streams nothing): at 2 s, held turns failed with "timeout" under load.
   LLM_MAX_RETRIES: '0',

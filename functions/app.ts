@@ -27,6 +27,8 @@ import usage from './routes/usage';
 import operations from './routes/operations';
 import userCredentials from './routes/user-credentials';
 import users from './routes/users';
+import auth from './routes/auth';
+import auditLog from './routes/audit';
 import { mine as myWebpush, vapid } from './routes/webpush';
 import { streamComponents } from './core/shapes/stream';
 import { log } from './core/log';
@@ -131,6 +133,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route('/api/v2/chats', chats);
   app.route('/api/v2/groups', groups);
   app.route('/api/v2/shared', shared);
+  app.route('/api/v2/auth', auth);
+  app.route('/api/v2', auditLog);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'session_token' });

@@ -11,6 +11,9 @@ import { runRetention, type RetentionReport } from './services/retention';
 import { purgeOldDebugRuns } from './services/operations';
 import { log } from './core/log';
 import { cleanFiles, type FileCleanupReport } from './services/file-cleanup';
+import { purgeAudit } from './services/audit-query';
+import { getSetting } from './core/site-config';
+import { purgeOidcFlows } from '../sql/generated/oidc.queries';
 
 export interface ScheduledReport {
   at: string;
@@ -113,6 +116,12 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
     });
     // Debug runs past the debug_runs setting's retention_days (they also go with their chat).
     await job('purge_debug_runs', async () => `deleted ${await purgeOldDebugRuns(db, now, { batch: opts.batchSize, budgetMs: opts.budgetMs })}`);
+    // Audit events past audit_retention_days (default 365), in batches; and sign-in flows long expired.
+    await job('purge_audit', async () => {
+      const n = await purgeAudit(db, await getSetting(db, 'audit_retention_days'), opts.batchSize ?? 5000);
+      await purgeOidcFlows.run(undefined, db);
+      return `deleted ${n}`;
+    });
     // Key rotation: provider keys sealed by an older encryption key are re-sealed with the current one.
     await job('reseal_provider_keys', async () => {
       if (!env.PROVIDER_KEY_ENCRYPTION_KEY) return 'skipped: PROVIDER_KEY_ENCRYPTION_KEY is not set';

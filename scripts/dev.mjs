@@ -52,6 +52,7 @@ import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
 import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
+import { seedDevOidc, startDevOidc } from './lib/oidc-dev.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
 import { devOutput, Lifecycle } from './lib/dev-lifecycle.mjs';
@@ -115,6 +116,7 @@ async function main() {
   const proxyPort = envPort('CHATD_PG_PROXY_PORT', 54330);
   const mockPort = envPort('CHATD_MOCK_LLM_PORT', 54331);
   const mcpPort = envPort('CHATD_MCP_PORT', 54332);
+  const oidcPort = envPort('CHATD_OIDC_PORT', 54333);
   if (!existsSync(WRANGLER_BIN)) throw new Error(`${path.relative(ROOT, WRANGLER_BIN)} is missing: run \`npm install\` first`);
 
   const devVars = readDevVars();
@@ -127,6 +129,7 @@ async function main() {
   if (needProxy) ports.push(['CHATD_PG_PROXY_PORT', proxyPort, 'the Postgres WebSocket proxy']);
   ports.push(['CHATD_MOCK_LLM_PORT', mockPort, 'the mock LLM']);
   ports.push(['CHATD_MCP_PORT', mcpPort, 'the local MCP server']);
+  ports.push(['CHATD_OIDC_PORT', oidcPort, 'the local OpenID provider']);
   for (const [name, p] of ports) {
     const clash = ports.find(([other, q]) => other !== name && q === p);
     if (clash) throw new Error(`${name} and ${clash[0]} are both ${p}; give them different ports`);
@@ -244,6 +247,18 @@ async function main() {
   out('[mcp]', `listening, MCP endpoint ${mcp.url}`);
   if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
 
+  // The local OpenID provider (single sign-on), on http: the Worker may use an http issuer in development.
+  const oidc = await step(startDevOidc({ port: oidcPort, workerPort: port }), {
+    name: 'the local OpenID provider',
+    stop: async (p) => {
+      await p.close();
+      out('[oidc]', 'stopped');
+    },
+  });
+  if (stopping) return;
+  out('[oidc]', `listening, issuer ${oidc.issuer} (test users: alice, bob @example.com)`);
+  if (devVars.OIDC_ALLOW_INSECURE_ISSUER === undefined) vars.OIDC_ALLOW_INSECURE_ISSUER = 'true';
+
   // The Worker's encryption key, known before the seed, which seals provider keys with it.
   if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
     vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
@@ -279,6 +294,7 @@ async function main() {
       const t = performance.now();
       const seeded = await step(seedDev(client, { mockBaseUrl, encryptionKey, env: process.env, log: (line) => out('[seed]', line) }));
       await step(seedDevMcpServer(client, { url: mcp.url, log: (line) => out('[seed]', line) }));
+      await step(seedDevOidc(client, { issuer: oidc.issuer, encryptionKey, log: (line) => out('[seed]', line) }));
       if (seeded.seeded) out('[seed]', `done in ${Math.round(performance.now() - t)} ms`);
     }
   } finally {

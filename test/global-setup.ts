@@ -10,6 +10,7 @@ import pg from 'pg';
 import { migrateUp } from '../scripts/lib/migrate.mjs';
 import { startMcpServer } from '../scripts/lib/mcp-server.mjs';
 import { startMockLlm } from '../scripts/lib/mock-llm.mjs';
+import { startOidcProvider } from '../scripts/lib/oidc-provider.mjs';
 import { startPgWsProxy } from '../scripts/lib/pg-ws-proxy.mjs';
 import { startScratchPostgres } from '../scripts/lib/scratch-db.mjs';
 import { sealProviderKey } from '../scripts/lib/seal.mjs';
@@ -31,6 +32,8 @@ declare module 'vitest' {
     pushServerUrl: string;
     /** POST <url>/pause stops the tests' Postgres (its data kept), POST <url>/resume starts it again: outages. */
     pgControlUrl: string;
+    /** The local OpenID provider's issuer (scripts/lib/oidc-provider.mjs); its client is `chatd-local`. */
+    oidcIssuer: string;
   }
 }
 
@@ -81,6 +84,9 @@ export default async function setup(project: TestProject) {
   // The tools' side: a real MCP server over HTTP (the official SDK), which the chat objects' MCP client reaches.
   const mcp = await startMcpServer();
   project.provide('mcpServerUrl', mcp.url);
+  // Single sign-on's side: a real OpenID provider on loopback (discovery, JWKS, signed ID tokens).
+  const oidc = await startOidcProvider({ redirectUris: ['http://chatd.test/api/v2/auth/oidc/callback'] });
+  project.provide('oidcIssuer', oidc.issuer);
   project.provide('mockModelConfigId', (cfg.rows[0] as { id: string }).id);
 
   project.provide('pgUrl', server.urlFor('chatd_test'));
@@ -150,6 +156,7 @@ export default async function setup(project: TestProject) {
     silent.close();
     await mock.close();
     await mcp.close();
+    await oidc.close();
     await proxy.close();
     await server.stop();
   };

@@ -55,6 +55,11 @@ const Settings = z.object({
   // Per client IP and minute: login attempts (also password changes), and failed authentications.
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   AUTH_FAILURE_RATE_LIMIT: z.coerce.number().int().positive().default(30),
+  // Development and tests only: the OpenID issuer may be http (the local provider of `npm run dev`).
+  OIDC_ALLOW_INSECURE_ISSUER: z
+    .enum(['true', 'false', ''])
+    .default('false')
+    .transform((v) => v === 'true'),
   // Chat files: the bytes each user may store in total (docs/files.md).
   FILE_QUOTA_BYTES: z.coerce.number().int().min(0).default(1024 * 1024 * 1024),
 });

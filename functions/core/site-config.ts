@@ -26,6 +26,8 @@ export const SETTINGS = {
    * titles are written at all (`enabled`: not in the API; the test suites' databases start with it off, so that only
    * the titles suite sees title calls).
    */
+  /** How long audit events are kept (the cron purges older ones in batches). */
+  audit_retention_days: { schema: z.number().int().min(1).max(36_500), default: 365 },
   title_model: {
     schema: z.object({ model_config_id: z.uuid().nullable(), enabled: z.boolean().default(true) }),
     default: { model_config_id: null, enabled: true } as { model_config_id: string | null; enabled: boolean },

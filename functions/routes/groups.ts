@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { Group, GroupMember } from '../core/shapes/sharing';
+import { audit, audited, requestIp } from '../services/audit';
 import { addMember, createGroup, deleteGroup, listGroups, members, removeMember, renameGroupTo } from '../services/groups';
 
 const manage = authorize('groups.manage');
@@ -29,7 +30,15 @@ const app = router()
       request: { body: jsonBody(GroupBody) },
       responses: { 201: jsonResponse(Group, 'The group'), ...errorResponses(400, 401, 403, 409, 503) },
     }),
-    async (c) => c.json(await createGroup(c.var.db, c.req.valid('json').name), 201),
+    async (c) => {
+      const a = c.var.actor;
+      const group = await audited(
+        c.var.db,
+        (tx) => createGroup(tx, c.req.valid('json').name),
+        (g) => ({ action: 'group.created', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'group', target_id: g.id, detail: { name: g.name } }),
+      );
+      return c.json(group, 201);
+    },
   )
   .openapi(
     createRoute({
@@ -40,7 +49,15 @@ const app = router()
       request: { params: IdParams, body: jsonBody(GroupBody) },
       responses: { 200: jsonResponse(Group, 'The group'), ...errorResponses(400, 401, 403, 404, 409, 503) },
     }),
-    async (c) => c.json(await renameGroupTo(c.var.db, c.req.valid('param').id, c.req.valid('json').name), 200),
+    async (c) => {
+      const a = c.var.actor;
+      const group = await audited(
+        c.var.db,
+        (tx) => renameGroupTo(tx, c.req.valid('param').id, c.req.valid('json').name),
+        (g) => ({ action: 'group.updated', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'group', target_id: g.id, detail: { name: g.name } }),
+      );
+      return c.json(group, 200);
+    },
   )
   .openapi(
     createRoute({
@@ -52,7 +69,11 @@ const app = router()
       responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 403, 404, 503) },
     }),
     async (c) => {
-      await deleteGroup(c.env, c.var.db, c.req.valid('param').id);
+      const a = c.var.actor;
+      const id = c.req.valid('param').id;
+      await deleteGroup(c.env, c.var.db, id, (tx) =>
+        audit(tx, { action: 'group.deleted', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'group', target_id: id }),
+      );
       return c.body(null, 204);
     },
   )
@@ -78,7 +99,10 @@ const app = router()
     }),
     async (c) => {
       const p = c.req.valid('param');
-      await addMember(c.env, c.var.db, p.id, p.user_id);
+      const a = c.var.actor;
+      await addMember(c.env, c.var.db, p.id, p.user_id, (tx) =>
+        audit(tx, { action: 'group.member_added', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'group', target_id: p.id, detail: { user_id: p.user_id } }),
+      );
       return c.body(null, 204);
     },
   )
@@ -93,7 +117,10 @@ const app = router()
     }),
     async (c) => {
       const p = c.req.valid('param');
-      await removeMember(c.env, c.var.db, p.id, p.user_id);
+      const a = c.var.actor;
+      await removeMember(c.env, c.var.db, p.id, p.user_id, (tx) =>
+        audit(tx, { action: 'group.member_removed', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'group', target_id: p.id, detail: { user_id: p.user_id } }),
+      );
       return c.body(null, 204);
     },
   );

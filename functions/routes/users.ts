@@ -7,6 +7,7 @@ import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { revokeOwnKey } from '../services/credentials';
 import { actorUser, createFirstUser, createUser, firstUserNeeded, login } from '../services/users';
+import { audit, audited, requestIp } from '../services/audit';
 
 export const UserSchema = z
   .object({
@@ -88,7 +89,7 @@ const app = router()
       const s = settings(c.env);
       const { email, password } = c.req.valid('json');
       await countOrRefuse(c.env, clientOf(c.req.raw), 'login');
-      const token = await login(c.var.db, s, email, password);
+      const token = await login(c.var.db, s, email, password, requestIp(c.req.raw));
       setSessionCookie(c, token, s.SESSION_LIFETIME_SECONDS);
       return c.json({ session_token: token }, 201);
     },
@@ -104,6 +105,7 @@ const app = router()
     async (c) => {
       const actor = c.var.actor;
       await revokeOwnKey(c.env, c.executionCtx, actor, actor.keyId);
+      await audit(c.var.db, { action: 'user.logout', actor: { id: actor.userId, email: actor.email }, ip: requestIp(c.req.raw), target_type: 'user', target_id: actor.userId });
       deleteCookie(c, 'session_token', { path: '/' });
       return c.body(null, 204);
     },
@@ -125,7 +127,12 @@ const app = router()
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const user = await createUser(c.var.db, settings(c.env), { ...body, roles: body.roles ?? ['member'] });
+      const a = c.var.actor;
+      const user = await audited(
+        c.var.db,
+        (tx) => createUser(tx, settings(c.env), { ...body, roles: body.roles ?? ['member'] }),
+        (u) => ({ action: 'user.created', actor: { id: a.userId, email: a.email }, ip: requestIp(c.req.raw), target_type: 'user', target_id: u.id, detail: { email: u.email, username: u.username, roles: u.roles } }),
+      );
       return c.json(user, 201);
     },
   )

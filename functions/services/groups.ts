@@ -4,7 +4,7 @@
  * the chats where the user has streams open re-check them (a socket that lost access closes with 4403).
  */
 import { z } from 'zod';
-import type { Db, Queryable } from '../core/db';
+import type { Db, Queryable, Tx } from '../core/db';
 import { pgErrorCode } from '../core/db';
 import { conflict, notFound } from '../core/errors';
 import { streamRegistryName } from '../core/key-shards';
@@ -59,9 +59,13 @@ export async function renameGroupTo(db: Queryable, id: string, name: string): Pr
 }
 
 /** Deletes a group: its members lose what it gave them at once, and the chats shared with it forget the grant. */
-export async function deleteGroup(env: Env, db: Db, id: string): Promise<void> {
-  const [row] = await deleteGroupRow.run({ id }, db);
-  if (!row) throw notFound();
+export async function deleteGroup(env: Env, db: Db, id: string, record?: Record): Promise<void> {
+  const row = await db.inTx(async (tx) => {
+    const [r] = await deleteGroupRow.run({ id }, tx);
+    if (!r) throw notFound();
+    if (record) await record(tx);
+    return r;
+  });
   const users = Ids.parse(row.user_ids);
   const chats = Ids.parse(row.chat_ids);
   await Promise.all([...users.map((u) => membershipChanged(env, db, u)), ...chats.map((c) => room(env, c).accessChanged(null))]);
@@ -74,16 +78,27 @@ export async function members(db: Queryable, groupId: string): Promise<GroupMemb
 const MemberRow = z.object({ user_id: z.string(), username: z.string(), email: z.string() });
 
 /** Adds a user to a group (idempotent); 404 for an unknown group or user. */
-export async function addMember(env: Env, db: Db, groupId: string, userId: string): Promise<void> {
-  const [r] = await addGroupMember.run({ group_id: groupId, user_id: userId }, db);
-  if (!r?.group_exists || !r.user_exists) throw notFound();
+/** Writes the change's audit event in its transaction (services/audit.ts). */
+type Record = (tx: Tx) => Promise<void>;
+
+export async function addMember(env: Env, db: Db, groupId: string, userId: string, record?: Record): Promise<void> {
+  const r = await db.inTx(async (tx) => {
+    const [x] = await addGroupMember.run({ group_id: groupId, user_id: userId }, tx);
+    if (!x?.group_exists || !x.user_exists) throw notFound();
+    if (x.added > 0 && record) await record(tx);
+    return x;
+  });
   if (r.added > 0) await membershipChanged(env, db, userId);
 }
 
 /** Removes a user from a group (idempotent for a member already gone); 404 for an unknown group. */
-export async function removeMember(env: Env, db: Db, groupId: string, userId: string): Promise<void> {
-  const [r] = await removeGroupMember.run({ group_id: groupId, user_id: userId }, db);
-  if (!r?.group_exists) throw notFound();
+export async function removeMember(env: Env, db: Db, groupId: string, userId: string, record?: Record): Promise<void> {
+  const r = await db.inTx(async (tx) => {
+    const [x] = await removeGroupMember.run({ group_id: groupId, user_id: userId }, tx);
+    if (!x?.group_exists) throw notFound();
+    if (x.removed > 0 && record) await record(tx);
+    return x;
+  });
   if (r.removed > 0) await membershipChanged(env, db, userId);
 }
 

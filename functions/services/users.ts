@@ -14,6 +14,8 @@ import {
   insertUser,
   lockUserBootstrap,
 } from '../../sql/generated/users.queries';
+import { ssoRequiredForUser } from '../../sql/generated/oidc.queries';
+import { audit } from './audit';
 
 export const UserRow = z.object({
   id: z.string(),
@@ -97,15 +99,33 @@ export async function createKey(conn: Conn, userId: string, kind: 'session' | 'a
 }
 
 /** Checks credentials and opens a session; the same 401 whether the email or the password is wrong. */
-export async function login(db: Db, s: Settings, email: string, password: string): Promise<string> {
+export async function login(db: Db, s: Settings, email: string, password: string, ip: string | null = null): Promise<string> {
   const [row] = await getUserCredentialsByEmail.run({ email }, db);
+  const failed = async (reason: string, userId: string | null): Promise<void> => {
+    await audit(db, { action: 'user.login_failed', actor: null, ip, target_type: userId ? 'user' : null, target_id: userId, detail: { method: 'password', email: email.slice(0, 254), reason } });
+  };
   if (!row) {
     await dummyPasswordCheck(password, s.PASSWORD_HASH_ITERATIONS);
+    await failed('unknown_email', null);
     throw unauthorized('Incorrect email or password.');
   }
-  if (!(await verifyPassword(password, row.hashed_password))) throw unauthorized('Incorrect email or password.');
+  if (!(await verifyPassword(password, row.hashed_password))) {
+    await failed('wrong_password', row.id);
+    throw unauthorized('Incorrect email or password.');
+  }
   // Said only to someone who knows the password.
-  if (row.suspended) throw new ApiError(403, 'This account is suspended.');
-  const session = await createKey(db, row.id, 'session', '', s.SESSION_LIFETIME_SECONDS);
-  return session.key;
+  if (row.suspended) {
+    await failed('suspended', row.id);
+    throw new ApiError(403, 'This account is suspended.');
+  }
+  const [sso] = await ssoRequiredForUser.run({ user_id: row.id }, db);
+  if (sso?.required) {
+    await failed('sso_required', row.id);
+    throw new ApiError(403, 'This deployment requires members to sign in with single sign-on.');
+  }
+  return await db.inTx(async (tx) => {
+    const session = await createKey(tx, row.id, 'session', '', s.SESSION_LIFETIME_SECONDS);
+    await audit(tx, { action: 'user.login', actor: { id: row.id, email }, ip, target_type: 'user', target_id: row.id, detail: { method: 'password' } });
+    return session.key;
+  });
 }

@@ -100,6 +100,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     CHATD_PG_PROXY_PORT: String(proxyPort),
     CHATD_MOCK_LLM_PORT: String(mockPort),
     CHATD_MCP_PORT: String(mcpPort),
+    CHATD_OIDC_PORT: String(await freePort()),
     CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
     CHATD_NO_SEED: '1',
     // The stack under test serves the API; the web UI is neither built nor watched.

@@ -56,3 +56,15 @@ export async function openProviderKey(secret, providerId, sealed) {
   const k = await keyring();
   return await (await k.fromSecret(secretOf(secret))).open(sealed, k.sealBinding(providerId));
 }
+
+/**
+ * Seals a value bound to any row name (e.g. 'oidc_config:client_secret', as functions/services/oidc-config.ts does).
+ * @param {string | string[]} secret
+ * @param {string} boundTo
+ * @param {string} plaintext
+ * @returns {Promise<Sealed>}
+ */
+export async function sealBound(secret, boundTo, plaintext) {
+  const k = await keyring();
+  return await (await k.fromSecret(secretOf(secret))).seal(plaintext, boundTo);
+}

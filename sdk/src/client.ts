@@ -209,6 +209,21 @@ export class ChatdClient {
   removeGroupMember = (id: string, userId: string) =>
     ok(this.raw.DELETE('/api/v2/groups/{id}/members/{user_id}', { params: { path: { id, user_id: userId } } }));
 
+  // ------------------------------------------------------------------ single sign-on and the audit log
+
+  /** How one may sign in here (no credential needed). */
+  authMethods = () => ok(this.raw.GET('/api/v2/auth/methods'));
+  oidcConfig = () => ok(this.raw.GET('/api/v2/auth/oidc'));
+  setOidcConfig = (body: Body<'/api/v2/auth/oidc', 'put'>) => ok(this.raw.PUT('/api/v2/auth/oidc', { body }));
+  /** Runs discovery against the saved settings and says what is wrong. */
+  testOidc = () => ok(this.raw.POST('/api/v2/auth/oidc/test'));
+  /** The audit log as JSON (owners); for CSV, open `/api/v2/audit?format=csv` (a download). */
+  auditEvents = async (query: Omit<Query<'/api/v2/audit', 'get'>, 'format'> = {}) => {
+    const r = await ok(this.raw.GET('/api/v2/audit', { params: { query: { ...query, format: 'json' } } }));
+    if (typeof r === 'string') throw new Error('the audit log answered CSV to a JSON request');
+    return r;
+  };
+
   listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
     ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));
 

@@ -197,11 +197,13 @@ describe('scripts/dev.mjs', () => {
   let persist: string;
   let mockPort = 0;
   let mcpPort = 0;
+  let oidcPort = 0;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
     mockPort = await freePort();
     mcpPort = await freePort();
+    oidcPort = await freePort();
     server = await startScratchPostgres('devtools-test');
     persist = await mkdtemp(path.join(os.tmpdir(), 'chatd-dev-test-'));
   });
@@ -222,7 +224,7 @@ describe('scripts/dev.mjs', () => {
       cwd: ROOT,
       // Its own mock LLM and MCP ports, so a developer's running `npm run dev` does not collide with the test.
       // CHATD_WEB_BUILD=0: web/dist is built once by `npm test` and the browser tests, never by two stacks at a time.
-      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_MCP_PORT: String(mcpPort), CHATD_WEB_BUILD: '0', ...env },
+      env: { ...process.env, CHATD_VERBOSE: '', CHATD_MOCK_LLM_PORT: String(mockPort), CHATD_MCP_PORT: String(mcpPort), CHATD_OIDC_PORT: String(oidcPort), CHATD_WEB_BUILD: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);

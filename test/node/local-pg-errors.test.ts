@@ -66,7 +66,7 @@ describe('binaries that cannot be run', () => {
   }, 60_000);
 
   it('npm run dev prints the message and exits 1, leaving nothing behind', async () => {
-    const ports = { CHATD_PORT: 0, CHATD_PG_PORT: 0, CHATD_PG_PROXY_PORT: 0, CHATD_MOCK_LLM_PORT: 0, CHATD_MCP_PORT: 0 };
+    const ports = { CHATD_PORT: 0, CHATD_PG_PORT: 0, CHATD_PG_PROXY_PORT: 0, CHATD_MOCK_LLM_PORT: 0, CHATD_MCP_PORT: 0, CHATD_OIDC_PORT: 0 };
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
     const r = await runNode([path.join(project.root, 'scripts', 'dev.mjs')], {
       cwd: project.root,

@@ -19,6 +19,11 @@ const PUBLIC = new Set([
   'GET /healthz',
   // A share link's read-only snapshot: the token in the path is the credential (rate-limited per address).
   'GET /api/v2/shared/{token}',
+  // Single sign-on (issue 29): which sign-in methods exist (for the login page), and the OIDC redirect and callback,
+  // which are how a credential is obtained (the callback's credential is the provider's code with our state).
+  'GET /api/v2/auth/methods',
+  'GET /api/v2/auth/oidc/login',
+  'GET /api/v2/auth/oidc/callback',
 ]);
 
 const Doc = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) });

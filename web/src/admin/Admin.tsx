@@ -3,12 +3,16 @@ import { Deployment } from './Deployment';
 import { ModelConfigs } from './ModelConfigs';
 import { Providers } from './Providers';
 import { Users } from './Users';
+import { Sso } from './Sso';
+import { Audit } from './Audit';
 
 const TABS = [
   ['providers', 'Providers'],
   ['models', 'Models'],
   ['deployment', 'Deployment'],
   ['users', 'Users'],
+  ['sso', 'Single sign-on'],
+  ['audit', 'Audit log'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -38,6 +42,8 @@ export default function Admin({ currentUserId }: { currentUserId: string }) {
         {tab === 'models' && <ModelConfigs />}
         {tab === 'deployment' && <Deployment />}
         {tab === 'users' && <Users currentUserId={currentUserId} />}
+        {tab === 'sso' && <Sso />}
+        {tab === 'audit' && <Audit />}
       </div>
     </section>
   );

@@ -2,6 +2,7 @@ import { type SyntheticEvent, useState } from 'react';
 import { client, errorText } from '../api';
 import { Link } from './Link';
 import { field } from '../form';
+import { SsoLogin } from './SsoLogin';
 
 /** The login form (email and password → the HttpOnly session cookie). */
 export function Login({ onDone, ended = false }: { onDone: () => void; ended?: boolean }) {
@@ -47,6 +48,7 @@ export function Login({ onDone, ended = false }: { onDone: () => void; ended?: b
         </button>
       </form>
       {/* Slot "login-providers": the SSO feature adds its "Log in with …" buttons here. */}
+      <SsoLogin />
       <p>
         First run? <Link href="/setup">Create the owner account</Link>
       </p>
