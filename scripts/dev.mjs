@@ -255,7 +255,7 @@ async function main() {
       out('[oidc]', 'stopped');
     },
   });
-  if (stopping) return;
+  if (life.stopping) return;
   out('[oidc]', `listening, issuer ${oidc.issuer} (test users: alice, bob @example.com)`);
   if (devVars.OIDC_ALLOW_INSECURE_ISSUER === undefined) vars.OIDC_ALLOW_INSECURE_ISSUER = 'true';
 
