@@ -19,6 +19,7 @@ const PUBLIC = new Set([
   'GET /healthz',
   // A share link's read-only snapshot: the token in the path is the credential (rate-limited per address).
   'GET /api/v2/shared/{token}',
+  'GET /api/v2/shared/{token}/files/{file_id}',
 ]);
 
 const Doc = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) });
