@@ -7194,6 +7194,11 @@ export interface components {
                     [key: string]: unknown;
                 };
             };
+            /**
+             * @description Offer the built-in tool search_chats (searches the chat owner's chats) with this approval mode; absent: not offered
+             * @enum {string}
+             */
+            search_chats?: "auto" | "ask" | "deny";
             temperature?: number;
             top_k?: number;
             top_p?: number;
