@@ -1359,11 +1359,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Live messages, ascending by id; with only before_id, the newest page before it */
+        /** Live messages, ascending by id; with only before_id, the newest page before it; with around, the page around a message */
         get: {
             parameters: {
                 query?: {
                     after_id?: number;
+                    /** @description A message id: the page around it (the older half of `limit` before it, it and the newer ones after); not with after_id or before_id */
+                    around?: number;
                     before_id?: number;
                     limit?: number;
                 };
