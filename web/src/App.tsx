@@ -3,6 +3,7 @@ import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import type { ChatStatus } from '@chatd-edge/sdk';
 import { client, errorText, isUnauthorized, onSessionEnded } from './api';
 import { ChatList } from './components/ChatList';
+import { ImportButton } from './components/ConversationTools';
 import { Link } from './components/Link';
 import { Login, Setup } from './components/Auth';
 import { NewChat } from './components/NewChat';
@@ -141,6 +142,7 @@ export function App() {
           <Link href="/" className="button-link">
             New chat
           </Link>
+          <ImportButton />
           <Link href="/settings">Settings</Link>
           {isOwner && <Link href="/admin">Admin</Link>}
           <a href="/api/v2/docs" target="_blank" rel="noreferrer" className="wide-only">

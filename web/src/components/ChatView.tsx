@@ -195,7 +195,7 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle }: Props)
             className={msg.id === focusId ? 'msg-slot marked' : 'msg-slot'}
             aria-current={msg.id === focusId ? 'true' : undefined}
           >
-            <MessageItem message={msg} busy={busy} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
+            <MessageItem message={msg} busy={busy} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} last={msg === messages.at(-1)} />
             {m.failures
               .filter((f) => f.afterId === msg.id)
               .map((f) => (

@@ -2,6 +2,7 @@ import type { Message, Part } from '@chatd-edge/sdk';
 import { memo, useState } from 'react';
 import { CopyButton } from './Confirm';
 import { Markdown } from './Markdown';
+import { MessageTools } from './ConversationTools';
 import { ToolParts } from './ToolParts';
 
 export const textOfParts = (parts: readonly Part[] | readonly Message['content'][number][], type: 'text' | 'reasoning') =>
@@ -27,6 +28,8 @@ interface Props {
   model: string;
   stopped: boolean;
   onEdit: (id: number, text: string) => Promise<boolean>;
+  /** The chat's last answer (Regenerate shows on it). */
+  last?: boolean;
 }
 
 /**
@@ -34,7 +37,7 @@ interface Props {
  * its reasoning and tool calls collapsed, "stopped" when the reader stopped it; Copy on both. Slot "message-actions":
  * regenerate and fork add their buttons beside Copy.
  */
-export const MessageItem = memo(function MessageItem({ message, busy, model, stopped, onEdit }: Props) {
+export const MessageItem = memo(function MessageItem({ message, busy, model, stopped, onEdit, last = false }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const text = textOfParts(message.content, 'text');
@@ -72,6 +75,7 @@ export const MessageItem = memo(function MessageItem({ message, busy, model, sto
                 Edit
               </button>
             )}
+            <MessageTools message={message} busy={busy} last={last} />
           </span>
         )}
       </header>
