@@ -3,7 +3,7 @@
  * `npm run bench:fanout`: one shared chat watched by --viewers sockets (default 1,000; all of one viewer user, the
  * chat shared with them) through --turns long turns (default 20) of the mock LLM, on the local stack. Prints, over
  * every viewer socket: durable messages lost and duplicated compared with GET /messages, the p50/p99 delay from the
- * owner's socket seeing a turn's first part to each viewer's socket seeing it, and workerd's CPU time (user + system,
+ * first socket (owner or viewer) seeing a turn's first part to each viewer's socket seeing it, and workerd's CPU time (user + system,
  * from /proc, the whole runtime: the chat object and the Worker) per frame sent to the viewers.
  *
  * Options: --viewers N (default 1000) --turns N (default 20) --chunks N (parts per answer, default 50)
@@ -132,8 +132,15 @@ async function main() {
     /** @type {number[]} */
     const delays = [];
     for (let t = 1; t <= turns; t++) {
-      const ref = own.w.firstPart.get(t);
-      if (ref === undefined) continue;
+      // The reference: the first socket (owner or viewer) that saw the turn's first part. All sockets live in this one
+      // Node process, so the owner's socket is not ahead of the others by construction; the spread from the first
+      // arrival to each viewer's is the fan-out's delay (plus this process' own handling of 1,000 sockets).
+      const arrivals = [own, ...watching].flatMap((x) => {
+        const at = x.w.firstPart.get(t);
+        return at === undefined ? [] : [at];
+      });
+      if (arrivals.length === 0) continue;
+      const ref = Math.min(...arrivals);
       for (const x of watching) {
         const at = x.w.firstPart.get(t);
         if (at !== undefined) delays.push(at - ref);
@@ -159,7 +166,7 @@ async function main() {
         '',
         `fan-out: ${viewers} viewer sockets of one shared chat, ${turns} turns of ${chunks} parts (${server.length} durable messages)`,
         `lost ${lost}, duplicated ${dups}, not on the server ${phantom}, unexpected closes ${closes}`,
-        `delay owner's first part → each viewer's (${delays.length} samples): p50 ${result.delayMs.p50} ms, p99 ${result.delayMs.p99} ms, max ${result.delayMs.max} ms`,
+        `delay first socket's first part → each viewer's (${delays.length} samples): p50 ${result.delayMs.p50} ms, p99 ${result.delayMs.p99} ms, max ${result.delayMs.max} ms`,
         `frames sent to viewers ${frames}; workerd CPU ${result.workerdCpuSeconds} s → ${String(result.cpuMicrosPerFrame)} µs per frame; wall ${result.wallSeconds} s`,
         '',
       ].join('\n'),
