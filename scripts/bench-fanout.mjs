@@ -72,7 +72,7 @@ const cpuSeconds = (root) => {
  * @param {Api} api @param {string} chatId
  */
 async function watcher(api, chatId) {
-  const w = { seen: /** @type {number[]} */ ([]), ids: new Set(), dups: 0, frames: 0, firstPart: /** @type {Map<number, number>} */ (new Map()), turn: 0, closed: 0 };
+  const w = { seen: /** @type {number[]} */ ([]), ids: new Set(), dups: 0, frames: 0, firstPart: /** @type {Map<number, number>} */ (new Map()), parts0: 0, closed: 0 };
   const stream = api.client.stream(chatId, { afterId: 0 });
   stream.on('frame', (f) => {
     const now = performance.now();
@@ -84,7 +84,12 @@ async function watcher(api, chatId) {
           w.ids.add(ev.message.id);
           w.seen.push(ev.message.id);
         }
-      } else if (ev.type === 'message_part' && !w.firstPart.has(w.turn)) w.firstPart.set(w.turn, now);
+      } else if (ev.type === 'message_part' && ev.message_part.seq === 0) {
+        // Each turn's answer starts at seq 0: the socket numbers the turns itself, so a late part is never counted
+        // as the next turn's.
+        w.parts0 += 1;
+        if (!w.firstPart.has(w.parts0)) w.firstPart.set(w.parts0, now);
+      }
     }
   });
   stream.on('disconnect', () => {
@@ -110,11 +115,13 @@ async function main() {
     log(`opening ${viewers} viewer sockets`);
     const watching = await mapLimit(Array.from({ length: viewers }, (_, i) => i), 50, () => watcher(viewerApi, chat.id));
     log(`${watching.length} viewer sockets open; ${turns} turns of ${chunks} parts`);
+    // The owner's socket saw the chat's first turn; the viewers' numbering starts with the first timed turn.
+    own.w.parts0 = 0;
+    own.w.firstPart.clear();
     const framesBefore = watching.reduce((n, x) => n + x.w.frames, 0);
     const cpuBefore = cpuSeconds(stack.pid);
     const started = performance.now();
     for (let t = 1; t <= turns; t++) {
-      for (const x of [own, ...watching]) x.w.turn = t;
       await owner.client.sendMessage(chat.id, { content: `turn ${t} [[mock chunks=${chunks} chunk_delay_ms=${chunkDelay}]]` });
       await own.stream.until((x) => x.status?.status === 'waiting' && own.w.firstPart.has(t), { timeoutMs: 300_000 });
     }
