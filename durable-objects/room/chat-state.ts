@@ -212,8 +212,18 @@ export class ChatState {
     return rows;
   }
 
-  /** A page of `GET /messages`: from the cache when it holds the range. */
+  /**
+   * A page of `GET /messages`: from the cache when it holds the range. `around`: the older half of `limit` before the
+   * id (the newest ones before it) and the rest from the id on (two pages, read together); when one side has fewer,
+   * the other fills the page.
+   */
   async page(q: MessagePageQuery): Promise<Message[]> {
+    if (q.around !== undefined) {
+      const { around, limit } = q;
+      const [before, after] = await Promise.all([this.page({ before_id: around, limit }), this.page({ after_id: Math.max(0, around - 1), limit })]);
+      const older = Math.min(before.length, Math.max(Math.floor(limit / 2), limit - after.length));
+      return [...before.slice(before.length - older), ...after.slice(0, limit - older)];
+    }
     const cached = this.cache.page(q);
     if (cached) {
       this.counters.cachePages += 1;

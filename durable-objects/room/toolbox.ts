@@ -4,7 +4,8 @@
  * their tools listed (kept per isolate, see mcp-client.ts), restricted by `allowed_tools`, named `<server>__<tool>`.
  * A call runs by its server's approval mode: `auto` at once (with MCP_TOOL_TIMEOUT_MS, its result capped at
  * MCP_RESULT_MAX_CHARS), `ask` waits for the chat owner, `deny` is answered with an error result. Whatever goes wrong
- * with a tool (an error, a timeout, an unreachable server) becomes an error result the model sees.
+ * with a tool (an error, a timeout, an unreachable server) becomes an error result the model sees. Built-in tools
+ * (builtin-tools.ts: `search_chats`) join the set by the turn's model config and run here, under the same modes.
  */
 import { z } from 'zod';
 import type { Db } from '../../functions/core/db';
@@ -18,6 +19,7 @@ import { mcpUrlProblem, openServerHeaders, toolConfigCached } from '../../functi
 import { ServerHeaders, type ToolApproval } from '../../functions/core/shapes/tools';
 import type { Turn } from './turn';
 import { log } from '../../functions/core/log';
+import { builtinDefs, runBuiltin, searchChatsTool, type BuiltinTool } from './builtin-tools';
 
 /** A tool as a turn offers it. */
 export interface ToolDef {
@@ -31,7 +33,9 @@ export interface ToolDef {
   approval: ToolApproval;
   /** Pinned by the chat's agent (else the deployment's). */
   pinned: boolean;
-  endpoint: McpEndpoint;
+  /** The MCP server that runs it; null for a built-in tool. */
+  endpoint: McpEndpoint | null;
+  builtin?: BuiltinTool;
 }
 
 export interface ToolSet {
@@ -75,7 +79,14 @@ export class Toolbox {
   forTurn(turn: Turn, pinned: readonly PinnedResource[]): Promise<ToolSet> {
     let set = this.sets.get(turn);
     if (!set) {
-      set = this.resolve(pinned, turn.abort.signal);
+      const builtins = builtinDefs(turn.resolved.config.options.search_chats, turn.ownerId);
+      set = this.resolve(pinned, turn.abort.signal).then((s) => {
+        for (const b of builtins) {
+          const t = searchChatsTool;
+          s.tools.set(t.name, { name: t.name, server: 'builtin', tool: t.name, description: t.description, inputSchema: t.inputSchema, approval: b.approval, pinned: false, endpoint: null, builtin: b.builtin });
+        }
+        return s;
+      });
       this.sets.set(turn, set);
     }
     return set;
@@ -173,6 +184,7 @@ export class Toolbox {
       const bad = invalid.get(c.tool_call_id);
       if (bad !== undefined) r = failed(c, bad);
       else if (!def) r = failed(c, unknownTool(c.name, set));
+      else if (def.approval === 'deny' && def.builtin) r = failed(c, `This model config does not allow the tool ${c.name} (its options.search_chats is "deny").`);
       else if (def.approval === 'deny') r = failed(c, `The deployment does not allow the tool ${c.name} (its server's tool_approval is "deny").`);
       else if (def.approval === 'ask') {
         pending.push({ tool_call_id: c.tool_call_id, name: c.name, args: c.args, server: def.server });
@@ -199,6 +211,8 @@ export class Toolbox {
   private async run(c: ToolCallPart, def: ToolDef, signal: AbortSignal): Promise<ToolResultPart> {
     const s = this.deps.settings;
     try {
+      if (def.builtin) return await runBuiltin(this.deps.db(), def.builtin, c);
+      if (!def.endpoint) return failed(c, `There is no tool named ${c.name}.`);
       const r = await this.mcp.call(def.endpoint, def.tool, c.args, signal, s.MCP_TOOL_TIMEOUT_MS);
       return { type: 'tool_result', tool_call_id: c.tool_call_id, name: c.name, result: capResult(r, s.MCP_RESULT_MAX_CHARS), is_error: r.isError === true };
     } catch (e) {

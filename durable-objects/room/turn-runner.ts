@@ -46,7 +46,7 @@ const outcomeParts = (o: CallOutcome): { result: ModelResult | null; failure: Mo
 
 /** The values of the turn's MCP servers' headers: redacted from its debug runs wherever they appear. */
 async function headerSecrets(tools: ToolSet): Promise<string[]> {
-  const endpoints = new Set([...tools.tools.values()].map((t) => t.endpoint));
+  const endpoints = new Set([...tools.tools.values()].flatMap((t) => (t.endpoint ? [t.endpoint] : [])));
   const out: string[] = [];
   for (const ep of endpoints) {
     try {

@@ -51,6 +51,8 @@ export type PostResult = { kind: 'message'; message: Message } | { kind: 'queued
 export interface MessagePageQuery {
   after_id?: number | undefined;
   before_id?: number | undefined;
+  /** The page around this message id (never with after_id or before_id): `limit / 2` (floored) older, the rest from it on. */
+  around?: number | undefined;
   limit: number;
 }
 

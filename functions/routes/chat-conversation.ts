@@ -1,5 +1,5 @@
 /**
- * Conversation tools (docs/conversation-tools.md): fork, regenerate, export and import. Titles written by a model are
+ * Conversation tools (docs/chats.md "Conversation tools"): fork, regenerate, export and import. Titles written by a model are
  * the chat object's (durable-objects/room/titles.ts); their setting is in chat-config.ts.
  */
 import { createRoute, z } from '@hono/zod-openapi';

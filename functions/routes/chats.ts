@@ -159,21 +159,28 @@ const app = router()
     createRoute({
       method: 'get',
       path: '/{id}/messages',
-      summary: 'Live messages, ascending by id; with only before_id, the newest page before it',
+      summary: 'Live messages, ascending by id; with only before_id, the newest page before it; with around, the page around a message',
       middleware: self,
       request: {
         params: IdParams,
         query: z.object({
           after_id: IdQuery.optional(),
           before_id: IdQuery.optional(),
+          around: IdQuery.optional().openapi({
+            description: 'A message id: the page around it (the older half of `limit` before it, it and the newer ones after); not with after_id or before_id',
+          }),
           limit: z.coerce.number().int().min(1).max(200).default(50),
         }),
       },
       responses: { 200: jsonResponse(z.object({ messages: z.array(Message) }), 'Messages'), ...errorResponses(400, 401, 404, 503) },
     }),
     async (c) => {
+      const q = c.req.valid('query');
+      if (q.around !== undefined && (q.after_id !== undefined || q.before_id !== undefined)) {
+        throw badRequest('Validation failed.', [{ field: 'around', detail: 'cannot be combined with after_id or before_id' }]);
+      }
       // The chat's object answers from its cache when it holds the page, else from Postgres.
-      const messages = unwrap(await room(c.env, c.req.valid('param').id).messages(chatActor(c.var.actor), c.req.valid('query')));
+      const messages = unwrap(await room(c.env, c.req.valid('param').id).messages(chatActor(c.var.actor), q));
       return c.json({ messages }, 200);
     },
   )

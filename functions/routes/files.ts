@@ -6,9 +6,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { authorize, ownedChat, type AuthedEnv } from '../authz';
 import { badRequest, notFound } from '../core/errors';
-import { log } from '../core/log';
 import { settings } from '../core/settings';
-import { ChatFile, isImageType, MAX_FILE_BYTES } from '../core/shapes/files';
+import { ChatFile, MAX_FILE_BYTES } from '../core/shapes/files';
+import { fileResponse } from '../lib/file-response';
 import { errorResponses, IdParams, jsonResponse, router } from '../lib/openapi';
 import { mediaTypeOf, sanitizeName, tooLarge, uploadFile, type UploadSource } from '../services/file-upload';
 import { chatFiles, readableFile } from '../services/files';
@@ -45,12 +45,6 @@ async function sourceOf(c: Context<AuthedEnv>, queryName: string | undefined): P
   const name = sanitizeName(queryName ?? file.name);
   if (!name) throw badRequest('Validation failed.', [{ field: 'name', detail: 'a file name is required' }]);
   return { body: file.stream() as ReadableStream<Uint8Array>, length: file.size, name, mediaType: mediaTypeOf(file.type) };
-}
-
-/** `Content-Disposition` with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987). */
-function disposition(kind: 'inline' | 'attachment', name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 }
 
 const app = router()
@@ -96,23 +90,7 @@ const app = router()
     async (c) => {
       const file = await readableFile(c.var.db, c.var.actor.userId, c.req.valid('param').id);
       if (!file) throw notFound();
-      const object = await c.env.FILES.get(file.key);
-      if (!object) {
-        log('error', 'a file row has no bytes', { file_id: file.id });
-        throw notFound();
-      }
-      return new Response(object.body, {
-        status: 200,
-        headers: {
-          'content-type': file.media_type,
-          'content-length': String(file.size),
-          'x-content-type-options': 'nosniff',
-          'content-disposition': disposition(isImageType(file.media_type) ? 'inline' : 'attachment', file.name),
-          'cache-control': 'private, max-age=3600',
-          'content-security-policy': "default-src 'none'; sandbox",
-          etag: `"${file.sha256}"`,
-        },
-      });
+      return await fileResponse(c.env.FILES, file, 'private, max-age=3600');
     },
   )
   .openapi(

@@ -6,7 +6,7 @@ import { badRequest } from '../core/errors';
 import type { Part } from '../core/shapes/chat';
 import { ChatFile } from '../core/shapes/files';
 
-const toFile = (r: { id: string; name: string; media_type: string; size: string; sha256: string; created_at: Date }): ChatFile =>
+export const toFile = (r: { id: string; name: string; media_type: string; size: string; sha256: string; created_at: Date }): ChatFile =>
   ChatFile.parse({ ...r, size: Number(r.size), created_at: r.created_at.toISOString() });
 
 /**

@@ -11,6 +11,8 @@ import { randomString, sha256Hex } from '../core/crypto';
 import { toChat, toMessage, type Chat, type Message } from '../core/chats';
 import type { ChatAcl, ChatAclPatch, NewShareLink, ShareLink, SharedChat } from '../core/shapes/sharing';
 import { room } from '../lib/rooms';
+import type { ChatFile } from '../core/shapes/files';
+import { toFile } from './files';
 import {
   deleteShareLink,
   getChatAclGroups,
@@ -19,6 +21,7 @@ import {
   getKnownGroupIds,
   getKnownUserIds,
   getSharedChat,
+  getSharedFile,
   getSharedMessages,
   grantChatToGroups,
   grantChatToUsers,
@@ -119,4 +122,14 @@ export async function sharedSnapshot(db: Queryable, token: string): Promise<{ bo
     body: { chat: { title: link.title, created_at: link.created_at.toISOString(), owner_username: link.owner_username }, messages },
     expiresAt: link.expires_at,
   };
+}
+
+/** A file of a live link's snapshot (used by a live message no newer than the link's end), with its R2 key and the link's expiry; null otherwise. */
+export async function sharedFile(
+  db: Queryable,
+  token: string,
+  fileId: string,
+): Promise<{ file: ChatFile & { key: string }; expiresAt: Date | null } | null> {
+  const [row] = await getSharedFile.run({ hashed_token: await sha256Hex(token), file_id: fileId }, db);
+  return row ? { file: { ...toFile(row), key: row.r2_key }, expiresAt: row.expires_at } : null;
 }

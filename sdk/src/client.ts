@@ -227,6 +227,10 @@ export class ChatdClient {
   listMessages = (id: string, query: Query<'/api/v2/chats/{id}/messages', 'get'> = {}) =>
     ok(this.raw.GET('/api/v2/chats/{id}/messages', { params: { path: { id }, query } }));
 
+  /** The page of live messages around a message (e.g. a search result): the older half of `limit` before it, then it and newer ones. */
+  messagesAround = async (chatId: string, messageId: number, limit = 50): Promise<Message[]> =>
+    (await this.listMessages(chatId, { around: messageId, limit })).messages;
+
   /** A chat's live messages in id order, after `afterId` (default: all), page by page (`after_id` paging). */
   async *messages(chatId: string, o: { afterId?: number; pageSize?: number } = {}): AsyncGenerator<Message> {
     const limit = o.pageSize ?? 200;

@@ -490,3 +490,47 @@ const getSharedMessagesIR: any = {"usedParamSet":{"chat_id":true,"last_message_i
 export const getSharedMessages = new PreparedQuery<IGetSharedMessagesParams,IGetSharedMessagesResult>(getSharedMessagesIR);
 
 
+/** 'GetSharedFile' parameters type */
+export interface IGetSharedFileParams {
+  file_id: string;
+  hashed_token: string;
+}
+
+/** 'GetSharedFile' return type */
+export interface IGetSharedFileResult {
+  created_at: Date;
+  expires_at: Date | null;
+  id: string;
+  media_type: string;
+  name: string;
+  r2_key: string;
+  sha256: string;
+  size: string;
+}
+
+/** 'GetSharedFile' query type */
+export interface IGetSharedFileQuery {
+  params: IGetSharedFileParams;
+  result: IGetSharedFileResult;
+}
+
+const getSharedFileIR: any = {"usedParamSet":{"file_id":true,"hashed_token":true},"params":[{"name":"file_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":255,"b":263}]},{"name":"hashed_token","required":true,"transform":{"type":"scalar"},"locs":[{"a":331,"b":344}]}],"statement":"-- A file of a live link's snapshot: used by a live message of the link's chat no newer than the snapshot's end.\nSELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key, l.expires_at\nFROM chat_share_links l\nJOIN chat_files f ON f.id = :file_id!::uuid AND f.ready AND f.deleted_at IS NULL\nWHERE l.hashed_token = :hashed_token!::text AND (l.expires_at IS NULL OR l.expires_at > now())\n    AND EXISTS (\n        SELECT 1 FROM chat_message_files mf JOIN chat_messages m ON m.id = mf.message_id\n        WHERE mf.file_id = f.id AND mf.chat_id = l.chat_id\n            AND m.id <= l.last_message_id AND NOT m.deleted\n    )"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- A file of a live link's snapshot: used by a live message of the link's chat no newer than the snapshot's end.
+ * SELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key, l.expires_at
+ * FROM chat_share_links l
+ * JOIN chat_files f ON f.id = :file_id!::uuid AND f.ready AND f.deleted_at IS NULL
+ * WHERE l.hashed_token = :hashed_token!::text AND (l.expires_at IS NULL OR l.expires_at > now())
+ *     AND EXISTS (
+ *         SELECT 1 FROM chat_message_files mf JOIN chat_messages m ON m.id = mf.message_id
+ *         WHERE mf.file_id = f.id AND mf.chat_id = l.chat_id
+ *             AND m.id <= l.last_message_id AND NOT m.deleted
+ *     )
+ * ```
+ */
+export const getSharedFile = new PreparedQuery<IGetSharedFileParams,IGetSharedFileResult>(getSharedFileIR);
+
+

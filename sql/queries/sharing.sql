@@ -84,3 +84,15 @@ FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND id <= :last_message_id!::bigint AND deleted = FALSE
 ORDER BY id ASC
 LIMIT :limit!::int;
+
+/* @name GetSharedFile */
+-- A file of a live link's snapshot: used by a live message of the link's chat no newer than the snapshot's end.
+SELECT f.id, f.name, f.media_type, f.size, f.sha256, f.created_at, f.r2_key, l.expires_at
+FROM chat_share_links l
+JOIN chat_files f ON f.id = :file_id!::uuid AND f.ready AND f.deleted_at IS NULL
+WHERE l.hashed_token = :hashed_token!::text AND (l.expires_at IS NULL OR l.expires_at > now())
+    AND EXISTS (
+        SELECT 1 FROM chat_message_files mf JOIN chat_messages m ON m.id = mf.message_id
+        WHERE mf.file_id = f.id AND mf.chat_id = l.chat_id
+            AND m.id <= l.last_message_id AND NOT m.deleted
+    );

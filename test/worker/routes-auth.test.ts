@@ -24,6 +24,8 @@ const PUBLIC = new Set([
   'GET /api/v2/auth/methods',
   'GET /api/v2/auth/oidc/login',
   'GET /api/v2/auth/oidc/callback',
+  // A file of a share link's snapshot (the link's token is the credential, as for the snapshot).
+  'GET /api/v2/shared/{token}/files/{file_id}',
 ]);
 
 const Doc = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) });

@@ -4,6 +4,7 @@ import type { ChatStatus } from '@chatd-edge/sdk';
 import { client, errorText, isUnauthorized, onSessionEnded } from './api';
 import { ChatList } from './components/ChatList';
 import { SharedList } from './components/SharedList';
+import { ImportButton } from './components/ConversationTools';
 import { Link } from './components/Link';
 import { Login, Setup } from './components/Auth';
 import { NewChat } from './components/NewChat';
@@ -153,6 +154,7 @@ export function App() {
           <Link href="/" className="button-link">
             New chat
           </Link>
+          <ImportButton />
           <Link href="/settings">Settings</Link>
           {isOwner && <Link href="/admin">Admin</Link>}
           <a href="/api/v2/docs" target="_blank" rel="noreferrer" className="wide-only">

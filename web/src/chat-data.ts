@@ -26,6 +26,22 @@ export function prefetchChat(id: string, known?: Chat): void {
 }
 
 /** The chat and its newest page: the prefetched reads when there are some (once), else new ones. */
+/**
+ * A chat opened at a message (a search result): the page around it (`around`), then every newer page, so the history
+ * is contiguous up to the newest message and the stream resumes from there.
+ */
+export async function openChatAt(id: string, messageId: number): Opening {
+  const [chat, first] = await Promise.all([client.getChat(id), client.messagesAround(id, messageId, PAGE)]);
+  const messages = [...first];
+  for (let page = first; page.length > 0; ) {
+    const last = page.at(-1);
+    if (!last) break;
+    page = (await client.listMessages(id, { after_id: last.id, limit: 200 })).messages;
+    messages.push(...page);
+  }
+  return [chat, { messages }];
+}
+
 export function openChat(id: string): Opening {
   const p = early.get(id);
   early.delete(id);

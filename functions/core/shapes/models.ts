@@ -20,6 +20,11 @@ export const ModelOptions = z
     provider_options: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
     /** The most model calls a turn makes with tools (a tool step each) before it stops with a note; default 8. */
     max_steps: z.number().int().min(1).max(50).optional().openapi({ description: 'Model calls with tools per turn; default 8' }),
+    /** The built-in tool search_chats (the chat owner's chats), offered with this approval mode; absent: not offered. */
+    search_chats: z
+      .enum(['auto', 'ask', 'deny'])
+      .optional()
+      .openapi({ description: "Offer the built-in tool search_chats (searches the chat owner's chats) with this approval mode; absent: not offered" }),
   })
   .strict()
   .openapi('ModelOptions');

@@ -1782,11 +1782,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Live messages, ascending by id; with only before_id, the newest page before it */
+        /** Live messages, ascending by id; with only before_id, the newest page before it; with around, the page around a message */
         get: {
             parameters: {
                 query?: {
                     after_id?: number;
+                    /** @description A message id: the page around it (the older half of `limit` before it, it and the newer ones after); not with after_id or before_id */
+                    around?: number;
                     before_id?: number;
                     limit?: number;
                 };
@@ -5567,6 +5569,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/shared/{token}/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file used by a shared chat's snapshot (no authentication) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    file_id: string;
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file's bytes, with its media type */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not yours */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Too many requests: wait for the number of seconds in Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The database is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/usage": {
         parameters: {
             query?: never;
@@ -7566,6 +7643,11 @@ export interface components {
                     [key: string]: unknown;
                 };
             };
+            /**
+             * @description Offer the built-in tool search_chats (searches the chat owner's chats) with this approval mode; absent: not offered
+             * @enum {string}
+             */
+            search_chats?: "auto" | "ask" | "deny";
             temperature?: number;
             top_k?: number;
             top_p?: number;

@@ -6,6 +6,7 @@ import { navigate } from '../router';
 import { useConfirm } from './Confirm';
 import { Link } from './Link';
 import { ChatSearch } from './ChatSearch';
+import { ExportItems } from './ConversationTools';
 import { StatusBadge } from './StatusBadge';
 
 /** Chats per page of the list ("Load more" adds the next page: no wall at 100). */
@@ -213,6 +214,7 @@ export function ChatList({ version, activeId, live, onChanged }: Props) {
                         </button>
                       </li>
                       {/* Slot "row-menu": share and export add their items here. */}
+                      <ExportItems chat={c} close={() => setMenu(null)} onError={setError} />
                       <li role="none">
                         <button
                           type="button"

@@ -1,5 +1,5 @@
-import type { Chat } from '@chatd-edge/sdk';
-import { useEffect, useRef, useState } from 'react';
+import type { Chat, SearchResult } from '@chatd-edge/sdk';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { client, errorText } from '../api';
 import { Link } from './Link';
 
@@ -19,6 +19,22 @@ function serverSearches(): Promise<boolean> {
   return searchable;
 }
 
+const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+const unescape = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (e) => ENTITIES[e] ?? e);
+
+/** A snippet (HTML-escaped text whose matches are in <mark>): rendered as text and <mark> elements, never as HTML. */
+function Snippet({ html }: { html: string }) {
+  const parts = html.split(/(<mark>|<\/mark>)/);
+  let marked = false;
+  const out: ReactNode[] = [];
+  parts.forEach((p, i) => {
+    if (p === '<mark>') marked = true;
+    else if (p === '</mark>') marked = false;
+    else if (p) out.push(marked ? <mark key={i}>{unescape(p)}</mark> : unescape(p));
+  });
+  return <span className="search-snippet">{out}</span>;
+}
+
 /**
  * The search slot of the sidebar: a box (Ctrl/Cmd+K focuses it) whose results replace the list while it has text.
  * Shown only when the server searches (`GET /chats?q=`); hidden again if the server refuses `q` (400).
@@ -27,6 +43,7 @@ export function ChatSearch({ activeId }: { activeId: string | null }) {
   const [enabled, setEnabled] = useState(false);
   const [q, setQ] = useState('');
   const [results, setResults] = useState<Chat[] | null>(null);
+  const [hits, setHits] = useState<SearchResult[]>([]);
   const [error, setError] = useState('');
   const box = useRef<HTMLInputElement>(null);
 
@@ -55,6 +72,7 @@ export function ChatSearch({ activeId }: { activeId: string | null }) {
   useEffect(() => {
     if (!q.trim()) {
       setResults(null);
+      setHits([]);
       return;
     }
     let on = true;
@@ -69,6 +87,15 @@ export function ChatSearch({ activeId }: { activeId: string | null }) {
           if (!on) return;
           if (e instanceof Error && 'status' in e && e.status === 400) setEnabled(false);
           else setError(errorText(e));
+        },
+      );
+      // The matching messages, best first: each opens its chat at that message.
+      client.searchChats({ q, limit: 20 }).then(
+        (r) => {
+          if (on) setHits(r.results);
+        },
+        () => {
+          if (on) setHits([]);
         },
       );
     }, 200);
@@ -102,6 +129,18 @@ export function ChatSearch({ activeId }: { activeId: string | null }) {
           {results.map((c) => (
             <li key={c.id} className={c.id === activeId ? 'active' : ''}>
               <Link href={`/chats/${c.id}`}>{c.title || 'Untitled chat'}</Link>
+            </li>
+          ))}
+        </ul>
+      )}
+      {results && hits.length > 0 && (
+        <ul className="rows search-results search-messages" aria-label="Matching messages">
+          {hits.map((h) => (
+            <li key={h.message_id}>
+              <Link href={`/chats/${h.chat_id}?m=${h.message_id}`}>
+                {h.chat_title || 'Untitled chat'}
+                <Snippet html={h.snippet} />
+              </Link>
             </li>
           ))}
         </ul>

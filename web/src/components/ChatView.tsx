@@ -29,7 +29,11 @@ interface Props {
 
 /** One chat: history (paged), the answer streaming in, status, queue, composer and pinned context. */
 export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner = false }: Props) {
-  const m = useChat(chatId);
+  // `?m=<message id>` (a search result): opened at that message, which is marked and scrolled to.
+  const focusParam = new URLSearchParams(location.search).get('m');
+  const focusId = focusParam !== null && /^\d{1,15}$/.test(focusParam) ? Number(focusParam) : null;
+  const m = useChat(chatId, focusId);
+  const focused = useRef<number | null>(null);
   const [actionError, setActionError] = useState('');
   const [models, setModels] = useState<UsableModel[]>([]);
   const [model, setModel] = useState('');
@@ -101,6 +105,15 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
       } else if (!m.loadingOlder) keepPlace.current = null; // nothing older came, or it failed
 
     } else if (stick.current) el.scrollTop = el.scrollHeight;
+    // Once the focused message is on the page, bring it into view (and stop following the bottom).
+    if (focusId !== null && focused.current !== focusId) {
+      const target = document.getElementById(`m-${focusId}`);
+      if (target) {
+        focused.current = focusId;
+        stick.current = false;
+        target.scrollIntoView({ block: 'center' });
+      }
+    }
   });
   const loadOlder = async () => {
     const el = scroller.current;
@@ -186,8 +199,13 @@ export default function ChatView({ chatId, onChange, onStatus, onTitle, isOwner 
           </button>
         )}
         {messages.map((msg) => (
-          <div key={msg.id} className="msg-slot">
-            <MessageItem message={msg} busy={busy || m.chat?.access === 'viewer'} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} />
+          <div
+            key={msg.id}
+            id={`m-${msg.id}`}
+            className={msg.id === focusId ? 'msg-slot marked' : 'msg-slot'}
+            aria-current={msg.id === focusId ? 'true' : undefined}
+          >
+            <MessageItem message={msg} busy={busy || m.chat?.access === 'viewer'} model={modelName(msg.model_config_id)} stopped={m.stopped.has(msg.id)} onEdit={onEdit} last={msg === messages.at(-1)} />
             {m.failures
               .filter((f) => f.afterId === msg.id)
               .map((f) => (

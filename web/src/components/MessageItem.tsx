@@ -3,6 +3,7 @@ import { memo, useState } from 'react';
 import { CopyButton } from './Confirm';
 import { FileParts } from './FileParts';
 import { Markdown } from './Markdown';
+import { MessageTools } from './ConversationTools';
 import { ToolParts } from './ToolParts';
 
 export const textOfParts = (parts: readonly Part[] | readonly Message['content'][number][], type: 'text' | 'reasoning') =>
@@ -28,6 +29,8 @@ interface Props {
   model: string;
   stopped: boolean;
   onEdit: (id: number, text: string) => Promise<boolean>;
+  /** The chat's last answer (Regenerate shows on it). */
+  last?: boolean;
 }
 
 /**
@@ -35,7 +38,7 @@ interface Props {
  * its reasoning and tool calls collapsed, "stopped" when the reader stopped it; Copy on both. Slot "message-actions":
  * regenerate and fork add their buttons beside Copy.
  */
-export const MessageItem = memo(function MessageItem({ message, busy, model, stopped, onEdit }: Props) {
+export const MessageItem = memo(function MessageItem({ message, busy, model, stopped, onEdit, last = false }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const text = textOfParts(message.content, 'text');
@@ -73,6 +76,7 @@ export const MessageItem = memo(function MessageItem({ message, busy, model, sto
                 Edit
               </button>
             )}
+            <MessageTools message={message} busy={busy} last={last} />
           </span>
         )}
       </header>

@@ -1,7 +1,7 @@
 import type { Chat, ChatStream, LastError, Message } from '@chatd-edge/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { client, errorText } from '../api';
-import { openChat, PAGE } from '../chat-data';
+import { openChat, openChatAt, PAGE } from '../chat-data';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
@@ -34,9 +34,10 @@ export interface Failure {
 
 /**
  * One chat: its row, the newest page of history, and the SDK's resuming stream from the end of that page. The stream
- * reconnects by itself; `connection` tells the page when it is away ("reconnecting…").
+ * reconnects by itself; `connection` tells the page when it is away ("reconnecting…"). With `focusId` (a search
+ * result), the history starts at the page around that message instead.
  */
-export function useChat(chatId: string): ChatModel {
+export function useChat(chatId: string, focusId: number | null = null): ChatModel {
   const [chat, setChat] = useState<Chat | null>(null);
   const [pages, setPages] = useState<readonly Message[]>([]);
   const [hasOlder, setHasOlder] = useState(false);
@@ -58,7 +59,7 @@ export function useChat(chatId: string): ChatModel {
     let cancelled = false;
     const start = async () => {
       try {
-        const [c, page] = await openChat(chatId);
+        const [c, page] = focusId === null ? await openChat(chatId) : await openChatAt(chatId, focusId);
         if (cancelled) return;
         setChat(c);
         setPages(page.messages);
@@ -66,7 +67,8 @@ export function useChat(chatId: string): ChatModel {
         // The chat's last turn failed: its error stays under the message that started it.
         if (c.status === 'error' && c.last_error && last) setFailures([{ afterId: last.id, error: c.last_error }]);
         if (c.last_error?.kind === 'interrupted' && last?.role === 'assistant') setStopped(new Set([last.id]));
-        setHasOlder(page.messages.length === PAGE);
+        // Opened at a message: older ones may be above the page around it (Load older finds out).
+        setHasOlder(focusId === null ? page.messages.length === PAGE : page.messages.length > 0);
         lastIdRef.current = page.messages.at(-1)?.id ?? 0;
         s = client.stream(chatId, { afterId: lastIdRef.current });
         s.on('change', () => setTick((t) => t + 1));
@@ -111,7 +113,7 @@ export function useChat(chatId: string): ChatModel {
       cancelled = true;
       void s?.close();
     };
-  }, [chatId]);
+  }, [chatId, focusId]);
 
   const loadOlder = useCallback(async () => {
     const first = pagesRef.current[0] ?? stream?.messages[0];
