@@ -14,7 +14,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Api, mapLimit, serverMessageIds, signInOwner } from './lib/scaletest-client.mjs';
+import { Api, mapLimit, signInOwner } from './lib/scaletest-client.mjs';
+import { serverMessageIds } from './lib/scaletest-chat-run.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
