@@ -40,7 +40,14 @@ const quantile = (xs, q) => {
 
 async function main() {
   const inspectorPort = await freePort();
-  const stack = await startLocalStack({ root: ROOT, wranglerArgs: ['--inspector-port', String(inspectorPort)], log });
+  // PG_CONNECT_TIMEOUT_MS 30 s (the deployment's is 5 s): with 10 uploads streaming at once on this shared 2-core
+  // machine, the later requests' first Postgres connect (the session check, before any byte is read) took longer
+  // than 5 s and answered 503 ("connecting to the database timed out after 5000 ms" in the stack's log).
+  const stack = await startLocalStack({
+    root: ROOT,
+    wranglerArgs: ['--inspector-port', String(inspectorPort), '--var', 'PG_CONNECT_TIMEOUT_MS:30000'],
+    log,
+  });
   try {
     const inspector = await openInspector(inspectorPort);
     if (args['quiet-dev']) await inspector.send('Network.disable');
@@ -136,9 +143,13 @@ async function main() {
     const file = path.join(out, `bench-files-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}.json`);
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     log(`results: ${path.relative(ROOT, file)}`);
-  } finally {
-    await stack.stop();
+  } catch (e) {
+    // The stack's log stays for a failed run: which request failed, and why, is in it.
+    await stack.stop({ keep: 'log' });
+    log(`the stack's log: ${path.relative(ROOT, stack.logFile)}`);
+    throw e;
   }
+  await stack.stop();
 }
 
 main().then(
