@@ -40,13 +40,45 @@ const quantile = (xs, q) => {
 
 async function main() {
   const inspectorPort = await freePort();
-  const stack = await startLocalStack({ root: ROOT, wranglerArgs: ['--inspector-port', String(inspectorPort)], log });
+  // PG_CONNECT_TIMEOUT_MS 30 s (the deployment's is 5 s): with 10 uploads streaming at once on this shared 2-core
+  // machine, the later requests' first Postgres connect (the session check, before any byte is read) took longer
+  // than 5 s and answered 503 ("connecting to the database timed out after 5000 ms" in the stack's log).
+  const stack = await startLocalStack({
+    root: ROOT,
+    wranglerArgs: ['--inspector-port', String(inspectorPort), '--var', 'PG_CONNECT_TIMEOUT_MS:30000'],
+    log,
+  });
   try {
     const inspector = await openInspector(inspectorPort);
     if (args['quiet-dev']) await inspector.send('Network.disable');
+    /**
+     * An inspector call, with the Worker nudged (GET /healthz every 500 ms) until it answers. Why: after the burst of
+     * concurrent uploads, workerd left the inspector's HeapProfiler.collectGarbage unanswered until the isolate got
+     * its next request (the uploads had all answered 201 and workerd sat idle; one request made the answer arrive at
+     * once). Without the nudge the bench hung there forever. A call still unanswered after 60 s fails the run.
+     * @param {string} method
+     */
+    const ask = async (method) => {
+      const poke = setInterval(() => {
+        fetch(`${stack.url}/healthz`).then((r) => r.arrayBuffer(), () => undefined).catch(() => undefined);
+      }, 500);
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      try {
+        return await Promise.race([
+          inspector.send(method),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`inspector: no answer to ${method} within 60 s`)), 60_000);
+          }),
+        ]);
+      } finally {
+        clearInterval(poke);
+        clearTimeout(timer);
+      }
+    };
     const heap = async () => {
-      await inspector.send('HeapProfiler.collectGarbage');
-      const h = await inspector.send('Runtime.getHeapUsage');
+      await ask('HeapProfiler.collectGarbage');
+      const h = rec(await ask('Runtime.getHeapUsage'));
       return Math.round(Number(h.usedSize) / MiB);
     };
     const rssMb = () => Math.round((workerdRss(stack.pid)[0] ?? 0) / 1024);
@@ -65,7 +97,9 @@ async function main() {
       });
       const body = await r.text();
       if (r.status !== 201) throw new Error(`upload ${name}: ${r.status} ${body}`);
-      return performance.now() - started;
+      const ms = performance.now() - started;
+      log(`${name}: ${Math.round(ms)} ms`);
+      return ms;
     };
     const five = new Blob([new Uint8Array(5 * MiB).fill(0x61)]);
     await upload(five, 'warmup.txt');
@@ -85,6 +119,7 @@ async function main() {
     const parallel = await Promise.all(Array.from({ length: concurrency }, (_, i) => upload(ten, `ten-${i}.txt`)));
     const wall = performance.now() - started;
     clearInterval(sampler);
+    log('concurrent uploads done; the heap after a GC');
     const after = { rssMb: rssMb(), heapMb: await heap() };
     inspector.close();
     const result = {
@@ -108,9 +143,13 @@ async function main() {
     const file = path.join(out, `bench-files-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}.json`);
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     log(`results: ${path.relative(ROOT, file)}`);
-  } finally {
-    await stack.stop();
+  } catch (e) {
+    // The stack's log stays for a failed run: which request failed, and why, is in it.
+    await stack.stop({ keep: 'log' });
+    log(`the stack's log: ${path.relative(ROOT, stack.logFile)}`);
+    throw e;
   }
+  await stack.stop();
 }
 
 main().then(
