@@ -30,6 +30,8 @@ beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
   owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  // A budget, not a wait: on a loaded machine (several sessions on 2 cores) a page load can pass Playwright's 30 s.
+  owner.setDefaultTimeout(90_000);
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
 }, 180_000);
@@ -94,7 +96,7 @@ describe('web UI as a daily driver: admin, tools, push, keyboard', () => {
     await added.waitFor({ state: 'detached' });
     expect((await servers()).map((s) => s.name)).toEqual(['local']);
     await page.close();
-  });
+  }, 240_000);
 
   it('15. a call awaiting approval: the composer says so (not "answering"), Deny looks unlike Approve, a reason reaches the model', async () => {
     const local = (await servers()).find((s) => s.name === 'local');
@@ -131,10 +133,11 @@ describe('web UI as a daily driver: admin, tools, push, keyboard', () => {
     } finally {
       expect((await owner.request.patch(`/api/v2/chats/mcp-servers/${local.id}`, { data: { enabled: false } })).status()).toBe(200);
     }
-  }, 120_000);
+  }, 240_000);
 
   it('7. the Web Push opt-in does not hang: a push service that never answers ends in an error and the button is back', async () => {
     const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState() });
+    context.setDefaultTimeout(90_000);
     await context.grantPermissions(['notifications'], { origin: stack.url });
     // The browser's push service never answers (as with none reachable): subscribe's promise stays pending.
     await context.addInitScript(() => {
@@ -160,7 +163,7 @@ describe('web UI as a daily driver: admin, tools, push, keyboard', () => {
     expect(await button.isEnabled()).toBe(true);
     expect(await page.getByText('Notifications are off for this device.').count()).toBe(1);
     await context.close();
-  });
+  }, 240_000);
 
   it('12. the first Tab reaches a skip link that moves the focus to the main content', async () => {
     const page = await owner.newPage();
@@ -176,5 +179,5 @@ describe('web UI as a daily driver: admin, tools, push, keyboard', () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.getElementById('main')?.contains(document.activeElement))).toBe(true);
     await page.close();
-  });
+  }, 240_000);
 });
