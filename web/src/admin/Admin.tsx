@@ -5,10 +5,12 @@ import { Providers } from './Providers';
 import { Users } from './Users';
 import { Sso } from './Sso';
 import { Audit } from './Audit';
+import { McpServers } from './McpServers';
 
 const TABS = [
   ['providers', 'Providers'],
   ['models', 'Models'],
+  ['mcp', 'MCP servers'],
   ['deployment', 'Deployment'],
   ['users', 'Users'],
   ['sso', 'Single sign-on'],
@@ -40,6 +42,7 @@ export default function Admin({ currentUserId }: { currentUserId: string }) {
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === 'providers' && <Providers />}
         {tab === 'models' && <ModelConfigs />}
+        {tab === 'mcp' && <McpServers />}
         {tab === 'deployment' && <Deployment />}
         {tab === 'users' && <Users currentUserId={currentUserId} />}
         {tab === 'sso' && <Sso />}
