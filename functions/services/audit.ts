@@ -64,7 +64,9 @@ export const noEvent = async (): Promise<void> => {};
 
 /** A Recorder writing the event built from the result. */
 export function recordWith<T>(event: (result: T) => AuditRecord): Recorder<T> {
-  return async (tx, result) => await audit(tx, event(result));
+  return async (tx, result) => {
+    await audit(tx, event(result));
+  };
 }
 
 /** Writes one event on conn: call it inside the change's transaction. */
