@@ -37,6 +37,7 @@ const ISOLATED = [
   // Single sign-on settings (and "require SSO for members") are deployment-wide.
   'test/worker/sso.test.ts',
   'test/worker/audit.test.ts',
+  'test/worker/audit-actions.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];

@@ -1,7 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
-import { getSetting, SETTINGS, setSetting } from '../core/site-config';
+import { getSetting, SETTINGS } from '../core/site-config';
+import { auditBy } from '../services/audit';
+import { saveSetting } from '../services/settings';
 import { SpendLimit } from '../core/shapes/usage';
 import { TitleModel } from '../core/shapes/export';
 import { badRequest } from '../core/errors';
@@ -34,7 +36,7 @@ const app = router()
       request: { body: jsonBody(RetentionDays) },
       responses: { 200: jsonResponse(RetentionDays, 'The setting'), ...errorResponses(400, 401, 403) },
     }),
-    async (c) => c.json({ retention_days: await setSetting(c.var.db, 'retention_days', c.req.valid('json').retention_days) }, 200),
+    async (c) => c.json({ retention_days: await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'retention_days', c.req.valid('json').retention_days) }, 200),
   )
   .openapi(
     createRoute({
@@ -56,7 +58,7 @@ const app = router()
       responses: { 200: jsonResponse(AutoArchiveDays, 'The setting'), ...errorResponses(400, 401, 403) },
     }),
     async (c) =>
-      c.json({ auto_archive_days: await setSetting(c.var.db, 'auto_archive_days', c.req.valid('json').auto_archive_days) }, 200),
+      c.json({ auto_archive_days: await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'auto_archive_days', c.req.valid('json').auto_archive_days) }, 200),
   )
   .openapi(
     createRoute({
@@ -77,7 +79,7 @@ const app = router()
       request: { body: jsonBody(SystemPrompt) },
       responses: { 200: jsonResponse(SystemPrompt, 'The setting'), ...errorResponses(400, 401, 403) },
     }),
-    async (c) => c.json({ system_prompt: await setSetting(c.var.db, 'system_prompt', c.req.valid('json').system_prompt) }, 200),
+    async (c) => c.json({ system_prompt: await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'system_prompt', c.req.valid('json').system_prompt) }, 200),
   )
   .openapi(
     createRoute({
@@ -100,7 +102,7 @@ const app = router()
     }),
     async (c) => {
       const { period, amount } = c.req.valid('json');
-      return c.json(await setSetting(c.var.db, 'spend_limit', { period, amount: normalizeAmount(amount) }), 200);
+      return c.json(await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'spend_limit', { period, amount: normalizeAmount(amount) }), 200);
     },
   )
   .openapi(
@@ -129,7 +131,7 @@ const app = router()
         if (!cfg || cfg.deleted) throw badRequest('Unknown model config.', [{ field: 'title_model_config_id', detail: 'no live model config has this id' }]);
       }
       const current = await getSetting(c.var.db, 'title_model');
-      await setSetting(c.var.db, 'title_model', { ...current, model_config_id: id });
+      await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'title_model', { ...current, model_config_id: id });
       return c.json({ title_model_config_id: id }, 200);
     },
   );

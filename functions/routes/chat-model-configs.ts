@@ -9,6 +9,10 @@ import {
   updateModelConfig,
 } from '../services/chat-models';
 import { ModelConfig, ModelConfigPatch, NewModelConfig, UsableModel } from '../core/shapes/models';
+import { auditBy, recordWith } from '../services/audit';
+
+/** What a model config's event says of it. */
+const configDetail = (m: ModelConfig) => ({ provider: m.provider, model: m.model, display_name: m.display_name, enabled: m.enabled, is_default: m.is_default });
 
 const managed = authorize('deployment.manage');
 
@@ -32,7 +36,11 @@ const app = router()
       request: { body: jsonBody(NewModelConfig) },
       responses: { 201: jsonResponse(ModelConfig, 'The model config'), ...errorResponses(400, 401, 403) },
     }),
-    async (c) => c.json(await createModelConfig(c.var.db, c.var.actor.userId, c.req.valid('json')), 201),
+    async (c) => {
+      const by = auditBy(c.var.actor, c.req.raw);
+      const created = await createModelConfig(c.var.db, c.var.actor.userId, c.req.valid('json'), recordWith((m) => ({ action: 'model_config.created', ...by, target_type: 'model_config', target_id: m.id, detail: configDetail(m) })));
+      return c.json(created, 201);
+    },
   )
   .openapi(
     createRoute({
@@ -45,7 +53,13 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      return c.json(await updateModelConfig(c.var.db, c.var.actor.userId, id, c.req.valid('json')), 200);
+      const patch = c.req.valid('json');
+      const by = auditBy(c.var.actor, c.req.raw);
+      const updated = await updateModelConfig(c.var.db, c.var.actor.userId, id, patch, recordWith((m) => ({
+        action: 'model_config.updated', ...by, target_type: 'model_config', target_id: m.id,
+        detail: { ...configDetail(m), fields: Object.keys(patch).sort() },
+      })));
+      return c.json(updated, 200);
     },
   )
   .openapi(
@@ -59,7 +73,8 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await deleteModelConfig(c.var.db, id);
+      const by = auditBy(c.var.actor, c.req.raw);
+      await deleteModelConfig(c.var.db, id, recordWith((r) => ({ action: 'model_config.deleted', ...by, target_type: 'model_config', target_id: id, detail: { promoted_default: r.promoted } })));
       return c.body(null, 204);
     },
   )

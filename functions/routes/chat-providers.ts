@@ -5,6 +5,11 @@ import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib
 import { createProvider, deleteProvider, listProviders, updateProvider } from '../services/chat-models';
 import { NewProvider, Provider, ProviderPatch } from '../core/shapes/models';
 import { log } from '../core/log';
+import { auditBy, recordWith } from '../services/audit';
+import type { Provider as ProviderT } from '../core/shapes/models';
+
+/** What a provider's event says of it: never its key, only whether it has one. */
+const providerDetail = (p: ProviderT) => ({ provider: p.provider, display_name: p.display_name, base_url: p.base_url, enabled: p.enabled, has_key: p.has_api_key }); // 'api_key' in a name would be dropped as a secret
 
 const managed = authorize('deployment.manage');
 
@@ -33,7 +38,9 @@ const app = router()
     async (c) => {
       const body = c.req.valid('json');
       const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
-      return c.json(await createProvider(c.var.db, ring, c.var.actor.userId, body), 201);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const created = await createProvider(c.var.db, ring, c.var.actor.userId, body, recordWith((p) => ({ action: 'provider.created', ...by, target_type: 'provider', target_id: p.id, detail: providerDetail(p) })));
+      return c.json(created, 201);
     },
   )
   .openapi(
@@ -51,7 +58,13 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
-      return c.json(await updateProvider(c.var.db, ring, id, c.req.valid('json')), 200);
+      const patch = c.req.valid('json');
+      const by = auditBy(c.var.actor, c.req.raw);
+      const updated = await updateProvider(c.var.db, ring, id, patch, recordWith((p) => ({
+        action: 'provider.updated', ...by, target_type: 'provider', target_id: p.id,
+        detail: { ...providerDetail(p), fields: Object.keys(patch).sort() },
+      })));
+      return c.json(updated, 200);
     },
   )
   .openapi(
@@ -65,7 +78,8 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const out = await deleteProvider(c.var.db, id);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const out = await deleteProvider(c.var.db, id, recordWith((r) => ({ action: 'provider.deleted', ...by, target_type: 'provider', target_id: id, detail: { configs_soft_deleted: r.softDeleted, promoted_default: r.promoted } })));
       log('info', 'chat provider deleted', { id, ...out });
       return c.body(null, 204);
     },

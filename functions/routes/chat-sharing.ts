@@ -6,6 +6,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, ownChat } from '../authz';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { ChatAcl, ChatAclPatch, NewShareLink, ShareLink } from '../core/shapes/sharing';
+import { audited, auditBy, recordWith } from '../services/audit';
 import { chatAcl, createShareLink, MAX_LINK_SECONDS, patchChatAcl, revokeShareLink, shareLinks } from '../services/sharing';
 
 const self = authorize('self');
@@ -36,7 +37,11 @@ const app = router()
     }),
     async (c) => {
       const chat = await ownChat(c.env, c.var.actor, c.req.valid('param').id);
-      return c.json(await patchChatAcl(c.env, c.var.db, chat, c.req.valid('json')), 200);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const acl = await patchChatAcl(c.env, c.var.db, chat, c.req.valid('json'), recordWith((p) => ({
+        action: 'chat.acl_updated', ...by, target_type: 'chat', target_id: chat.id, detail: { users: p.users ?? {}, groups: p.groups ?? {} },
+      })));
+      return c.json(acl, 200);
     },
   )
   .openapi(
@@ -54,7 +59,14 @@ const app = router()
     async (c) => {
       const chat = await ownChat(c.env, c.var.actor, c.req.valid('param').id);
       const body = c.req.valid('json');
-      return c.json(await createShareLink(c.var.db, chat.id, body.expires_in_seconds ?? null, new URL(c.req.url).origin), 201);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const link = await audited(
+        c.var.db,
+        (tx) => createShareLink(tx, chat.id, body.expires_in_seconds ?? null, new URL(c.req.url).origin),
+        // The link's id and expiry only: its token (and the URL holding it) never goes in an event.
+        (l) => ({ action: 'share_link.created', ...by, target_type: 'share_link', target_id: l.id, detail: { chat_id: chat.id, expires_at: l.expires_at } }),
+      );
+      return c.json(link, 201);
     },
   )
   .openapi(
@@ -83,7 +95,12 @@ const app = router()
     async (c) => {
       const p = c.req.valid('param');
       const chat = await ownChat(c.env, c.var.actor, p.id);
-      await revokeShareLink(c.var.db, chat.id, p.link_id);
+      const by = auditBy(c.var.actor, c.req.raw);
+      await audited(
+        c.var.db,
+        (tx) => revokeShareLink(tx, chat.id, p.link_id),
+        () => ({ action: 'share_link.deleted', ...by, target_type: 'share_link', target_id: p.link_id, detail: { chat_id: chat.id } }),
+      );
       return c.body(null, 204);
     },
   );

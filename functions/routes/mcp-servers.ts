@@ -5,7 +5,20 @@ import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../li
 import { settings } from '../core/settings';
 import { createMcpServer, deleteMcpServer, listMcpServers, updateMcpServerById } from '../services/mcp-servers';
 import { invalidateToolConfig } from '../core/mcp-config';
-import { getSetting, setSetting } from '../core/site-config';
+import { getSetting } from '../core/site-config';
+import { auditBy, recordWith } from '../services/audit';
+import { saveSetting } from '../services/settings';
+import type { McpServer as McpServerT } from '../core/shapes/tools';
+
+/** What a server's event says of it: its host only (a URL may carry a token), never its headers. */
+const serverDetail = (m: McpServerT) => ({ name: m.name, host: hostOf(m.url), enabled: m.enabled, tool_approval: m.tool_approval, has_headers: m.has_headers });
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).host;
+  } catch {
+    return null;
+  }
+}
 import { McpAllowedHosts as AllowedHosts, McpServer as McpServerSchema, McpServerPatch as PatchBody, NewMcpServer as CreateBody } from '../core/shapes/tools';
 
 const owner = authorize('deployment.manage');
@@ -34,7 +47,9 @@ const app = router()
     }),
     async (c) => {
       const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
-      return c.json(await createMcpServer(c.var.db, ring, settings(c.env), c.var.actor.userId, c.req.valid('json')), 201);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const created = await createMcpServer(c.var.db, ring, settings(c.env), c.var.actor.userId, c.req.valid('json'), recordWith((m) => ({ action: 'mcp_server.created', ...by, target_type: 'mcp_server', target_id: m.id, detail: serverDetail(m) })));
+      return c.json(created, 201);
     },
   )
   .openapi(
@@ -48,7 +63,13 @@ const app = router()
     }),
     async (c) => {
       const ring = await keyRingOrFail(c.env.PROVIDER_KEY_ENCRYPTION_KEY);
-      return c.json(await updateMcpServerById(c.var.db, ring, settings(c.env), c.req.valid('param').id, c.req.valid('json')), 200);
+      const patch = c.req.valid('json');
+      const by = auditBy(c.var.actor, c.req.raw);
+      const updated = await updateMcpServerById(c.var.db, ring, settings(c.env), c.req.valid('param').id, patch, recordWith((m) => ({
+        action: 'mcp_server.updated', ...by, target_type: 'mcp_server', target_id: m.id,
+        detail: { ...serverDetail(m), fields: Object.keys(patch).sort() },
+      })));
+      return c.json(updated, 200);
     },
   )
   .openapi(
@@ -61,7 +82,8 @@ const app = router()
       responses: { 204: { description: 'Removed' }, ...errorResponses(400, 401, 403, 404) },
     }),
     async (c) => {
-      await deleteMcpServer(c.var.db, c.req.valid('param').id);
+      const by = auditBy(c.var.actor, c.req.raw);
+      await deleteMcpServer(c.var.db, c.req.valid('param').id, recordWith((id) => ({ action: 'mcp_server.deleted', ...by, target_type: 'mcp_server', target_id: id })));
       return c.body(null, 204);
     },
   )
@@ -85,7 +107,7 @@ const app = router()
       responses: { 200: jsonResponse(AllowedHosts, 'The setting'), ...errorResponses(400, 401, 403) },
     }),
     async (c) => {
-      const hosts = await setSetting(c.var.db, 'mcp_allowed_hosts', c.req.valid('json').hosts);
+      const hosts = await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'mcp_allowed_hosts', c.req.valid('json').hosts);
       invalidateToolConfig();
       return c.json({ hosts }, 200);
     },

@@ -4,7 +4,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authorize } from '../authz';
 import { errorResponses, IdParams, jsonBody, jsonResponse, router } from '../lib/openapi';
-import { getSetting, setSetting } from '../core/site-config';
+import { getSetting } from '../core/site-config';
+import { auditBy } from '../services/audit';
+import { saveSetting } from '../services/settings';
 import { invalidateModelCache } from '../core/model-resolve';
 import { DebugRunList, DebugRunsSetting, Insights, InsightsGroupBy } from '../core/shapes/operations';
 import { chatDebugRuns, insights } from '../services/operations';
@@ -80,7 +82,7 @@ const app = router()
       responses: { 200: jsonResponse(DebugRunsSetting, 'The setting'), ...errorResponses(400, 401, 403, 503) },
     }),
     async (c) => {
-      const value = await setSetting(c.var.db, 'debug_runs', c.req.valid('json'));
+      const value = await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'debug_runs', c.req.valid('json'));
       // The objects read it with the model resolution: this isolate's cache sees it now, others within its TTL.
       invalidateModelCache();
       return c.json(value, 200);

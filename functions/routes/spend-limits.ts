@@ -8,6 +8,7 @@ import { authorize } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { setUserSpendLimit, spendState, userSpendState } from '../services/spend-limits';
 import { SpendLimit, SpendState } from '../core/shapes/usage';
+import { auditBy, recordWith } from '../services/audit';
 
 const manage = authorize('spend_limits.manage');
 
@@ -44,7 +45,11 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      return c.json(await setUserSpendLimit(c.env, c.var.db, c.var.actor.userId, id, c.req.valid('json')), 200);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const state = await setUserSpendLimit(c.env, c.var.db, c.var.actor.userId, id, c.req.valid('json'), recordWith((l) => ({
+        action: 'spend_limit.updated', ...by, target_type: 'user', target_id: id, detail: { period: l.period, amount: l.amount },
+      })));
+      return c.json(state, 200);
     },
   );
 

@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { authorize, Role } from '../authz';
 import { errorResponses, jsonBody, jsonResponse, router, UuidParam } from '../lib/openapi';
 import { listUsers, patchUser } from '../services/user-admin';
+import { auditBy, recordWith } from '../services/audit';
 import { UserSchema } from './users';
 
 const manage = authorize('users.manage');
@@ -53,7 +54,13 @@ const app = router()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      return c.json(await patchUser(c.env, c.executionCtx, c.var.db, id, c.req.valid('json')), 200);
+      const patch = c.req.valid('json');
+      const by = auditBy(c.var.actor, c.req.raw);
+      const user = await patchUser(c.env, c.executionCtx, c.var.db, id, patch, recordWith((u) => ({
+        action: 'user.updated', ...by, target_type: 'user', target_id: u.id,
+        detail: { email: u.email, ...(patch.roles ? { roles: u.roles } : {}), ...(patch.suspended !== undefined ? { suspended: u.suspended } : {}) },
+      })));
+      return c.json(user, 200);
     },
   );
 

@@ -7,6 +7,7 @@ import { errorResponses, jsonBody, jsonResponse, router } from '../lib/openapi';
 import { clientOf, countOrRefuse } from '../lib/rate-limit';
 import { changePassword, listOwnKeys, revokeOtherSessions, revokeOwnKey } from '../services/credentials';
 import { createKey } from '../services/users';
+import { audit, audited, auditBy, recordWith } from '../services/audit';
 import { Password } from './users';
 
 const self = authorize('self');
@@ -63,7 +64,13 @@ const app = router()
           { field: 'lifetime_seconds', detail: `must be at most ${s.API_KEY_MAX_LIFETIME_SECONDS}` },
         ]);
       }
-      const key = await createKey(c.var.db, c.var.actor.userId, 'api_key', body.name ?? '', lifetime);
+      const by = auditBy(c.var.actor, c.req.raw);
+      const key = await audited(
+        c.var.db,
+        (tx) => createKey(tx, c.var.actor.userId, 'api_key', body.name ?? '', lifetime),
+        // The key's id, name and expiry: never the key itself.
+        (k) => ({ action: 'key.created', ...by, target_type: 'key', target_id: k.id, detail: { name: body.name ?? '', expires_at: k.expires_at.toISOString() } }),
+      );
       return c.json({ id: key.id, key: key.key }, 201);
     },
   )
@@ -86,6 +93,8 @@ const app = router()
     async (c) => {
       const { id } = c.req.valid('param');
       if (!(await revokeOwnKey(c.env, c.executionCtx, c.var.actor, id))) throw notFound();
+      // The key's shard deletes its row (not this connection): the event follows the deletion, as user.logout does.
+      await audit(c.var.db, { action: 'key.deleted', ...auditBy(c.var.actor, c.req.raw), target_type: 'key', target_id: id });
       return c.body(null, 204);
     },
   )
@@ -98,7 +107,10 @@ const app = router()
       responses: { 204: { description: 'Revoked' }, ...errorResponses(401, 503) },
     }),
     async (c) => {
-      await revokeOtherSessions(c.env, c.executionCtx, c.var.db, c.var.actor);
+      const by = auditBy(c.var.actor, c.req.raw);
+      await revokeOtherSessions(c.env, c.executionCtx, c.var.db, c.var.actor, recordWith((n) => ({
+        action: 'sessions.revoked', ...by, target_type: 'user', target_id: c.var.actor.userId, detail: { revoked: n },
+      })));
       return c.body(null, 204);
     },
   )
@@ -114,7 +126,10 @@ const app = router()
     async (c) => {
       // Checking the old password is a login attempt: the same per-IP limit.
       await countOrRefuse(c.env, clientOf(c.req.raw), 'login');
-      await changePassword(c.env, c.executionCtx, c.var.db, settings(c.env), c.var.actor, c.req.valid('json'));
+      const by = auditBy(c.var.actor, c.req.raw);
+      await changePassword(c.env, c.executionCtx, c.var.db, settings(c.env), c.var.actor, c.req.valid('json'), recordWith((n) => ({
+        action: 'password.changed', ...by, target_type: 'user', target_id: c.var.actor.userId, detail: { sessions_revoked: n },
+      })));
       return c.body(null, 204);
     },
   );

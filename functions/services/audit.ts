@@ -51,6 +51,24 @@ export function requestIp(req: Request): string | null {
   return ip ? ip.trim().slice(0, 64) : null;
 }
 
+/** Who did a change, as events name them: the request's actor and address. */
+export function auditBy(actor: { userId: string; email: string }, req: Request): Pick<AuditRecord, 'actor' | 'ip'> {
+  return { actor: { id: actor.userId, email: actor.email }, ip: requestIp(req) };
+}
+
+/** A service's hook that writes its change's event inside the change's transaction (given the change's result). */
+export type Recorder<T> = (tx: Tx, result: T) => Promise<void>;
+
+/** Writes nothing: for a change made outside a request (tests, scripts), which has no actor to record. */
+export const noEvent = async (): Promise<void> => {};
+
+/** A Recorder writing the event built from the result. */
+export function recordWith<T>(event: (result: T) => AuditRecord): Recorder<T> {
+  return async (tx, result) => {
+    await audit(tx, event(result));
+  };
+}
+
 /** Writes one event on conn: call it inside the change's transaction. */
 export async function audit(conn: Queryable, e: AuditRecord): Promise<void> {
   await insertAuditEvent.run(

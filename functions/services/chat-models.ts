@@ -15,6 +15,7 @@ import {
   type ProviderPatch,
   type ProviderType,
 } from '../core/shapes/models';
+import { noEvent, type Recorder } from './audit';
 import type { Db, Queryable, Tx } from '../core/db';
 import { pgErrorCode } from '../core/db';
 import { badRequest, conflict, notFound } from '../core/errors';
@@ -78,11 +79,12 @@ export async function listProviders(db: Queryable): Promise<Provider[]> {
   return (await getChatProviders.run(undefined, db)).map(toProvider);
 }
 
-export async function createProvider(db: Db, ring: KeyRing, actorId: string, input: NewProvider): Promise<Provider> {
+export async function createProvider(db: Db, ring: KeyRing, actorId: string, input: NewProvider, record: Recorder<Provider> = noEvent): Promise<Provider> {
   const id = crypto.randomUUID();
   const sealed = input.api_key ? await ring.seal(input.api_key, sealBinding(id)) : null;
   try {
-    const [row] = await insertChatProvider.run(
+    const provider = await db.inTx(async (tx) => {
+      const [row] = await insertChatProvider.run(
       {
         id,
         provider: input.provider,
@@ -93,17 +95,21 @@ export async function createProvider(db: Db, ring: KeyRing, actorId: string, inp
         enabled: input.enabled ?? true,
         created_by: actorId,
       },
-      db,
-    );
+      tx,
+      );
+      const created = toProvider(row);
+      await record(tx, created);
+      return created;
+    });
     invalidateModelCache();
-    return toProvider(row);
+    return provider;
   } catch (e) {
     if (pgErrorCode(e) === '23505') throw conflict('Chat provider already exists.');
     throw e;
   }
 }
 
-export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: ProviderPatch): Promise<Provider> {
+export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: ProviderPatch, record: Recorder<Provider> = noEvent): Promise<Provider> {
   const row = await db.inTx(async (tx) => {
     const [current] = await getChatProviderByIdForUpdate.run({ id }, tx);
     if (!current) throw notFound();
@@ -129,10 +135,12 @@ export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: P
       tx,
     );
     if (!updated) throw notFound();
-    return updated;
+    const provider = toProvider(updated);
+    await record(tx, provider);
+    return provider;
   });
   invalidateModelCache();
-  return toProvider(row);
+  return row;
 }
 
 /**
@@ -140,7 +148,7 @@ export async function updateProvider(db: Db, ring: KeyRing, id: string, patch: P
  * the default was among them, hard-delete the provider. History keeps pointing at the soft-deleted configs.
  * Lock order (as in every model-config write): LockChatModelWrites, the provider row, config rows.
  */
-export async function deleteProvider(db: Db, id: string): Promise<{ softDeleted: number; promoted: string | null }> {
+export async function deleteProvider(db: Db, id: string, record: Recorder<{ softDeleted: number; promoted: string | null }> = noEvent): Promise<{ softDeleted: number; promoted: string | null }> {
   const out = await db.inTx(async (tx) => {
     await lockChatModelWrites.run(undefined, tx);
     const [provider] = await getChatProviderByIdForUpdate.run({ id }, tx);
@@ -148,7 +156,9 @@ export async function deleteProvider(db: Db, id: string): Promise<{ softDeleted:
     const gone = await softDeleteChatModelConfigsByProvider.run({ provider: provider.provider }, tx);
     const promoted = gone.some((g) => g.was_default) ? await promoteDefault(tx) : null;
     await deleteChatProviderById.run({ id }, tx);
-    return { softDeleted: gone.length, promoted };
+    const result = { softDeleted: gone.length, promoted };
+    await record(tx, result);
+    return result;
   });
   invalidateModelCache();
   return out;
@@ -191,7 +201,7 @@ const PROVIDER_NOT_CONFIGURED = 'Chat provider is not configured.';
  * Creates a config; the provider is looked up FOR UPDATE (this serialises against a provider delete).
  * Lock order: LockChatModelWrites, the provider row, config rows.
  */
-export async function createModelConfig(db: Db, actorId: string, input: NewModelConfig): Promise<ModelConfig> {
+export async function createModelConfig(db: Db, actorId: string, input: NewModelConfig, record: Recorder<ModelConfig> = noEvent): Promise<ModelConfig> {
   const row = await db.inTx(async (tx) => {
     await lockChatModelWrites.run(undefined, tx);
     const [provider] = await getChatProviderByTypeForUpdate.run({ provider: input.provider }, tx);
@@ -213,10 +223,12 @@ export async function createModelConfig(db: Db, actorId: string, input: NewModel
       },
       tx,
     );
-    return inserted;
+    const created = toModelConfig(inserted);
+    await record(tx, created);
+    return created;
   });
   invalidateModelCache();
-  return toModelConfig(row);
+  return row;
 }
 
 /**
@@ -225,7 +237,7 @@ export async function createModelConfig(db: Db, actorId: string, input: NewModel
  * Lock order: LockChatModelWrites, the provider row, then the config row. Its provider is read before the row
  * is locked; under the first lock no other API write can change it in between.
  */
-export async function updateModelConfig(db: Db, actorId: string, id: string, patch: ModelConfigPatch): Promise<ModelConfig> {
+export async function updateModelConfig(db: Db, actorId: string, id: string, patch: ModelConfigPatch, record: Recorder<ModelConfig> = noEvent): Promise<ModelConfig> {
   const row = await db.inTx(async (tx) => {
     await lockChatModelWrites.run(undefined, tx);
     const [before] = await getChatModelConfigById.run({ id }, tx);
@@ -254,19 +266,23 @@ export async function updateModelConfig(db: Db, actorId: string, id: string, pat
       tx,
     );
     if (!updated) throw notFound();
-    return updated;
+    const config = toModelConfig(updated);
+    await record(tx, config);
+    return config;
   });
   invalidateModelCache();
-  return toModelConfig(row);
+  return row;
 }
 
 /** Soft-deletes a config, promoting another default when it was the default. Lock order: LockChatModelWrites, the row. */
-export async function deleteModelConfig(db: Db, id: string): Promise<{ promoted: string | null }> {
+export async function deleteModelConfig(db: Db, id: string, record: Recorder<{ promoted: string | null }> = noEvent): Promise<{ promoted: string | null }> {
   const out = await db.inTx(async (tx) => {
     await lockChatModelWrites.run(undefined, tx);
     const [gone] = await softDeleteChatModelConfigById.run({ id }, tx);
     if (!gone) throw notFound();
-    return { promoted: gone.was_default ? await promoteDefault(tx) : null };
+    const result = { promoted: gone.was_default ? await promoteDefault(tx) : null };
+    await record(tx, result);
+    return result;
   });
   invalidateModelCache();
   return out;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Actor } from '../authz';
 import type { Settings } from '../env';
 import type { Db, Queryable } from '../core/db';
+import { noEvent, type Recorder } from './audit';
 import { hashPassword, verifyPassword } from '../core/crypto';
 import { ApiError } from '../core/errors';
 import { directory } from '../lib/rooms';
@@ -54,8 +55,12 @@ export async function listOwnKeys(db: Queryable, userId: string): Promise<KeyInf
 const ownSession = (actor: Actor): string | null => (actor.keyKind === 'session' ? actor.keyId : null);
 
 /** Revokes every session of the actor but the one this request uses; answers how many went. */
-export async function revokeOtherSessions(env: Env, ctx: Ctx, db: Queryable, actor: Actor): Promise<number> {
-  const gone = await deleteOtherSessions.run({ user_id: actor.userId, except_id: ownSession(actor) }, db);
+export async function revokeOtherSessions(env: Env, ctx: Ctx, db: Db, actor: Actor, record: Recorder<number> = noEvent): Promise<number> {
+  const gone = await db.inTx(async (tx) => {
+    const rows = await deleteOtherSessions.run({ user_id: actor.userId, except_id: ownSession(actor) }, tx);
+    await record(tx, rows.length);
+    return rows;
+  });
   await credentialsRevoked(env, ctx, { userId: actor.userId, keyIds: gone.map((r) => r.id), exceptKeyId: actor.keyId });
   return gone.length;
 }
@@ -68,6 +73,7 @@ export async function changePassword(
   s: Settings,
   actor: Actor,
   input: { old_password: string; new_password: string },
+  record: Recorder<number> = noEvent,
 ): Promise<void> {
   const [row] = await getUserCredentialsById.run({ id: actor.userId }, db);
   if (!row || !(await verifyPassword(input.old_password, row.hashed_password))) {
@@ -76,7 +82,9 @@ export async function changePassword(
   const hashed = await hashPassword(input.new_password, s.PASSWORD_HASH_ITERATIONS);
   const gone = await db.inTx(async (tx) => {
     await updateUserPassword.run({ id: actor.userId, hashed_password: hashed }, tx);
-    return await deleteOtherSessions.run({ user_id: actor.userId, except_id: ownSession(actor) }, tx);
+    const rows = await deleteOtherSessions.run({ user_id: actor.userId, except_id: ownSession(actor) }, tx);
+    await record(tx, rows.length);
+    return rows;
   });
   await credentialsRevoked(env, ctx, { userId: actor.userId, keyIds: gone.map((r) => r.id), exceptKeyId: actor.keyId });
 }

@@ -5,6 +5,7 @@
  * also be on the owners' host allowlist (`mcp_allowed_hosts`, empty by default: none).
  */
 import { z } from 'zod';
+import { noEvent, type Recorder } from './audit';
 import type { Db, Queryable } from '../core/db';
 import { pgErrorCode } from '../core/db';
 import { badRequest, conflict, notFound } from '../core/errors';
@@ -49,12 +50,13 @@ export async function listMcpServers(db: Queryable): Promise<McpServer[]> {
   return (await getMcpServers.run(undefined, db)).map(toServer);
 }
 
-export async function createMcpServer(db: Db, ring: KeyRing, s: Settings, actorId: string, input: McpServerInput): Promise<McpServer> {
+export async function createMcpServer(db: Db, ring: KeyRing, s: Settings, actorId: string, input: McpServerInput, record: Recorder<McpServer> = noEvent): Promise<McpServer> {
   checkUrl(input.url, s);
   const id = crypto.randomUUID();
   const sealed = input.headers && Object.keys(input.headers).length > 0 ? await ring.seal(JSON.stringify(input.headers), headersBinding(id)) : null;
   try {
-    const [row] = await insertMcpServer.run(
+    const server = await db.inTx(async (tx) => {
+      const [row] = await insertMcpServer.run(
       {
         id,
         name: input.name,
@@ -66,10 +68,14 @@ export async function createMcpServer(db: Db, ring: KeyRing, s: Settings, actorI
         allowed_tools: input.allowed_tools ?? null,
         created_by: actorId,
       },
-      db,
-    );
+      tx,
+      );
+      const created = toServer(row);
+      await record(tx, created);
+      return created;
+    });
     invalidateToolConfig();
-    return toServer(row);
+    return server;
   } catch (e) {
     if (pgErrorCode(e) === '23505') throw conflict(NAME_TAKEN);
     throw e;
@@ -77,7 +83,7 @@ export async function createMcpServer(db: Db, ring: KeyRing, s: Settings, actorI
 }
 
 /** Changes a server; `headers: null` (or `{}`) removes them, `allowed_tools: null` offers every tool again. */
-export async function updateMcpServerById(db: Db, ring: KeyRing, s: Settings, id: string, patch: Partial<McpServerInput>): Promise<McpServer> {
+export async function updateMcpServerById(db: Db, ring: KeyRing, s: Settings, id: string, patch: Partial<McpServerInput>, record: Recorder<McpServer> = noEvent): Promise<McpServer> {
   if (patch.url !== undefined) checkUrl(patch.url, s);
   try {
     const row = await db.inTx(async (tx) => {
@@ -107,19 +113,24 @@ export async function updateMcpServerById(db: Db, ring: KeyRing, s: Settings, id
         tx,
       );
       if (!updated) throw notFound();
-      return updated;
+      const server = toServer(updated);
+      await record(tx, server);
+      return server;
     });
     invalidateToolConfig();
-    return toServer(row);
+    return row;
   } catch (e) {
     if (pgErrorCode(e) === '23505') throw conflict(NAME_TAKEN);
     throw e;
   }
 }
 
-export async function deleteMcpServer(db: Queryable, id: string): Promise<void> {
-  const gone = await deleteMcpServerById.run({ id }, db);
-  if (gone.length === 0) throw notFound();
+export async function deleteMcpServer(db: Db, id: string, record: Recorder<string> = noEvent): Promise<void> {
+  await db.inTx(async (tx) => {
+    const gone = await deleteMcpServerById.run({ id }, tx);
+    if (gone.length === 0) throw notFound();
+    await record(tx, id);
+  });
   invalidateToolConfig();
 }
 

@@ -4,6 +4,7 @@
  * these run; after a committed ACL change the object re-reads its grants (`accessChanged`), closing with 4403 the
  * sockets of users who lost access.
  */
+import { noEvent, type Recorder } from './audit';
 import { z } from 'zod';
 import type { Db, Queryable } from '../core/db';
 import { badRequest, notFound, type Validation } from '../core/errors';
@@ -47,7 +48,7 @@ export async function chatAcl(db: Queryable, chatId: string): Promise<ChatAcl> {
  * Applies an ACL change in one transaction; unknown users or groups (and the chat's owner) are 400 with a validation
  * per id, and nothing changes. Then the chat's object re-reads its grants.
  */
-export async function patchChatAcl(env: Env, db: Db, chat: Chat, patch: ChatAclPatch): Promise<ChatAcl> {
+export async function patchChatAcl(env: Env, db: Db, chat: Chat, patch: ChatAclPatch, record: Recorder<ChatAclPatch> = noEvent): Promise<ChatAcl> {
   const users = Object.entries(patch.users ?? {});
   const groups = Object.entries(patch.groups ?? {});
   await db.inTx(async (tx) => {
@@ -68,6 +69,7 @@ export async function patchChatAcl(env: Env, db: Db, chat: Chat, patch: ChatAclP
     await revokeChatGrants.run({ chat_id: chat.id, user_ids: revoked(users), group_ids: revoked(groups) }, tx);
     if (granted(users).length > 0) await grantChatToUsers.run({ chat_id: chat.id, user_ids: granted(users) }, tx);
     if (granted(groups).length > 0) await grantChatToGroups.run({ chat_id: chat.id, group_ids: granted(groups) }, tx);
+    await record(tx, patch);
   });
   await room(env, chat.id).accessChanged(null);
   return await chatAcl(db, chat.id);

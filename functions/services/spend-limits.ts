@@ -3,6 +3,7 @@
  * which overrides it. Enforcement is the users' meters' (durable-objects/usage-meter.ts): a change of a user's own
  * limit tells their meter at once; a change of the default reaches each meter at its next read (within READ_TTL_MS).
  */
+import { noEvent, type Recorder } from './audit';
 import type { Db } from '../core/db';
 import { DbUnavailableError, notFound } from '../core/errors';
 import { usageMeter, type SpendLimit, type SpendState } from '../core/usage-meter-api';
@@ -28,15 +29,25 @@ export async function userSpendState(env: Env, db: Db, userId: string): Promise<
  * Sets one user's own limit, or with `amount: null` clears it (the deployment default applies again); 404 for an
  * unknown user. Their meter reads the change before its next answer.
  */
-export async function setUserSpendLimit(env: Env, db: Db, actorId: string, userId: string, limit: SpendLimit): Promise<SpendState> {
-  const rows =
-    limit.amount === null
-      ? await deleteUserSpendLimit.run({ user_id: userId }, db)
-      : await upsertUserSpendLimit.run(
-          { user_id: userId, period: limit.period, amount_micros: toMicros(limit.amount).toString(), updated_by: actorId },
-          db,
-        );
-  if (rows.length === 0) throw notFound();
+export async function setUserSpendLimit(
+  env: Env,
+  db: Db,
+  actorId: string,
+  userId: string,
+  limit: SpendLimit,
+  record: Recorder<SpendLimit> = noEvent,
+): Promise<SpendState> {
+  await db.inTx(async (tx) => {
+    const rows =
+      limit.amount === null
+        ? await deleteUserSpendLimit.run({ user_id: userId }, tx)
+        : await upsertUserSpendLimit.run(
+            { user_id: userId, period: limit.period, amount_micros: toMicros(limit.amount).toString(), updated_by: actorId },
+            tx,
+          );
+    if (rows.length === 0) throw notFound();
+    await record(tx, limit);
+  });
   await usageMeter(env, userId).forget();
   return await spendState(env, userId);
 }

@@ -10,6 +10,7 @@ import {
   lockOwners,
   updateUserAdmin,
 } from '../../sql/generated/users.queries';
+import { noEvent, type Recorder } from './audit';
 import { credentialsRevoked, forgetUserEverywhere } from './revocation';
 import type { User } from './users';
 
@@ -46,7 +47,14 @@ export interface UserPatch {
  * Suspending deletes every session and API key of the user in the same transaction and tells every key shard, so
  * the user's tokens stop working at once everywhere; a role change makes the shards re-read the user.
  */
-export async function patchUser(env: Env, ctx: Pick<ExecutionContext, 'waitUntil'> | undefined, db: Db, id: string, patch: UserPatch): Promise<AdminUser> {
+export async function patchUser(
+  env: Env,
+  ctx: Pick<ExecutionContext, 'waitUntil'> | undefined,
+  db: Db,
+  id: string,
+  patch: UserPatch,
+  record: Recorder<AdminUser> = noEvent,
+): Promise<AdminUser> {
   const user = await db.inTx(async (tx) => {
     await lockOwners.run(undefined, tx);
     const [row] = await updateUserAdmin.run(
@@ -60,6 +68,7 @@ export async function patchUser(env: Env, ctx: Pick<ExecutionContext, 'waitUntil
       if ((others?.count ?? 0) === 0) throw conflict('The deployment must keep at least one active owner.');
     }
     if (patch.suspended === true) await deleteAllApiKeysOfUser.run({ user_id: id }, tx);
+    await record(tx, updated);
     return updated;
   });
   if (patch.suspended === true) await credentialsRevoked(env, ctx, { userId: id, keyIds: 'all' });
