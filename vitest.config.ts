@@ -37,6 +37,8 @@ const ISOLATED = [
   // Single sign-on settings (and "require SSO for members") are deployment-wide.
   'test/worker/sso.test.ts',
   'test/worker/audit.test.ts',
+  // Rolls up the deployment's past days and runs the cron.
+  'test/worker/insights-rollup.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
