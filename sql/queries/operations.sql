@@ -83,7 +83,7 @@ WITH rolled AS (
     ) k
     GROUP BY key
 ), hist AS (
-    -- (key, latency f(irst token) or t(otal), bucket, calls) of the keys with rolled-up calls.
+    -- (key, latency f(irst token) or t(otal), bucket, calls); used for the keys with rolled-up calls.
     SELECT key, m, b, sum(n) AS n
     FROM (
         SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw WHERE first_token_ms IS NOT NULL
@@ -98,7 +98,6 @@ WITH rolled AS (
         FROM roll, unnest(roll.total_hist) WITH ORDINALITY h (n, o)
         WHERE h.n > 0
     ) x
-    WHERE key IN (SELECT key FROM g WHERE rolled_turns > 0)
     GROUP BY key, m, b
 ), cum AS (
     SELECT key, m, b, n, sum(n) OVER w - n AS before, sum(n) OVER (PARTITION BY key, m) AS total
