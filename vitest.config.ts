@@ -38,6 +38,8 @@ const ISOLATED = [
   'test/worker/sso.test.ts',
   'test/worker/audit.test.ts',
   'test/worker/audit-actions.test.ts',
+  // Rolls up the deployment's past days and runs the cron.
+  'test/worker/insights-rollup.test.ts',
 ];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];

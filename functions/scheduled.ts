@@ -8,7 +8,7 @@ import { keyRing } from './core/keyring';
 import { resealProviderKeys } from './services/chat-models';
 import { resealMcpServerHeaders } from './services/mcp-servers';
 import { runRetention, type RetentionReport } from './services/retention';
-import { purgeOldDebugRuns } from './services/operations';
+import { purgeOldDebugRuns, rollupInsights } from './services/operations';
 import { log } from './core/log';
 import { cleanFiles, type FileCleanupReport } from './services/file-cleanup';
 import { purgeAudit } from './services/audit-query';
@@ -113,6 +113,11 @@ export async function runScheduled(env: Env, now: Date, opts: ScheduledOptions =
       report.files = r;
       if (!r.ran) return 'skipped: another run holds the lock';
       return `removed ${r.removed} files in ${r.batches} batches${r.complete ? '' : ' (the next run continues)'}`;
+    });
+    // The insights rollup, after the purge (its days follow chat_turns'): complete UTC days not rolled up yet.
+    await job('insights_rollup', async () => {
+      const r = await rollupInsights(db, now, { budgetMs: opts.budgetMs });
+      return `rolled up ${r.days.length} days${r.complete ? '' : ' (out of time; the next run continues)'}, dropped ${r.purged}`;
     });
     // Debug runs past the debug_runs setting's retention_days (they also go with their chat).
     await job('purge_debug_runs', async () => `deleted ${await purgeOldDebugRuns(db, now, { batch: opts.batchSize, budgetMs: opts.budgetMs })}`);

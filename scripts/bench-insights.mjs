@@ -9,7 +9,11 @@
  * a warm-up, p50 and p99 printed, with the server's execution time (EXPLAIN ANALYZE, one run). Goal: p50 < 100 ms for
  * 30 days. Writes bench/results/bench-insights-<time>.json.
  *
- * Options: --turns N --days N --users N --chats N --runs N --out DIR.
+ * Unless --raw, the cron's rollup (RollupTurnDays, 7 days a statement) runs first over every complete day, as in a
+ * deployment, and its time is printed: the queries then read chat_turns_daily for rolled-up days and chat_turns raw for
+ * today and the window's partial first day. --raw measures the query over chat_turns alone (no day rolled up).
+ *
+ * Options: --turns N --days N --users N --chats N --runs N --out DIR --raw.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,11 +94,11 @@ async function timeQuery(db, sql, params, runs) {
 
 async function main() {
   const { values: a } = parseArgs({
-    options: { turns: { type: 'string' }, days: { type: 'string' }, users: { type: 'string' }, chats: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { turns: { type: 'string' }, days: { type: 'string' }, users: { type: 'string' }, chats: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, raw: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (a.help) {
-    process.stdout.write('Usage: npm run bench:insights -- [--turns N] [--days N] [--users N] [--chats N] [--runs N] [--out DIR]\n');
+    process.stdout.write('Usage: npm run bench:insights -- [--turns N] [--days N] [--users N] [--chats N] [--runs N] [--out DIR] [--raw]\n');
     return 0;
   }
   const turns = int(a.turns, 'turns', 1_000_000);
@@ -105,6 +109,8 @@ async function main() {
   const outDir = path.resolve(a.out ?? path.join(ROOT, 'bench', 'results'));
   const statement = loadGeneratedStatements(ROOT).find((s) => s.name === 'GetInsights');
   if (!statement) throw new Error('GetInsights is not in sql/generated');
+  const rollup = loadGeneratedStatements(ROOT).find((s) => s.name === 'RollupTurnDays');
+  if (!rollup) throw new Error('RollupTurnDays is not in sql/generated');
 
   const startedAt = new Date().toISOString();
   info('starting a scratch Postgres');
@@ -121,6 +127,25 @@ async function main() {
     const t0 = performance.now();
     const seeded = await seed(db, { turns, days, users, chats });
     info(`seeded in ${round2((performance.now() - t0) / 1000)} s: ${JSON.stringify(seeded)}`);
+    /** @type {{ days: number, statements: number, seconds: number, rows: number } | null} */
+    let rolledUp = null;
+    if (!a.raw) {
+      const t1 = performance.now();
+      let statements = 0;
+      let rolledDays = 0;
+      for (;;) {
+        const params = rollup.params.map((p) => ({ now: new Date().toISOString(), batch: 7 })[p]);
+        const r = await db.query(rollup.sql, params);
+        statements++;
+        rolledDays += r.rowCount ?? 0;
+        if ((r.rowCount ?? 0) < 7) break;
+      }
+      await db.query('VACUUM ANALYZE chat_turns_daily');
+      await db.query('VACUUM ANALYZE chat_turns_rollup_days');
+      const n = await db.query('SELECT count(*)::int AS n FROM chat_turns_daily');
+      rolledUp = { days: rolledDays, statements, seconds: round2((performance.now() - t1) / 1000), rows: Number(n.rows[0]?.n) };
+      info(`rolled up ${rolledDays} days in ${statements} statements, ${rolledUp.seconds} s: ${rolledUp.rows} chat_turns_daily rows`);
+    }
     const now = Date.now();
     const ranges = [
       { label: '30 days', from: new Date(now - 30 * 86_400_000).toISOString(), to: new Date(now + 60_000).toISOString() },
@@ -136,13 +161,13 @@ async function main() {
         info(`${range.label} by ${groupBy}: p50 ${fmt(r.latencyMs.p50)} ms`);
       }
     }
-    const report = { tool: 'bench-insights', startedAt, finishedAt: new Date().toISOString(), args: { turns, days, users, chats, runs }, machine: machineInfo(), git: gitInfo(ROOT), seeded, results };
+    const report = { tool: 'bench-insights', startedAt, finishedAt: new Date().toISOString(), args: { turns, days, users, chats, runs, raw: Boolean(a.raw) }, machine: machineInfo(), git: gitInfo(ROOT), seeded, rolledUp, results };
     const file = await writeResults(outDir, 'bench-insights', report);
     const worst30 = Math.max(...results.filter((r) => r.range === '30 days').map((r) => r.latencyMs.p50 ?? Infinity));
     process.stdout.write(
       [
         '',
-        `GetInsights over ${fmt(seeded.turns, 0)} chat_turns rows (${fmt(seeded.last30Days, 0)} in the last 30 days; ${users} users, ${fmt(chats, 0)} chats, ${days} days); ${runs} runs each`,
+        `GetInsights over ${fmt(seeded.turns, 0)} chat_turns rows (${fmt(seeded.last30Days, 0)} in the last 30 days; ${users} users, ${fmt(chats, 0)} chats, ${days} days); ${runs} runs each; ${rolledUp ? `${rolledUp.days} days rolled up into ${fmt(rolledUp.rows, 0)} chat_turns_daily rows in ${rolledUp.seconds} s` : 'raw: no day rolled up'}`,
         '',
         table(
           ['window', 'group_by', 'rows', 'p50 ms', 'p99 ms', 'server exec ms'],

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Db, Queryable } from '../core/db';
-import { chatExists, getChatDebugRuns, getInsights, purgeDebugRuns } from '../../sql/generated/operations.queries';
+import { chatExists, getChatDebugRuns, getInsights, purgeDebugRuns, purgeTurnRollup, rollupTurnDays } from '../../sql/generated/operations.queries';
 import { formatMicros } from '../core/usage-cost';
 import { notFound } from '../core/errors';
 import { getSetting } from '../core/site-config';
@@ -74,5 +74,32 @@ export async function purgeOldDebugRuns(db: Db, now: Date, opts: { batch?: numbe
     const n = (await purgeDebugRuns.run({ cutoff, batch }, db)).length;
     deleted += n;
     if (n < batch || Date.now() - started >= (opts.budgetMs ?? 10_000)) return deleted;
+  }
+}
+
+export interface RollupReport {
+  /** Days rolled up by this run (UTC, YYYY-MM-DD). */
+  days: string[];
+  /** Days dropped because chat_turns holds no call that old any more. */
+  purged: number;
+  /** False when the time budget ran out with days left (the next run continues). */
+  complete: boolean;
+}
+
+/**
+ * The insights rollup (cron): drops rollup days older than the oldest stored call (the rollup follows chat_turns'
+ * retention), then rolls up the complete UTC days not rolled up yet, `batch` days per statement, until none is left
+ * or the budget is spent. Idempotent: each day is marked and written in one statement, once.
+ */
+export async function rollupInsights(db: Queryable, now: Date, opts: { batch?: number; budgetMs?: number } = {}): Promise<RollupReport> {
+  const started = Date.now();
+  const batch = opts.batch ?? 7;
+  const purged = (await purgeTurnRollup.run(undefined, db)).length;
+  const days: string[] = [];
+  for (;;) {
+    const rolled = await rollupTurnDays.run({ now: now.toISOString(), batch }, db);
+    days.push(...rolled.map((r) => r.day));
+    if (rolled.length < batch) return { days, purged, complete: true };
+    if (Date.now() - started >= (opts.budgetMs ?? 10_000)) return { days, purged, complete: false };
   }
 }

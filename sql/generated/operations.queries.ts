@@ -33,61 +33,145 @@ export interface IGetInsightsQuery {
   result: IGetInsightsResult;
 }
 
-const getInsightsIR: any = {"usedParamSet":{"group_by":true,"from":true,"to":true},"params":[{"name":"group_by","required":true,"transform":{"type":"scalar"},"locs":[{"a":378,"b":387}]},{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":745,"b":750}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":782,"b":785}]}],"statement":"-- Owners' insights over chat_turns (one row per model call) in [from, to): per group key (the model as called, the\n-- provider, the UTC day YYYY-MM-DD, or the chat owner's id) the calls, the errors by kind, p50/p95 of first token\n-- (calls that streamed a token) and total, tokens and cost. The window is one range of chat_turns_created_at.\nWITH t AS (\n    SELECT\n        CASE :group_by!::text\n            WHEN 'model' THEN model\n            WHEN 'provider' THEN provider\n            WHEN 'day' THEN to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')\n            ELSE user_id::text\n        END AS key,\n        outcome, error_kind, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros\n    FROM chat_turns\n    WHERE created_at >= :from!::timestamptz AND created_at < :to!::timestamptz\n), g AS (\n    SELECT\n        key,\n        count(*) AS turns,\n        percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p50,\n        percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p95,\n        percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms) AS total_p50,\n        percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms) AS total_p95,\n        COALESCE(sum(input_tokens), 0) AS input_tokens,\n        COALESCE(sum(output_tokens), 0) AS output_tokens,\n        COALESCE(sum(cost_micros), 0) AS cost_micros\n    FROM t\n    GROUP BY key\n), e AS (\n    SELECT key, jsonb_object_agg(kind, n) AS errors\n    FROM (\n        SELECT key, COALESCE(error_kind, 'unknown') AS kind, count(*) AS n\n        FROM t\n        WHERE outcome = 'error'\n        GROUP BY key, COALESCE(error_kind, 'unknown')\n    ) k\n    GROUP BY key\n)\nSELECT\n    g.key AS \"key!\",\n    g.turns AS \"turns!\",\n    COALESCE(e.errors, '{}'::jsonb) AS \"errors!\",\n    g.first_token_p50,\n    g.first_token_p95,\n    g.total_p50 AS \"total_p50!\",\n    g.total_p95 AS \"total_p95!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM g\nLEFT JOIN e ON e.key = g.key\nORDER BY g.key"};
+const getInsightsIR: any = {"usedParamSet":{"from":true,"to":true,"group_by":true},"params":[{"name":"from","required":true,"transform":{"type":"scalar"},"locs":[{"a":810,"b":815},{"a":968,"b":973},{"a":1124,"b":1129},{"a":1269,"b":1274},{"a":2407,"b":2412}]},{"name":"to","required":true,"transform":{"type":"scalar"},"locs":[{"a":875,"b":878},{"a":1043,"b":1046},{"a":1209,"b":1212},{"a":1336,"b":1339},{"a":2466,"b":2469}]},{"name":"group_by","required":true,"transform":{"type":"scalar"},"locs":[{"a":1532,"b":1541},{"a":2004,"b":2013}]}],"statement":"-- Owners' insights over the model calls in [from, to): per group key (the model as called, the provider, the UTC day\n-- YYYY-MM-DD, or the chat owner's id) the calls, the errors by kind, p50/p95 of first token (calls that streamed a\n-- token) and total, tokens and cost. Days rolled up by the cron (chat_turns_rollup_days) and wholly inside the window\n-- are read from chat_turns_daily; every other part of the window (today, the window's partial edge days, days not\n-- rolled up yet) from chat_turns. Sums add; the latency histograms add, and p50/p95 are interpolated from them\n-- (within 9.05% of the order statistic, see docs/performance.md). A key with no rolled-up call gets the exact\n-- percentile_cont of its raw calls.\nWITH rolled AS (\n    SELECT day\n    FROM chat_turns_rollup_days\n    WHERE day >= (:from!::timestamptz AT TIME ZONE 'UTC')::date\n        AND day < (:to!::timestamptz AT TIME ZONE 'UTC')::date\n        AND day::timestamp AT TIME ZONE 'UTC' >= :from!::timestamptz\n        AND (day + 1)::timestamp AT TIME ZONE 'UTC' <= :to!::timestamptz\n), segs AS (\n    SELECT\n        greatest(d AT TIME ZONE 'UTC', :from!::timestamptz) AS lo,\n        least((d + interval '1 day') AT TIME ZONE 'UTC', :to!::timestamptz) AS hi\n    FROM generate_series(\n        (:from!::timestamptz AT TIME ZONE 'UTC')::date::timestamp,\n        (:to!::timestamptz AT TIME ZONE 'UTC')::date::timestamp,\n        interval '1 day'\n    ) d\n    WHERE NOT EXISTS (SELECT 1 FROM rolled WHERE rolled.day = d::date)\n), raw AS (\n    SELECT\n        CASE :group_by!::text\n            WHEN 'model' THEN t.model\n            WHEN 'provider' THEN t.provider\n            WHEN 'day' THEN to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')\n            ELSE t.user_id::text\n        END AS key,\n        t.outcome, t.error_kind, t.first_token_ms, t.total_ms, t.input_tokens, t.output_tokens, t.cost_micros\n    FROM segs\n    JOIN chat_turns t ON t.created_at >= segs.lo AND t.created_at < segs.hi\n), roll AS (\n    SELECT\n        CASE :group_by!::text\n            WHEN 'model' THEN d.model\n            WHEN 'provider' THEN d.provider\n            WHEN 'day' THEN to_char(d.day, 'YYYY-MM-DD')\n            ELSE d.user_id::text\n        END AS key,\n        d.turns, d.errors, d.first_token_hist, d.total_hist, d.input_tokens, d.output_tokens, d.cost_micros\n    FROM chat_turns_daily d\n    JOIN rolled ON rolled.day = d.day\n    WHERE d.day >= (:from!::timestamptz AT TIME ZONE 'UTC')::date AND d.day < (:to!::timestamptz AT TIME ZONE 'UTC')::date\n), g AS (\n    SELECT\n        key,\n        sum(turns) AS turns,\n        sum(rolled_turns) AS rolled_turns,\n        sum(input_tokens) AS input_tokens,\n        sum(output_tokens) AS output_tokens,\n        sum(cost_micros) AS cost_micros\n    FROM (\n        SELECT key, 1 AS turns, 0 AS rolled_turns, input_tokens, output_tokens, COALESCE(cost_micros, 0) AS cost_micros FROM raw\n        UNION ALL\n        SELECT key, turns, turns, input_tokens, output_tokens, cost_micros FROM roll\n    ) u\n    GROUP BY key\n), exact AS (\n    SELECT\n        key,\n        percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p50,\n        percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p95,\n        percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms) AS total_p50,\n        percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms) AS total_p95\n    FROM raw\n    WHERE key IN (SELECT key FROM g WHERE rolled_turns = 0)\n    GROUP BY key\n), e AS (\n    SELECT key, jsonb_object_agg(kind, n) AS errors\n    FROM (\n        SELECT key, kind, sum(n) AS n\n        FROM (\n            SELECT key, COALESCE(error_kind, 'unknown') AS kind, 1 AS n FROM raw WHERE outcome = 'error'\n            UNION ALL\n            SELECT roll.key, k.key, k.value::int FROM roll, jsonb_each_text(roll.errors) k\n        ) x\n        GROUP BY key, kind\n    ) k\n    GROUP BY key\n), hist AS (\n    -- (key, latency f(irst token) or t(otal), bucket, calls); used for the keys with rolled-up calls.\n    SELECT key, m, b, sum(n) AS n\n    FROM (\n        SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw WHERE first_token_ms IS NOT NULL\n        UNION ALL\n        SELECT key, 't', insights_bucket(total_ms), 1 FROM raw\n        UNION ALL\n        SELECT roll.key, 'f', array_lower(roll.first_token_hist, 1) + h.o::int - 1, h.n\n        FROM roll, unnest(roll.first_token_hist) WITH ORDINALITY h (n, o)\n        WHERE h.n > 0\n        UNION ALL\n        SELECT roll.key, 't', array_lower(roll.total_hist, 1) + h.o::int - 1, h.n\n        FROM roll, unnest(roll.total_hist) WITH ORDINALITY h (n, o)\n        WHERE h.n > 0\n    ) x\n    GROUP BY key, m, b\n), cum AS (\n    SELECT key, m, b, n, sum(n) OVER w - n AS before, sum(n) OVER (PARTITION BY key, m) AS total\n    FROM hist\n    WINDOW w AS (PARTITION BY key, m ORDER BY b)\n), pct AS (\n    -- percentile_cont's position p * (calls - 1) falls in one bucket: spread its calls evenly (on the log scale).\n    SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n))::float8 AS f\n    FROM cum, (VALUES (0.5), (0.95)) ps (p)\n    WHERE before <= p * (total - 1) AND p * (total - 1) < before + n\n), approx AS (\n    SELECT\n        key,\n        max(v) FILTER (WHERE m = 'f' AND p = 0.5) AS first_token_p50,\n        max(v) FILTER (WHERE m = 'f' AND p = 0.95) AS first_token_p95,\n        max(v) FILTER (WHERE m = 't' AND p = 0.5) AS total_p50,\n        max(v) FILTER (WHERE m = 't' AND p = 0.95) AS total_p95\n    FROM (SELECT key, m, p, CASE WHEN b = 0 THEN f ELSE power(2::float8, (b - 1 + f) / 8) END AS v FROM pct) v\n    GROUP BY key\n)\nSELECT\n    g.key AS \"key!\",\n    g.turns AS \"turns!\",\n    COALESCE(e.errors, '{}'::jsonb) AS \"errors!\",\n    COALESCE(x.first_token_p50, a.first_token_p50) AS first_token_p50,\n    COALESCE(x.first_token_p95, a.first_token_p95) AS first_token_p95,\n    COALESCE(x.total_p50, a.total_p50) AS \"total_p50!\",\n    COALESCE(x.total_p95, a.total_p95) AS \"total_p95!\",\n    g.input_tokens AS \"input_tokens!\",\n    g.output_tokens AS \"output_tokens!\",\n    g.cost_micros AS \"cost_micros!\"\nFROM g\nLEFT JOIN e ON e.key = g.key\nLEFT JOIN exact x ON x.key = g.key\nLEFT JOIN approx a ON a.key = g.key\nORDER BY g.key"};
 
 /**
  * Query generated from SQL:
  * ```
- * -- Owners' insights over chat_turns (one row per model call) in [from, to): per group key (the model as called, the
- * -- provider, the UTC day YYYY-MM-DD, or the chat owner's id) the calls, the errors by kind, p50/p95 of first token
- * -- (calls that streamed a token) and total, tokens and cost. The window is one range of chat_turns_created_at.
- * WITH t AS (
+ * -- Owners' insights over the model calls in [from, to): per group key (the model as called, the provider, the UTC day
+ * -- YYYY-MM-DD, or the chat owner's id) the calls, the errors by kind, p50/p95 of first token (calls that streamed a
+ * -- token) and total, tokens and cost. Days rolled up by the cron (chat_turns_rollup_days) and wholly inside the window
+ * -- are read from chat_turns_daily; every other part of the window (today, the window's partial edge days, days not
+ * -- rolled up yet) from chat_turns. Sums add; the latency histograms add, and p50/p95 are interpolated from them
+ * -- (within 9.05% of the order statistic, see docs/performance.md). A key with no rolled-up call gets the exact
+ * -- percentile_cont of its raw calls.
+ * WITH rolled AS (
+ *     SELECT day
+ *     FROM chat_turns_rollup_days
+ *     WHERE day >= (:from!::timestamptz AT TIME ZONE 'UTC')::date
+ *         AND day < (:to!::timestamptz AT TIME ZONE 'UTC')::date
+ *         AND day::timestamp AT TIME ZONE 'UTC' >= :from!::timestamptz
+ *         AND (day + 1)::timestamp AT TIME ZONE 'UTC' <= :to!::timestamptz
+ * ), segs AS (
+ *     SELECT
+ *         greatest(d AT TIME ZONE 'UTC', :from!::timestamptz) AS lo,
+ *         least((d + interval '1 day') AT TIME ZONE 'UTC', :to!::timestamptz) AS hi
+ *     FROM generate_series(
+ *         (:from!::timestamptz AT TIME ZONE 'UTC')::date::timestamp,
+ *         (:to!::timestamptz AT TIME ZONE 'UTC')::date::timestamp,
+ *         interval '1 day'
+ *     ) d
+ *     WHERE NOT EXISTS (SELECT 1 FROM rolled WHERE rolled.day = d::date)
+ * ), raw AS (
  *     SELECT
  *         CASE :group_by!::text
- *             WHEN 'model' THEN model
- *             WHEN 'provider' THEN provider
- *             WHEN 'day' THEN to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
- *             ELSE user_id::text
+ *             WHEN 'model' THEN t.model
+ *             WHEN 'provider' THEN t.provider
+ *             WHEN 'day' THEN to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+ *             ELSE t.user_id::text
  *         END AS key,
- *         outcome, error_kind, first_token_ms, total_ms, input_tokens, output_tokens, cost_micros
- *     FROM chat_turns
- *     WHERE created_at >= :from!::timestamptz AND created_at < :to!::timestamptz
+ *         t.outcome, t.error_kind, t.first_token_ms, t.total_ms, t.input_tokens, t.output_tokens, t.cost_micros
+ *     FROM segs
+ *     JOIN chat_turns t ON t.created_at >= segs.lo AND t.created_at < segs.hi
+ * ), roll AS (
+ *     SELECT
+ *         CASE :group_by!::text
+ *             WHEN 'model' THEN d.model
+ *             WHEN 'provider' THEN d.provider
+ *             WHEN 'day' THEN to_char(d.day, 'YYYY-MM-DD')
+ *             ELSE d.user_id::text
+ *         END AS key,
+ *         d.turns, d.errors, d.first_token_hist, d.total_hist, d.input_tokens, d.output_tokens, d.cost_micros
+ *     FROM chat_turns_daily d
+ *     JOIN rolled ON rolled.day = d.day
+ *     WHERE d.day >= (:from!::timestamptz AT TIME ZONE 'UTC')::date AND d.day < (:to!::timestamptz AT TIME ZONE 'UTC')::date
  * ), g AS (
  *     SELECT
  *         key,
- *         count(*) AS turns,
+ *         sum(turns) AS turns,
+ *         sum(rolled_turns) AS rolled_turns,
+ *         sum(input_tokens) AS input_tokens,
+ *         sum(output_tokens) AS output_tokens,
+ *         sum(cost_micros) AS cost_micros
+ *     FROM (
+ *         SELECT key, 1 AS turns, 0 AS rolled_turns, input_tokens, output_tokens, COALESCE(cost_micros, 0) AS cost_micros FROM raw
+ *         UNION ALL
+ *         SELECT key, turns, turns, input_tokens, output_tokens, cost_micros FROM roll
+ *     ) u
+ *     GROUP BY key
+ * ), exact AS (
+ *     SELECT
+ *         key,
  *         percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p50,
  *         percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms) AS first_token_p95,
  *         percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms) AS total_p50,
- *         percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms) AS total_p95,
- *         COALESCE(sum(input_tokens), 0) AS input_tokens,
- *         COALESCE(sum(output_tokens), 0) AS output_tokens,
- *         COALESCE(sum(cost_micros), 0) AS cost_micros
- *     FROM t
+ *         percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms) AS total_p95
+ *     FROM raw
+ *     WHERE key IN (SELECT key FROM g WHERE rolled_turns = 0)
  *     GROUP BY key
  * ), e AS (
  *     SELECT key, jsonb_object_agg(kind, n) AS errors
  *     FROM (
- *         SELECT key, COALESCE(error_kind, 'unknown') AS kind, count(*) AS n
- *         FROM t
- *         WHERE outcome = 'error'
- *         GROUP BY key, COALESCE(error_kind, 'unknown')
+ *         SELECT key, kind, sum(n) AS n
+ *         FROM (
+ *             SELECT key, COALESCE(error_kind, 'unknown') AS kind, 1 AS n FROM raw WHERE outcome = 'error'
+ *             UNION ALL
+ *             SELECT roll.key, k.key, k.value::int FROM roll, jsonb_each_text(roll.errors) k
+ *         ) x
+ *         GROUP BY key, kind
  *     ) k
+ *     GROUP BY key
+ * ), hist AS (
+ *     -- (key, latency f(irst token) or t(otal), bucket, calls); used for the keys with rolled-up calls.
+ *     SELECT key, m, b, sum(n) AS n
+ *     FROM (
+ *         SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw WHERE first_token_ms IS NOT NULL
+ *         UNION ALL
+ *         SELECT key, 't', insights_bucket(total_ms), 1 FROM raw
+ *         UNION ALL
+ *         SELECT roll.key, 'f', array_lower(roll.first_token_hist, 1) + h.o::int - 1, h.n
+ *         FROM roll, unnest(roll.first_token_hist) WITH ORDINALITY h (n, o)
+ *         WHERE h.n > 0
+ *         UNION ALL
+ *         SELECT roll.key, 't', array_lower(roll.total_hist, 1) + h.o::int - 1, h.n
+ *         FROM roll, unnest(roll.total_hist) WITH ORDINALITY h (n, o)
+ *         WHERE h.n > 0
+ *     ) x
+ *     GROUP BY key, m, b
+ * ), cum AS (
+ *     SELECT key, m, b, n, sum(n) OVER w - n AS before, sum(n) OVER (PARTITION BY key, m) AS total
+ *     FROM hist
+ *     WINDOW w AS (PARTITION BY key, m ORDER BY b)
+ * ), pct AS (
+ *     -- percentile_cont's position p * (calls - 1) falls in one bucket: spread its calls evenly (on the log scale).
+ *     SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n))::float8 AS f
+ *     FROM cum, (VALUES (0.5), (0.95)) ps (p)
+ *     WHERE before <= p * (total - 1) AND p * (total - 1) < before + n
+ * ), approx AS (
+ *     SELECT
+ *         key,
+ *         max(v) FILTER (WHERE m = 'f' AND p = 0.5) AS first_token_p50,
+ *         max(v) FILTER (WHERE m = 'f' AND p = 0.95) AS first_token_p95,
+ *         max(v) FILTER (WHERE m = 't' AND p = 0.5) AS total_p50,
+ *         max(v) FILTER (WHERE m = 't' AND p = 0.95) AS total_p95
+ *     FROM (SELECT key, m, p, CASE WHEN b = 0 THEN f ELSE power(2::float8, (b - 1 + f) / 8) END AS v FROM pct) v
  *     GROUP BY key
  * )
  * SELECT
  *     g.key AS "key!",
  *     g.turns AS "turns!",
  *     COALESCE(e.errors, '{}'::jsonb) AS "errors!",
- *     g.first_token_p50,
- *     g.first_token_p95,
- *     g.total_p50 AS "total_p50!",
- *     g.total_p95 AS "total_p95!",
+ *     COALESCE(x.first_token_p50, a.first_token_p50) AS first_token_p50,
+ *     COALESCE(x.first_token_p95, a.first_token_p95) AS first_token_p95,
+ *     COALESCE(x.total_p50, a.total_p50) AS "total_p50!",
+ *     COALESCE(x.total_p95, a.total_p95) AS "total_p95!",
  *     g.input_tokens AS "input_tokens!",
  *     g.output_tokens AS "output_tokens!",
  *     g.cost_micros AS "cost_micros!"
  * FROM g
  * LEFT JOIN e ON e.key = g.key
+ * LEFT JOIN exact x ON x.key = g.key
+ * LEFT JOIN approx a ON a.key = g.key
  * ORDER BY g.key
  * ```
  */
@@ -194,5 +278,126 @@ const purgeDebugRunsIR: any = {"usedParamSet":{"cutoff":true,"batch":true},"para
  * ```
  */
 export const purgeDebugRuns = new PreparedQuery<IPurgeDebugRunsParams,IPurgeDebugRunsResult>(purgeDebugRunsIR);
+
+
+/** 'RollupTurnDays' parameters type */
+export interface IRollupTurnDaysParams {
+  batch: number;
+  now: DateOrString;
+}
+
+/** 'RollupTurnDays' return type */
+export interface IRollupTurnDaysResult {
+  day: string;
+  rows: string;
+}
+
+/** 'RollupTurnDays' query type */
+export interface IRollupTurnDaysQuery {
+  params: IRollupTurnDaysParams;
+  result: IRollupTurnDaysResult;
+}
+
+const rollupTurnDaysIR: any = {"usedParamSet":{"now":true,"batch":true},"params":[{"name":"now","required":true,"transform":{"type":"scalar"},"locs":[{"a":550,"b":554}]},{"name":"batch","required":true,"transform":{"type":"scalar"},"locs":[{"a":779,"b":785}]}],"statement":"-- The cron's rollup: up to :batch complete UTC days (ended at least 10 minutes before :now) not rolled up yet, from\n-- the oldest call's day, oldest first. Marks each day and writes its chat_turns_daily rows in this one statement, only\n-- for the days it marked itself (ON CONFLICT DO NOTHING): run twice, or twice at once, it writes each day once.\n-- Returns the days it rolled up.\nWITH todo AS (\n    SELECT d::date AS day\n    FROM generate_series(\n        (SELECT (min(created_at) AT TIME ZONE 'UTC')::date FROM chat_turns)::timestamp,\n        (((:now!::timestamptz - interval '10 minutes') AT TIME ZONE 'UTC')::date - 1)::timestamp,\n        interval '1 day'\n    ) d\n    WHERE NOT EXISTS (SELECT 1 FROM chat_turns_rollup_days r WHERE r.day = d::date)\n    ORDER BY 1\n    LIMIT :batch!::int\n), marked AS (\n    INSERT INTO chat_turns_rollup_days (day)\n    SELECT day FROM todo\n    ON CONFLICT (day) DO NOTHING\n    RETURNING day\n), g AS (\n    SELECT\n        m.day, t.model_config_id, t.provider, t.model, t.user_id,\n        count(*) AS turns,\n        array_agg(COALESCE(t.error_kind, 'unknown')) FILTER (WHERE t.outcome = 'error') AS kinds,\n        COALESCE(sum(t.input_tokens), 0) AS input_tokens,\n        COALESCE(sum(t.output_tokens), 0) AS output_tokens,\n        COALESCE(sum(t.cost_micros), 0) AS cost_micros,\n        array_agg(insights_bucket(t.first_token_ms)) FILTER (WHERE t.first_token_ms IS NOT NULL) AS fb,\n        array_agg(insights_bucket(t.total_ms)) AS tb\n    FROM marked m\n    JOIN chat_turns t\n        ON t.created_at >= (m.day::timestamp AT TIME ZONE 'UTC') AND t.created_at < ((m.day + 1)::timestamp AT TIME ZONE 'UTC')\n    GROUP BY m.day, t.model_config_id, t.provider, t.model, t.user_id\n), rows AS (\n    INSERT INTO chat_turns_daily (\n        day, model_config_id, provider, model, user_id, turns, errors, input_tokens, output_tokens, cost_micros,\n        first_token_hist, total_hist\n    )\n    SELECT\n        g.day, g.model_config_id, g.provider, g.model, g.user_id, g.turns,\n        COALESCE((SELECT jsonb_object_agg(k, n) FROM (SELECT k, count(*) AS n FROM unnest(g.kinds) k GROUP BY k) e), '{}'::jsonb),\n        g.input_tokens, g.output_tokens, g.cost_micros,\n        -- The buckets as a dense int[] from the first to the last non-empty one, subscripted by bucket number.\n        (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]\n         FROM generate_series((SELECT min(x) FROM unnest(g.fb) x), (SELECT max(x) FROM unnest(g.fb) x)) s\n         LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.fb) x GROUP BY x) c ON c.x = s),\n        (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]\n         FROM generate_series((SELECT min(x) FROM unnest(g.tb) x), (SELECT max(x) FROM unnest(g.tb) x)) s\n         LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.tb) x GROUP BY x) c ON c.x = s)\n    FROM g\n    RETURNING day\n)\nSELECT m.day::text AS \"day!\", (SELECT count(*) FROM rows WHERE rows.day = m.day) AS \"rows!\"\nFROM marked m\nORDER BY m.day"};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- The cron's rollup: up to :batch complete UTC days (ended at least 10 minutes before :now) not rolled up yet, from
+ * -- the oldest call's day, oldest first. Marks each day and writes its chat_turns_daily rows in this one statement, only
+ * -- for the days it marked itself (ON CONFLICT DO NOTHING): run twice, or twice at once, it writes each day once.
+ * -- Returns the days it rolled up.
+ * WITH todo AS (
+ *     SELECT d::date AS day
+ *     FROM generate_series(
+ *         (SELECT (min(created_at) AT TIME ZONE 'UTC')::date FROM chat_turns)::timestamp,
+ *         (((:now!::timestamptz - interval '10 minutes') AT TIME ZONE 'UTC')::date - 1)::timestamp,
+ *         interval '1 day'
+ *     ) d
+ *     WHERE NOT EXISTS (SELECT 1 FROM chat_turns_rollup_days r WHERE r.day = d::date)
+ *     ORDER BY 1
+ *     LIMIT :batch!::int
+ * ), marked AS (
+ *     INSERT INTO chat_turns_rollup_days (day)
+ *     SELECT day FROM todo
+ *     ON CONFLICT (day) DO NOTHING
+ *     RETURNING day
+ * ), g AS (
+ *     SELECT
+ *         m.day, t.model_config_id, t.provider, t.model, t.user_id,
+ *         count(*) AS turns,
+ *         array_agg(COALESCE(t.error_kind, 'unknown')) FILTER (WHERE t.outcome = 'error') AS kinds,
+ *         COALESCE(sum(t.input_tokens), 0) AS input_tokens,
+ *         COALESCE(sum(t.output_tokens), 0) AS output_tokens,
+ *         COALESCE(sum(t.cost_micros), 0) AS cost_micros,
+ *         array_agg(insights_bucket(t.first_token_ms)) FILTER (WHERE t.first_token_ms IS NOT NULL) AS fb,
+ *         array_agg(insights_bucket(t.total_ms)) AS tb
+ *     FROM marked m
+ *     JOIN chat_turns t
+ *         ON t.created_at >= (m.day::timestamp AT TIME ZONE 'UTC') AND t.created_at < ((m.day + 1)::timestamp AT TIME ZONE 'UTC')
+ *     GROUP BY m.day, t.model_config_id, t.provider, t.model, t.user_id
+ * ), rows AS (
+ *     INSERT INTO chat_turns_daily (
+ *         day, model_config_id, provider, model, user_id, turns, errors, input_tokens, output_tokens, cost_micros,
+ *         first_token_hist, total_hist
+ *     )
+ *     SELECT
+ *         g.day, g.model_config_id, g.provider, g.model, g.user_id, g.turns,
+ *         COALESCE((SELECT jsonb_object_agg(k, n) FROM (SELECT k, count(*) AS n FROM unnest(g.kinds) k GROUP BY k) e), '{}'::jsonb),
+ *         g.input_tokens, g.output_tokens, g.cost_micros,
+ *         -- The buckets as a dense int[] from the first to the last non-empty one, subscripted by bucket number.
+ *         (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]
+ *          FROM generate_series((SELECT min(x) FROM unnest(g.fb) x), (SELECT max(x) FROM unnest(g.fb) x)) s
+ *          LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.fb) x GROUP BY x) c ON c.x = s),
+ *         (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]
+ *          FROM generate_series((SELECT min(x) FROM unnest(g.tb) x), (SELECT max(x) FROM unnest(g.tb) x)) s
+ *          LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.tb) x GROUP BY x) c ON c.x = s)
+ *     FROM g
+ *     RETURNING day
+ * )
+ * SELECT m.day::text AS "day!", (SELECT count(*) FROM rows WHERE rows.day = m.day) AS "rows!"
+ * FROM marked m
+ * ORDER BY m.day
+ * ```
+ */
+export const rollupTurnDays = new PreparedQuery<IRollupTurnDaysParams,IRollupTurnDaysResult>(rollupTurnDaysIR);
+
+
+/** 'PurgeTurnRollup' parameters type */
+export type IPurgeTurnRollupParams = void;
+
+/** 'PurgeTurnRollup' return type */
+export interface IPurgeTurnRollupResult {
+  day: string;
+}
+
+/** 'PurgeTurnRollup' query type */
+export interface IPurgeTurnRollupQuery {
+  params: IPurgeTurnRollupParams;
+  result: IPurgeTurnRollupResult;
+}
+
+const purgeTurnRollupIR: any = {"usedParamSet":{},"params":[],"statement":"-- The rollup follows chat_turns' retention (its rows go with their chat): a day before the oldest call still stored\n-- is dropped, markers and rows (with no call left at all, every day). Returns the days dropped.\nWITH oldest AS (\n    SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS day FROM chat_turns\n), gone_rows AS (\n    DELETE FROM chat_turns_daily d\n    USING oldest\n    WHERE oldest.day IS NULL OR d.day < oldest.day\n    RETURNING d.day\n)\nDELETE FROM chat_turns_rollup_days r\nUSING oldest\nWHERE oldest.day IS NULL OR r.day < oldest.day\nRETURNING r.day::text AS \"day!\""};
+
+/**
+ * Query generated from SQL:
+ * ```
+ * -- The rollup follows chat_turns' retention (its rows go with their chat): a day before the oldest call still stored
+ * -- is dropped, markers and rows (with no call left at all, every day). Returns the days dropped.
+ * WITH oldest AS (
+ *     SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS day FROM chat_turns
+ * ), gone_rows AS (
+ *     DELETE FROM chat_turns_daily d
+ *     USING oldest
+ *     WHERE oldest.day IS NULL OR d.day < oldest.day
+ *     RETURNING d.day
+ * )
+ * DELETE FROM chat_turns_rollup_days r
+ * USING oldest
+ * WHERE oldest.day IS NULL OR r.day < oldest.day
+ * RETURNING r.day::text AS "day!"
+ * ```
+ */
+export const purgeTurnRollup = new PreparedQuery<IPurgeTurnRollupParams,IPurgeTurnRollupResult>(purgeTurnRollupIR);
 
 
