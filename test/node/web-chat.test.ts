@@ -55,7 +55,7 @@ describe('web UI as a daily driver: the chat', () => {
     const h = await rows.first().evaluate((e) => e.getBoundingClientRect().height);
     expect(h).toBeLessThanOrEqual(800 / 18);
     await rows.first().getByRole('button', { name: /^Actions for/ }).click();
-    expect(await page.getByRole('menuitem').allInnerTexts()).toEqual(['Rename', 'Archive', 'Delete…']);
+    expect(await page.getByRole('menuitem').allInnerTexts()).toEqual(['Rename', 'Archive', 'Export JSON', 'Export Markdown', 'Delete…']);
     await page.keyboard.press('Escape');
     await page.getByRole('menu').waitFor({ state: 'detached' });
     // The search box (the search feature's slot) is there.
