@@ -296,13 +296,35 @@ describe('web UI as a daily driver: the chat', () => {
     await page.close();
   });
 
-  it('10, 11 and 16. admin: the provider type is a select with the one-per-type rule; a role change asks first; Users reads at 375 px', async () => {
+  it('10, 11 and 16. admin: the provider type is a select with the one-per-type rule; deleting a provider or a model and a role change ask first; Users reads at 375 px', async () => {
     expect((await owner.request.post('/api/v2/users', { data: { email: 'second@example.com', username: 'second', password: 'second password 1' } })).ok()).toBe(true);
     const page = await owner.newPage();
     await page.goto('/admin');
     await page.getByText('One provider per type').waitFor();
     const types = page.locator('form', { hasText: 'Add a provider' }).locator('label', { hasText: 'Type' }).locator('select option');
     expect(await types.count()).toBeGreaterThan(1);
+    // 10: deleting a provider or a model asks first, and Cancel deletes nothing.
+    const providerDeletes = page.getByRole('button', { name: /^Delete provider/ });
+    await providerDeletes.first().waitFor();
+    const providers = await providerDeletes.count();
+    await providerDeletes.first().click();
+    const askProvider = page.getByRole('dialog');
+    await askProvider.getByText(/^Delete the provider /).waitFor();
+    await askProvider.getByRole('button', { name: 'Cancel' }).click();
+    await askProvider.waitFor({ state: 'detached' });
+    expect(await providerDeletes.count()).toBe(providers);
+    await page.getByRole('tab', { name: 'Models' }).click();
+    const modelDeletes = page.getByRole('button', { name: /^Delete (?!provider)/ });
+    await modelDeletes.first().waitFor();
+    const models = await modelDeletes.count();
+    await modelDeletes.first().click();
+    const askModel = page.getByRole('dialog');
+    await askModel.getByText(/^Delete the model /).waitFor();
+    // The last model's deletion never promises another default.
+    if (models === 1) expect(await askModel.getByText('another model becomes the default').count()).toBe(0);
+    await askModel.getByRole('button', { name: 'Cancel' }).click();
+    await askModel.waitFor({ state: 'detached' });
+    expect(await modelDeletes.count()).toBe(models);
     await page.getByRole('tab', { name: 'Users' }).click();
     const row = page.getByRole('row').filter({ hasText: 'second' });
     await row.getByText('Member', { exact: true }).waitFor();
