@@ -82,7 +82,7 @@ async function outage(seconds: number) {
   // A socket that connects now gets the finished turn's parts from seq 0, as for a running turn.
   const late = streamOf(streamed.chat.id, u.token);
   const lateSeen = watch(late);
-  await late.until((x) => x.partial !== null, { timeoutMs: 10_000 });
+  await late.until((x) => x.partial !== null, { timeoutMs: 30_000 });
   const replayed = lateSeen.events.flatMap((e) => (e.type === 'message_part' ? [e.message_part] : []));
   expect(replayed[0]?.seq).toBe(0);
   expect(replayed.map((p) => ('text' in p.part ? p.part.text : '')).join('')).toBe(reply(streamed.text, 12));
@@ -101,7 +101,7 @@ async function outage(seconds: number) {
   const settle: number[] = [];
   await Promise.all(
     [streamed, inserting].map(async (h, i) => {
-      await h.stream.until(settledAfter(h.seen, marks[i] ?? 0), { timeoutMs: 10_000 });
+      await h.stream.until(settledAfter(h.seen, marks[i] ?? 0), { timeoutMs: 30_000 });
       settle.push(Date.now() - up);
     }),
   );
