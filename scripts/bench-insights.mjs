@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrateUp } from './lib/migrate.mjs';
-import { fmt, gitInfo, machineInfo, round2, summarize, table, writeResults } from './lib/scaletest-report.mjs';
+import { fmt, gitInfo, machineInfo, round2, table, timeQuery, writeResults } from './lib/scaletest-report.mjs';
 import { loadGeneratedStatements } from './lib/scaletest-sql.mjs';
 import { startScratchPostgres } from './lib/scratch-db.mjs';
 
@@ -71,25 +71,6 @@ async function seed(db, o) {
   await db.query('VACUUM ANALYZE chat_turns');
   const r = await db.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE created_at >= now() - interval '30 days')::int AS last30 FROM chat_turns`);
   return { turns: Number(r.rows[0]?.n), last30Days: Number(r.rows[0]?.last30), users: o.users, chats: o.chats, days: o.days };
-}
-
-/** @param {pg.Client} db @param {string} sql @param {unknown[]} params @param {number} runs */
-async function timeQuery(db, sql, params, runs) {
-  for (let i = 0; i < 3; i++) await db.query(sql, params);
-  /** @type {number[]} */
-  const ms = [];
-  let rows = 0;
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    const r = await db.query(sql, params);
-    ms.push(performance.now() - t);
-    rows = r.rowCount ?? 0;
-  }
-  const plan = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-  /** @type {unknown} */
-  const json = plan.rows[0]?.['QUERY PLAN'];
-  const top = Array.isArray(json) && json[0] && typeof json[0] === 'object' ? json[0] : {};
-  return { rows, latencyMs: summarize(ms), serverMs: round2(Number(top['Execution Time'] ?? NaN)) };
 }
 
 async function main() {
@@ -151,7 +132,7 @@ async function main() {
       { label: '30 days', from: new Date(now - 30 * 86_400_000).toISOString(), to: new Date(now + 60_000).toISOString() },
       { label: `${days} days (all)`, from: new Date(now - (days + 1) * 86_400_000).toISOString(), to: new Date(now + 60_000).toISOString() },
     ];
-    /** @type {{ range: string, groupBy: string, rows: number, latencyMs: ReturnType<typeof summarize>, serverMs: number }[]} */
+    /** @type {{ range: string, groupBy: string, rows: number, latencyMs: Awaited<ReturnType<typeof timeQuery>>['latencyMs'], serverMs: number }[]} */
     const results = [];
     for (const range of ranges) {
       for (const groupBy of KEYS) {

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrateUp } from './lib/migrate.mjs';
-import { fmt, gitInfo, machineInfo, round2, summarize, table, writeResults } from './lib/scaletest-report.mjs';
+import { fmt, gitInfo, machineInfo, round2, summarize, table, timeQuery, writeResults } from './lib/scaletest-report.mjs';
 import { TAG, loadGeneratedStatements } from './lib/scaletest-sql.mjs';
 import { startScratchPostgres } from './lib/scratch-db.mjs';
 
@@ -127,31 +127,6 @@ async function seed(db, o) {
     dailyRows: await count('usage_daily'),
     byChatRows: await count('usage_by_chat'),
   };
-}
-
-/**
- * Times one statement: warm-up, then `runs` round trips; and one EXPLAIN ANALYZE for the server's own time.
- * @param {pg.Client} db
- * @param {string} sql
- * @param {unknown[]} params
- * @param {number} runs
- */
-async function timeQuery(db, sql, params, runs) {
-  for (let i = 0; i < 3; i++) await db.query(sql, params);
-  /** @type {number[]} */
-  const ms = [];
-  let rows = 0;
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    const r = await db.query(sql, params);
-    ms.push(performance.now() - t);
-    rows = r.rowCount ?? 0;
-  }
-  const plan = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-  /** @type {unknown} */
-  const json = plan.rows[0]?.['QUERY PLAN'];
-  const top = Array.isArray(json) && json[0] && typeof json[0] === 'object' ? json[0] : {};
-  return { rows, latencyMs: summarize(ms), serverMs: round2(Number(top['Execution Time'] ?? NaN)) };
 }
 
 /**

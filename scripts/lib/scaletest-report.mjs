@@ -359,3 +359,28 @@ export function tcpDelta(a, b) {
   for (const [k, v] of Object.entries(b)) out[k] = v - (a[k] ?? 0);
   return out;
 }
+
+/**
+ * Times one statement: warm-up, then `runs` round trips; and one EXPLAIN ANALYZE for the server's own time.
+ * @param {{ query: (sql: string, params: unknown[]) => Promise<{ rowCount: number | null, rows: Record<string, unknown>[] }> }} db
+ * @param {string} sql
+ * @param {unknown[]} params
+ * @param {number} runs
+ */
+export async function timeQuery(db, sql, params, runs) {
+  for (let i = 0; i < 3; i++) await db.query(sql, params);
+  /** @type {number[]} */
+  const ms = [];
+  let rows = 0;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = await db.query(sql, params);
+    ms.push(performance.now() - t);
+    rows = r.rowCount ?? 0;
+  }
+  const plan = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+  /** @type {unknown} */
+  const json = plan.rows[0]?.['QUERY PLAN'];
+  const top = Array.isArray(json) && json[0] && typeof json[0] === 'object' ? json[0] : {};
+  return { rows, latencyMs: summarize(ms), serverMs: round2(Number(top['Execution Time'] ?? NaN)) };
+}
