@@ -4,7 +4,7 @@
  * meanwhile (`database_unavailable`), and they settle by themselves within 10 s of Postgres answering again.
  */
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ChatRoom } from '../../durable-objects/chat-room';
 import { call, lockWaiters, makeUser, messagesOf, mockGate, postgres, roomOf, sdk, startChat, streamOf, testDb, textOf, watch } from './helpers';
@@ -43,7 +43,7 @@ async function heldChat(token: string, text: string, chunks: number, held: numbe
   await gate.waiting(1);
   const stream = streamOf(chat.id, token);
   const seen = watch(stream);
-  await stream.until((x) => x.partial?.parts.length === held, { timeoutMs: 10_000 });
+  await stream.until((x) => x.partial?.parts.length === held, { timeoutMs: 30_000 });
   return { chat, gate, stream, seen, text };
 }
 
@@ -137,6 +137,9 @@ async function outage(seconds: number) {
 }
 
 describe('Postgres outages', () => {
+  // A test that fails mid-outage must not leave Postgres stopped for the next ones (resume is a no-op when it runs).
+  afterEach(() => postgres.resume());
+
   it('a 5 s outage before the user insert, during the stream and during the assistant insert loses nothing', async () => {
     const settle = await outage(5);
     for (const ms of settle) expect(ms).toBeLessThan(10_000);
