@@ -169,6 +169,9 @@ async function streamCompletion(res, p, { id, created, calls }, { signal, gates,
   if (!(await atGate(true))) return gone();
   if (cfg.drop_after !== undefined && sent >= cfg.drop_after) {
     log(`mock-llm: ${label} dropped after ${sent} deltas (drop_after)`);
+    // The deltas written so far reach the client first (a write's callback runs once it is handed to the kernel), so
+    // the client always sees exactly drop_after deltas before the connection dies, however busy the machine.
+    await new Promise((r) => (res.socket && !res.socket.destroyed ? res.socket.write('', () => r(undefined)) : r(undefined)));
     res.destroy();
     return;
   }
