@@ -33,7 +33,9 @@ export const HELP = `Usage: npm run scaletest -- --chats N --turns M [options]
                        of 1000000 a month (never reached), so every turn asks its user's spend meter and records a cost
   --quiet-dev          (own stack) leave out wrangler dev's own instrumentation: --log-level warn (no request log line per
                        request) and the runtime's Network domain off (wrangler enables it and relays every subrequest
-                       chunk to its Node process); measures the app with less of the dev server's overhead
+                       chunk to its Node process), and the Runtime domain off (it relays every console line of the
+                       Worker to wrangler, which prints it: the Worker's log lines are not in stack.log then, but the
+                       isolate still runs each log call); measures the app with less of the dev server's overhead
 `;
 
 /**
