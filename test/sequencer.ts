@@ -2,23 +2,35 @@
  * The order the suites start in: the longest files first, so that the two workers end together instead of one of them
  * running a long file alone at the end. Vitest orders by the durations of the previous run, which a clean clone (CI)
  * does not have: it then falls back to file size, which says little here (the outage suite is small and waits 35 s on
- * Postgres; the browser tests start a whole stack). The list holds the files measured at over ~10 s on a 2-core
- * machine (`npx vitest run --reporter=json`); a file not in it keeps vitest's order, after them.
+ * Postgres; the browser tests start a whole stack). The list holds the files measured at over ~14 s on a 2-core
+ * machine under ci-repeat's extra load (the durations vitest prints per file); a file not in it keeps vitest's order, after them.
  */
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const LONGEST_FIRST = [
-  'test/node/web.test.ts',
   'test/node/scaletest.test.ts',
+  'test/node/web.test.ts',
+  'test/node/web-chat.test.ts',
+  'test/node/web-admin.test.ts',
+  'test/node/web-share.test.ts',
+  'test/node/web-insights.test.ts',
   'test/worker/outage.test.ts',
-  'test/worker/admin-locks.test.ts',
+  'test/node/web-conversation.test.ts',
+  'test/node/smoke.test.ts',
+  'test/node/web-tools.test.ts',
+  'test/node/web-sso.test.ts',
   'test/worker/chat-models.test.ts',
   'test/worker/context.test.ts',
+  'test/node/local-pg-errors.test.ts',
+  'test/worker/sdk-resume.test.ts',
+  'test/worker/admin-locks.test.ts',
+  'test/node/dev-seed.test.ts',
   'test/worker/turns.test.ts',
   'test/node/dev-tools.test.ts',
-  'test/worker/sdk-resume.test.ts',
-  'test/worker/webpush-security.test.ts',
   'test/worker/chats.test.ts',
+  'test/node/local-pg-private.test.ts',
+  'test/worker/retention.test.ts',
+  'test/worker/webpush-security.test.ts',
   'test/worker/tools.test.ts',
 ];
 
