@@ -1,9 +1,10 @@
 /**
  * Titles written by a model: after a chat's first answer, when its title is still the first message's first words, the
- * object asks the title model (deployment setting `title_model`, null: the chat's own model) for a short title. A
- * background job of the object: it starts once the turn's end is written and published, makes its model call and its
- * one statement outside the chat's lock (the lock is taken only to show the title: the row in memory, the `title`
- * event), and never delays the turn's end or the next queued message. Its tokens and cost go to the usage ledger in
+ * object asks the title model (deployment setting `title_model`, null: the chat's own model; read with the chat's model
+ * resolution, so a change reaches objects within its cache's 30 s) for a short title. A background job of the object:
+ * it starts once the turn's end is written and published, makes its model call and its one statement outside the
+ * chat's lock (the lock is taken only to show the title: the row in memory, the `title` event), and never delays the
+ * turn's end or the next queued message. Its tokens and cost go to the usage ledger in
  * the statement that stores the title (`SetModelTitle`), and to the owner's spend meter.
  *
  * Kept in object storage (`title`): the first exchange while a title is pending, so a job cut short by an eviction is
@@ -14,7 +15,6 @@ import { z } from 'zod';
 import type { Db } from '../../functions/core/db';
 import { log } from '../../functions/core/log';
 import { resolveModelCached, type ResolvedModel } from '../../functions/core/model-resolve';
-import { getSetting } from '../../functions/core/site-config';
 import { answerCost } from '../../functions/core/usage-cost';
 import { textOf, type Message } from '../../functions/core/chats';
 import { setModelTitle } from '../../sql/generated/conversation_tools.queries';
@@ -108,7 +108,8 @@ export class Titles {
   private async run(p: Pending): Promise<void> {
     const { chatId, ctx, db } = this.deps;
     try {
-      const setting = await getSetting(db(), 'title_model');
+      // The setting rides on the chat's model resolution (cached: no statement when the turn just resolved it).
+      const setting = (await resolveModelCached(db(), p.configId)).titleModel;
       if (!setting.enabled) return;
       const resolved = await this.model(setting.model_config_id, p.configId);
       const result = await callModel({

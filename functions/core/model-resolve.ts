@@ -9,6 +9,7 @@ import type { Conn, Queryable } from './db';
 import { ApiError } from './errors';
 import { resolveChatModel } from '../../sql/generated/chat_model_configs.queries';
 import { DebugRunsMode } from './shapes/operations';
+import { SETTINGS, type SettingValue } from './site-config';
 
 export { DEFAULT_MAX_STEPS } from './shapes/models';
 
@@ -37,6 +38,8 @@ export interface ResolvedModel {
   requested: boolean;
   /** The deployment's `debug_runs` setting, read with the resolution (cached with it). */
   debugRuns: DebugRunsMode;
+  /** The deployment's `title_model` setting (durable-objects/room/titles.ts), read with the resolution too. */
+  titleModel: SettingValue<'title_model'>;
 }
 
 /** The mode of the stored `debug_runs` setting (JSON text, or null when unset); off when unreadable. */
@@ -47,6 +50,18 @@ function debugRunsOf(value: string | null): DebugRunsMode {
     return parsed.success ? parsed.data.debug_runs : 'off';
   } catch {
     return 'off';
+  }
+}
+
+/** The stored `title_model` setting (JSON text, or null when unset): its default when unset or unreadable. */
+function titleModelOf(value: string | null): SettingValue<'title_model'> {
+  const def = SETTINGS.title_model.default;
+  if (value === null) return def;
+  try {
+    const parsed = SETTINGS.title_model.schema.safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data : def;
+  } catch {
+    return def;
   }
 }
 
@@ -74,6 +89,7 @@ const ResolvedRow = z.object({
   api_key_key_id: z.string().nullable(),
   is_requested: z.boolean().nullable(),
   debug_runs: z.string().nullable(),
+  title_model: z.string().nullable(),
 });
 
 /**
@@ -103,6 +119,7 @@ export async function resolveModel(conn: Conn | Queryable, requestedId: string |
     },
     requested: r.is_requested === true,
     debugRuns: debugRunsOf(r.debug_runs),
+    titleModel: titleModelOf(r.title_model),
   };
 }
 

@@ -9,6 +9,7 @@ import { TitleModel } from '../core/shapes/export';
 import { badRequest } from '../core/errors';
 import { getChatModelConfigById } from '../../sql/generated/chat_model_configs.queries';
 import { normalizeAmount } from '../core/usage-cost';
+import { invalidateModelCache } from '../core/model-resolve';
 
 const owner = authorize('deployment.manage');
 
@@ -132,6 +133,8 @@ const app = router()
       }
       const current = await getSetting(c.var.db, 'title_model');
       await saveSetting(c.var.db, auditBy(c.var.actor, c.req.raw), 'title_model', { ...current, model_config_id: id });
+      // Chat objects read the setting with their model resolution: this isolate's cache drops it now.
+      invalidateModelCache();
       return c.json({ title_model_config_id: id }, 200);
     },
   );

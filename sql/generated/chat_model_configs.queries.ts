@@ -191,6 +191,7 @@ export interface IResolveChatModelResult {
   pricing: Json | null;
   provider: string;
   provider_id: string;
+  title_model: string | null;
 }
 
 /** 'ResolveChatModel' query type */
@@ -199,7 +200,7 @@ export interface IResolveChatModelQuery {
   result: IResolveChatModelResult;
 }
 
-const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":469,"b":481},{"a":884,"b":896},{"a":973,"b":985}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":927,"b":941}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.pricing,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\",\n    -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.\n    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
+const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_default":true},"params":[{"name":"requested_id","required":false,"transform":{"type":"scalar"},"locs":[{"a":469,"b":481},{"a":1048,"b":1060},{"a":1137,"b":1149}]},{"name":"allow_default","required":true,"transform":{"type":"scalar"},"locs":[{"a":1091,"b":1105}]}],"statement":"-- The config a new turn uses: the requested one when it is live, enabled and its provider enabled,\n-- otherwise the default under the same conditions. Config and provider in one round trip.\nSELECT\n    cmc.id,\n    cmc.provider,\n    cmc.model,\n    cmc.display_name,\n    cmc.context_limit,\n    cmc.compression_threshold,\n    cmc.options,\n    cmc.pricing,\n    cmc.is_default,\n    cp.id AS provider_id,\n    cp.base_url,\n    cp.api_key,\n    cp.api_key_key_id,\n    (cmc.id = :requested_id::uuid) AS \"is_requested!\",\n    -- The deployment's debug_runs and title_model settings ride along (cached with the resolution): a turn, and the\n    -- title job after a chat's first answer, read them with no statement of their own.\n    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs,\n    (SELECT value FROM site_configs WHERE key = 'title_model') AS title_model\nFROM chat_model_configs cmc\nJOIN chat_providers cp ON cp.provider = cmc.provider\nWHERE cmc.deleted = FALSE\n    AND cmc.enabled = TRUE\n    AND cp.enabled = TRUE\n    AND (cmc.id = :requested_id::uuid OR (cmc.is_default AND :allow_default!::boolean))\nORDER BY (cmc.id = :requested_id::uuid) IS TRUE DESC\nLIMIT 1"};
 
 /**
  * Query generated from SQL:
@@ -221,8 +222,10 @@ const resolveChatModelIR: any = {"usedParamSet":{"requested_id":true,"allow_defa
  *     cp.api_key,
  *     cp.api_key_key_id,
  *     (cmc.id = :requested_id::uuid) AS "is_requested!",
- *     -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.
- *     (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs
+ *     -- The deployment's debug_runs and title_model settings ride along (cached with the resolution): a turn, and the
+ *     -- title job after a chat's first answer, read them with no statement of their own.
+ *     (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs,
+ *     (SELECT value FROM site_configs WHERE key = 'title_model') AS title_model
  * FROM chat_model_configs cmc
  * JOIN chat_providers cp ON cp.provider = cmc.provider
  * WHERE cmc.deleted = FALSE

@@ -37,8 +37,10 @@ SELECT
     cp.api_key,
     cp.api_key_key_id,
     (cmc.id = :requested_id::uuid) AS "is_requested!",
-    -- The deployment's debug_runs setting rides along (cached with the resolution): a turn reads it with no statement.
-    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs
+    -- The deployment's debug_runs and title_model settings ride along (cached with the resolution): a turn, and the
+    -- title job after a chat's first answer, read them with no statement of their own.
+    (SELECT value FROM site_configs WHERE key = 'debug_runs') AS debug_runs,
+    (SELECT value FROM site_configs WHERE key = 'title_model') AS title_model
 FROM chat_model_configs cmc
 JOIN chat_providers cp ON cp.provider = cmc.provider
 WHERE cmc.deleted = FALSE

@@ -188,6 +188,7 @@ describe('option and error mapping (AI SDK mock model)', () => {
     provider: { id: 'p', provider: 'openai-compat', base_url: 'http://unused', api_key: null },
     requested: true,
     debugRuns: 'off',
+    titleModel: { model_config_id: null, enabled: false },
   };
 
   it('maps options to the call and usage back', async () => {

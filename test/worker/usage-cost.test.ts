@@ -102,6 +102,7 @@ const resolved: ResolvedModel = {
   provider: { id: 'p', provider: 'p', base_url: '', api_key: null },
   requested: true,
   debugRuns: 'off',
+  titleModel: { model_config_id: null, enabled: false },
 };
 
 async function run(model: ProviderModel): Promise<ModelResult> {
