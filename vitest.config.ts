@@ -5,6 +5,7 @@ import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/sequencer.js';
+import { ISOLATED } from './test/isolated-suites.js';
 
 // wrangler refuses a config whose [assets] directory does not exist, and the Worker suites read wrangler.toml: an
 // unbuilt web UI (a clean clone before `npm run web:build`) must not stop them. The browser tests build it themselves.
@@ -13,34 +14,6 @@ mkdirSync(fileURLToPath(new URL('./web/dist', import.meta.url)), { recursive: tr
 // Suites use the SDK from its source, as the type-check does (Node-side scripts run its build, sdk/dist).
 const resolve = { alias: { '@chatd-edge/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } };
 
-/**
- * Worker suites that change what every chat of the database sees (the deployment settings and the cron, in
- * retention; Postgres itself, stopped and started, in outage and usage-outage; enabled MCP servers, whose tools every
- * chat is offered, and the MCP host allowlist, in the tool suites; the default spend limit, which refuses every user's
- * priced turns, in spend-limits; the deployment system prompt; the file cleanup, which removes every unused upload; titles written by a model). Each runs in a world of its own (its own Postgres,
- * proxy, mock LLM and MCP server, from test/global-setup.ts), so they run beside the other files instead of one at a
- * time after them.
- */
-const ISOLATED = [
-  'test/worker/retention.test.ts',
-  'test/worker/outage.test.ts',
-  'test/worker/tools.test.ts',
-  'test/worker/tool-approvals.test.ts',
-  'test/worker/mcp-servers.test.ts',
-  'test/worker/usage-outage.test.ts',
-  'test/worker/spend-limits.test.ts',
-  'test/worker/system-prompt.test.ts',
-  // The file cleanup moves the clock 25 h ahead: every other suite's unused uploads would go.
-  'test/worker/files-cron.test.ts',
-  // Turns titles written by a model on (the test databases start with them off).
-  'test/worker/titles.test.ts',
-  // Single sign-on settings (and "require SSO for members") are deployment-wide.
-  'test/worker/sso.test.ts',
-  'test/worker/audit.test.ts',
-  'test/worker/audit-actions.test.ts',
-  // Rolls up the deployment's past days and runs the cron.
-  'test/worker/insights-rollup.test.ts',
-];
 
 type Inject = <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K];
 
@@ -103,8 +76,14 @@ export default defineConfig({
   test: {
     sequence: { sequencer: LongestFirst },
     projects: [
-      // Each test makes its own users and chats: these files share one world.
-      workerProject({ name: 'worker', include: ['test/worker/**/*.test.ts'], exclude: ISOLATED }),
+      // Each test makes its own users and chats: these files share one world. They run in batches
+      // (test/worker/batches/, docs/testing.md), each importing the Worker once; CHATD_TEST_FILES=separate runs them one
+      // file each, as named (to run one file alone).
+      workerProject({
+        name: 'worker',
+        include: process.env.CHATD_TEST_FILES === 'separate' ? ['test/worker/*.test.ts'] : ['test/worker/batches/*.test.ts'],
+        exclude: ISOLATED,
+      }),
       ...ISOLATED.map((file) => workerProject({ name: `worker:${path.basename(file, '.test.ts')}`, include: [file] })),
       {
         resolve,
