@@ -28,6 +28,7 @@
  * scaletest-postgres and scaletest-sql (Postgres' figures), scaletest-check (stream counters, the message check,
  * latencies), scaletest-render (the text report) and scaletest-report (shared helpers).
  */
+import pg from 'pg';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,12 +77,13 @@ async function openStack(o) {
 }
 
 /**
- * The owner and the model the turns use (--priced: priced, with a default spend limit).
+ * The owner and the model the turns use (--priced: priced, with a default spend limit; --no-titles: titles off).
  * @param {Api} api
  * @param {Options} o
  * @param {string | null} mockBaseUrl
+ * @param {string | null} pgUrl
  */
-async function ownerAndModel(api, o, mockBaseUrl) {
+async function ownerAndModel(api, o, mockBaseUrl, pgUrl) {
   const owner = await signInOwner(api, o.who);
   info(`${owner.created ? 'created the first user' : 'logged in as'} ${o.who.email}`);
   const model = await ensureModel(api, { mockBaseUrl, modelConfigId: o.modelConfigId, log: info });
@@ -90,6 +92,17 @@ async function ownerAndModel(api, o, mockBaseUrl) {
     await api.client.updateModelConfig(model.id, { pricing: { input_per_mtok: '3', output_per_mtok: '15' } });
     await api.client.setSpendLimit({ period: 'month', amount: '1000000' });
     info('priced the model (3 / 15 per million tokens) and set a default spend limit of 1000000 a month');
+  }
+  if (o.noTitles && pgUrl) {
+    const db = new pg.Client(pgUrl);
+    await db.connect();
+    try {
+      const value = JSON.stringify({ model_config_id: null, enabled: false });
+      await db.query("INSERT INTO site_configs (key, value) VALUES ('title_model', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [value]);
+    } finally {
+      await db.end();
+    }
+    info('titles written by a model: off');
   }
   return model;
 }
@@ -114,7 +127,7 @@ function buildReport({ o, stack, url, machine, git, startedAt, pgVersion, model,
     machine: { ...machine, loadavgAtEnd: os.loadavg().map(round2) },
     git,
     versions: { node: process.version, wrangler: packageVersion(ROOT, 'wrangler'), workerd: packageVersion(ROOT, 'workerd'), postgres: pgVersion },
-    stack: { own: stack !== null, model: model.label, created: model.created, quietDev: o.quietDev, priced: o.priced },
+    stack: { own: stack !== null, model: model.label, created: model.created, quietDev: o.quietDev, priced: o.priced, noTitles: o.noTitles },
     result: {
       turns: { planned: chats * turns, completed: done, failed },
       wallSeconds: round2(wallMs / 1000),
@@ -198,7 +211,7 @@ async function main() {
         await inspector.send('Profiler.setSamplingInterval', { interval: 1000 });
       }
     }
-    const model = await ownerAndModel(api, o, mockBaseUrl);
+    const model = await ownerAndModel(api, o, mockBaseUrl, pgUrl);
 
     // ---- Postgres counters
     /** @type {string | null} */

@@ -31,6 +31,8 @@ export const HELP = `Usage: npm run scaletest -- --chats N --turns M [options]
                        through wrangler's inspector: top modules and functions in the report, the profile next to the JSON
   --priced             (own stack) price the model (3 / 15 per million tokens in / out) and set a default spend limit
                        of 1000000 a month (never reached), so every turn asks its user's spend meter and records a cost
+  --no-titles          (own stack) titles written by a model off (deployment setting title_model, set in Postgres
+                       before the turns): the turns without the title job's model call per chat, to measure the rest
   --quiet-dev          (own stack) leave out wrangler dev's own instrumentation: --log-level warn (no request log line per
                        request) and the runtime's Network domain off (wrangler enables it and relays every subrequest
                        chunk to its Node process), and the Runtime domain off (it relays every console line of the
@@ -85,6 +87,7 @@ export function parseOptions(args, root) {
       'quiet-dev': { type: 'boolean' },
       rolling: { type: 'boolean' },
       priced: { type: 'boolean' },
+      'no-titles': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -101,6 +104,8 @@ export function parseOptions(args, root) {
   const cpuProfile = a['cpu-profile'] === true;
   const quietDev = a['quiet-dev'] === true;
   const priced = a.priced === true;
+  const noTitles = a['no-titles'] === true;
+  if (a.url && noTitles) throw new Error('--no-titles changes a deployment setting: it needs the tool to start its own stack (no --url)');
   if (a.url && (cpuProfile || quietDev)) throw new Error('--cpu-profile and --quiet-dev need the tool to start its own stack (no --url)');
   if (a.url && priced) throw new Error('--priced changes the model config and the spend limit: it needs the tool to start its own stack (no --url)');
   return {
@@ -128,5 +133,6 @@ export function parseOptions(args, root) {
     cpuProfile,
     quietDev,
     priced,
+    noTitles,
   };
 }
