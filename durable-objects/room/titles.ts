@@ -109,9 +109,9 @@ export class Titles {
     const { chatId, ctx, db } = this.deps;
     try {
       // The setting rides on the chat's model resolution (cached: no statement when the turn just resolved it).
-      const setting = (await resolveModelCached(db(), p.configId)).titleModel;
-      if (!setting.enabled) return;
-      const resolved = await this.model(setting.model_config_id, p.configId);
+      const chatModel = await resolveModelCached(db(), p.configId);
+      if (!chatModel.titleModel.enabled) return;
+      const resolved = await this.model(chatModel.titleModel.model_config_id, chatModel);
       const result = await callModel({
         resolved,
         apiKey: await this.deps.openApiKey(resolved),
@@ -151,12 +151,12 @@ export class Titles {
   }
 
   /** The title model: the deployment's when it is usable, else the chat's own (when that is gone too, the default). */
-  private async model(titleConfigId: string | null, chatConfigId: string | null): Promise<ResolvedModel> {
+  private async model(titleConfigId: string | null, chatModel: ResolvedModel): Promise<ResolvedModel> {
     if (titleConfigId !== null) {
       const r = await resolveModelCached(this.deps.db(), titleConfigId);
       if (r.requested) return r;
     }
-    return await resolveModelCached(this.deps.db(), chatConfigId);
+    return chatModel;
   }
 
   /** Under the lock, briefly: the row in memory takes the title, sockets get the `title` event, the meter the cost. */

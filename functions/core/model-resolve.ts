@@ -9,7 +9,7 @@ import type { Conn, Queryable } from './db';
 import { ApiError } from './errors';
 import { resolveChatModel } from '../../sql/generated/chat_model_configs.queries';
 import { DebugRunsMode } from './shapes/operations';
-import { SETTINGS, type SettingValue } from './site-config';
+import { settingFrom, type SettingValue } from './site-config';
 
 export { DEFAULT_MAX_STEPS } from './shapes/models';
 
@@ -50,18 +50,6 @@ function debugRunsOf(value: string | null): DebugRunsMode {
     return parsed.success ? parsed.data.debug_runs : 'off';
   } catch {
     return 'off';
-  }
-}
-
-/** The stored `title_model` setting (JSON text, or null when unset): its default when unset or unreadable. */
-function titleModelOf(value: string | null): SettingValue<'title_model'> {
-  const def = SETTINGS.title_model.default;
-  if (value === null) return def;
-  try {
-    const parsed = SETTINGS.title_model.schema.safeParse(JSON.parse(value));
-    return parsed.success ? parsed.data : def;
-  } catch {
-    return def;
   }
 }
 
@@ -119,7 +107,7 @@ export async function resolveModel(conn: Conn | Queryable, requestedId: string |
     },
     requested: r.is_requested === true,
     debugRuns: debugRunsOf(r.debug_runs),
-    titleModel: titleModelOf(r.title_model),
+    titleModel: settingFrom('title_model', r.title_model),
   };
 }
 

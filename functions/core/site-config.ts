@@ -39,11 +39,16 @@ export type SettingValue<N extends SettingName> = z.infer<(typeof SETTINGS)[N]['
 /** A setting's value; its default when unset or unreadable (a bad stored value is logged, never fatal). */
 export async function getSetting<N extends SettingName>(conn: Queryable, name: N): Promise<SettingValue<N>> {
   const [row] = await getSiteConfig.run({ key: name }, conn);
+  return settingFrom(name, row?.value ?? null);
+}
+
+/** A setting from its stored JSON text (null: unset), as `getSetting` reads it: for statements that read it along. */
+export function settingFrom<N extends SettingName>(name: N, stored: string | null): SettingValue<N> {
   const def = SETTINGS[name];
-  if (!row) return def.default as SettingValue<N>;
+  if (stored === null) return def.default as SettingValue<N>;
   let raw: unknown;
   try {
-    raw = JSON.parse(row.value);
+    raw = JSON.parse(stored);
   } catch {
     raw = undefined;
   }
