@@ -14,6 +14,12 @@ const APPROVAL_TEXT: Record<Approval, string> = {
   deny: 'deny: calls are refused',
 };
 const asApproval = (v: string): Approval => APPROVALS.find((a) => a === v) ?? 'ask';
+const ApprovalOptions = () =>
+  APPROVALS.map((a) => (
+    <option key={a} value={a}>
+      {APPROVAL_TEXT[a]}
+    </option>
+  ));
 const listServers = () => client.listMcpServers();
 type Act = (f: () => Promise<unknown>) => Promise<boolean>;
 
@@ -89,11 +95,7 @@ export function McpServers() {
         <label>
           Tool approval
           <select name="tool_approval" defaultValue="ask">
-            {APPROVALS.map((a) => (
-              <option key={a} value={a}>
-                {APPROVAL_TEXT[a]}
-              </option>
-            ))}
+            <ApprovalOptions />
           </select>
         </label>
         <label>
@@ -134,11 +136,7 @@ function ServerRow({ s, act }: { s: McpServer; act: Act }) {
       <label>
         Tool approval for {s.name}
         <select value={s.tool_approval} onChange={(e) => void act(() => client.updateMcpServer(s.id, { tool_approval: asApproval(e.target.value) }))}>
-          {APPROVALS.map((a) => (
-            <option key={a} value={a}>
-              {APPROVAL_TEXT[a]}
-            </option>
-          ))}
+          <ApprovalOptions />
         </select>
       </label>
       <form
