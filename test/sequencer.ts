@@ -26,18 +26,11 @@ const LONGEST_FIRST = [
   'test/node/smoke.test.ts',
   'test/node/web-tools.test.ts',
   'test/node/web-sso.test.ts',
-  'test/worker/chat-models.test.ts',
-  'test/worker/context.test.ts',
   'test/node/local-pg-errors.test.ts',
-  'test/worker/sdk-resume.test.ts',
-  'test/worker/admin-locks.test.ts',
   'test/node/dev-seed.test.ts',
-  'test/worker/turns.test.ts',
   'test/node/dev-tools.test.ts',
-  'test/worker/chats.test.ts',
   'test/node/local-pg-private.test.ts',
   'test/worker/retention.test.ts',
-  'test/worker/webpush-security.test.ts',
   'test/worker/tools.test.ts',
 ];
 
