@@ -16,7 +16,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { dataLocation } from './pg-home.mjs';
-import { freePort } from './ports.mjs';
+import { freePorts } from './ports.mjs';
 
 /**
  * @typedef {object} LocalStack
@@ -82,9 +82,9 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
       }
     }
   }
-  const [port, pgPort, proxyPort, mockPort, mcpPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [port, pgPort, proxyPort, mockPort, mcpPort, oidcPort, inspectorPort] = /** @type {number[]} */ (await freePorts(7));
   // wrangler dev's inspector takes 9229 unless told otherwise, and another stack on this machine may hold it.
-  const inspector = wranglerArgs.includes('--inspector-port') ? [] : ['--inspector-port', String(await freePort())];
+  const inspector = wranglerArgs.includes('--inspector-port') ? [] : ['--inspector-port', String(inspectorPort)];
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
   const dir = path.join(root, '.data', `scaletest-${stamp}-${process.pid}`);
   await mkdir(dir, { recursive: true });
@@ -100,7 +100,7 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     CHATD_PG_PROXY_PORT: String(proxyPort),
     CHATD_MOCK_LLM_PORT: String(mockPort),
     CHATD_MCP_PORT: String(mcpPort),
-    CHATD_OIDC_PORT: String(await freePort()),
+    CHATD_OIDC_PORT: String(oidcPort),
     CHATD_DATA_DIR: path.relative(root, path.join(dir, 'postgres')),
     CHATD_NO_SEED: '1',
     // The stack under test serves the API; the web UI is neither built nor watched.

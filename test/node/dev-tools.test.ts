@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { parseTarget, startPgWsProxy } from '../../scripts/lib/pg-ws-proxy.mjs';
-import { assertPortFree, freePort } from '../../scripts/lib/ports.mjs';
+import { assertPortFree, freePort, freePorts } from '../../scripts/lib/ports.mjs';
 import { ROOT, startScratchPostgres } from '../../scripts/lib/scratch-db.mjs';
 
 describe('parseTarget', () => {
@@ -173,6 +173,20 @@ describe('the Postgres WebSocket proxy', () => {
     const { code } = await closed(open(`127.0.0.1:${port}`));
     expect(code).toBe(1011);
     expect(proxyLog.some((l) => l.includes(`127.0.0.1:${port}`) && l.includes('ECONNREFUSED'))).toBe(true);
+  });
+});
+
+describe('freePort and freePorts', () => {
+  // A stack takes seven ports at once; the kernel may hand the same ephemeral port to listeners that closed in turn
+  // (CI once got "CHATD_PG_PROXY_PORT and CHATD_MOCK_LLM_PORT are both 37879").
+  it('never hands out one port twice in a process, in one call or across calls', async () => {
+    const many = await freePorts(40);
+    const more = [await freePort(), await freePort(), ...(await freePorts(10))];
+    const all = [...many, ...more];
+    expect(new Set(all).size).toBe(all.length);
+    for (const p of all) expect(p).toBeGreaterThan(0);
+    // Each was free: something can listen there now.
+    await assertPortFree(more[0] ?? 0, 'x', 'X');
   });
 });
 
