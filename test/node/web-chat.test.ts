@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming } from './web-helpers.js';
+import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming, waitOrTell, watchConsole } from './web-helpers.js';
 
 const OWNER = { email: 'daily@example.com', username: 'daily', password: 'daily driver 1' };
 
@@ -155,9 +155,10 @@ describe('web UI as a daily driver: the chat', () => {
   it('13. "Load older messages" keeps the reader\'s place', async () => {
     const [chat] = await insertLongChats(stack.pgUrl, ownerId, ['Long history'], 120);
     const page = await owner.newPage();
+    const errors = watchConsole(page);
     await page.goto(`/chats/${chat?.id ?? ''}`);
     const older = page.getByRole('button', { name: 'Load older messages' });
-    await older.waitFor();
+    await waitOrTell(page, older, errors);
     const top = page.locator('article[data-message-id]').first();
     const id = await top.getAttribute('data-message-id');
     await page.locator('.messages').evaluate((e) => (e.scrollTop = 0));

@@ -130,6 +130,34 @@ export async function insertLongChats(pgUrl: string, ownerId: string, titles: st
 }
 
 /**
+ * Waits for `locator`; when it does not come, fails with what the page showed instead (its main text, the URL and
+ * the console errors seen since `watchConsole`), so a failure in CI says whether the page was loading, showed an
+ * error or went to the login.
+ */
+export async function waitOrTell(page: Page, locator: Locator, errors: string[] = []): Promise<void> {
+  try {
+    await locator.waitFor();
+  } catch (e) {
+    const shown = await page
+      .locator('main, body')
+      .first()
+      .innerText({ timeout: 2000 })
+      .catch(() => '(unreadable)');
+    throw new Error(`${e instanceof Error ? e.message.split('\n')[0] : String(e)}; the page at ${page.url()} showed: ${shown.slice(0, 600)}; console errors: ${errors.join(' | ') || 'none'}`);
+  }
+}
+
+/** Console errors and failed requests of a page, for waitOrTell. */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text().slice(0, 200));
+  });
+  page.on('requestfailed', (r) => errors.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText ?? '?'}`));
+  return errors;
+}
+
+/**
  * An init script: notes in the page when the message `lastId` enters the DOM, and when the last click was (times
  * taken in the page, so Playwright's own polling does not add to them).
  */
