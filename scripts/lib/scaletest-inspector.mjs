@@ -133,27 +133,16 @@ export function devBundle(root) {
 }
 
 /**
- * Self time of a V8 CPU profile by function and by module (npm package or project file).
- * @param {{ nodes: ProfileNode[], samples?: number[], timeDeltas?: number[], startTime: number, endTime: number }} profile
+ * Names the module of a profile's call frame: its npm package or project file (the bundle `index.js` is split by
+ * esbuild's markers), `(runtime)` for frames without a URL.
  * @param {string | null} bundle  the file the profile's `index.js` stands for (see devBundle)
- * @returns {{ wallMs: number, idleMs: number, totalMs: number, byModule: { module: string, ms: number, pct: number }[], byFunction: { fn: string, module: string, ms: number, pct: number }[] }}
- *   totalMs and the percentages leave out (idle): they are the isolate's busy time
+ * @returns {(url: string, line: number) => string}
  */
-export function summarizeProfile(profile, bundle) {
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  /** @type {Map<number, number>} node id -> microseconds */
-  const self = new Map();
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  // timeDeltas[i] is the time between samples i-1 and i; it is attributed to sample i, as DevTools does.
-  for (let i = 0; i < samples.length; i++) {
-    const id = samples[i] ?? 0;
-    self.set(id, (self.get(id) ?? 0) + Math.max(0, deltas[i] ?? 0));
-  }
+export function moduleResolver(bundle) {
   /** @type {Map<string, { line: number, module: string }[]>} */
   const bundles = new Map();
   /** @param {string} url @param {number} line */
-  const moduleOf = (url, line) => {
+  return (url, line) => {
     if (!url) return '(runtime)';
     const file = url.startsWith('file:') ? fileURLToPath(url) : url === 'index.js' ? bundle : null;
     if (!file) return url;
@@ -176,6 +165,27 @@ export function summarizeProfile(profile, bundle) {
     }
     return found ? moduleLabel(found) : '(bundle)';
   };
+}
+
+/**
+ * Self time of a V8 CPU profile by function and by module (npm package or project file).
+ * @param {{ nodes: ProfileNode[], samples?: number[], timeDeltas?: number[], startTime: number, endTime: number }} profile
+ * @param {string | null} bundle  the file the profile's `index.js` stands for (see devBundle)
+ * @returns {{ wallMs: number, idleMs: number, totalMs: number, byModule: { module: string, ms: number, pct: number }[], byFunction: { fn: string, module: string, ms: number, pct: number }[] }}
+ *   totalMs and the percentages leave out (idle): they are the isolate's busy time
+ */
+export function summarizeProfile(profile, bundle) {
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  /** @type {Map<number, number>} node id -> microseconds */
+  const self = new Map();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  // timeDeltas[i] is the time between samples i-1 and i; it is attributed to sample i, as DevTools does.
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples[i] ?? 0;
+    self.set(id, (self.get(id) ?? 0) + Math.max(0, deltas[i] ?? 0));
+  }
+  const moduleOf = moduleResolver(bundle);
   /** @type {Map<string, number>} */
   const byModule = new Map();
   /** @type {Map<string, { module: string, us: number }>} */
