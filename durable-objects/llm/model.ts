@@ -20,6 +20,7 @@ import type { ModelOptions } from '../../functions/core/shapes/models';
 import type { TokenUsage } from '../../functions/core/chats';
 
 import type { CallOptions, ProviderModel, ProviderTool, ProviderUsage } from './provider-types';
+import { leanCompatModel } from './lean-compat';
 import { toPrompt } from './prompt';
 
 export type { ProviderModel } from './provider-types';
@@ -140,7 +141,7 @@ function buildModel(resolved: ResolvedModel, apiKey: string | null): ProviderMod
       })(model);
     case 'openai-compat':
       if (!baseURL) throw new ModelError('config', 'The openai-compat provider has no base_url configured.');
-      return createOpenAICompatible({ name: 'openai-compat', baseURL, apiKey: key, includeUsage: true })(model);
+      return leanCompatModel({ baseURL, apiKey: key, fallback: createOpenAICompatible({ name: 'openai-compat', baseURL, apiKey: key, includeUsage: true })(model) });
     default:
       throw new ModelError('config', `Provider type "${resolved.provider.provider}" is not supported.`);
   }

@@ -7,4 +7,5 @@ import '../context.test';
 import '../credentials.test';
 import '../insights.test';
 import '../internal-errors.test';
+import '../lean-compat.test';
 import '../limits.test';
