@@ -14,8 +14,8 @@
  * Then the 1-chunk turn again under the V8 profiler: its JavaScript self time by stage (insert, model call, fan-out,
  * alarm and storage, final write, object, Worker) and the native and GC shares the profile cannot split.
  *
- * Options: --turns N (per phase, default 200) --chunks N (default 41) --sockets N (default 5) --requests N (for the two
- * GET phases, default 500). Writes bench/results/bench-turn-<time>.json.
+ * Options: --turns N (per phase, default 200) --chunks N (default 41) --sockets N (default 21) --requests N (for the two
+ * GET phases, default 2000). Writes bench/results/bench-turn-<time>.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,8 +34,8 @@ const { values: args } = parseArgs({
   options: {
     turns: { type: 'string', default: '200' },
     chunks: { type: 'string', default: '41' },
-    sockets: { type: 'string', default: '5' },
-    requests: { type: 'string', default: '500' },
+    sockets: { type: 'string', default: '21' },
+    requests: { type: 'string', default: '2000' },
   },
 });
 const turns = Number(args.turns);
@@ -43,7 +43,7 @@ const chunks = Number(args.chunks);
 const sockets = Number(args.sockets);
 const requests = Number(args.requests);
 if (![turns, requests].every((n) => Number.isInteger(n) && n >= 10) || !Number.isInteger(chunks) || chunks < 2 || !Number.isInteger(sockets) || sockets < 2) {
-  process.stderr.write('usage: npm run bench:turn -- [--turns 200] [--chunks 41] [--sockets 5] [--requests 500]\n');
+  process.stderr.write('usage: npm run bench:turn -- [--turns 200] [--chunks 41] [--sockets 21] [--requests 2000]\n');
   process.exit(1);
 }
 
