@@ -87,8 +87,8 @@ const failedResponseHandler = createJsonErrorResponseHandler({
 });
 
 /**
- * Posts the request through the SDK's own `postJsonToApi`, so headers, HTTP errors (APICallError, which are
- * retryable), unreachable hosts and aborts behave exactly as on the SDK's path; only the answer's body is read here.
+ * Posts the request through the SDK's own `postJsonToApi`, so headers, HTTP errors (an APICallError, retryable or
+ * not), unreachable hosts and aborts behave exactly as on the SDK's path; only the answer's body is read here.
  */
 async function post(c: LeanConfig, body: Body, signal: AbortSignal | undefined): Promise<ReadableStream<StreamPart>> {
   const { value } = await postJsonToApi({

@@ -264,12 +264,17 @@ export function leanEvents(body: ReadableStream<Uint8Array>, providerName: strin
   const reading = new Reading(providerName);
   let buffered = '';
   let done = false;
+  /** The data lines of the event being read: an event ends at a blank line, its lines joined by newlines (as the SDK's parser). */
+  let data: string[] = [];
   const lines = (chunk: string) => {
     buffered += chunk;
     for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
       const line = buffered.slice(0, nl).replace(/\r$/, '');
       buffered = buffered.slice(nl + 1);
-      if (line.startsWith('data:')) reading.event(line.slice(line[5] === ' ' ? 6 : 5));
+      if (line === '') {
+        if (data.length > 0) reading.event(data.join('\n'));
+        data = [];
+      } else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
     }
   };
   return new ReadableStream<StreamPart>({
@@ -280,7 +285,8 @@ export function leanEvents(body: ReadableStream<Uint8Array>, providerName: strin
       while (reading.out.length === 0 && !done) {
         const r = await reader.read();
         if (r.done) {
-          lines(`${decoder.decode()}\n`);
+          // An event the body did not end with a blank line is dropped, as the SDK's parser drops it.
+          lines(decoder.decode());
           reading.end();
           done = true;
         } else lines(decoder.decode(r.value, { stream: true }));

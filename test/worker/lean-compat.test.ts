@@ -43,6 +43,11 @@ const sse =
       { headers: { 'content-type': 'text/event-stream' } },
     );
   };
+/** An SSE body written out by hand. */
+const raw =
+  (text: string): Answer =>
+  () =>
+    new Response(text, { headers: { 'content-type': 'text/event-stream' } });
 const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
 const usage = (u: Record<string, unknown>) => JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: u });
@@ -131,6 +136,8 @@ describe('the lean OpenAI-compatible path answers as the AI SDK does', () => {
     ['no finish reason', [sse([chunk({ content: 'Partial' })])]],
     ['an error event mid-stream', [sse([chunk({ content: 'Half' }), JSON.stringify({ error: { message: 'overloaded', type: 'server_error' } })])]],
     ['a line that is not JSON', [sse([chunk({ content: 'Half' }), '{not json'])]],
+    ['an event in two data lines, and comments and event names around events', [raw(`: hi\nevent: delta\ndata: ${chunk({ content: 'Two' }).replace('"content"', '\ndata: "content"')}\n\ndata: ${chunk({}, 'stop')}\n\n`)]],
+    ['a last event without its blank line (dropped by both: no finish reason)', [raw(`data: ${chunk({ content: 'Cut' })}\n\ndata: ${chunk({}, 'stop')}\n`)]],
     ['HTTP 400 with an error body', [() => Response.json({ error: { message: 'bad model' } }, { status: 400 })]],
     ['HTTP 401', [() => Response.json({ error: { message: 'no key' } }, { status: 401 })]],
     ['HTTP 429 twice (one retry, then given up)', [() => Response.json({ error: { message: 'slow down' } }, { status: 429, headers: { 'retry-after-ms': '0' } })]],
@@ -142,6 +149,15 @@ describe('the lean OpenAI-compatible path answers as the AI SDK does', () => {
     expect(r.fellBack).toBe(false);
     expect(r.lean).toEqual(r.sdk);
     expect(r.leanBodies).toEqual(r.sdkBodies);
+  });
+
+  it('reads an event written in two data lines as one, and drops a last event without its blank line', async () => {
+    const split = await both([raw(`data: ${chunk({ content: 'Two' }).replace('"content"', '\ndata: "content"')}\n\ndata: ${chunk({}, 'stop')}\n\n`)]);
+    expect(split.lean.result?.text).toBe('Two');
+    expect(split.lean).toEqual(split.sdk);
+    const cut = await both([raw(`data: ${chunk({ content: 'Cut' })}\n\ndata: ${chunk({}, 'stop')}`)]);
+    expect(cut.lean.error?.partial.text).toBe('Cut');
+    expect(cut.lean).toEqual(cut.sdk);
   });
 
   it('a model that calls a tool nobody offered: both report the call (the runner answers it as an unknown tool)', async () => {
