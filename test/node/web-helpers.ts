@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page, type Request, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
 
@@ -130,11 +130,11 @@ export async function insertLongChats(pgUrl: string, ownerId: string, titles: st
 }
 
 /**
- * Waits for `locator`; when it does not come, fails with what the page showed instead (its main text, the URL and
- * the console errors seen since `watchConsole`), so a failure in CI says whether the page was loading, showed an
- * error or went to the login.
+ * Waits for `locator`; when it does not come, fails with what the page showed instead (its text and URL), what
+ * `watchConsole` saw (console errors, failed requests, requests still unanswered) and `more()` (e.g. the stack's log
+ * tail), so a failure in CI says whether the page was loading, showed an error or went to the login, and why.
  */
-export async function waitOrTell(page: Page, locator: Locator, errors: string[] = []): Promise<void> {
+export async function waitOrTell(page: Page, locator: Locator, seen: PageTrouble = { errors: [], pending: new Map() }, more: () => string[] = () => []): Promise<void> {
   try {
     await locator.waitFor();
   } catch (e) {
@@ -143,18 +143,37 @@ export async function waitOrTell(page: Page, locator: Locator, errors: string[] 
       .first()
       .innerText({ timeout: 2000 })
       .catch(() => '(unreadable)');
-    throw new Error(`${e instanceof Error ? e.message.split('\n')[0] : String(e)}; the page at ${page.url()} showed: ${shown.slice(0, 600)}; console errors: ${errors.join(' | ') || 'none'}`);
+    const pending = [...seen.pending.values()].map((r) => `${r.method()} ${r.url()}`);
+    throw new Error(
+      [
+        `${e instanceof Error ? e.message.split('\n')[0] : String(e)}; the page at ${page.url()} showed: ${shown.slice(0, 600)}`,
+        `console errors and failed requests: ${seen.errors.join(' | ') || 'none'}`,
+        `requests still unanswered: ${pending.join(' | ') || 'none'}`,
+        ...more(),
+      ].join('\n'),
+    );
   }
 }
 
-/** Console errors and failed requests of a page, for waitOrTell. */
-export function watchConsole(page: Page): string[] {
-  const errors: string[] = [];
+/** What went wrong in a page so far: console errors, failed requests, and requests not answered yet. */
+export interface PageTrouble {
+  errors: string[];
+  pending: Map<Request, Request>;
+}
+
+/** Watches a page's console and requests, for waitOrTell. */
+export function watchConsole(page: Page): PageTrouble {
+  const seen: PageTrouble = { errors: [], pending: new Map() };
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text().slice(0, 200));
+    if (m.type() === 'error') seen.errors.push(m.text().slice(0, 200));
   });
-  page.on('requestfailed', (r) => errors.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText ?? '?'}`));
-  return errors;
+  page.on('request', (r) => seen.pending.set(r, r));
+  page.on('requestfinished', (r) => seen.pending.delete(r));
+  page.on('requestfailed', (r) => {
+    seen.pending.delete(r);
+    seen.errors.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText ?? '?'}`);
+  });
+  return seen;
 }
 
 /**
