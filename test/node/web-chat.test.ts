@@ -171,6 +171,32 @@ describe('web UI as a daily driver: the chat', () => {
     await page.close();
   });
 
+  it('a read that goes unanswered is sent again after 10 s: the page does not stay on "Loading…"', async () => {
+    const READ_WAIT_MS = 10_000; // web/src/api.ts
+    const page = await owner.newPage();
+    await page.clock.install();
+    let asked = 0;
+    let heldOne: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (heldOne = resolve));
+    await page.route('**/api/v2/users/me', async (route) => {
+      asked += 1;
+      // The first session check is never answered (as an answer lost on the way); the second goes through.
+      if (asked === 1) {
+        heldOne();
+        return;
+      }
+      await route.continue();
+    });
+    await page.goto('/');
+    await held;
+    await page.getByText('Loading…').first().waitFor();
+    // The page's clock past the wait: no wall-clock sleep.
+    await page.clock.fastForward(READ_WAIT_MS + 1000);
+    await page.getByRole('button', { name: /^Log out/ }).waitFor();
+    expect(asked).toBe(2);
+    await page.close();
+  });
+
   it('14 and 18. the sidebar shows the open chat\'s status from its stream at once; "thinking…" while it reasons', async () => {
     const page = await owner.newPage();
     await newChat(page, 'Reason first [[mock reasoning gate="think" gate_after=0]]');

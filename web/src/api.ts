@@ -1,10 +1,41 @@
 import { ChatdError, createClient } from '@chatd-edge/sdk';
 
+/** How long a read (GET) waits for its answer before it is sent again (once); a second silence fails. */
+export const READ_WAIT_MS = 10_000;
+
+/**
+ * The page's fetch. A read that gets no answer (not even its headers) within READ_WAIT_MS is cancelled and sent once
+ * more, and a second silence fails with a message that says so: a screen never stays on "Loading…" because one
+ * request went unanswered. Reads are safe to repeat; every other method goes through once, as the SDK decides.
+ */
+async function patientFetch(req: Request): Promise<Response> {
+  if (req.method !== 'GET') return await fetch(req);
+  for (let attempt = 1; ; attempt++) {
+    const ctl = new AbortController();
+    const cancel = () => ctl.abort(req.signal.reason);
+    req.signal.addEventListener('abort', cancel);
+    const wait = { silent: false };
+    const timer = setTimeout(() => {
+      wait.silent = true;
+      ctl.abort();
+    }, READ_WAIT_MS);
+    try {
+      return await fetch(new Request(req, { signal: ctl.signal }));
+    } catch (e) {
+      if (!wait.silent || req.signal.aborted) throw e;
+      if (attempt >= 2) throw new Error(`The server did not answer within ${READ_WAIT_MS / 1000} s: try again.`);
+    } finally {
+      clearTimeout(timer);
+      req.signal.removeEventListener('abort', cancel);
+    }
+  }
+}
+
 /**
  * The one API client of the page: same origin, signed by the browser's HttpOnly `session_token` cookie (the stream
- * asks for a single-use ticket, since a browser cannot put a header on a WebSocket).
+ * asks for a single-use ticket, since a browser cannot put a header on a WebSocket). Reads are patient (patientFetch).
  */
-export const client = createClient({ baseUrl: location.origin });
+export const client = createClient({ baseUrl: location.origin, fetch: patientFetch });
 
 /**
  * The server's words for an error: the API's `message`, then its `detail` ("Incorrect email or password.") and the
