@@ -94,7 +94,8 @@ export default defineConfig({
           // Runs beside the worker projects (same group), so it takes the same number of workers.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
-          testTimeout: 60_000,
+          // The browser suites' steps each have a 90 s budget on a loaded machine (test/node/web-helpers.ts UI_BUDGET_MS).
+          testTimeout: 240_000,
           hookTimeout: 60_000,
         },
       },

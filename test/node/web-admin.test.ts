@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, newChat, startWebStack, statusBadge } from './web-helpers.js';
+import { launchChromium, newChat, startWebStack, statusBadge, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'admin-ui@example.com', username: 'adminui', password: 'admin screens 1' };
 
@@ -29,9 +29,7 @@ interface Server {
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
-  // A budget, not a wait: on a loaded machine (several sessions on 2 cores) a page load can pass Playwright's 30 s.
-  owner.setDefaultTimeout(90_000);
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
 }, 180_000);
@@ -136,8 +134,7 @@ describe('web UI as a daily driver: admin, tools, push, keyboard', () => {
   }, 240_000);
 
   it('7. the Web Push opt-in does not hang: a push service that never answers ends in an error and the button is back', async () => {
-    const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState() });
-    context.setDefaultTimeout(90_000);
+    const context = await newContext(browser, { baseURL: stack.url, storageState: await owner.storageState() });
     await context.grantPermissions(['notifications'], { origin: stack.url });
     // The browser's push service never answers (as with none reachable): subscribe's promise stays pending.
     await context.addInitScript(() => {

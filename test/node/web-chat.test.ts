@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastLines, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming, waitOrTell, watchConsole } from './web-helpers.js';
+import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming, waitOrTell, watchConsole, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'daily@example.com', username: 'daily', password: 'daily driver 1' };
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
   gate = gates(stack.mockUrl);
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
   ownerId = ((await r.json()) as { user: { id: string } }).user.id;
@@ -275,7 +275,7 @@ describe('web UI as a daily driver: the chat', () => {
   });
 
   it('5. a wrong password shows the API\'s detail ("Incorrect email or password."), not only its message', async () => {
-    const context = await browser.newContext({ baseURL: stack.url });
+    const context = await newContext(browser, { baseURL: stack.url });
     const page = await context.newPage();
     await page.goto('/login');
     await page.getByLabel('Email').fill(OWNER.email);
@@ -286,7 +286,7 @@ describe('web UI as a daily driver: the chat', () => {
   });
 
   it('6. a session ended elsewhere goes to the login, and back to the same chat after it', async () => {
-    const context = await browser.newContext({ baseURL: stack.url });
+    const context = await newContext(browser, { baseURL: stack.url });
     expect((await context.request.post('/api/v2/users/login', { data: { email: OWNER.email, password: OWNER.password } })).ok()).toBe(true);
     const page = await context.newPage();
     await newChat(page, 'Session question');

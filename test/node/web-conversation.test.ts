@@ -8,7 +8,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { insertLongChats, launchChromium, newChat, startWebStack } from './web-helpers.js';
+import { insertLongChats, launchChromium, newChat, startWebStack, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'tools@example.com', username: 'tools', password: 'conversation tools 1' };
 
@@ -20,7 +20,7 @@ let ownerId = '';
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
   ownerId = ((await r.json()) as { user: { id: string } }).user.id;

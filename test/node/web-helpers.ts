@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type Locator, type Page, type Request, type WebSocketRoute } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type Request, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
 
@@ -43,6 +43,20 @@ export async function startWebStack(): Promise<LocalStack> {
     // The push service of the opt-in test is plain http on loopback.
     wranglerArgs: ['--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
   });
+}
+
+/**
+ * How long a page action or navigation may take before it fails: a budget, not a wait (every step waits for an event).
+ * On a loaded machine (several stacks, chromium and the worker suites on 2 cores, ci-repeat's extra busy core) a page
+ * load has passed Playwright's default 30 s. vitest's node project gives a test 240 s.
+ */
+export const UI_BUDGET_MS = 90_000;
+
+/** A browser context with the UI budget as its default timeout (actions and navigations). */
+export async function newContext(browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext> {
+  const context = await browser.newContext(options);
+  context.setDefaultTimeout(UI_BUDGET_MS);
+  return context;
 }
 
 export async function launchChromium(): Promise<Browser> {

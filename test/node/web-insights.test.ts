@@ -10,7 +10,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, screenshot, startWebStack } from './web-helpers.js';
+import { launchChromium, screenshot, startWebStack, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'insights@example.com', username: 'insights', password: 'insights owner 1' };
 
@@ -22,7 +22,7 @@ let token = '';
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 900 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 900 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
   token = ((await r.json()) as { session_token: string }).session_token;
@@ -115,7 +115,7 @@ describe('web UI: Insights', () => {
   it('is for owners: a member sees no link, and the screen says so', async () => {
     const api = createClient({ baseUrl: stack.url, token });
     await api.createUser({ email: 'member@example.com', username: 'member', password: 'member password 1' });
-    const ctx = await browser.newContext({ baseURL: stack.url });
+    const ctx = await newContext(browser, { baseURL: stack.url });
     const login = await ctx.request.post('/api/v2/users/login', { data: { email: 'member@example.com', password: 'member password 1' } });
     expect(login.status()).toBe(201);
     const { session_token } = (await login.json()) as { session_token: string };

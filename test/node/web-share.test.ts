@@ -8,7 +8,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { seriousViolations, launchChromium, newChat, screenshot, startWebStack, statusBadge } from './web-helpers.js';
+import { seriousViolations, launchChromium, newChat, screenshot, startWebStack, statusBadge, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'sharer@example.com', username: 'sharer', password: 'sharer password 1' };
 const VIEWER = { email: 'viewer@example.com', username: 'viewer', password: 'viewer password 1' };
@@ -23,10 +23,10 @@ let viewer: BrowserContext;
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   expect((await owner.request.post('/api/v2/users/first', { data: OWNER })).status()).toBe(201);
   expect((await owner.request.post('/api/v2/users', { data: VIEWER })).status()).toBe(201);
-  viewer = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  viewer = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   expect((await viewer.request.post('/api/v2/users/login', { data: { email: VIEWER.email, password: VIEWER.password } })).ok()).toBe(true);
 }, 180_000);
 
@@ -133,7 +133,7 @@ describe('web UI: sharing', () => {
     expect(url).toMatch(new RegExp(`^${stack.url}/s/[A-Za-z0-9_-]+$`));
     await dialog.getByRole('button', { name: 'Revoke' }).waitFor();
 
-    const anon = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const anon = await newContext(browser, { viewport: { width: 375, height: 800 } });
     const pub = await anon.newPage();
     await pub.goto(url);
     await pub.locator('article.msg-assistant .markdown', { hasText: 'Echo: Linked question' }).waitFor();
@@ -146,7 +146,7 @@ describe('web UI: sharing', () => {
     await dialog.getByRole('button', { name: 'Revoke' }).waitFor({ state: 'detached' });
     await anon.close();
     // A new visitor (the snapshot may be cached for up to 60 s where it was read: by design) gets the 404 page.
-    const late = await browser.newContext();
+    const late = await newContext(browser);
     const gone = await late.newPage();
     await gone.goto(url);
     await gone.getByText('This share link does not exist, was revoked or has expired.').waitFor();

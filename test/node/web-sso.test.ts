@@ -8,7 +8,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, startWebStack } from './web-helpers.js';
+import { launchChromium, startWebStack, newContext } from './web-helpers.js';
 
 let stack: LocalStack;
 let browser: Browser;
@@ -25,12 +25,12 @@ afterAll(async () => {
 
 describe('web UI: single sign-on', () => {
   it('signs in through the local provider and lands in the chat list as a new member', async () => {
-    const owner = await browser.newContext({ baseURL: stack.url });
+    const owner = await newContext(browser, { baseURL: stack.url });
     const setup = await owner.request.post('/api/v2/users/first', { data: { email: 'sso-owner@example.com', username: 'ssoowner', password: 'correct horse battery' } });
     expect(setup.status()).toBe(201);
     await owner.close();
 
-    const ctx = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+    const ctx = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
     await page.goto('/login');
     await page.getByRole('link', { name: 'Sign in with Local provider' }).click();

@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { criticalViolations, launchChromium, newChat, startWebStack, statusBadge } from './web-helpers.js';
+import { criticalViolations, launchChromium, newChat, startWebStack, statusBadge, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'tools-owner@example.com', username: 'toolsowner', password: 'correct horse battery' };
 
@@ -20,7 +20,7 @@ let owner: BrowserContext;
 beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
 }, 180_000);
 
 afterAll(async () => {

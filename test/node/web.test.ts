@@ -14,8 +14,7 @@ import pg from 'pg';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import {
-  assistantTexts,
+import { assistantTexts,
   criticalViolations,
   gates,
   insertLongChats,
@@ -29,8 +28,7 @@ import {
   statusBadge,
   streaming,
   stubPushManager,
-  watchNewest,
-} from './web-helpers.js';
+  watchNewest, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'owner@example.com', username: 'owner', password: 'correct horse battery' };
 const MEMBER = { email: 'member@example.com', username: 'member', password: 'member password 1' };
@@ -45,7 +43,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   stack = await startWebStack();
   gate = gates(stack.mockUrl);
-  owner = await browser.newContext({ baseURL: stack.url, viewport: { width: 1280, height: 800 } });
+  owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
 }, 180_000);
 
 afterAll(async () => {
@@ -297,7 +295,7 @@ describe('web UI in chromium', () => {
     const endpoint = `http://127.0.0.1:${(push.address() as AddressInfo).port}/push/${randomUUID()}`;
     const ecdh = createECDH('prime256v1');
     ecdh.generateKeys();
-    const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState() });
+    const context = await newContext(browser, { baseURL: stack.url, storageState: await owner.storageState() });
     await context.grantPermissions(['notifications'], { origin: stack.url });
     // Headless chromium has no push service to subscribe with (Chrome's is FCM): stand in for PushManager.subscribe
     // with a subscription to ours. Everything else (service worker, permission, VAPID key, the API call) is real.
@@ -361,7 +359,7 @@ describe('web UI in chromium', () => {
   });
 
   it('a member logs in, sees no admin screens (and the API refuses them), and logs out', async () => {
-    const context = await browser.newContext({ baseURL: stack.url });
+    const context = await newContext(browser, { baseURL: stack.url });
     const page = await context.newPage();
     try {
       await page.goto('/');
@@ -382,7 +380,7 @@ describe('web UI in chromium', () => {
   });
 
   it('works at 375 px wide with no critical axe violations; /api/v2/docs renders with no request off this origin', async () => {
-    const context = await browser.newContext({ baseURL: stack.url, storageState: await owner.storageState(), viewport: { width: 375, height: 740 } });
+    const context = await newContext(browser, { baseURL: stack.url, storageState: await owner.storageState(), viewport: { width: 375, height: 740 } });
     const offOrigin: string[] = [];
     await context.route('**/*', (route) => {
       const u = new URL(route.request().url());
