@@ -25,4 +25,6 @@ export const ISOLATED = [
   'test/worker/audit-actions.test.ts',
   // Rolls up the deployment's past days and runs the cron.
   'test/worker/insights-rollup.test.ts',
+  // Sets the deployment system prompt for one test: every chat's prompt (and its input tokens) would change with it.
+  'test/worker/context.test.ts',
 ];

@@ -3,7 +3,6 @@
  * batch instead of once per file: that import was most of the suite's time. test/node/test-batches.test.ts checks that
  * every shared-world file is in exactly one batch; docs/testing.md says how to run one file alone.
  */
-import '../context.test';
 import '../credentials.test';
 import '../insights.test';
 import '../internal-errors.test';
