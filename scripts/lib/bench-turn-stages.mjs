@@ -6,7 +6,7 @@
  * under it is the fan-out). Samples with no JavaScript stack are V8's and workerd's own: `(program)` (native work:
  * RPC marshalling, sockets, streams, timers) and `(garbage collector)`; they are reported apart, not guessed.
  */
-import { moduleResolver } from './scaletest-inspector.mjs';
+import { moduleResolver, selfTimes } from './scaletest-inspector.mjs';
 
 /**
  * A stage and the frames that mark it, highest priority first.
@@ -48,14 +48,7 @@ export function stagesOf(profile, bundle) {
     nodes.set(n.id, { fn: cf.functionName, url: cf.url, line: cf.lineNumber, children });
     for (const c of children) parent.set(c, n.id);
   }
-  /** @type {Map<number, number>} */
-  const self = new Map();
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) {
-    const id = samples[i] ?? 0;
-    self.set(id, (self.get(id) ?? 0) + Math.max(0, deltas[i] ?? 0));
-  }
+  const self = selfTimes(profile);
   /** @type {Map<number, string>} a node's stage, memoized (stacks share their roots) */
   const memo = new Map();
   /** @param {number} id */

@@ -168,6 +168,24 @@ export function moduleResolver(bundle) {
 }
 
 /**
+ * Self time per profile node, in microseconds. timeDeltas[i] is the time between samples i-1 and i; it is attributed
+ * to sample i, as DevTools does.
+ * @param {{ samples?: number[], timeDeltas?: number[] }} profile
+ * @returns {Map<number, number>} node id -> microseconds
+ */
+export function selfTimes(profile) {
+  /** @type {Map<number, number>} */
+  const self = new Map();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples[i] ?? 0;
+    self.set(id, (self.get(id) ?? 0) + Math.max(0, deltas[i] ?? 0));
+  }
+  return self;
+}
+
+/**
  * Self time of a V8 CPU profile by function and by module (npm package or project file).
  * @param {{ nodes: ProfileNode[], samples?: number[], timeDeltas?: number[], startTime: number, endTime: number }} profile
  * @param {string | null} bundle  the file the profile's `index.js` stands for (see devBundle)
@@ -176,15 +194,7 @@ export function moduleResolver(bundle) {
  */
 export function summarizeProfile(profile, bundle) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  /** @type {Map<number, number>} node id -> microseconds */
-  const self = new Map();
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  // timeDeltas[i] is the time between samples i-1 and i; it is attributed to sample i, as DevTools does.
-  for (let i = 0; i < samples.length; i++) {
-    const id = samples[i] ?? 0;
-    self.set(id, (self.get(id) ?? 0) + Math.max(0, deltas[i] ?? 0));
-  }
+  const self = selfTimes(profile);
   const moduleOf = moduleResolver(bundle);
   /** @type {Map<string, number>} */
   const byModule = new Map();
