@@ -50,7 +50,10 @@ describe('one writer, one model call', () => {
     // chunk writes no answer (docs/chats.md), and which request comes first is up to the race.
     const msgs = await messagesOf(chat.id, u.token);
     msgs.forEach((m, i) => {
-      if (m.role !== 'assistant') return expect(m.role).toBe('user');
+      if (m.role !== 'assistant') {
+        expect(m.role).toBe('user');
+        return;
+      }
       const asked = msgs[i - 1];
       expect(asked?.role, `answer ${m.id} follows a user message`).toBe('user');
       // An interrupted answer keeps its partial text: a prefix of the echo.
