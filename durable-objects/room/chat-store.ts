@@ -25,6 +25,7 @@ import { NoModelError, resolveModelCached, type ResolvedModel } from '../../func
 import {
   MAX_QUEUED,
   toChat,
+  toInsertedMessage,
   toMessage,
   toQueued,
   titleSourceOf,
@@ -59,7 +60,7 @@ const callParams = (c: CallRecords | undefined) => ({
 
 export interface NewMessage {
   role: Role;
-  content: readonly unknown[];
+  content: readonly Part[];
   createdBy: string | null;
   usage?: TokenUsage | null;
   /** Its cost in micro-units (with `usage`); null when not priced. */
@@ -80,6 +81,24 @@ export const requestKey = (idempotencyKey: string): string => `req:${idempotency
 const MAX_ID = '9223372036854775807';
 const NO_MODEL_MESSAGE = 'No default chat model config is configured.';
 const UNAVAILABLE_MODEL = 'The requested model config is not available (unknown, disabled or deleted).';
+
+/**
+ * InsertChatMessages' rows (no content: the statement does not send back what it was given) with the content each
+ * was written with: a keyed message by its key; the unkeyed ones, which are always inserted, in input order (their
+ * ids follow it). Sorted by id.
+ */
+export function paired(rows: readonly { id: string; idempotency_key: string | null }[], ms: readonly NewMessage[]): Message[] {
+  const byKey = new Map(ms.flatMap((m) => (m.key ? [[m.key, m] as const] : [])));
+  const unkeyed = ms.filter((m) => !m.key);
+  const out: Message[] = [];
+  let next = 0;
+  for (const row of [...rows].sort((a, b) => Number(a.id) - Number(b.id))) {
+    const m = row.idempotency_key ? byKey.get(row.idempotency_key) : unkeyed[next++];
+    if (!m) throw new Error('an inserted message matches none of those written');
+    out.push(toInsertedMessage(row, [...m.content]));
+  }
+  return out;
+}
 
 function written(rows: readonly { chat_updated_at: Date | null }[]): Written {
   return {
@@ -148,7 +167,7 @@ export class ChatStore {
       },
       conn,
     );
-    return written(rows);
+    return { messages: paired(rows, ms), chatUpdatedAt: rows[0]?.chat_updated_at?.toISOString() ?? null };
   }
 
   /**

@@ -7,6 +7,10 @@
  */
 import { z } from 'zod';
 import { log } from '../../functions/core/log';
+
+/** Rows of the outbox's own SQLite queries (built once: a zod schema costs more to build than to run). */
+const CountRow = z.object({ n: z.number().int() });
+const OldestRow = z.object({ at: z.number() });
 import { FinishEntry } from './turn';
 
 /** The part of `SqlStorage` the outbox uses. */
@@ -49,7 +53,7 @@ export class Outbox {
     if (this.count === null) {
       this.table();
       const [row] = this.sql.exec('SELECT count(*) AS n FROM outbox').toArray();
-      this.count = z.object({ n: z.number().int() }).parse(row).n;
+      this.count = CountRow.parse(row).n;
     }
     return this.count;
   }
@@ -95,7 +99,7 @@ export class Outbox {
   oldestAt(): number | null {
     if (this.size === 0) return null;
     const [row] = this.sql.exec('SELECT min(created_at) AS at FROM outbox').toArray();
-    return z.object({ at: z.number() }).parse(row).at;
+    return OldestRow.parse(row).at;
   }
 
   clear(): void {

@@ -59,7 +59,9 @@ export interface CallEnd {
   secrets: readonly string[];
 }
 
-const uuidOrNull = (id: string): string | null => (z.uuid().safeParse(id).success ? id : null);
+/** Built once: `z.uuid()` per call cost more than the whole record's other work (a scale test's CPU profile). */
+const Uuid = z.uuid();
+const uuidOrNull = (id: string): string | null => (Uuid.safeParse(id).success ? id : null);
 
 /** The record of a call that ended, logged as one `{"event":"turn"}` line; with its debug run when the setting wants one. */
 export function recordCall(end: CallEnd): { record: TurnRecord; debug: DebugRunEntry | null } {

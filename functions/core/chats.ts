@@ -58,8 +58,22 @@ const UsageRow = z.object(mapShape(TokenUsage.shape, () => Int8.nullable()));
 /** An answer's cost in micro-units, kept exact (it may pass 2^53): null when not priced. */
 const CostRow = z.object({ cost_micros: z.union([z.string().regex(/^-?\d+$/), z.number().int()]).nullish() });
 
+/** A message row without its content: a message just inserted, whose content the writer already holds. */
+const BareMessageRow = MessageRow.omit({ content: true });
+
 export function toMessage(row: unknown): Message {
-  const message = MessageRow.parse(row);
+  return withUsage(MessageRow.parse(row), row);
+}
+
+/**
+ * A message InsertChatMessages just stored: its row (which carries no content) and the content that was written,
+ * already a `Part[]` the writer validated. The row's columns are parsed as any row's; the content is not parsed again.
+ */
+export function toInsertedMessage(row: unknown, content: Part[]): Message {
+  return withUsage({ ...BareMessageRow.parse(row), content }, row);
+}
+
+function withUsage(message: Omit<Message, 'usage'>, row: unknown): Message {
   const u = UsageRow.parse(row);
   if (u.input_tokens === null && u.output_tokens === null && u.total_tokens === null) return message;
   const { cost_micros: cost } = CostRow.parse(row);

@@ -8,6 +8,8 @@
 -- holds each message's idempotency key or '' for none: a key already stored for the chat (as a message, or as a
 -- queued message waiting to run) inserts nothing, so a write retried after a lost reply is not applied twice.
 -- With a status, :pending_tool_calls (NULL: none) is the chat's tool calls waiting for approval (requires_action).
+-- The rows come back without their content (the caller pairs them with what it sent: by idempotency key, and the
+-- unkeyed ones in input order, which is id order).
 -- With :turn_record (NULL: none), the model call's record goes into chat_turns, and with :debug_run its debug run
 -- into chat_debug_runs (migration 000014), in this same statement; their ids are the object's, so a retried write
 -- stores them once.
@@ -68,7 +70,8 @@ WITH updated_chat AS (
         )
     ORDER BY m.ord
     ON CONFLICT (chat_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    -- Not the content: the writer has it (it sent it), and parsing it back was a tenth of a turn's Worker CPU.
+    RETURNING id, chat_id, role, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
         cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 ), answers AS (
     -- The usage ledger (migration 000011): a usage object may carry cost_micros (the answer's cost in micro-units;

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { insertChatMessages } from '../../sql/generated/chat_messages.queries';
 import { insertChat } from '../../sql/generated/chats.queries';
+import { paired, type NewMessage } from '../../durable-objects/room/chat-store';
+import { toMessage, type Part } from '../../functions/core/chats';
 import { call, ErrorBody, freshWorld, makeUser, messagesOf, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 
 const slow = (n = 40, delay = 25) => `[[mock chunks=${n} chunk_delay_ms=${delay}]]`;
@@ -129,6 +131,45 @@ describe('InsertChatMessages, the hot path', () => {
     await db.close();
   });
 
+  it('pairs the rows with the content written: keyed ones by key (a key already stored left out), unkeyed ones in input order', async () => {
+    const u = await makeUser();
+    const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
+    await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 1, { keys: ['turn:x'] });
+    const text = (t: string): Part[] => [{ type: 'text', text: t }];
+    const sent: NewMessage[] = [
+      { role: 'user', content: text('u0'), createdBy: null, key: null },
+      { role: 'assistant', content: text('already stored'), createdBy: null, key: 'turn:x' },
+      { role: 'user', content: text('u1'), createdBy: null, key: null },
+      { role: 'assistant', content: text('a'), createdBy: null, key: 'turn:y' },
+      { role: 'user', content: text('u2'), createdBy: null, key: null },
+    ];
+    const rows = await insertChatMessages.run(
+      {
+        chat_id: id,
+        model_config_id: testEnv.MOCK_MODEL_CONFIG_ID,
+        roles: sent.map((m) => m.role),
+        contents: sent.map((m) => JSON.stringify(m.content)),
+        created_bys: sent.map(() => ''),
+        usages: sent.map(() => 'null'),
+        keys: sent.map((m) => m.key ?? ''),
+        status: null,
+        last_error: null,
+      },
+      db,
+    );
+    const messages = paired(rows, sent);
+    expect(messages.map((m) => [m.role, textOf(m)])).toEqual([
+      ['user', 'u0'],
+      ['user', 'u1'],
+      ['assistant', 'a'],
+      ['user', 'u2'],
+    ]);
+    // Each as a read gives it back.
+    const stored = await db.query('SELECT * FROM chat_messages WHERE chat_id = $1 AND id = ANY($2::bigint[]) ORDER BY id', [id, messages.map((m) => m.id)]);
+    expect(stored.rows.map(toMessage)).toEqual(messages);
+    await db.close();
+  });
+
   it('an idempotency key is inserted once: a replayed batch adds nothing, a queued key blocks it too', async () => {
     const u = await makeUser();
     const { db, id } = await bareChat(u.user.id, testEnv.MOCK_MODEL_CONFIG_ID);
@@ -188,11 +229,12 @@ describe('InsertChatMessages, the hot path', () => {
     const u = await makeUser();
     const { db, id } = await bareChat(u.user.id, null);
     const rows = await insert(db, id, testEnv.MOCK_MODEL_CONFIG_ID, 6);
-    expect(rows.map((r) => z.object({ content: z.array(z.object({ text: z.string() })) }).parse(r).content[0]?.text).sort()).toEqual(
-      ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'],
-    );
     const stored = await db.query('SELECT id::int, content->0->>\'text\' AS t, input_tokens::int FROM chat_messages WHERE chat_id = $1 ORDER BY id', [id]);
     expect(stored.rows.map((r) => z.object({ t: z.string() }).parse(r).t)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    // The rows come back in id order, without their content (the writer pairs them with what it sent: paired()).
+    const ids = stored.rows.map((r) => z.object({ id: z.number() }).parse(r).id);
+    expect(rows.map((r) => Number(z.object({ id: z.union([z.string(), z.number()]) }).parse(r).id))).toEqual(ids);
+    expect(rows.every((r) => !Object.hasOwn(z.record(z.string(), z.unknown()).parse(r), 'content'))).toBe(true);
     expect(z.object({ input_tokens: z.number().nullable() }).parse(stored.rows[1]).input_tokens).toBe(7);
     // The first insert into a chat with no model set it once.
     expect((await db.query('SELECT last_model_config_id FROM chats WHERE id = $1', [id])).rows[0]).toEqual({
