@@ -4,7 +4,7 @@
 -- matches of a common word read one heap page per match: on 1,000,000 messages, ~9,200 pages for one user's
 -- 10,000 messages, most of them not in shared buffers. That, not ts_rank_cd, was most of the 54 ms. The index below
 -- holds, per chat, what the search needs before its LIMIT (id, created_at, deleted and the vector): an index-only
--- scan reads ~700 pages for the same user, and only the page's 20 rows go to the heap (for the snippet).
+-- scan reads ~1,100 pages (index) for the same user, and only the page's 20 rows go to the heap (for the snippet).
 --
 -- A btree entry cannot exceed ~2,700 bytes, and a long message's vector can be far larger, so the index takes only
 -- the messages whose vector is at most 2,000 bytes (search_covered); the others (long messages, and rows written
