@@ -33,7 +33,7 @@ export interface ISearchMessagesQuery {
   result: ISearchMessagesResult;
 }
 
-const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":891,"b":899}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":1304,"b":1306},{"a":1687,"b":1689},{"a":2168,"b":2170}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":1787,"b":1793}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":1807,"b":1814}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, through the view chat_readers (migration\n-- 000015): the caller's chats and those shared with them, directly or through a group.\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)\n), page AS MATERIALIZED (\n    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their\n    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.\n    SELECT m.id, m.chat_id, m.role, m.content, m.created_at,\n        ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank\n    FROM chat_messages m\n    -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common\n    -- words), where a join would scan the GIN index again for every chat.\n    WHERE m.chat_id = ANY (ARRAY(SELECT rc.id FROM readable_chats rc))\n        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        AND NOT m.deleted\n    ORDER BY rank DESC, m.created_at DESC, m.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    p.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(p.role, p.content),\n        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN readable_chats rc ON rc.id = p.chat_id\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
+const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":true,"offset":true},"params":[{"name":"user_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":891,"b":899}]},{"name":"q","required":true,"transform":{"type":"scalar"},"locs":[{"a":2174,"b":2176},{"a":2518,"b":2520},{"a":2819,"b":2821},{"a":3302,"b":3304}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":2921,"b":2927}]},{"name":"offset","required":true,"transform":{"type":"scalar"},"locs":[{"a":2941,"b":2948}]}],"statement":"-- GET /chats/search and the search_chats tool (docs/chats.md \"Search\"). One statement: the caller's readable chats,\n-- their live user and assistant messages whose vector matches the web-search query, best match first\n-- (ts_rank_cd), then newest; then a snippet for the page's rows only. :q is already normalised by\n-- functions/core/search.ts. readable_chats is the access rule for reads, through the view chat_readers (migration\n-- 000015): the caller's chats and those shared with them, directly or through a group.\n-- The snippet marks matches with U+E001 and U+E002 and keeps '<' '>' as U+E003 U+E004 (chatd_search_prepare);\n-- functions/core/search.ts escapes the rest and turns the sentinels into <mark></mark>.\nWITH readable_chats AS NOT MATERIALIZED (\n    SELECT c.id, c.title, c.archived\n    FROM chats c\n    WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)\n), readable AS MATERIALIZED (\n    -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common\n    -- words), where a join would scan the GIN index again for every chat. Computed once for both branches below.\n    SELECT ARRAY(SELECT rc.id FROM readable_chats rc) AS ids\n), matches AS NOT MATERIALIZED (\n    -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their\n    -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.\n    -- Two branches, one per index of migration 000020, each message in exactly one: the vectors of at most 2,000\n    -- bytes (search_covered) come from the covering index chat_messages_search_cover without reading the heap\n    -- (a user's messages lie on as many heap pages as there are of them); the longer ones (and rows the migration's\n    -- backfill has not marked yet) from the heap through chat_messages_search_uncovered.\n    SELECT m.id, m.chat_id, m.created_at, m.search_tsv\n    FROM chat_messages m\n    WHERE m.chat_id = ANY ((SELECT r.ids FROM readable r)::uuid[])\n        AND m.search_covered\n        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        AND NOT m.deleted\n    UNION ALL\n    SELECT m.id, m.chat_id, m.created_at, m.search_tsv\n    FROM chat_messages m\n    WHERE m.chat_id = ANY ((SELECT r.ids FROM readable r)::uuid[])\n        AND m.search_tsv IS NOT NULL AND m.search_covered IS NOT TRUE\n        AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)\n        AND NOT m.deleted\n), page AS MATERIALIZED (\n    -- Only what the order needs, so the matches never leave the index; role and content for the page's rows only.\n    SELECT x.id, x.chat_id, x.created_at,\n        ts_rank_cd(x.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank\n    FROM matches x\n    ORDER BY rank DESC, x.created_at DESC, x.id DESC\n    LIMIT :limit!::int OFFSET :offset!::int\n)\nSELECT\n    p.chat_id AS \"chat_id!\",\n    rc.title AS \"chat_title!\",\n    rc.archived AS \"archived!\",\n    p.id AS \"message_id!\",\n    m.role AS \"role!\",\n    p.created_at AS \"created_at!\",\n    ts_headline(\n        'chatd_search'::regconfig,\n        chat_message_search_text(m.role, m.content),\n        websearch_to_tsquery('chatd_search'::regconfig, :q!::text),\n        'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)\n            || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=\" … \"'\n    ) AS \"snippet!\"\nFROM page p\nJOIN chat_messages m ON m.id = p.id\nJOIN readable_chats rc ON rc.id = p.chat_id\nORDER BY p.rank DESC, p.created_at DESC, p.id DESC"};
 
 /**
  * Query generated from SQL:
@@ -49,18 +49,36 @@ const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":t
  *     SELECT c.id, c.title, c.archived
  *     FROM chats c
  *     WHERE c.id IN (SELECT r.chat_id FROM chat_readers r WHERE r.user_id = :user_id!::uuid)
- * ), page AS MATERIALIZED (
+ * ), readable AS MATERIALIZED (
+ *     -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common
+ *     -- words), where a join would scan the GIN index again for every chat. Computed once for both branches below.
+ *     SELECT ARRAY(SELECT rc.id FROM readable_chats rc) AS ids
+ * ), matches AS NOT MATERIALIZED (
  *     -- The tsquery is written out where it is used (not in a CTE): the planner then sees its words and their
  *     -- frequency (the column's statistics) and picks the GIN index for rare words, the caller's chats for common ones.
- *     SELECT m.id, m.chat_id, m.role, m.content, m.created_at,
- *         ts_rank_cd(m.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank
+ *     -- Two branches, one per index of migration 000020, each message in exactly one: the vectors of at most 2,000
+ *     -- bytes (search_covered) come from the covering index chat_messages_search_cover without reading the heap
+ *     -- (a user's messages lie on as many heap pages as there are of them); the longer ones (and rows the migration's
+ *     -- backfill has not marked yet) from the heap through chat_messages_search_uncovered.
+ *     SELECT m.id, m.chat_id, m.created_at, m.search_tsv
  *     FROM chat_messages m
- *     -- The chats as one array: one index scan over all of them (combined with one GIN scan, or filtering for common
- *     -- words), where a join would scan the GIN index again for every chat.
- *     WHERE m.chat_id = ANY (ARRAY(SELECT rc.id FROM readable_chats rc))
+ *     WHERE m.chat_id = ANY ((SELECT r.ids FROM readable r)::uuid[])
+ *         AND m.search_covered
  *         AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
  *         AND NOT m.deleted
- *     ORDER BY rank DESC, m.created_at DESC, m.id DESC
+ *     UNION ALL
+ *     SELECT m.id, m.chat_id, m.created_at, m.search_tsv
+ *     FROM chat_messages m
+ *     WHERE m.chat_id = ANY ((SELECT r.ids FROM readable r)::uuid[])
+ *         AND m.search_tsv IS NOT NULL AND m.search_covered IS NOT TRUE
+ *         AND m.search_tsv @@ websearch_to_tsquery('chatd_search'::regconfig, :q!::text)
+ *         AND NOT m.deleted
+ * ), page AS MATERIALIZED (
+ *     -- Only what the order needs, so the matches never leave the index; role and content for the page's rows only.
+ *     SELECT x.id, x.chat_id, x.created_at,
+ *         ts_rank_cd(x.search_tsv, websearch_to_tsquery('chatd_search'::regconfig, :q!::text)) AS rank
+ *     FROM matches x
+ *     ORDER BY rank DESC, x.created_at DESC, x.id DESC
  *     LIMIT :limit!::int OFFSET :offset!::int
  * )
  * SELECT
@@ -68,16 +86,17 @@ const searchMessagesIR: any = {"usedParamSet":{"user_id":true,"q":true,"limit":t
  *     rc.title AS "chat_title!",
  *     rc.archived AS "archived!",
  *     p.id AS "message_id!",
- *     p.role AS "role!",
+ *     m.role AS "role!",
  *     p.created_at AS "created_at!",
  *     ts_headline(
  *         'chatd_search'::regconfig,
- *         chat_message_search_text(p.role, p.content),
+ *         chat_message_search_text(m.role, m.content),
  *         websearch_to_tsquery('chatd_search'::regconfig, :q!::text),
  *         'StartSel=' || chr(57345) || ', StopSel=' || chr(57346)
  *             || ', MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "'
  *     ) AS "snippet!"
  * FROM page p
+ * JOIN chat_messages m ON m.id = p.id
  * JOIN readable_chats rc ON rc.id = p.chat_id
  * ORDER BY p.rank DESC, p.created_at DESC, p.id DESC
  * ```

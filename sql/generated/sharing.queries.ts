@@ -465,6 +465,7 @@ export interface IGetSharedMessagesResult {
   output_tokens: string | null;
   reasoning_tokens: string | null;
   role: chat_message_role;
+  search_covered: boolean | null;
   search_tsv: string | null;
   total_tokens: string | null;
 }

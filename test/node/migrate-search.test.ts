@@ -126,6 +126,22 @@ describe(`migration ${VERSION} (search)`, () => {
     // g = 1, 1001, ..., 11001 say "needle"; odd g are the other user's; g = 4001 was edited away.
     const latest = Math.max(...migrations.map((m) => m.version));
     await migrateUp(db, { migrations });
+    // 000020's online part marked the stored vectors for the covering index (all short here) and built both indexes.
+    const covered = await db.query(
+      `SELECT count(*) FILTER (WHERE search_covered)::int AS covered,
+              count(*) FILTER (WHERE search_tsv IS NOT NULL AND search_covered IS NOT TRUE)::int AS uncovered,
+              count(*) FILTER (WHERE search_tsv IS NULL AND search_covered IS NOT NULL)::int AS marked_without_vector
+       FROM chat_messages`,
+    );
+    expect(covered.rows).toEqual([{ covered: 8000, uncovered: 0, marked_without_vector: 0 }]);
+    const coverIndexes = await db.query(
+      `SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+       WHERE c.relname IN ('chat_messages_search_cover', 'chat_messages_search_uncovered') ORDER BY c.relname`,
+    );
+    expect(coverIndexes.rows).toEqual([
+      { name: 'chat_messages_search_cover', valid: true },
+      { name: 'chat_messages_search_uncovered', valid: true },
+    ]);
     const search = loadGeneratedStatements(ROOT).find((s) => s.name === 'SearchMessages');
     if (!search) throw new Error('no SearchMessages');
     const byName: Record<string, unknown> = { user_id: other, q: 'needle', limit: 20, offset: 0 };

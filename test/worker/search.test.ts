@@ -107,6 +107,31 @@ describe('GET /chats/search', () => {
     expect(ids(await search(u.token, `${x} or ${y}`))).toEqual([m1, m2, m0]);
   });
 
+  it('finds and ranks a long message (outside the covering index) with the short ones, across pages', async () => {
+    const u = await makeUser();
+    const x = word();
+    // ~400 other words: a vector of several KB, over the 2,000 bytes of chat_messages_search_cover (migration 000020).
+    const filler = Array.from({ length: 400 }, (_, i) => `f${word()}${i}`.replace(/\d/g, (d) => String.fromCharCode(97 + Number(d))));
+    const c = await seedChat(u.user.id, 'Long', [
+      { role: 'user', text: `${x} once` },
+      { role: 'assistant', text: `${x} ${filler.join(' ')} ${x} and ${x}` },
+      { role: 'user', text: `${x} and ${x}` },
+    ]);
+    const [m0, m1, m2] = c.ids;
+    const db = testDb();
+    try {
+      const rows = (await db.query('SELECT id, search_covered FROM chat_messages WHERE chat_id = $1 ORDER BY id', [c.id]))
+        .rows as { id: string; search_covered: boolean | null }[];
+      expect(rows.map((r) => [Number(r.id), r.search_covered])).toEqual([[m0, true], [m1, false], [m2, true]]);
+    } finally {
+      await db.close();
+    }
+    // Three, two, one occurrence: the long message first, whichever index each one came from.
+    expect(ids(await search(u.token, x))).toEqual([m1, m2, m0]);
+    expect(ids(await search(u.token, x, { limit: 1, offset: 1 }))).toEqual([m2]);
+    expect(ids(await search(u.token, x, { limit: 2, offset: 1 }))).toEqual([m2, m0]);
+  });
+
   it('escapes HTML in the snippet: only <mark> is markup', async () => {
     const u = await makeUser();
     const w = word();
