@@ -95,12 +95,14 @@ WITH rolled AS (
     ) k
     GROUP BY key
 ), hist AS (
-    -- (key, latency f(irst token) or t(otal), bucket, calls); used for the keys with rolled-up calls.
-    SELECT key, m, b, sum(n) AS n
+    -- (key, latency f(irst token) or t(otal), bucket, calls) of the keys with rolled-up calls (the others get exact).
+    -- Counts in float8 from here on (exact below 2^53): numeric arithmetic on every bucket cost a good part of it.
+    SELECT key, m, b, sum(n)::float8 AS n
     FROM (
-        SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw WHERE first_token_ms IS NOT NULL
+        SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw
+        WHERE first_token_ms IS NOT NULL AND key IN (SELECT key FROM rsum)
         UNION ALL
-        SELECT key, 't', insights_bucket(total_ms), 1 FROM raw
+        SELECT key, 't', insights_bucket(total_ms), 1 FROM raw WHERE key IN (SELECT key FROM rsum)
         UNION ALL
         SELECT r.key, 'f', h.bucket, h.calls FROM rsum r, insights_hist_buckets(r.first_token_hist) h WHERE h.calls > 0
         UNION ALL
@@ -112,9 +114,10 @@ WITH rolled AS (
     FROM hist
     WINDOW w AS (PARTITION BY key, m ORDER BY b)
 ), pct AS (
-    -- percentile_cont's position p * (calls - 1) falls in one bucket: spread its calls evenly (on the log scale).
-    SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n))::float8 AS f
-    FROM cum, (VALUES (0.5), (0.95)) ps (p)
+    -- percentile_cont's position p * (calls - 1) (in float8, as percentile_cont computes it) falls in one bucket:
+    -- spread its calls evenly (on the log scale).
+    SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n)) AS f
+    FROM cum, (VALUES (0.5::float8), (0.95::float8)) ps (p)
     WHERE before <= p * (total - 1) AND p * (total - 1) < before + n
 ), approx AS (
     SELECT
