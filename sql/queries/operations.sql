@@ -3,9 +3,9 @@
 -- YYYY-MM-DD, or the chat owner's id) the calls, the errors by kind, p50/p95 of first token (calls that streamed a
 -- token) and total, tokens and cost. Days rolled up by the cron (chat_turns_rollup_days) and wholly inside the window
 -- are read from chat_turns_daily; every other part of the window (today, the window's partial edge days, days not
--- rolled up yet) from chat_turns. Sums add; the latency histograms add, and p50/p95 are interpolated from them
--- (within 9.05% of the order statistic, see docs/performance.md). A key with no rolled-up call gets the exact
--- percentile_cont of its raw calls.
+-- rolled up yet) from chat_turns. Sums add; the latency histograms add (numbers, one sum() per key: migration
+-- 000021), and p50/p95 are interpolated from them (within 9.05% of the order statistic, see docs/performance.md). A
+-- key with no rolled-up call gets the exact percentile_cont of its raw calls.
 WITH rolled AS (
     SELECT day
     FROM chat_turns_rollup_days
@@ -46,6 +46,18 @@ WITH rolled AS (
     FROM chat_turns_daily d
     JOIN rolled ON rolled.day = d.day
     WHERE d.day >= (:from!::timestamptz AT TIME ZONE 'UTC')::date AND d.day < (:to!::timestamptz AT TIME ZONE 'UTC')::date
+), rsum AS (
+    -- Per key, the rolled-up rows added up, histograms too (a histogram is a number whose digits are its buckets).
+    SELECT
+        key,
+        sum(turns) AS turns,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(cost_micros) AS cost_micros,
+        sum(first_token_hist) AS first_token_hist,
+        sum(total_hist) AS total_hist
+    FROM roll
+    GROUP BY key
 ), g AS (
     SELECT
         key,
@@ -57,7 +69,7 @@ WITH rolled AS (
     FROM (
         SELECT key, 1 AS turns, 0 AS rolled_turns, input_tokens, output_tokens, COALESCE(cost_micros, 0) AS cost_micros FROM raw
         UNION ALL
-        SELECT key, turns, turns, input_tokens, output_tokens, cost_micros FROM roll
+        SELECT key, turns, turns, input_tokens, output_tokens, cost_micros FROM rsum
     ) u
     GROUP BY key
 ), exact AS (
@@ -83,20 +95,18 @@ WITH rolled AS (
     ) k
     GROUP BY key
 ), hist AS (
-    -- (key, latency f(irst token) or t(otal), bucket, calls); used for the keys with rolled-up calls.
-    SELECT key, m, b, sum(n) AS n
+    -- (key, latency f(irst token) or t(otal), bucket, calls) of the keys with rolled-up calls (the others get exact).
+    -- Counts in float8 from here on (exact below 2^53): numeric arithmetic on every bucket cost a good part of it.
+    SELECT key, m, b, sum(n)::float8 AS n
     FROM (
-        SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw WHERE first_token_ms IS NOT NULL
+        SELECT key, 'f' AS m, insights_bucket(first_token_ms) AS b, 1 AS n FROM raw
+        WHERE first_token_ms IS NOT NULL AND key IN (SELECT key FROM rsum)
         UNION ALL
-        SELECT key, 't', insights_bucket(total_ms), 1 FROM raw
+        SELECT key, 't', insights_bucket(total_ms), 1 FROM raw WHERE key IN (SELECT key FROM rsum)
         UNION ALL
-        SELECT roll.key, 'f', array_lower(roll.first_token_hist, 1) + h.o::int - 1, h.n
-        FROM roll, unnest(roll.first_token_hist) WITH ORDINALITY h (n, o)
-        WHERE h.n > 0
+        SELECT r.key, 'f', h.bucket, h.calls FROM rsum r, insights_hist_buckets(r.first_token_hist) h WHERE h.calls > 0
         UNION ALL
-        SELECT roll.key, 't', array_lower(roll.total_hist, 1) + h.o::int - 1, h.n
-        FROM roll, unnest(roll.total_hist) WITH ORDINALITY h (n, o)
-        WHERE h.n > 0
+        SELECT r.key, 't', h.bucket, h.calls FROM rsum r, insights_hist_buckets(r.total_hist) h WHERE h.calls > 0
     ) x
     GROUP BY key, m, b
 ), cum AS (
@@ -104,9 +114,10 @@ WITH rolled AS (
     FROM hist
     WINDOW w AS (PARTITION BY key, m ORDER BY b)
 ), pct AS (
-    -- percentile_cont's position p * (calls - 1) falls in one bucket: spread its calls evenly (on the log scale).
-    SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n))::float8 AS f
-    FROM cum, (VALUES (0.5), (0.95)) ps (p)
+    -- percentile_cont's position p * (calls - 1) (in float8, as percentile_cont computes it) falls in one bucket:
+    -- spread its calls evenly (on the log scale).
+    SELECT key, m, p, b, least(1.0, greatest(0.0, (p * (total - 1) - before + 0.5) / n)) AS f
+    FROM cum, (VALUES (0.5::float8), (0.95::float8)) ps (p)
     WHERE before <= p * (total - 1) AND p * (total - 1) < before + n
 ), approx AS (
     SELECT
@@ -200,13 +211,14 @@ WITH todo AS (
         g.day, g.model_config_id, g.provider, g.model, g.user_id, g.turns,
         COALESCE((SELECT jsonb_object_agg(k, n) FROM (SELECT k, count(*) AS n FROM unnest(g.kinds) k GROUP BY k) e), '{}'::jsonb),
         g.input_tokens, g.output_tokens, g.cost_micros,
-        -- The buckets as a dense int[] from the first to the last non-empty one, subscripted by bucket number.
-        (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]
+        -- A histogram as the number sum(calls * 10^(12 * bucket)) (migration 000021), written as its digits: 12 a
+        -- bucket from the last non-empty one down to the first, then 12 zeros for each bucket below. NULL: no call.
+        (SELECT (string_agg(lpad(COALESCE(c.n, 0)::text, 12, '0'), '' ORDER BY s DESC) || repeat('0', 12 * min(s)))::numeric
          FROM generate_series((SELECT min(x) FROM unnest(g.fb) x), (SELECT max(x) FROM unnest(g.fb) x)) s
-         LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.fb) x GROUP BY x) c ON c.x = s),
-        (SELECT (format('[%s:%s]=', min(s), max(s)) || array_agg(COALESCE(c.n, 0) ORDER BY s)::text)::int[]
+         LEFT JOIN (SELECT x, count(*) AS n FROM unnest(g.fb) x GROUP BY x) c ON c.x = s),
+        (SELECT (string_agg(lpad(COALESCE(c.n, 0)::text, 12, '0'), '' ORDER BY s DESC) || repeat('0', 12 * min(s)))::numeric
          FROM generate_series((SELECT min(x) FROM unnest(g.tb) x), (SELECT max(x) FROM unnest(g.tb) x)) s
-         LEFT JOIN (SELECT x, count(*)::int AS n FROM unnest(g.tb) x GROUP BY x) c ON c.x = s)
+         LEFT JOIN (SELECT x, count(*) AS n FROM unnest(g.tb) x GROUP BY x) c ON c.x = s)
     FROM g
     RETURNING day
 )

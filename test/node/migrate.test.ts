@@ -173,6 +173,39 @@ describe('migrations against a real Postgres', () => {
     ]);
   });
 
+  it('000021 (insights histograms as numbers) converts the rolled-up rows in place and back, the same counts', async () => {
+    const migrations = await loadMigrations();
+    const db = await connect(await freshDatabase());
+    const version = 21;
+    await migrateUp(db, { migrations, target: version - 1 });
+    // 000018's int[]: subscript = bucket number. Bucket 0, a gap, the last bucket (193), a count at int's maximum.
+    const rows = [
+      { first: '[61:63]={2,0,1}', total: '[0:1]={5,7}' },
+      { first: null, total: '[193:193]={2147483647}' },
+      { first: '[62:62]={3}', total: '[2:4]={100,0,4}' },
+    ];
+    for (const [i, r] of rows.entries()) {
+      await db.query(
+        `INSERT INTO chat_turns_daily (day, provider, model, user_id, turns, input_tokens, output_tokens, cost_micros, first_token_hist, total_hist)
+         VALUES ('2026-12-01'::date + $1::int, 'p', 'm', gen_random_uuid(), 1, 0, 0, 0, $2::int[], $3::int[])`,
+        [i, r.first, r.total],
+      );
+    }
+    await migrateUp(db, { migrations, target: version });
+    const buckets = async (expr: string) =>
+      (await db.query<{ v: string | null }>(`SELECT (SELECT string_agg(bucket || ':' || calls, ' ' ORDER BY bucket) FROM insights_hist_buckets(${expr})) AS v FROM chat_turns_daily ORDER BY day`)).rows.map((r) => r.v);
+    expect(await buckets('first_token_hist')).toEqual(['61:2 62:0 63:1', null, '62:3']);
+    expect(await buckets('total_hist')).toEqual(['0:5 1:7', '193:2147483647', '2:100 3:0 4:4']);
+    // Added up, the numbers are the histogram of all the calls.
+    const sum = async (col: string) =>
+      (await db.query<{ v: string }>(`SELECT string_agg(bucket || ':' || calls, ' ' ORDER BY bucket) AS v FROM insights_hist_buckets((SELECT sum(${col}) FROM chat_turns_daily))`)).rows[0]?.v;
+    expect(await sum('first_token_hist')).toEqual('61:2 62:3 63:1');
+    expect(await sum('total_hist')).toMatch(/^0:5 1:7 2:100 3:0 4:4 5:0 /);
+    expect(await sum('total_hist')).toMatch(/ 192:0 193:2147483647$/);
+    await migrateDown(db, { migrations });
+    expect((await db.query('SELECT first_token_hist::text AS first, total_hist::text AS total FROM chat_turns_daily ORDER BY day')).rows).toEqual(rows);
+  });
+
   it('a second migrateUp running concurrently on another connection waits for the lock and applies nothing twice', async () => {
     const url = await freshDatabase();
     const [a, b, observer] = await Promise.all([connect(url), connect(url), connect(url)]);

@@ -95,6 +95,25 @@ describe('insights rollup', () => {
       expect(first.days).toEqual([day(-3), day(-2), day(-1)]);
       const rows = await dailyRows();
       expect(rows.length).toBeGreaterThanOrEqual(2);
+      // The histograms (numbers whose digits are the buckets, migration 000021) hold exactly each day's calls per bucket.
+      const buckets = await db.query(
+        `SELECT d.day::text AS day, m.name,
+                (SELECT jsonb_object_agg(h.bucket, h.calls) FROM insights_hist_buckets(CASE m.name WHEN 'first' THEN d.first_token_hist ELSE d.total_hist END) h WHERE h.calls > 0) AS rolled,
+                (SELECT jsonb_object_agg(b, n) FROM (
+                    SELECT insights_bucket(CASE m.name WHEN 'first' THEN t.first_token_ms ELSE t.total_ms END) AS b, count(*) AS n
+                    FROM chat_turns t
+                    WHERE t.model = d.model AND t.created_at >= d.day::timestamp AT TIME ZONE 'UTC' AND t.created_at < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
+                        AND (CASE m.name WHEN 'first' THEN t.first_token_ms ELSE t.total_ms END) IS NOT NULL
+                    GROUP BY 1) x) AS raw
+         FROM chat_turns_daily d, (VALUES ('first'), ('total')) m (name)
+         WHERE d.model = $1`,
+        [model],
+      );
+      expect(buckets.rows).toHaveLength(4);
+      for (const r of z.array(z.object({ day: z.string(), name: z.string(), rolled: z.unknown(), raw: z.unknown() })).parse(buckets.rows)) {
+        expect(r.rolled, `${r.day} ${r.name}`).toEqual(r.raw);
+        expect(r.raw).not.toBeNull();
+      }
       // Run again: nothing new, the same rows.
       expect((await rollupInsights(db, new Date())).days).toEqual([]);
       expect(await dailyRows()).toEqual(rows);
