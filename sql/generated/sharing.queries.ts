@@ -465,8 +465,6 @@ export interface IGetSharedMessagesResult {
   output_tokens: string | null;
   reasoning_tokens: string | null;
   role: chat_message_role;
-  search_covered: boolean | null;
-  search_tsv: string | null;
   total_tokens: string | null;
 }
 
@@ -476,12 +474,14 @@ export interface IGetSharedMessagesQuery {
   result: IGetSharedMessagesResult;
 }
 
-const getSharedMessagesIR: any = {"usedParamSet":{"chat_id":true,"last_message_id":true,"limit":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":44,"b":52}]},{"name":"last_message_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":70,"b":86}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":138,"b":144}]}],"statement":"SELECT *\nFROM chat_messages\nWHERE chat_id = :chat_id!::uuid AND id <= :last_message_id!::bigint AND deleted = FALSE\nORDER BY id ASC\nLIMIT :limit!::int"};
+const getSharedMessagesIR: any = {"usedParamSet":{"chat_id":true,"last_message_id":true,"limit":true},"params":[{"name":"chat_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":369,"b":377}]},{"name":"last_message_id","required":true,"transform":{"type":"scalar"},"locs":[{"a":395,"b":411}]},{"name":"limit","required":true,"transform":{"type":"scalar"},"locs":[{"a":463,"b":469}]}],"statement":"-- The message columns every read selects (not the search vector nor its covering flag: they are Postgres' own).\nSELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,\n    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros\nFROM chat_messages\nWHERE chat_id = :chat_id!::uuid AND id <= :last_message_id!::bigint AND deleted = FALSE\nORDER BY id ASC\nLIMIT :limit!::int"};
 
 /**
  * Query generated from SQL:
  * ```
- * SELECT *
+ * -- The message columns every read selects (not the search vector nor its covering flag: they are Postgres' own).
+ * SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+ *     cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
  * FROM chat_messages
  * WHERE chat_id = :chat_id!::uuid AND id <= :last_message_id!::bigint AND deleted = FALSE
  * ORDER BY id ASC

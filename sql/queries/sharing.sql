@@ -79,7 +79,9 @@ JOIN users u ON u.id = c.owner_id
 WHERE l.hashed_token = :hashed_token!::text AND (l.expires_at IS NULL OR l.expires_at > now());
 
 /* @name GetSharedMessages */
-SELECT *
+-- The message columns every read selects (not the search vector nor its covering flag: they are Postgres' own).
+SELECT id, chat_id, role, content, model_config_id, created_by, input_tokens, output_tokens, total_tokens, reasoning_tokens,
+    cache_read_tokens, cache_creation_tokens, deleted, created_at, idempotency_key, cost_micros
 FROM chat_messages
 WHERE chat_id = :chat_id!::uuid AND id <= :last_message_id!::bigint AND deleted = FALSE
 ORDER BY id ASC
