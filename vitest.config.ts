@@ -97,6 +97,8 @@ export default defineConfig({
           // The browser suites' steps each have a 90 s budget on a loaded machine (test/node/web-helpers.ts UI_BUDGET_MS).
           testTimeout: 240_000,
           hookTimeout: 60_000,
+          // A failed browser test tells which requests were unanswered and whether its stack still answers.
+          setupFiles: ['./test/node/browser-trouble-setup.ts'],
         },
       },
     ],

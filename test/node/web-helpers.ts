@@ -14,6 +14,7 @@ import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type Request, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
+import { forgetStack, watchContext, watchStack } from './browser-trouble.js';
 
 export { ROOT };
 /**
@@ -29,7 +30,7 @@ export async function startWebStack(): Promise<LocalStack> {
   // In a process of its own: vitest's NODE_ENV=test would make Vite build React's development version. Only when the
   // sources changed since the last build (`npm test` builds just before), and once for all the browser test files.
   await buildWebOnce(() => execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'web-build.mjs')], { stdio: 'pipe' }));
-  return await startLocalStack({
+  const stack = await startLocalStack({
     root: ROOT,
     env: {
       CHATD_WEB_BUILD: '0', // built just above
@@ -43,6 +44,16 @@ export async function startWebStack(): Promise<LocalStack> {
     // The push service of the opt-in test is plain http on loopback.
     wranglerArgs: ['--var', 'WEBPUSH_ALLOW_INSECURE_ENDPOINTS:true', '--var', 'LLM_MAX_RETRIES:0'],
   });
+  // A failed test reports this stack's state (browser-trouble.ts) until it stops.
+  watchStack(stack);
+  const stop = stack.stop;
+  return {
+    ...stack,
+    stop: async (opts) => {
+      forgetStack(stack);
+      return await stop(opts);
+    },
+  };
 }
 
 /**
@@ -52,10 +63,11 @@ export async function startWebStack(): Promise<LocalStack> {
  */
 export const UI_BUDGET_MS = 90_000;
 
-/** A browser context with the UI budget as its default timeout (actions and navigations). */
+/** A browser context with the UI budget as its default timeout (actions and navigations), its requests watched for a failure's report. */
 export async function newContext(browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext> {
   const context = await browser.newContext(options);
   context.setDefaultTimeout(UI_BUDGET_MS);
+  watchContext(context);
   return context;
 }
 
