@@ -31,6 +31,9 @@ const HEARTBEAT_MS = 15_000;
 /** A turn whose ending was written but whose next queued message failed to start: the alarm tries again this soon. */
 const QUEUE_RETRY_MS = 250;
 
+/** Resolves on a later task of the event loop (after the replies of the current one have left). */
+const nextTask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
 export interface TurnsDeps {
   chatId: () => string;
   env: Env;
@@ -81,8 +84,12 @@ export class Turns implements TurnSink, WriteListener {
       wantedAt,
     };
     this.current = turn;
+    // The call starts on the next task, once the request that started the turn has its answer: the call's first
+    // synchronous part (history, prompt, tools, the model request's body) runs up to the model's fetch, and all of it
+    // would run before the RPC's reply leaves. The turn is current from here on, so a stop meanwhile aborts it.
     // The loop awaits the call (calls never reject: failures are outcomes).
-    void this.begin(turn, approved ? this.deps.runner.runApproved(turn, approved, this) : this.deps.runner.run(turn, this));
+    const call = nextTask().then(() => (approved ? this.deps.runner.runApproved(turn, approved, this) : this.deps.runner.run(turn, this)));
+    void this.begin(turn, call);
     this.deps.ctx.waitUntil(this.loop(turn));
   }
 
