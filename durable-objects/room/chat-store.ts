@@ -25,7 +25,6 @@ import { NoModelError, resolveModelCached, type ResolvedModel } from '../../func
 import {
   MAX_QUEUED,
   toChat,
-  toInsertedMessage,
   toMessage,
   toQueued,
   titleSourceOf,
@@ -36,44 +35,13 @@ import {
   type Part,
   type PendingToolCall,
   type QueuedMessage,
-  type Role,
-  type TokenUsage,
   type TitleSource,
 } from '../../functions/core/chats';
 import { getSetting } from '../../functions/core/site-config';
 import { idempotencyKeyOfResult, idempotencyKeyOfStep, idempotencyKeyOfTurn, type FinishEntry } from './turn';
-import type { DebugRunEntry, TurnRecord } from './turn-record';
+import { callParams, paired, writtenRows, type CallRecords, type NewMessage, type Written } from './written';
 import { takePendingToolCall } from '../../sql/generated/chat_tools.queries';
 import { forkChat, importChat } from '../../sql/generated/conversation_tools.queries';
-
-
-/** A model call's record and debug run, written by the statement that writes its answer (migration 000014). */
-export interface CallRecords {
-  record: TurnRecord | null;
-  debug: DebugRunEntry | null;
-}
-
-const callParams = (c: CallRecords | undefined) => ({
-  turn_record: c?.record ? JSON.stringify(c.record) : null,
-  debug_run: c?.debug ? JSON.stringify(c.debug) : null,
-});
-
-export interface NewMessage {
-  role: Role;
-  content: readonly Part[];
-  createdBy: string | null;
-  usage?: TokenUsage | null;
-  /** Its cost in micro-units (with `usage`); null when not priced. */
-  cost?: string | null;
-  /** Its idempotency key: a message whose key the chat already has is not inserted again. */
-  key?: string | null;
-}
-
-/** Messages just written, and the chat's new `updated_at` when the statement changed the chats row. */
-export interface Written {
-  messages: Message[];
-  chatUpdatedAt: string | null;
-}
 
 /** The key stored with a request's message or queued message. */
 export const requestKey = (idempotencyKey: string): string => `req:${idempotencyKey}`;
@@ -81,31 +49,6 @@ export const requestKey = (idempotencyKey: string): string => `req:${idempotency
 const MAX_ID = '9223372036854775807';
 const NO_MODEL_MESSAGE = 'No default chat model config is configured.';
 const UNAVAILABLE_MODEL = 'The requested model config is not available (unknown, disabled or deleted).';
-
-/**
- * InsertChatMessages' rows (no content: the statement does not send back what it was given) with the content each
- * was written with: a keyed message by its key; the unkeyed ones, which are always inserted, in input order (their
- * ids follow it). Sorted by id.
- */
-export function paired(rows: readonly { id: string; idempotency_key: string | null }[], ms: readonly NewMessage[]): Message[] {
-  const byKey = new Map(ms.flatMap((m) => (m.key ? [[m.key, m] as const] : [])));
-  const unkeyed = ms.filter((m) => !m.key);
-  const out: Message[] = [];
-  let next = 0;
-  for (const row of [...rows].sort((a, b) => Number(a.id) - Number(b.id))) {
-    const m = row.idempotency_key ? byKey.get(row.idempotency_key) : unkeyed[next++];
-    if (!m) throw new Error('an inserted message matches none of those written');
-    out.push(toInsertedMessage(row, [...m.content]));
-  }
-  return out;
-}
-
-function written(rows: readonly { chat_updated_at: Date | null }[]): Written {
-  return {
-    messages: rows.map(toMessage).sort((a, b) => a.id - b.id),
-    chatUpdatedAt: rows[0]?.chat_updated_at?.toISOString() ?? null,
-  };
-}
 
 export class ChatStore {
   constructor(
@@ -197,7 +140,7 @@ export class ChatStore {
 
   /** Takes a queued message out of the queue as the chat's next user message, the chat running, in one statement. */
   async runQueued(queuedId: string, modelConfigId: string): Promise<Written> {
-    return written(await runQueuedMessage.run({ chat_id: this.chatId(), id: queuedId, model_config_id: modelConfigId }, this.db()));
+    return writtenRows(await runQueuedMessage.run({ chat_id: this.chatId(), id: queuedId, model_config_id: modelConfigId }, this.db()));
   }
 
   async setStatus(status: ChatStatus, lastError: LastError | null, call?: CallRecords): Promise<Chat | null> {

@@ -6,7 +6,7 @@
 import type { Chat, Message } from '../../functions/core/chats';
 import type { StreamEvent } from '../../functions/core/room-api';
 import type { ChatState } from './chat-state';
-import type { Written } from './chat-store';
+import type { Written } from './written';
 import type { StreamHub } from './stream-hub';
 
 /** The fields of the chat row a write changes, as they are in Postgres once it committed. */

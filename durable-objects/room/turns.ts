@@ -17,7 +17,8 @@ import type { Chat, Message, Part, PendingToolCall } from '../../functions/core/
 import type { AlarmClock } from './alarm-clock';
 import type { Budget } from './budget';
 import { INTERRUPTED, type ChatState } from './chat-state';
-import type { ChatStore, Written } from './chat-store';
+import type { ChatStore } from './chat-store';
+import type { Written } from './written';
 import type { ChatWriter } from './chat-writer';
 import type { Mutex } from './mutex';
 import type { OutboxWriter, WriteListener } from './outbox-writer';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { insertChatMessages } from '../../sql/generated/chat_messages.queries';
 import { insertChat } from '../../sql/generated/chats.queries';
-import { paired, type NewMessage } from '../../durable-objects/room/chat-store';
+import { paired, type NewMessage } from '../../durable-objects/room/written';
 import { toMessage, type Part } from '../../functions/core/chats';
 import { call, ErrorBody, freshWorld, makeUser, messagesOf, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, textOf, watch, within } from './helpers';
 
