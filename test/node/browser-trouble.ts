@@ -63,7 +63,7 @@ export async function troubleReport(): Promise<string[]> {
       const seen = log.filter((l) => l.includes(`${p} `)).slice(-3);
       lines.push(`its log's last lines for ${p}: ${seen.length ? '' : 'none'}`, ...seen.map((l) => `  ${l}`));
     }
-    lines.push(`its log, last lines:`, ...lastLines(stack.logFile, 30).map((l) => `  ${l}`));
+    lines.push(`its log, last lines:`, ...log.slice(-30).map((l) => `  ${l}`));
   }
   return lines;
 }

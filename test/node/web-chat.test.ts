@@ -8,7 +8,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastLines, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
+import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming, waitOrTell, watchConsole, newContext } from './web-helpers.js';
 
 const OWNER = { email: 'daily@example.com', username: 'daily', password: 'daily driver 1' };
@@ -160,7 +160,7 @@ describe('web UI as a daily driver: the chat', () => {
     const errors = watchConsole(page);
     await page.goto(`/chats/${chat?.id ?? ''}`);
     const older = page.getByRole('button', { name: 'Load older messages' });
-    await waitOrTell(page, older, errors, () => ['the stack log, last lines:', ...lastLines(stack.logFile, 40)]);
+    await waitOrTell(page, older, errors);
     const top = page.locator('article[data-message-id]').first();
     const id = await top.getAttribute('data-message-id');
     await page.locator('.messages').evaluate((e) => (e.scrollTop = 0));

@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type Request, type WebSocketRoute } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
 import { forgetStack, watchContext, watchStack } from './browser-trouble.js';
@@ -156,11 +156,12 @@ export async function insertLongChats(pgUrl: string, ownerId: string, titles: st
 }
 
 /**
- * Waits for `locator`; when it does not come, fails with what the page showed instead (its text and URL), what
- * `watchConsole` saw (console errors, failed requests, requests still unanswered) and `more()` (e.g. the stack's log
- * tail), so a failure in CI says whether the page was loading, showed an error or went to the login, and why.
+ * Waits for `locator`; when it does not come, fails with what the page showed instead (its text and URL) and what
+ * `watchConsole` saw (console errors, failed requests), so a failure in CI says whether the page was loading, showed an
+ * error or went to the login. The requests still unanswered and the stack's state are printed for every failed test
+ * (browser-trouble.ts).
  */
-export async function waitOrTell(page: Page, locator: Locator, seen: PageTrouble = { errors: [], pending: new Map() }, more: () => string[] = () => []): Promise<void> {
+export async function waitOrTell(page: Page, locator: Locator, seen: PageTrouble = { errors: [] }): Promise<void> {
   try {
     await locator.waitFor();
   } catch (e) {
@@ -169,34 +170,27 @@ export async function waitOrTell(page: Page, locator: Locator, seen: PageTrouble
       .first()
       .innerText({ timeout: 2000 })
       .catch(() => '(unreadable)');
-    const pending = [...seen.pending.values()].map((r) => `${r.method()} ${r.url()}`);
     throw new Error(
       [
         `${e instanceof Error ? e.message.split('\n')[0] : String(e)}; the page at ${page.url()} showed: ${shown.slice(0, 600)}`,
         `console errors and failed requests: ${seen.errors.join(' | ') || 'none'}`,
-        `requests still unanswered: ${pending.join(' | ') || 'none'}`,
-        ...more(),
       ].join('\n'),
     );
   }
 }
 
-/** What went wrong in a page so far: console errors, failed requests, and requests not answered yet. */
+/** What went wrong in a page so far: console errors and failed requests. */
 export interface PageTrouble {
   errors: string[];
-  pending: Map<Request, Request>;
 }
 
-/** Watches a page's console and requests, for waitOrTell. */
+/** Watches a page's console and failed requests, for waitOrTell. */
 export function watchConsole(page: Page): PageTrouble {
-  const seen: PageTrouble = { errors: [], pending: new Map() };
+  const seen: PageTrouble = { errors: [] };
   page.on('console', (m) => {
     if (m.type() === 'error') seen.errors.push(m.text().slice(0, 200));
   });
-  page.on('request', (r) => seen.pending.set(r, r));
-  page.on('requestfinished', (r) => seen.pending.delete(r));
   page.on('requestfailed', (r) => {
-    seen.pending.delete(r);
     seen.errors.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText ?? '?'}`);
   });
   return seen;
