@@ -5,7 +5,7 @@ import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/sequencer.js';
-import { ISOLATED } from './test/isolated-suites.js';
+import { ISOLATED, ISOLATED_GROUPS } from './test/isolated-suites.js';
 
 // wrangler refuses a config whose [assets] directory does not exist, and the Worker suites read wrangler.toml: an
 // unbuilt web UI (a clean clone before `npm run web:build`) must not stop them. The browser tests build it themselves.
@@ -82,9 +82,12 @@ export default defineConfig({
       workerProject({
         name: 'worker',
         include: process.env.CHATD_TEST_FILES === 'separate' ? ['test/worker/*.test.ts'] : ['test/worker/batches/*.test.ts'],
-        exclude: ISOLATED,
+        exclude: [...ISOLATED],
       }),
-      ...ISOLATED.map((file) => workerProject({ name: `worker:${path.basename(file, '.test.ts')}`, include: [file] })),
+      // The files that change what every chat sees: a world per group of them (test/isolated-suites.ts), or per file.
+      ...(process.env.CHATD_TEST_FILES === 'separate'
+        ? ISOLATED.map((file) => workerProject({ name: `worker:${path.basename(file, '.test.ts')}`, include: [file] }))
+        : Object.keys(ISOLATED_GROUPS).map((group) => workerProject({ name: `worker:${group}`, include: [`test/worker/isolated/${group}.test.ts`] }))),
       {
         resolve,
         test: {

@@ -1,7 +1,7 @@
 /**
  * The order the suites start in: the longest files first, so that the two workers end together instead of one of them
  * running a long file alone at the end. Vitest orders by the durations of the previous run, which a clean clone (CI)
- * does not have: it then falls back to file size, which says little here (the outage suite is small and waits 35 s on
+ * does not have: it then falls back to file size, which says little here (the outage group is small and waits 35 s on
  * Postgres; the browser tests start a whole stack). The list holds the files measured at over ~14 s on a 2-core
  * machine under ci-repeat's extra load (the durations vitest prints per file); a file not in it keeps vitest's order, after them.
  */
@@ -18,10 +18,13 @@ const LONGEST_FIRST = [
   'test/worker/batches/m-r-t.test.ts',
   'test/worker/batches/sa-se.test.ts',
   'test/worker/batches/ca-ch.test.ts',
-  'test/worker/outage.test.ts',
+  'test/worker/isolated/outages.test.ts',
+  'test/worker/isolated/settings.test.ts',
   'test/worker/batches/ci-cz-i-l.test.ts',
   'test/worker/batches/u-z.test.ts',
   'test/worker/batches/sf-sz.test.ts',
+  'test/worker/isolated/tools.test.ts',
+  'test/worker/isolated/deployment.test.ts',
   'test/node/web-conversation.test.ts',
   'test/node/smoke.test.ts',
   'test/node/web-tools.test.ts',
@@ -30,8 +33,6 @@ const LONGEST_FIRST = [
   'test/node/dev-seed.test.ts',
   'test/node/dev-tools.test.ts',
   'test/node/local-pg-private.test.ts',
-  'test/worker/retention.test.ts',
-  'test/worker/tools.test.ts',
 ];
 
 function rank(spec: TestSpecification): number {

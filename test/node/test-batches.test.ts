@@ -1,15 +1,18 @@
 /**
  * The worker suites that share one world run in batches (test/worker/batches/*.test.ts, each importing its files), so
- * that the Worker is imported once per batch. A file in no batch would never run under `npm test`: this checks that
- * every shared-world file is in exactly one batch, and that batches import only such files.
+ * that the Worker is imported once per batch; the isolated ones run in groups (test/worker/isolated/<group>.test.ts,
+ * one world per group, from ISOLATED_GROUPS). A file in no batch and no group would never run under `npm test`: this
+ * checks that every shared-world file is in exactly one batch, that batches import only such files, and that each
+ * group's file imports exactly its group's files, in order.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ISOLATED } from '../isolated-suites.js';
+import { ISOLATED, ISOLATED_GROUPS } from '../isolated-suites.js';
 
 const WORKER = fileURLToPath(new URL('../worker/', import.meta.url));
 const BATCHES = `${WORKER}batches/`;
+const GROUPS = `${WORKER}isolated/`;
 
 describe('worker suite batches', () => {
   it('hold every shared-world file exactly once, and nothing else', () => {
@@ -25,5 +28,19 @@ describe('worker suite batches', () => {
     expect(imported.filter((f, i) => imported.indexOf(f) !== i), 'in more than one batch').toEqual([]);
     expect(imported.filter((f) => !shared.includes(f)), 'not a shared-world file').toEqual([]);
     expect(shared.length).toBeGreaterThan(40);
+  });
+
+  it('run every isolated file in exactly one group, and each group file imports its files in order', () => {
+    const files = ISOLATED.map((f) => f.replace('test/worker/', ''));
+    expect(files.filter((f, i) => files.indexOf(f) !== i), 'in more than one group').toEqual([]);
+    const onDisk = new Set(readdirSync(WORKER).filter((f) => f.endsWith('.test.ts')));
+    expect(files.filter((f) => !onDisk.has(f)), 'no such file in test/worker/').toEqual([]);
+    const groupFiles = readdirSync(GROUPS).filter((f) => f.endsWith('.test.ts'));
+    expect(groupFiles.sort()).toEqual(Object.keys(ISOLATED_GROUPS).map((g) => `${g}.test.ts`).sort());
+    for (const [group, members] of Object.entries(ISOLATED_GROUPS)) {
+      const text = readFileSync(`${GROUPS}${group}.test.ts`, 'utf8');
+      const imported = [...text.matchAll(/^ {2}await import\('\.\.\/([\w-]+\.test)'\);$/gm)].map((m) => `test/worker/${m[1] ?? ''}.ts`);
+      expect(imported, `test/worker/isolated/${group}.test.ts`).toEqual([...members]);
+    }
   });
 });

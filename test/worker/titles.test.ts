@@ -2,12 +2,13 @@
  * Titles written by a model (docs/conversation-tools.md): after a chat's first answer the title model's title arrives
  * as a `title` event and in GET, its tokens and cost are counted as usage, the owner's own title is kept, and a failing
  * title model leaves the title. Titles are a deployment setting every chat sees (the test databases start with them
- * off): this suite turns them on for itself and runs in 'worker-serial'.
+ * off): this suite turns them on for itself and runs isolated (test/isolated-suites.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { call, ErrorBody, makeOwner, makeUser, mockGate, roomOf, sdk, startChat, streamOf, testDb, testEnv, watch, within } from './helpers';
 import { pricedModel } from './usage-fixtures';
+import { invalidateModelCache } from '../../functions/core/model-resolve';
 
 const TITLE_INSTRUCTIONS = 'You write the title of a chat.';
 const Requests = z.array(
@@ -38,6 +39,10 @@ async function setTitles(value: { model_config_id: string | null; enabled: boole
   } finally {
     await db.close();
   }
+  // The setting is read with the model's resolution, which this isolate caches for 30 s (functions/core/model-resolve.ts):
+  // the API's writers drop that cache, so this direct write does too (a file before this one in its group resolved
+  // models with titles off).
+  invalidateModelCache();
 }
 
 beforeAll(async () => {
