@@ -7,26 +7,16 @@ import * as oauth from 'oauth4webapi';
 import type { Conn, Queryable } from '../core/db';
 import { badRequest } from '../core/errors';
 import { keyRingOrFail } from '../core/keyring';
-import type { OidcConfig, OidcConfigPut } from '../core/shapes/sso';
+import { OidcConfig, type OidcConfigPut } from '../core/shapes/sso';
 import { countExistingGroups, getOidcConfig, upsertOidcConfig } from '../../sql/generated/oidc.queries';
 import { audit, type AuditActor } from './audit';
 
 export const OIDC_SECRET_BINDING = 'oidc_config:client_secret';
 
-const Row = z.object({
-  enabled: z.boolean(),
-  display_name: z.string(),
-  issuer: z.string(),
-  client_id: z.string(),
+/** The stored row: the API's shape with the sealed secret in place of `has_client_secret`. */
+const Row = OidcConfig.omit({ has_client_secret: true }).extend({
   client_secret: z.string().nullable(),
   client_secret_key_id: z.string().nullable(),
-  scopes: z.array(z.string()),
-  email_domains: z.array(z.string()),
-  groups_claim: z.string().nullable(),
-  group_mapping: z.record(z.string(), z.string()),
-  auto_create_users: z.boolean(),
-  link_by_email: z.boolean(),
-  require_sso_for_members: z.boolean(),
 });
 export type OidcRow = z.infer<typeof Row>;
 
