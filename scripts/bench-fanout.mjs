@@ -9,7 +9,6 @@
  * Options: --viewers N (default 1000) --turns N (default 20) --chunks N (parts per answer, default 50)
  * --chunk-delay-ms N (default 20). Writes bench/results/bench-fanout-<time>.json.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Api, mapLimit, signInOwner } from './lib/scaletest-client.mjs';
 import { serverMessageIds } from './lib/scaletest-chat-run.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
+import { quantile, workerdCpuSeconds } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[bench-fanout] ${line}\n`);
@@ -37,36 +37,6 @@ if (![viewers, turns, chunks].every((n) => Number.isInteger(n) && n >= 1) || !Nu
   process.exit(1);
 }
 
-/** @param {number[]} xs @param {number} q */
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-};
-const TICK = 100; // USER_HZ on Linux
-/** CPU seconds (user + system) of every workerd process under `root` (the stack's dev.mjs). @param {number} root */
-const cpuSeconds = (root) => {
-  /** @type {Map<number, { ppid: number, comm: string, cpu: number }>} */
-  const all = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const raw = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'));
-      const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
-      all.set(Number(d), { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / TICK });
-    } catch {
-      // gone
-    }
-  }
-  const under = (/** @type {number} */ pid) => {
-    for (let p = pid, i = 0; p > 1 && i < 50; i++) {
-      if (p === root) return true;
-      p = all.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  return [...all.entries()].filter(([pid, p]) => p.comm === 'workerd' && under(pid)).reduce((n, [, p]) => n + p.cpu, 0);
-};
 
 /**
  * A socket watching the chat: the durable ids it saw (duplicates counted), when it saw each turn's first part, and its frames.
@@ -120,7 +90,7 @@ async function main() {
     own.w.parts0 = 0;
     own.w.firstPart.clear();
     const framesBefore = watching.reduce((n, x) => n + x.w.frames, 0);
-    const cpuBefore = cpuSeconds(stack.pid);
+    const cpuBefore = workerdCpuSeconds(stack.pid);
     const started = performance.now();
     for (let t = 1; t <= turns; t++) {
       await owner.client.sendMessage(chat.id, { content: `turn ${t} [[mock chunks=${chunks} chunk_delay_ms=${chunkDelay}]]` });
@@ -130,7 +100,7 @@ async function main() {
     const last = server.at(-1) ?? 0;
     await Promise.all(watching.map((x) => x.stream.until(() => x.w.ids.has(last), { timeoutMs: 120_000 }).catch(() => undefined)));
     const wallS = (performance.now() - started) / 1000;
-    const cpu = cpuSeconds(stack.pid) - cpuBefore;
+    const cpu = workerdCpuSeconds(stack.pid) - cpuBefore;
     const frames = watching.reduce((n, x) => n + x.w.frames, 0) - framesBefore;
     const serverSet = new Set(server);
     const lost = watching.reduce((n, x) => n + server.filter((id) => !x.w.ids.has(id)).length, 0);

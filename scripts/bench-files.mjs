@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { freePort } from './lib/ports.mjs';
 import { openInspector } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
-import { workerdRss } from './lib/workerd-rss.mjs';
+import { quantile, rec, workerdRss } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MiB = 1024 * 1024;
@@ -30,13 +30,6 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(concurrency) || con
   process.exit(1);
 }
 
-/** @param {unknown} v @returns {Record<string, unknown>} */
-const rec = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {});
-/** @param {number[]} xs @param {number} q */
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-};
 
 async function main() {
   const inspectorPort = await freePort();

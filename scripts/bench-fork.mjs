@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
+import { quantile, rec } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[bench-fork] ${line}\n`);
@@ -24,13 +25,6 @@ if (!Number.isInteger(messages) || messages < 1 || !Number.isInteger(runs) || ru
   process.exit(1);
 }
 
-/** @param {unknown} v @returns {Record<string, unknown>} */
-const rec = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {});
-/** @param {number[]} xs @param {number} q */
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-};
 
 async function main() {
   const stack = await startLocalStack({ root: ROOT, log });

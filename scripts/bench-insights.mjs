@@ -18,11 +18,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { migrateUp } from './lib/migrate.mjs';
 import { fmt, gitInfo, machineInfo, round2, table, timeQuery, writeResults } from './lib/scaletest-report.mjs';
 import { loadGeneratedStatements } from './lib/scaletest-sql.mjs';
-import { startScratchPostgres } from './lib/scratch-db.mjs';
+import { withMigratedScratch } from './lib/scratch-db.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const KEYS = ['model', 'provider', 'day', 'user'];
@@ -38,7 +36,7 @@ function int(v, name, fallback) {
 }
 
 /**
- * @param {pg.Client} db
+ * @param {import('pg').Client} db
  * @param {{ turns: number, days: number, users: number, chats: number }} o
  */
 async function seed(db, o) {
@@ -95,16 +93,7 @@ async function main() {
 
   const startedAt = new Date().toISOString();
   info('starting a scratch Postgres');
-  const server = await startScratchPostgres('bench-insights');
-  const admin = new pg.Client(server.url);
-  /** @type {pg.Client | null} */
-  let db = null;
-  try {
-    await admin.connect();
-    await admin.query('CREATE DATABASE chatd_bench_insights');
-    db = new pg.Client(server.urlFor('chatd_bench_insights'));
-    await db.connect();
-    await migrateUp(db);
+  return await withMigratedScratch('bench-insights', async (db) => {
     const t0 = performance.now();
     const seeded = await seed(db, { turns, days, users, chats });
     info(`seeded in ${round2((performance.now() - t0) / 1000)} s: ${JSON.stringify(seeded)}`);
@@ -161,11 +150,7 @@ async function main() {
       ].join('\n'),
     );
     return 0;
-  } finally {
-    await db?.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 process.exitCode = await main();

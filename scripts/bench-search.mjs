@@ -19,11 +19,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { migrateUp } from './lib/migrate.mjs';
 import { fmt, gitInfo, machineInfo, packageVersion, summarize, table, writeResults } from './lib/scaletest-report.mjs';
 import { loadGeneratedStatements } from './lib/scaletest-sql.mjs';
-import { startScratchPostgres } from './lib/scratch-db.mjs';
+import { withMigratedScratch } from './lib/scratch-db.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const VOCABULARY = 20_000;
@@ -88,16 +86,7 @@ async function main() {
 
   const startedAt = new Date().toISOString();
   info('starting a scratch Postgres');
-  const server = await startScratchPostgres('bench-search');
-  const admin = new pg.Client(server.url);
-  /** @type {pg.Client | null} */
-  let db = null;
-  try {
-    await admin.connect();
-    await admin.query('CREATE DATABASE chatd_bench_search');
-    db = new pg.Client(server.urlFor('chatd_bench_search'));
-    await db.connect();
-    await migrateUp(db);
+  return await withMigratedScratch('bench-search', async (db) => {
     const version = String((await db.query('SHOW server_version')).rows[0]?.server_version ?? '');
 
     info(`seeding ${users} users, ${chats} chats, ${perChat * chats} messages`);
@@ -195,11 +184,7 @@ async function main() {
     });
     info(`wrote ${path.relative(ROOT, file)}`);
     return 0;
-  } finally {
-    await db?.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 main().then(

@@ -23,11 +23,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { migrateUp } from './lib/migrate.mjs';
 import { fmt, gitInfo, machineInfo, round2, summarize, table, timeQuery, writeResults } from './lib/scaletest-report.mjs';
 import { TAG, loadGeneratedStatements } from './lib/scaletest-sql.mjs';
-import { startScratchPostgres } from './lib/scratch-db.mjs';
+import { withMigratedScratch } from './lib/scratch-db.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const REPORTS = ['GetUsageByDay', 'GetUsageByModel', 'GetUsageByChat', 'GetUsageByUser'];
@@ -51,7 +49,7 @@ const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 
 /**
  * Seeds users, configs, chats, messages and the ledger.
- * @param {pg.Client} db
+ * @param {import('pg').Client} db
  * @param {{ users: number, chats: number, perChat: number }} o
  */
 async function seed(db, o) {
@@ -142,7 +140,7 @@ function withoutLedger(sql) {
 
 /**
  * The hot path: InsertChatMessages variants, one message per call, interleaved in blocks of 100.
- * @param {pg.Client} db
+ * @param {import('pg').Client} db
  * @param {{ sql: string, params: string[] }} insert
  * @param {number} iterations
  */
@@ -237,16 +235,7 @@ async function main() {
 
   const startedAt = new Date().toISOString();
   info('starting a scratch Postgres');
-  const server = await startScratchPostgres('bench-usage');
-  const admin = new pg.Client(server.url);
-  /** @type {pg.Client | null} */
-  let db = null;
-  try {
-    await admin.connect();
-    await admin.query('CREATE DATABASE chatd_bench_usage');
-    db = new pg.Client(server.urlFor('chatd_bench_usage'));
-    await db.connect();
-    await migrateUp(db);
+  return await withMigratedScratch('bench-usage', async (db) => {
     const t0 = performance.now();
     const seeded = await seed(db, { users, chats, perChat });
     info(`seeded in ${round2((performance.now() - t0) / 1000)} s: ${JSON.stringify(seeded)}`);
@@ -296,11 +285,7 @@ async function main() {
       ].join('\n'),
     );
     return 0;
-  } finally {
-    await db?.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 main().then(

@@ -20,11 +20,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { migrateUp } from './lib/migrate.mjs';
 import { fmt, gitInfo, machineInfo, packageVersion, round2, summarize, table, writeResults } from './lib/scaletest-report.mjs';
 import { TAG, loadGeneratedStatements, normalizeSql } from './lib/scaletest-sql.mjs';
-import { startScratchPostgres } from './lib/scratch-db.mjs';
+import { withMigratedScratch } from './lib/scratch-db.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -89,16 +87,7 @@ async function main() {
 
   const startedAt = new Date().toISOString();
   info('starting a scratch Postgres');
-  const server = await startScratchPostgres('bench');
-  const admin = new pg.Client(server.url);
-  /** @type {pg.Client | null} */
-  let db = null;
-  try {
-    await admin.connect();
-    await admin.query('CREATE DATABASE chatd_bench');
-    db = new pg.Client(server.urlFor('chatd_bench'));
-    await db.connect();
-    await migrateUp(db);
+  return await withMigratedScratch('bench', async (db) => {
     const version = String((await db.query(`${TAG} SHOW server_version`)).rows[0]?.server_version ?? '');
     await db.query(`${TAG} CREATE EXTENSION IF NOT EXISTS pg_stat_statements`);
     // Planning time too: every insert is an unnamed statement (as the Worker's driver sends it), parsed and
@@ -297,11 +286,7 @@ async function main() {
     ];
     process.stdout.write(lines.join('\n'));
     return 0;
-  } finally {
-    await db?.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await server.stop();
-  }
+  });
 }
 
 main().then(

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startScratchPostgres } from './lib/scratch-db.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
+import { rec } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SETTLE_LIMIT_MS = 10_000;
@@ -36,8 +37,6 @@ if (outages.some((s) => !Number.isFinite(s) || s <= 0) || !Number.isInteger(perP
   process.exit(1);
 }
 
-/** @param {unknown} v @returns {Record<string, unknown>} */
-const rec = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {});
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The reply the mock streams for `text` with `chunks` deltas: the echo's words, cycled. */

@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { openInspector } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
 import { freePort } from './lib/ports.mjs';
-import { workerdRss } from './lib/workerd-rss.mjs';
+import { rec, workerdRss } from './lib/workerd-procs.mjs';
+
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[memtest] ${line}\n`);
@@ -28,8 +29,6 @@ if (!Number.isInteger(turns) || turns < 1 || !Number.isInteger(chars) || chars <
   process.exit(1);
 }
 
-/** @param {unknown} v @returns {Record<string, unknown>} */
-const rec = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {});
 
 async function main() {
   const inspectorPort = await freePort();

@@ -29,7 +29,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { assertPortFree } from './ports.mjs';
+import { assertPortFree, listenOn } from './ports.mjs';
 import { sleep } from './abortable-sleep.mjs';
 import { readBody } from './read-body.mjs';
 
@@ -258,15 +258,7 @@ export async function startMcpServer({ port = 0, host = '127.0.0.1', log = () =>
     });
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve(undefined);
-    });
-  });
-  const addr = server.address();
-  actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  actualPort = await listenOn(server, host, port);
   return {
     url: `http://${host}:${actualPort}/mcp`,
     port: actualPort,

@@ -92,7 +92,7 @@ import { handleControl } from './mock-llm-control.mjs';
 import { MockError } from './mock-llm-knobs.mjs';
 import { errorKind, plan } from './mock-llm-plan.mjs';
 import { sendCompletion, sendError, sendJson } from './mock-llm-reply.mjs';
-import { assertPortFree } from './ports.mjs';
+import { assertPortFree, listenOn } from './ports.mjs';
 import { readBody } from './read-body.mjs';
 
 export { parseDirectives } from './mock-llm-knobs.mjs';
@@ -292,15 +292,7 @@ export async function startMockLlm({
   server.headersTimeout = 66_000;
   server.on('clientError', (_e, socket) => socket.destroy());
 
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve(undefined);
-    });
-  });
-  const addr = server.address();
-  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const actualPort = await listenOn(server, host, port);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${actualPort}`,

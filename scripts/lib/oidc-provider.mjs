@@ -21,6 +21,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Provider } from 'oidc-provider';
 import { SignJWT, exportJWK, generateKeyPair, decodeJwt } from 'jose';
 import { readBody } from './read-body.mjs';
+import { listenOn } from './ports.mjs';
 
 export const LOCAL_CLIENT_ID = 'chatd-local';
 export const LOCAL_CLIENT_SECRET = 'chatd-local-secret-not-for-production';
@@ -54,12 +55,7 @@ export async function startOidcProvider(opts) {
   const foreign = (await generateKeyPair('RS256', { extractable: true })).privateKey;
 
   const server = http.createServer();
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve(undefined));
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await listenOn(server, host, opts.port ?? 0);
   const issuer = `http://${host}:${port}`;
 
   const provider = new Provider(issuer, {

@@ -69,3 +69,23 @@ export async function freePorts(n) {
   for (const p of ports) handedOut.add(p);
   return ports;
 }
+
+/**
+ * Starts `server` listening on host:port (0: any free port) and resolves with the port it got; a failure to listen
+ * (the port taken) rejects.
+ * @param {import('node:net').Server} server
+ * @param {string} host
+ * @param {number} port
+ * @returns {Promise<number>}
+ */
+export async function listenOn(server, host, port) {
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(undefined);
+    });
+  });
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
