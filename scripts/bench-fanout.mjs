@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { Api, mapLimit, signInOwner } from './lib/scaletest-client.mjs';
 import { serverMessageIds } from './lib/scaletest-chat-run.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
-import { quantile, workerdCpuSeconds } from './lib/workerd-procs.mjs';
+import { quantile } from './lib/scaletest-report.mjs';
+import { workerdCpuSeconds } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[bench-fanout] ${line}\n`);
@@ -36,7 +37,6 @@ if (![viewers, turns, chunks].every((n) => Number.isInteger(n) && n >= 1) || !Nu
   process.stderr.write('usage: npm run bench:fanout -- [--viewers 1000] [--turns 20] [--chunks 50] [--chunk-delay-ms 20]\n');
   process.exit(1);
 }
-
 
 /**
  * A socket watching the chat: the durable ids it saw (duplicates counted), when it saw each turn's first part, and its frames.

@@ -15,7 +15,9 @@ import { parseArgs } from 'node:util';
 import { freePort } from './lib/ports.mjs';
 import { openInspector } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
-import { quantile, rec, workerdRss } from './lib/workerd-procs.mjs';
+import { rec } from './lib/scaletest-client.mjs';
+import { quantile } from './lib/scaletest-report.mjs';
+import { workerdRss } from './lib/workerd-procs.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MiB = 1024 * 1024;
@@ -29,7 +31,6 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(concurrency) || con
   process.stderr.write('usage: npm run bench:files -- [--runs 20] [--concurrency 10] [--quiet-dev]\n');
   process.exit(1);
 }
-
 
 async function main() {
   const inspectorPort = await freePort();

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
-import { quantile, rec } from './lib/workerd-procs.mjs';
+import { rec } from './lib/scaletest-client.mjs';
+import { quantile } from './lib/scaletest-report.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const log = (/** @type {string} */ line) => process.stderr.write(`[bench-fork] ${line}\n`);
@@ -24,7 +25,6 @@ if (!Number.isInteger(messages) || messages < 1 || !Number.isInteger(runs) || ru
   process.stderr.write('usage: npm run bench:fork -- [--messages 1000] [--runs 20]\n');
   process.exit(1);
 }
-
 
 async function main() {
   const stack = await startLocalStack({ root: ROOT, log });

@@ -127,7 +127,7 @@ async function main() {
       (SELECT count(*) FROM chat_messages) AS rows`)).rows[0];
     const userIds = (await db.query('SELECT id FROM users ORDER BY id')).rows.map((r) => String(r.id));
     const freq = async (/** @type {string} */ q) =>
-      Number((await db?.query(`SELECT count(*) AS n FROM chat_messages WHERE search_tsv @@ websearch_to_tsquery('chatd_search', $1)`, [q]))?.rows[0]?.n);
+      Number((await db.query(`SELECT count(*) AS n FROM chat_messages WHERE search_tsv @@ websearch_to_tsquery('chatd_search', $1)`, [q])).rows[0]?.n);
 
     /** @param {string} userId @param {string} q */
     const params = (userId, q) => {

@@ -98,10 +98,10 @@ async function main() {
     const user = String((await db.query(`INSERT INTO users (email, username, hashed_password, roles) VALUES ('bench@example.com', 'bench', 'x', ARRAY['owner']) RETURNING id`)).rows[0]?.id);
     await db.query(`INSERT INTO chat_providers (provider, base_url) VALUES ('openai-compat', 'http://127.0.0.1:9/v1')`);
     const cfg = async (/** @type {string} */ model) =>
-      String((await db?.query(`INSERT INTO chat_model_configs (provider, model, context_limit) VALUES ('openai-compat', $1, 100000) RETURNING id`, [model]))?.rows[0]?.id);
+      String((await db.query(`INSERT INTO chat_model_configs (provider, model, context_limit) VALUES ('openai-compat', $1, 100000) RETURNING id`, [model])).rows[0]?.id);
     const [A, B] = [await cfg('model-a'), await cfg('model-b')];
     const chat = async () =>
-      String((await db?.query(`INSERT INTO chats (owner_id, title, last_model_config_id) VALUES ($1, 'bench', $2) RETURNING id`, [user, A]))?.rows[0]?.id);
+      String((await db.query(`INSERT INTO chats (owner_id, title, last_model_config_id) VALUES ($1, 'bench', $2) RETURNING id`, [user, A])).rows[0]?.id);
     const chats = { same: await chat(), switch: await chat(), plain: await chat() };
 
     const text = JSON.stringify([{ type: 'text', text: 'Echo: hello from the bench, twenty words of text to make the row about as large as a real one' }]);

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startScratchPostgres } from './lib/scratch-db.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
-import { rec } from './lib/workerd-procs.mjs';
+import { rec } from './lib/scaletest-client.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SETTLE_LIMIT_MS = 10_000;

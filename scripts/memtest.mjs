@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { openInspector } from './lib/scaletest-inspector.mjs';
 import { startLocalStack } from './lib/scaletest-stack.mjs';
 import { freePort } from './lib/ports.mjs';
-import { rec, workerdRss } from './lib/workerd-procs.mjs';
+import { rec } from './lib/scaletest-client.mjs';
+import { workerdRss } from './lib/workerd-procs.mjs';
 
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));

@@ -12,6 +12,9 @@ import { ChatdError, createClient, nodeTransport } from '@chatd-edge/sdk';
 /** @param {unknown} v @returns {v is Record<string, unknown>} */
 export const isRecord = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** v as a record of unknowns, {} when it is not one: for reading JSON answers. @param {unknown} v @returns {Record<string, unknown>} */
+export const rec = (v) => (isRecord(v) ? v : {});
+
 /** @param {unknown} e */
 export const why = (e) => (e instanceof Error ? e.message : String(e));
 

@@ -34,6 +34,15 @@ export function summarize(values) {
   return { n, mean: round3(sum / n), p50: at(0.5), p95: at(0.95), p99: at(0.99), max: round3(sorted[n - 1] ?? 0) };
 }
 
+/**
+ * The value at rank floor(q·n) of a sample, 0 for none: what the benches of single operations print (`summarize` is
+ * the scale test's nearest rank). @param {readonly number[]} xs @param {number} q
+ */
+export function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+}
+
 /** @param {number} v */
 export const round2 = (v) => Math.round(v * 100) / 100;
 
@@ -189,7 +198,7 @@ export function progress({ total, label, intervalMs = 5000, stream = process.std
 /**
  * @typedef {object} ProcSample
  * @property {number} at                  performance.now() when taken
- * @property {Map<number, { group: string, ticks: number, childTicks: number, fds: number | null }>} procs
+ * @property {Map<number, { group: string, ticks: number, childTicks: number, fds: number | null, rssKb: number | null }>} procs
  * @property {{ busy: number, total: number } | null} machine   jiffies from /proc/stat
  */
 
@@ -217,14 +226,23 @@ function groupOf(comm, cmdline, publicPort) {
   return comm;
 }
 
+/** `read()`, or null when it throws (a process that exited while we looked). @param {() => number} read */
+function orNull(read) {
+  try {
+    return read();
+  } catch {
+    return null;
+  }
+}
+
 /**
- * One look at every process: CPU ticks, and (with `fds`) open file descriptors.
- * @param {{ rootPid?: number | null, publicPort?: number | null, fds?: boolean }} [opts]  rootPid: the stack's top
+ * One look at every process: CPU ticks, and (with `fds`) open file descriptors, (with `rss`) resident memory.
+ * @param {{ rootPid?: number | null, publicPort?: number | null, fds?: boolean, rss?: boolean }} [opts]  rootPid: the stack's top
  *   process; only it and its descendants get their own groups, everything else is OTHER (other jobs on the machine
  *   run workerd and Postgres too). Without it, processes are grouped by name wherever they come from.
  * @returns {ProcSample | null} null when /proc is not there
  */
-export function sampleProcesses({ rootPid = null, publicPort = null, fds = false } = {}) {
+export function sampleProcesses({ rootPid = null, publicPort = null, fds = false, rss = false } = {}) {
   if (!existsSync('/proc/stat')) return null;
   /** @type {Map<number, { ppid: number, comm: string, cmdline: string, ticks: number, childTicks: number }>} */
   const raw = new Map();
@@ -260,15 +278,11 @@ export function sampleProcesses({ rootPid = null, publicPort = null, fds = false
   const procs = new Map();
   for (const [pid, r] of raw) {
     const group = pid === process.pid ? 'scaletest client (this process)' : inStack(pid) ? groupOf(r.comm, r.cmdline, publicPort) : OTHER;
-    let n = null;
-    if (fds && group !== OTHER) {
-      try {
-        n = readdirSync(`/proc/${pid}/fd`).length;
-      } catch {
-        n = null;
-      }
-    }
-    procs.set(pid, { group, ticks: r.ticks, childTicks: r.childTicks, fds: n });
+    // Read only for the stack's processes; null when the process exited meanwhile.
+    const mine = group !== OTHER;
+    const n = fds && mine ? orNull(() => readdirSync(`/proc/${pid}/fd`).length) : null;
+    const rssKb = rss && mine ? orNull(() => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)) : null;
+    procs.set(pid, { group, ticks: r.ticks, childTicks: r.childTicks, fds: n, rssKb });
   }
   let machine = null;
   try {
