@@ -7,15 +7,16 @@
  * same world.
  *
  * They run in groups: each group is a world of its own (its own Postgres, proxy, mock LLM and MCP server, from
- * test/global-setup.ts) whose files run one after another, in the order listed, from one batch file
- * (test/worker/isolated/<group>.test.ts) that imports each inside a describe of its own, so that a file's top-level
- * hooks stay with it. A world of its own costs a global setup (run before any test, one project after another) and
- * an import of the Worker: ~10 s each on this machine, which fifteen one-file worlds paid fifteen times.
+ * test/global-setup.ts) whose files run one after another, in the order listed, from one file
+ * (test/worker/isolated/<group>.test.ts, which calls runGroup in test/worker/isolated/run-group.ts). runGroup imports
+ * each inside a describe of its own, so that a file's top-level hooks stay with it. A world of its own costs a global
+ * setup (run before any test, one project after another) and an import of the Worker: ~10 s each on this machine,
+ * which fifteen one-file worlds paid fifteen times.
  *
  * Within a group, a file that counts what the whole database holds runs first, and one that leaves a deployment
  * setting behind runs last. CHATD_TEST_FILES=separate gives each file a world of its own, as before (to run one alone).
  */
-export const ISOLATED_GROUPS: Record<string, readonly string[]> = {
+export const ISOLATED_GROUPS = {
   // Postgres stopped and started.
   outages: ['test/worker/outage.test.ts', 'test/worker/usage-outage.test.ts'],
   // The deployment system prompt (context and system-prompt, one test each), the default spend limit, titles written
@@ -39,7 +40,9 @@ export const ISOLATED_GROUPS: Record<string, readonly string[]> = {
     'test/worker/files-cron.test.ts',
     'test/worker/sso.test.ts',
   ],
-};
+} as const satisfies Record<string, readonly string[]>;
+
+export type IsolatedGroup = keyof typeof ISOLATED_GROUPS;
 
 /** Every isolated file. */
 export const ISOLATED: readonly string[] = Object.values(ISOLATED_GROUPS).flat();
