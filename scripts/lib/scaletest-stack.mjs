@@ -64,12 +64,48 @@ export function lastLines(file, n) {
   }
 }
 
+/** A stack that exited during start-up because a port chosen for it was taken before its server bound it. */
+class PortTaken extends Error {
+  /** @param {string} message @param {string} dir the attempt's folder (its log kept) */
+  constructor(message, dir) {
+    super(message);
+    this.dir = dir;
+  }
+}
+
+/** Start-ups tried, each on new ports, while a chosen port turns out taken. */
+const PORT_ATTEMPTS = 3;
+
 /**
- * @param {{ root: string, wranglerArgs?: string[], env?: Record<string, string>, databaseUrl?: string, log?: (line: string) => void, timeoutMs?: number }} opts
+ * @typedef {{ root: string, wranglerArgs?: string[], env?: Record<string, string>, databaseUrl?: string, log?: (line: string) => void, timeoutMs?: number }} StackOptions
  *   databaseUrl: a Postgres of the caller's on loopback instead of the embedded one
+ */
+
+/**
+ * Starts the whole local stack (scripts/dev.mjs) on ports of its own. The ports are chosen here and bound by the stack's
+ * servers seconds later (Postgres first, wrangler last): meanwhile another process may take one (another stack being
+ * started by a parallel test file, an outgoing connection's local port). The stack then exits with "already in use",
+ * and it is started again on new ports, at most PORT_ATTEMPTS times; any other failure is thrown at once.
+ * @param {StackOptions} opts
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ root, wranglerArgs = [], env = {}, databaseUrl, log = () => {}, timeoutMs = 120_000 }) {
+export async function startLocalStack(opts) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw e;
+      await rm(e.dir, { recursive: true, force: true }).catch(() => undefined);
+      (opts.log ?? (() => {}))(`a port chosen for the stack was taken before it bound it; starting it again on new ports (${e.message.split('\n')[0]})`);
+    }
+  }
+}
+
+/**
+ * @param {StackOptions} opts
+ * @returns {Promise<LocalStack>}
+ */
+async function startOnce({ root, wranglerArgs = [], env = {}, databaseUrl, log = () => {}, timeoutMs = 120_000 }) {
   const devVarsFile = path.join(root, '.dev.vars');
   if (existsSync(devVarsFile)) {
     const vars = parseEnv(readFileSync(devVarsFile, 'utf8'));
@@ -163,7 +199,10 @@ export async function startLocalStack({ root, wranglerArgs = [], env = {}, datab
     for (;;) {
       if (exited) {
         const e = /** @type {{ code: number | null, signal: NodeJS.Signals | null }} */ (exited);
-        throw new Error(`the stack exited during start-up (${e.code !== null ? `code ${e.code}` : e.signal}); last lines of ${logFile}:\n  ${lastLines(logFile, 25).join('\n  ')}`);
+        const lines = lastLines(logFile, 25);
+        const message = `the stack exited during start-up (${e.code !== null ? `code ${e.code}` : e.signal}); last lines of ${logFile}:\n  ${lines.join('\n  ')}`;
+        // dev.mjs's own check ("port N is already in use"), Postgres's and wrangler's ("Address already in use").
+        throw lines.some((l) => /already in use/i.test(l)) ? new PortTaken(message, dir) : new Error(message);
       }
       if (Date.now() > deadline) throw new Error(`the stack was not ready within ${timeoutMs / 1000} s; last lines of ${logFile}:\n  ${lastLines(logFile, 25).join('\n  ')}`);
       // /healthz answers once wrangler serves the Worker and the Worker reaches Postgres. (Not the ready line:

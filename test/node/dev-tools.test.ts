@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { parseTarget, startPgWsProxy } from '../../scripts/lib/pg-ws-proxy.mjs';
 import { assertPortFree, freePort, freePorts } from '../../scripts/lib/ports.mjs';
 import { ROOT, startScratchPostgres } from '../../scripts/lib/scratch-db.mjs';
+import { startLocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 
 describe('parseTarget', () => {
   it.each([
@@ -188,6 +189,35 @@ describe('freePort and freePorts', () => {
     // Each was free: something can listen there now.
     await assertPortFree(more[0] ?? 0, 'x', 'X');
   });
+});
+
+describe('startLocalStack', () => {
+  // A port chosen for a stack is bound by its server seconds later; another process may take it meanwhile (ci-repeat
+  // once lost web.test and web-tools.test to "Address already in use" as two stacks started beside the worker suites).
+  it('starts again on new ports when a chosen port is taken before the stack binds it, three times at most', async () => {
+    const held = net.createServer();
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    const addr = held.address();
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    const lines: string[] = [];
+    let failure = '';
+    try {
+      // The caller's environment wins over the chosen ports: every attempt meets the held one.
+      await startLocalStack({ root: ROOT, env: { CHATD_MCP_PORT: String(port) }, log: (l) => lines.push(l) }).catch((e: unknown) => {
+        failure = e instanceof Error ? e.message : String(e);
+      });
+    } finally {
+      held.close();
+    }
+    expect(failure).toContain(`port ${port} is already in use, so the local MCP server cannot listen there`);
+    expect(lines.filter((l) => l.startsWith('starting the stack'))).toHaveLength(3);
+    expect(lines.filter((l) => l.startsWith('a port chosen for the stack was taken before it bound it'))).toHaveLength(2);
+    // The last attempt's folder keeps its log (named in the message); the retried ones are gone.
+    const dir = path.dirname(/last lines of (\S+stack\.log)/.exec(failure)?.[1] ?? '');
+    const left = (await readdir(path.join(ROOT, '.data'))).filter((d) => lines.some((l) => l.includes(d)));
+    expect(left).toEqual([path.basename(dir)]);
+    await rm(dir, { recursive: true, force: true });
+  }, 120_000);
 });
 
 describe('assertPortFree', () => {
