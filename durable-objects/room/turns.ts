@@ -367,9 +367,21 @@ export class Turns implements TurnSink, WriteListener {
     }
   }
 
-  /** The alarm's work, under the lock: the outbox first, then a queued message that should be running and is not. */
+  /**
+   * The alarm's work, under the lock: the outbox first, then a queued message that should be running and is not.
+   * Postgres still refusing the outbox's writes ends it quietly: what the object holds (the cached messages, the
+   * queue) stays good, since the write that failed never reached the cache (the retry adds it once it commits), so
+   * sockets that connect meanwhile are still served from memory.
+   */
   async onAlarm(): Promise<void> {
-    if (this.deps.outbox.size > 0) await this.drain();
+    if (this.deps.outbox.size > 0) {
+      try {
+        await this.drain();
+      } catch (e) {
+        if (isTransient(e)) return;
+        throw e;
+      }
+    }
     const chat = await this.chat();
     if (chat && !this.current && chat.status === 'waiting' && this.deps.outbox.size === 0) await this.runNextQueued();
   }

@@ -79,6 +79,10 @@ async function outage(seconds: number) {
   await streamed.gate.open();
   for (const h of [streamed, inserting]) await h.stream.until(sawDbUnavailable(h.seen), { timeoutMs: 20_000 });
   expect(await sdk(u.token).getChat(streamed.chat.id)).toMatchObject({ status: 'running', last_error: { kind: 'database_unavailable' } });
+  // A retry that fails meanwhile (the object's alarm, with Postgres still down) costs the object nothing it holds: a
+  // socket that connects after it is still served from memory.
+  await runInDurableObject(roomOf(streamed.chat.id), (room: ChatRoom) => room.alarm());
+  expect((await roomOf(streamed.chat.id).stats()).outbox).toBe(1);
   // A socket that connects now gets the finished turn's parts from seq 0, as for a running turn.
   const late = streamOf(streamed.chat.id, u.token);
   const lateSeen = watch(late);
