@@ -6,6 +6,7 @@ import type { ProvidedContext } from 'vitest';
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/sequencer.js';
 import { ISOLATED, ISOLATED_GROUPS } from './test/isolated-suites.js';
+import { workerDeps } from './test/worker-deps.js';
 
 // wrangler refuses a config whose [assets] directory does not exist, and the Worker suites read wrangler.toml: an
 // unbuilt web UI (a clean clone before `npm run web:build`) must not stop them. The browser tests build it themselves.
@@ -46,6 +47,9 @@ const BINDINGS = (inject: Inject) => ({
   PROVIDER_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0tLS0tLS0tLS0=',
 });
 
+/** The npm packages the Worker and its suites import, bundled once for every worker project (test/worker-deps.ts). */
+const WORKER_DEPS = workerDeps(fileURLToPath(new URL('.', import.meta.url)));
+
 /** A project of suites running inside workerd, with its own Postgres, proxy, mock LLM and push service (global setup). */
 function workerProject(opts: { name: string; include: string[]; exclude?: string[] }) {
   return {
@@ -66,6 +70,8 @@ function workerProject(opts: { name: string; include: string[]; exclude?: string
       maxWorkers: 2,
       sequence: { groupOrder: 0 },
       globalSetup: ['./test/global-setup.ts'],
+      // Each package loads as one module instead of one per file (test/worker-deps.ts).
+      deps: { optimizer: { ssr: { enabled: true, include: WORKER_DEPS } } },
       testTimeout: 20_000,
       hookTimeout: 30_000,
     },

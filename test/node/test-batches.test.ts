@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ISOLATED, ISOLATED_GROUPS } from '../isolated-suites.js';
+import { workerDeps } from '../worker-deps.js';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKER = fileURLToPath(new URL('../worker/', import.meta.url));
 const BATCHES = `${WORKER}batches/`;
 const GROUPS = `${WORKER}isolated/`;
@@ -41,5 +43,16 @@ describe('worker suite batches', () => {
       const text = readFileSync(`${GROUPS}${group}.test.ts`, 'utf8');
       expect([...text.matchAll(/^runGroup\('([\w-]+)'\);$/gm)].map((m) => m[1]), `test/worker/isolated/${group}.test.ts`).toEqual([group]);
     }
+  });
+});
+
+describe('the worker suites’ bundled dependencies', () => {
+  it('are every package the Worker and its suites import, subpaths and test-only imports included, and nothing else', () => {
+    const deps = workerDeps(ROOT);
+    // Subpaths (separate entry points) and an import only the suites make are found.
+    expect(deps).toEqual(expect.arrayContaining(['zod', 'hono', 'hono/cookie', 'ai', 'ai/test', '@hono/zod-openapi', '@modelcontextprotocol/sdk/client/index.js']));
+    // Never the runtime's or the runner's modules, a relative path, the SDK alias, or the package the bundler cannot take.
+    expect(deps.filter((d) => /^(cloudflare:|node:|\.|vitest$|@chatd-edge\/sdk$|@pgtyped\/runtime$)/.test(d))).toEqual([]);
+    expect(deps).toEqual([...new Set(deps)].sort());
   });
 });
