@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * The checks `npm test` runs before the suites, two at a time (the machine has two cores; each check is one
- * process): the SDK build first (the type-checks read it), then the type-checks, lint, the generated-code checks and
- * the web build. Each check's output is shown when it ends, whole, so that parallel output does not interleave;
+ * process), the longest first: the type-checks, lint, the generated-code checks, the web build and the SDK build (for
+ * the Node suites and scripts, which run sdk/dist; the type-checks and lint read the SDK's source, so it need not come
+ * first). Each check's output is shown when it ends, whole, so that parallel output does not interleave;
  * the exit code is 1 when any failed, after all have run (one run shows every problem).
  *
  *   node scripts/checks.mjs            every check
@@ -17,9 +18,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const bin = (/** @type {string} */ name) => path.join(ROOT, 'node_modules', '.bin', name);
 const node = (/** @type {string} */ script, /** @type {string[]} */ ...args) => [process.execPath, path.join(ROOT, 'scripts', script), ...args];
 
-/** @type {{ name: string, cmd: string[] }[]} run first, one at a time */
-const FIRST = [{ name: 'sdk build', cmd: [bin('tsc'), '-p', 'sdk'] }];
-/** @type {{ name: string, cmd: string[], show?: boolean }[]} then two at a time, the longest first */
+/** @type {{ name: string, cmd: string[], show?: boolean }[]} two at a time, the longest first */
 const CHECKS = [
   { name: 'tsc (Worker, objects, SDK)', cmd: [bin('tsc'), '--noEmit', '-p', '.'] },
   { name: 'lint', cmd: [bin('eslint'), '.'] },
@@ -30,6 +29,7 @@ const CHECKS = [
   { name: 'types check (wrangler)', cmd: node('types.mjs', '--check') },
   { name: 'sdk check (OpenAPI)', cmd: node('sdk-gen.mjs', '--check') },
   { name: 'deploy check (wrangler dry-run size)', cmd: node('deploy-check.mjs'), show: true }, // prints the bundle size against its budget
+  { name: 'sdk build', cmd: [bin('tsc'), '-p', 'sdk'] },
 ];
 
 const words = process.argv.slice(2);
@@ -62,7 +62,6 @@ function run(check) {
 const t0 = performance.now();
 /** @type {string[]} */
 const failed = [];
-for (const c of FIRST.filter(chosen)) if (!(await run(c))) failed.push(c.name);
 const queue = CHECKS.filter(chosen);
 const width = Math.max(1, Math.min(2, cpus().length));
 await Promise.all(
