@@ -202,7 +202,7 @@ export function progress({ total, label, intervalMs = 5000, stream = process.std
  * @property {{ busy: number, total: number } | null} machine   jiffies from /proc/stat
  */
 
-const CLK_TCK = 100; // USER_HZ on Linux, for every architecture Node runs on
+export const CLK_TCK = 100; // USER_HZ on Linux, for every architecture Node runs on
 export const OTHER = 'other processes (not the stack)';
 /** wrangler dev runs two workerd: its proxy (public port, ProxyWorker + InspectorProxyWorker) and the Worker. */
 export const WORKERD_APP = 'workerd (Worker + Durable Objects)';

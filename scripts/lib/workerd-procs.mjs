@@ -3,9 +3,7 @@
  * workerd's processes under a stack's root process, from the scale test's look at /proc (`sampleProcesses`): their
  * resident memory (scripts/memtest.mjs, scripts/bench-files.mjs) and CPU time (scripts/bench-fanout.mjs).
  */
-import { sampleProcesses } from './scaletest-report.mjs';
-
-const CLK_TCK = 100; // USER_HZ on Linux
+import { CLK_TCK, sampleProcesses } from './scaletest-report.mjs';
 
 /** The workerd processes under `root` (wrangler dev's proxy and the Worker's runtime alike). @param {number} root @param {boolean} rss */
 function workerds(root, rss) {
