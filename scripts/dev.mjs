@@ -23,7 +23,12 @@
  *      (CHATD_WEB_WATCH=0: once; CHATD_WEB_BUILD=0: not at all, web/dist must exist).
  *   6. `wrangler dev` on 127.0.0.1:$CHATD_PORT (8787), with `--test-scheduled` (GET /__scheduled?cron=...);
  *      it serves the UI at / and the API under /api/v2 on the same origin.
- * Ctrl-C / SIGTERM stop all of it; when wrangler exits on its own the rest is stopped and its exit code returned.
+ * They start in the order 5, 6, 1-4: all that wrangler dev is given is known before anything runs, so it comes up (~3 s
+ * of bundling and workerd start) beside Postgres, the servers, the migrations and the seed. "chatd-edge ready on ..." is
+ * printed once all are done and the Worker answers /healthz (wrangler's own "Ready on" line may come before the
+ * migrations have run).
+ * Ctrl-C / SIGTERM stop all of it, wrangler first; when wrangler exits on its own the rest is stopped and its exit code
+ * returned.
  * CHATD_VERBOSE=1 also shows the Postgres server log. Arguments after `--` go to `wrangler dev`.
  *
  * Values handed to the Worker, and who wins (wrangler itself lets `--var` override .dev.vars, silently, so we
@@ -49,13 +54,13 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
-import { startLocalPostgres } from './lib/local-pg.mjs';
+import { localPgUrl, startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
 import { seedDevOidc, startDevOidc } from './lib/oidc-dev.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { dataLocation } from './lib/pg-home.mjs';
-import { devOutput, Lifecycle } from './lib/dev-lifecycle.mjs';
+import { devOutput, Lifecycle, READY_LINE } from './lib/dev-lifecycle.mjs';
 import { devEncryptionKey, readDevVars } from './lib/dev-settings.mjs';
 import { startWrangler, WRANGLER_BIN } from './lib/dev-wrangler.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
@@ -137,7 +142,11 @@ async function main() {
   // Fail fast, before starting anything, when a port is taken.
   for (const [name, p, what] of ports) await assertPortFree(p, what, name);
 
-  // 1. Postgres
+  // Everything wrangler dev is given is known before anything starts (the database's URL, the proxy's port and token,
+  // the development settings, the encryption key), so wrangler, whose bundling and workerd start take ~3 s, starts
+  // first and comes up beside Postgres, the proxy, the mock LLM, the MCP server, the OpenID provider, the migrations
+  // and the seed. "chatd-edge ready" is printed once all of them are done and the Worker answers /healthz: wrangler's
+  // own "Ready on" line may come before the migrations have run.
   /** @type {string} */
   let dbUrl;
   /** @type {string} */
@@ -153,6 +162,71 @@ async function main() {
     dbUrl = devVars.DATABASE_URL;
     dbLabel = `${maskUrl(dbUrl)} from .dev.vars`;
   } else {
+    dbUrl = localPgUrl(pgPort, DEV_DATABASE);
+    dbLabel = dbUrl;
+    vars.DATABASE_URL = dbUrl;
+  }
+  for (const s of urlSecrets(dbUrl)) secrets.add(s);
+
+  // The WebSocket proxy (only useful, and only allowed, for a database on this machine). It forwards only to this
+  // database's port, and only for clients with this run's token (the Worker gets it as the PG_WS_PROXY_TOKEN secret;
+  // it is redacted from everything printed here).
+  let proxyLabel = 'none';
+  const proxyToken = randomBytes(24).toString('base64url');
+  if (devVars.PG_WS_PROXY !== undefined) {
+    proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
+  } else if (needProxy) {
+    secrets.add(proxyToken);
+    vars.PG_WS_PROXY = `127.0.0.1:${proxyPort}`;
+    vars.PG_WS_PROXY_TOKEN = proxyToken;
+    proxyLabel = vars.PG_WS_PROXY;
+  } else {
+    proxyLabel = 'none, direct wss';
+  }
+  // MCP servers and the OpenID provider on this machine, over http.
+  if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
+  if (devVars.OIDC_ALLOW_INSECURE_ISSUER === undefined) vars.OIDC_ALLOW_INSECURE_ISSUER = 'true';
+
+  // The Worker's encryption key, known before the seed, which seals provider keys with it.
+  if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
+    if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
+  } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
+    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey(out);
+  }
+  const encryptionKey = vars.PROVIDER_KEY_ENCRYPTION_KEY ?? devVars.PROVIDER_KEY_ENCRYPTION_KEY;
+  if (encryptionKey) secrets.add(encryptionKey);
+  for (const v of Object.values(devVars)) if (v.length >= 8) secrets.add(v);
+  for (const { env } of REAL_PROVIDERS) {
+    const v = process.env[env]?.trim();
+    if (v) secrets.add(v);
+  }
+
+  // 5. The web UI into web/dist (the Worker's static assets), rebuilt on every change under web/ while dev runs:
+  //    wrangler dev serves the new files on the next request (reload the page). CHATD_WEB_WATCH=0 builds once;
+  //    CHATD_WEB_BUILD=0 uses web/dist as it is (the browser tests build it before they start the stack). Before
+  //    wrangler, which refuses an [assets] directory that does not exist.
+  if (process.env.CHATD_WEB_BUILD !== '0') {
+    const watch = process.env.CHATD_WEB_WATCH !== '0';
+    await step(
+      buildWeb({ watch, log: (line) => out('[web]', line.replace(/^web: /, '')) }),
+      watch ? { name: 'the web UI build', stop: (w) => w.close() } : undefined,
+    );
+    if (life.stopping) return;
+  } else if (!existsSync(path.join(WEB_DIST, 'index.html'))) {
+    // The API works without the UI.
+    await mkdir(WEB_DIST, { recursive: true });
+    out('[web]', 'not built (CHATD_WEB_BUILD=0 and no web/dist): the API works, / does not; `npm run web:build` builds it');
+  }
+
+  // 6. wrangler dev, started now; the steps below run while it comes up.
+  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+  args.push(...process.argv.slice(2)); // `npm run dev -- --persist-to /tmp/x` reaches wrangler
+  startWrangler({ args, life, out, err });
+
+  // 1. Postgres
+  if (embedded) {
     // As root, a data folder in a project the `postgres` user cannot reach is kept under /var/lib/chatd-edge/.
     const where = await dataLocation(PG_DATA_DIR);
     const fresh = !existsSync(path.join(where.dataDir, 'PG_VERSION'));
@@ -178,27 +252,16 @@ async function main() {
     if (life.stopping) return;
     if (await step(ensureDatabase(server.url, DEV_DATABASE))) out('[pg]', `created database ${DEV_DATABASE}`);
     if (life.stopping) return;
-    dbUrl = server.urlFor(DEV_DATABASE);
-    dbLabel = dbUrl;
-    vars.DATABASE_URL = dbUrl;
     out('[pg]', `ready on 127.0.0.1:${pgPort} in ${Math.round(performance.now() - t)} ms`);
   }
-  for (const s of urlSecrets(dbUrl)) secrets.add(s);
 
-  // 2. The WebSocket proxy (only useful, and only allowed, for a database on this machine)
-  let proxyLabel = 'none';
-  if (devVars.PG_WS_PROXY !== undefined) {
-    proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
-  } else if (needProxy) {
+  // 2. The WebSocket proxy
+  if (vars.PG_WS_PROXY !== undefined) {
     // Up to 256 idle sessions per database for a minute: a wave of new chats (each object opens its own connection
     // while the previous wave's objects still hold theirs for PG_IDLE_CLOSE_MS) finds warm sessions waiting.
     const pool = process.env.CHATD_PG_POOL === '0' ? false : { maxIdle: 256, idleTimeoutMs: 60_000 };
-    // It forwards only to this database's port, and only for clients with this run's token (the Worker gets it
-    // as the PG_WS_PROXY_TOKEN secret; it is redacted from everything printed here).
-    const token = randomBytes(24).toString('base64url');
-    secrets.add(token);
     const pgTargetPort = Number(new URL(dbUrl).port || 5432);
-    const proxy = await step(startPgWsProxy({ port: proxyPort, ports: [pgTargetPort], token, pool, log: (line) => err('[proxy]', line) }), {
+    const proxy = await step(startPgWsProxy({ port: proxyPort, ports: [pgTargetPort], token: proxyToken, pool, log: (line) => err('[proxy]', line) }), {
       name: 'the WebSocket proxy',
       stop: async (p) => {
         const s = p.stats();
@@ -207,12 +270,8 @@ async function main() {
       },
     });
     if (life.stopping) return;
-    vars.PG_WS_PROXY = `127.0.0.1:${proxy.port}`;
-    vars.PG_WS_PROXY_TOKEN = token;
-    proxyLabel = vars.PG_WS_PROXY;
     out('[proxy]', `listening on ws://127.0.0.1:${proxy.port}, ${pool ? 'pooling Postgres sessions (CHATD_PG_POOL=0 turns it off)' : 'one Postgres session per connection (CHATD_PG_POOL=0)'}`);
-  } else {
-    proxyLabel = 'none, direct wss';
+  } else if (devVars.PG_WS_PROXY === undefined) {
     out('[proxy]', 'not started: the database is not on this machine, the Worker connects to it directly');
   }
 
@@ -235,7 +294,7 @@ async function main() {
   const mockBaseUrl = `${mock.url}/v1`;
   out('[mock-llm]', `listening, OpenAI base_url ${mockBaseUrl}`);
 
-  // The local MCP server (tools for chats), and the development setting that lets the Worker reach it over http.
+  // The local MCP server (tools for chats).
   const mcp = await step(startMcpServer({ port: mcpPort, log: (line) => err('[mcp]', line) }), {
     name: 'the local MCP server',
     stop: async (m) => {
@@ -245,7 +304,6 @@ async function main() {
   });
   if (life.stopping) return;
   out('[mcp]', `listening, MCP endpoint ${mcp.url}`);
-  if (devVars.MCP_ALLOW_INSECURE_URLS === undefined) vars.MCP_ALLOW_INSECURE_URLS = 'true';
 
   // The local OpenID provider (single sign-on), on http: the Worker may use an http issuer in development.
   const oidc = await step(startDevOidc({ port: oidcPort, workerPort: port }), {
@@ -257,22 +315,6 @@ async function main() {
   });
   if (life.stopping) return;
   out('[oidc]', `listening, issuer ${oidc.issuer} (test users: alice, bob @example.com)`);
-  if (devVars.OIDC_ALLOW_INSECURE_ISSUER === undefined) vars.OIDC_ALLOW_INSECURE_ISSUER = 'true';
-
-  // The Worker's encryption key, known before the seed, which seals provider keys with it.
-  if (process.env.PROVIDER_KEY_ENCRYPTION_KEY) {
-    vars.PROVIDER_KEY_ENCRYPTION_KEY = process.env.PROVIDER_KEY_ENCRYPTION_KEY;
-    if (devVars.PROVIDER_KEY_ENCRYPTION_KEY) out('[dev]', 'PROVIDER_KEY_ENCRYPTION_KEY from the environment overrides the one in .dev.vars');
-  } else if (!devVars.PROVIDER_KEY_ENCRYPTION_KEY) {
-    vars.PROVIDER_KEY_ENCRYPTION_KEY = await devEncryptionKey(out);
-  }
-  const encryptionKey = vars.PROVIDER_KEY_ENCRYPTION_KEY ?? devVars.PROVIDER_KEY_ENCRYPTION_KEY;
-  if (encryptionKey) secrets.add(encryptionKey);
-  for (const v of Object.values(devVars)) if (v.length >= 8) secrets.add(v);
-  for (const { env } of REAL_PROVIDERS) {
-    const v = process.env[env]?.trim();
-    if (v) secrets.add(v);
-  }
 
   // 4. Migrations, then the seed
   const client = new pg.Client({ connectionString: dbUrl, connectionTimeoutMillis: 10_000 });
@@ -302,37 +344,14 @@ async function main() {
   }
   if (life.stopping) return;
 
-  // 5. The web UI into web/dist (the Worker's static assets), rebuilt on every change under web/ while dev runs:
-  //    wrangler dev serves the new files on the next request (reload the page). CHATD_WEB_WATCH=0 builds once;
-  //    CHATD_WEB_BUILD=0 uses web/dist as it is (the browser tests build it before they start the stack).
-  if (process.env.CHATD_WEB_BUILD !== '0') {
-    const watch = process.env.CHATD_WEB_WATCH !== '0';
-    await step(
-      buildWeb({ watch, log: (line) => out('[web]', line.replace(/^web: /, '')) }),
-      watch ? { name: 'the web UI build', stop: (w) => w.close() } : undefined,
-    );
-    if (life.stopping) return;
-  } else if (!existsSync(path.join(WEB_DIST, 'index.html'))) {
-    // wrangler refuses an [assets] directory that does not exist; the API works without the UI.
-    await mkdir(WEB_DIST, { recursive: true });
-    out('[web]', 'not built (CHATD_WEB_BUILD=0 and no web/dist): the API works, / does not; `npm run web:build` builds it');
+  // Ready when the Worker answers /healthz (it reaches Postgres), whatever wrangler's --log-level shows.
+  const url = `http://127.0.0.1:${port}`;
+  while (!life.stopping && !(await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false))) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-
-  // 6. wrangler dev
-  await assertPortFree(port, 'wrangler dev', 'CHATD_PORT'); // again: the first check was a while ago
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-  args.push(...process.argv.slice(2)); // `npm run dev -- --persist-to /tmp/x` reaches wrangler
-  startWrangler({
-    args,
-    life,
-    out,
-    err,
-    ready: (url) => {
-      const secs = ((performance.now() - started) / 1000).toFixed(1);
-      process.stdout.write(`chatd-edge ready on ${url} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, MCP server at ${mcp.url}, after ${secs} s\n`);
-    },
-  });
+  if (life.stopping) return;
+  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  process.stdout.write(`${READY_LINE} ${url} (Postgres: ${dbLabel}, proxy: ${proxyLabel}), mock LLM at ${mockBaseUrl}, MCP server at ${mcp.url}, after ${secs} s\n`);
 }
 
 main().catch((e) => {

@@ -40,12 +40,15 @@ export function withTimeout(p, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Everything started registers how to stop it; `shutdown` stops in reverse order, once, and exits. */
+/** How `npm run dev`'s line saying the whole stack is up begins (scripts that start a stack wait for it). */
+export const READY_LINE = 'chatd-edge ready on';
+
+/** Everything started registers how to stop it; `shutdown` stops the `first` ones, then the rest newest first, once, and exits. */
 export class Lifecycle {
   /** @param {{ out: (prefix: string, line: string) => void, err: (prefix: string, line: string) => void }} io */
   constructor(io) {
     this.io = io;
-    /** @type {{ name: string, stop: () => Promise<void> }[]} */
+    /** @type {{ name: string, stop: () => Promise<void>, first?: boolean }[]} what was started; `first` ones stop first */
     this.running = [];
     /** The start-up step in flight, so a shutdown can wait for it and stop what it started. */
     this.inFlight = Promise.resolve();
@@ -81,7 +84,8 @@ export class Lifecycle {
     // Let a start-up step finish so what it started gets stopped too (bounded: a migration may wait on a lock).
     await withTimeout(this.inFlight, 30_000, 'the start-up step in progress').catch((e) => this.io.err('[dev]', errorMessage(e)));
     let exitCode = code;
-    for (const r of this.running.reverse()) {
+    const order = [...this.running.filter((r) => r.first), ...this.running.filter((r) => !r.first).reverse()];
+    for (const r of order) {
       try {
         await withTimeout(r.stop(), 20_000, `stopping ${r.name}`);
       } catch (e) {

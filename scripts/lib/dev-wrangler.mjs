@@ -9,17 +9,16 @@ import { withTimeout } from './dev-lifecycle.mjs';
 export const WRANGLER_BIN = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
 
 /**
- * Starts `wrangler dev` with `args`, registered in `life` so a shutdown stops it; wrangler exiting by itself stops the
- * rest. `ready(url)` is called once, when wrangler says it is ready.
+ * Starts `wrangler dev` with `args`, registered in `life` so a shutdown stops it first (the Worker before what it uses);
+ * wrangler exiting by itself stops the rest.
  * @param {{
  *   args: string[],
  *   life: import('./dev-lifecycle.mjs').Lifecycle,
  *   out: (prefix: string, line: string) => void,
  *   err: (prefix: string, line: string) => void,
- *   ready: (url: string) => void,
  * }} o
  */
-export function startWrangler({ args, life, out, err, ready }) {
+export function startWrangler({ args, life, out, err }) {
   const child = spawn(WRANGLER_BIN, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,6 +28,7 @@ export function startWrangler({ args, life, out, err, ready }) {
   const exited = new Promise((resolve) => child.once('exit', () => resolve()));
   life.running.push({
     name: 'wrangler',
+    first: true,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       // bin/wrangler forwards SIGTERM to its CLI process, which stops workerd before exiting.
@@ -53,19 +53,9 @@ export function startWrangler({ args, life, out, err, ready }) {
     void life.shutdown(code ?? 1);
   });
 
-  let isReady = false;
-  // eslint-disable-next-line no-control-regex
-  const ansi = /\u001b\[[0-9;]*[A-Za-z]/g;
   /** @param {NodeJS.ReadableStream} stream @param {(prefix: string, line: string) => void} write */
   const relay = (stream, write) => {
-    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      write('[wrangler]', line);
-      const m = /Ready on (https?:\/\/\S+)/.exec(line.replace(ansi, ''));
-      if (m?.[1] && !isReady) {
-        isReady = true;
-        ready(m[1]);
-      }
-    });
+    readline.createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => write('[wrangler]', line));
   };
   if (child.stdout) relay(child.stdout, out);
   if (child.stderr) relay(child.stderr, err);

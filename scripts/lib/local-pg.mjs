@@ -49,6 +49,16 @@ for (const [sig, code] of /** @type {const} */ ([['SIGHUP', 129], ['SIGINT', 130
  */
 
 /**
+ * The URL of database `name` on a local server started here, on `port` (known before the server runs: `npm run dev`
+ * hands it to wrangler while Postgres starts).
+ * @param {number} port
+ * @param {string} name
+ */
+export function localPgUrl(port, name) {
+  return `postgres://postgres@127.0.0.1:${port}/${name}`;
+}
+
+/**
  * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, crashSafe?: boolean, log?: (line: string) => void, notice?: (line: string) => void }} opts
  *   crashSafe: a commit is written before it returns, so a server killed at any moment keeps it (outage tests)
  *   log: Postgres' own output; notice: the rare lines worth showing (a copy of the binaries was made), default stderr
@@ -114,7 +124,7 @@ export async function startLocalPostgres(opts) {
     ephemeral.delete(dataDir);
     throw e;
   }
-  const urlFor = (/** @type {string} */ name) => `postgres://postgres@127.0.0.1:${port}/${name}`;
+  const urlFor = (/** @type {string} */ name) => localPgUrl(port, name);
   return {
     url: urlFor('postgres'),
     port,

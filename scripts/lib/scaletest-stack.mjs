@@ -7,7 +7,8 @@
  * (same proxy, mock, migrations, wrangler flags), dev.mjs already knows how to stop everything in order on
  * SIGINT, and the stack's CPU stays in processes of its own, apart from this client's, so the per-process CPU
  * account can tell them apart. Its output goes straight to a log file (never through this process: wrangler
- * logs one line per request); readiness is /healthz answering 200.
+ * logs one line per request); readiness is dev.mjs's ready line, printed once the migrations and the seed are done and
+ * /healthz answers.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { READY_LINE } from './dev-lifecycle.mjs';
 import { dataLocation } from './pg-home.mjs';
 import { freePorts } from './ports.mjs';
 
@@ -205,10 +207,9 @@ async function startOnce({ root, wranglerArgs = [], env = {}, databaseUrl, log =
         throw lines.some((l) => /already in use/i.test(l)) ? new PortTaken(message, dir) : new Error(message);
       }
       if (Date.now() > deadline) throw new Error(`the stack was not ready within ${timeoutMs / 1000} s; last lines of ${logFile}:\n  ${lastLines(logFile, 25).join('\n  ')}`);
-      // /healthz answers once wrangler serves the Worker and the Worker reaches Postgres. (Not the ready line:
-      // wrangler prints it at info level, which --log-level may hide.)
-      const r = await fetch(`${url}/healthz`).catch(() => null);
-      if (r?.ok) break;
+      // dev.mjs's own line, printed once the migrations and the seed are done and the Worker answers /healthz (which it
+      // may do before the migrations have run: wrangler starts beside Postgres).
+      if (readFileSync(logFile, 'utf8').includes(READY_LINE)) break;
       await new Promise((res) => setTimeout(res, 250));
     }
   } catch (e) {

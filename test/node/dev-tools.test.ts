@@ -353,6 +353,8 @@ describe('scripts/dev.mjs', () => {
     expect(dev.out()).toContain(`[mcp] listening, MCP endpoint http://127.0.0.1:${mcpPort}/mcp`);
     expect(dev.out()).toContain(`[seed] seeded MCP server local at http://127.0.0.1:${mcpPort}/mcp (disabled`);
     expect(dev.out() + dev.err()).not.toContain('hunter2-secret');
+    // wrangler starts beside Postgres and the rest, but "ready" waits for the migrations and the seed.
+    expect(dev.out().indexOf('[seed] seeded MCP server local')).toBeLessThan(dev.out().indexOf('chatd-edge ready on'));
     expect((await processesUsing(port)).length).toBeGreaterThan(0);
 
     dev.child.kill('SIGINT');
@@ -360,6 +362,8 @@ describe('scripts/dev.mjs', () => {
     expect(code).toBe(0);
     expect(dev.out()).toContain('[wrangler] stopped');
     expect(dev.out()).toContain('[mcp] stopped');
+    // The Worker stops first, before what it uses.
+    expect(dev.out().indexOf('[wrangler] stopped')).toBeLessThan(dev.out().indexOf('[proxy] stopped'));
     await expect(assertPortFree(mcpPort, 'the local MCP server', 'CHATD_MCP_PORT')).resolves.toBeUndefined();
     expect(dev.out()).toMatch(/\[proxy\] stopped \(\d+ clients, \d+ Postgres sessions opened, \d+ reused\)/);
     expect(await processesUsing(port)).toEqual([]);

@@ -70,7 +70,8 @@ describe('binaries that cannot be run', () => {
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
     const r = await runNode([path.join(project.root, 'scripts', 'dev.mjs')], {
       cwd: project.root,
-      env: { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), PROVIDER_KEY_ENCRYPTION_KEY: 'x'.repeat(44) },
+      // The copy has no web/ to build (dev.mjs builds the UI before it starts wrangler and Postgres side by side).
+      env: { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), PROVIDER_KEY_ENCRYPTION_KEY: 'x'.repeat(44), CHATD_WEB_BUILD: '0' },
     });
     expect(r.code).toBe(1);
     expectMessage(r.stderr);
