@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, newChat, startWebStack, statusBadge, newContext } from './web-helpers.js';
+import { newChat, statusBadge, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'admin-ui@example.com', username: 'adminui', password: 'admin screens 1' };
 
@@ -27,16 +27,14 @@ interface Server {
 }
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 /** web/src/push.ts's SUBSCRIBE_TIMEOUT_MS (the module is the browser's; its message below says 15 s). */

@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { assistantTexts, gates, insertLongChats, launchChromium, newChat, startWebStack, statusBadge, streaming, waitOrTell, watchConsole, newContext } from './web-helpers.js';
+import { assistantTexts, gates, insertLongChats, newChat, statusBadge, streaming, waitOrTell, watchConsole, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'daily@example.com', username: 'daily', password: 'daily driver 1' };
 
@@ -20,8 +20,7 @@ let ownerId = '';
 let gate: ReturnType<typeof gates>;
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   gate = gates(stack.mockUrl);
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
@@ -30,8 +29,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 const answers = (page: Page) => page.locator('article.msg-assistant:not(.streaming)');

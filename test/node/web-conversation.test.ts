@@ -8,7 +8,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { insertLongChats, launchChromium, newChat, startWebStack, newContext } from './web-helpers.js';
+import { insertLongChats, newChat, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'tools@example.com', username: 'tools', password: 'conversation tools 1' };
 
@@ -18,8 +18,7 @@ let owner: BrowserContext;
 let ownerId = '';
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
@@ -27,8 +26,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 describe('web UI: conversation tools', () => {

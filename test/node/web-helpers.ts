@@ -75,6 +75,24 @@ export async function launchChromium(): Promise<Browser> {
   return await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 }
 
+/**
+ * A browser test file's chromium and web stack, started side by side: each mostly waits on processes of its own (the
+ * browser's, the stack's Postgres and wrangler), so a file's set-up takes the longer of the two instead of their sum.
+ * When one fails to start, the other is closed before the failure is thrown.
+ */
+export async function startBrowserAndStack(): Promise<{ browser: Browser; stack: LocalStack }> {
+  const [b, s] = await Promise.allSettled([launchChromium(), startWebStack()]);
+  if (b.status === 'fulfilled' && s.status === 'fulfilled') return { browser: b.value, stack: s.value };
+  await stopBrowserAndStack(b.status === 'fulfilled' ? b.value : undefined, s.status === 'fulfilled' ? s.value : undefined);
+  const reason: unknown = b.status === 'rejected' ? b.reason : s.status === 'rejected' ? s.reason : undefined;
+  throw reason instanceof Error ? reason : new Error(String(reason));
+}
+
+/** Closes what startBrowserAndStack started (either is undefined when it never started), side by side. */
+export async function stopBrowserAndStack(browser: Browser | undefined, stack: LocalStack | undefined): Promise<void> {
+  await Promise.all([browser?.close(), stack?.stop()]);
+}
+
 /** The mock LLM's gates: a turn whose message says `[[mock gate="x"]]` waits until the test opens x. */
 export function gates(mockUrl: string) {
   return {

@@ -10,7 +10,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, screenshot, startWebStack, newContext } from './web-helpers.js';
+import { screenshot, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'insights@example.com', username: 'insights', password: 'insights owner 1' };
 
@@ -20,8 +20,7 @@ let owner: BrowserContext;
 let token = '';
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 900 } });
   const r = await owner.request.post('/api/v2/users/first', { data: OWNER });
   expect(r.status()).toBe(201);
@@ -29,8 +28,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 /** A chat whose one turn has ended (answered or failed), read over its stream: no polling. */

@@ -8,7 +8,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { seriousViolations, launchChromium, newChat, screenshot, startWebStack, statusBadge, newContext } from './web-helpers.js';
+import { seriousViolations, newChat, screenshot, statusBadge, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'sharer@example.com', username: 'sharer', password: 'sharer password 1' };
 const VIEWER = { email: 'viewer@example.com', username: 'viewer', password: 'viewer password 1' };
@@ -21,8 +21,7 @@ let owner: BrowserContext;
 let viewer: BrowserContext;
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
   expect((await owner.request.post('/api/v2/users/first', { data: OWNER })).status()).toBe(201);
   expect((await owner.request.post('/api/v2/users', { data: VIEWER })).status()).toBe(201);
@@ -31,8 +30,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 /** Drops files on the composer as a drag from the desktop would. */

@@ -8,19 +8,17 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { launchChromium, startWebStack, newContext } from './web-helpers.js';
+import { newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 let stack: LocalStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 describe('web UI: single sign-on', () => {

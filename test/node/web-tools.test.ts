@@ -9,7 +9,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { criticalViolations, launchChromium, newChat, startWebStack, statusBadge, newContext } from './web-helpers.js';
+import { criticalViolations, newChat, statusBadge, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'tools-owner@example.com', username: 'toolsowner', password: 'correct horse battery' };
 
@@ -18,14 +18,12 @@ let browser: Browser;
 let owner: BrowserContext;
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
 }, 180_000);
 
 afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
 }, 90_000);
 
 describe('web UI: agent tools', () => {
