@@ -7,11 +7,11 @@
  * same world.
  *
  * They run in groups: each group is a world of its own (its own Postgres, proxy, mock LLM and MCP server, from
- * test/global-setup.ts) whose files run one after another, in the order listed, from one file
+ * test/test-world.ts) whose files run one after another, in the order listed, from one file
  * (test/worker/isolated/<group>.test.ts, which calls runGroup in test/worker/isolated/run-group.ts). runGroup imports
- * each inside a describe of its own, so that a file's top-level hooks stay with it. A world of its own costs a global
- * setup (run before any test, one project after another) and an import of the Worker: ~10 s each on this machine,
- * which fifteen one-file worlds paid fifteen times.
+ * each inside a describe of its own, so that a file's top-level hooks stay with it. A world of its own costs its start
+ * (test/test-world.ts; all worlds start at once, test/global-setup.ts) and an import of the Worker: ~10 s each on this
+ * machine before, which fifteen one-file worlds paid fifteen times.
  *
  * Within a group, a file that counts what the whole database holds runs first, and one that leaves a deployment
  * setting behind runs last. CHATD_TEST_FILES=separate gives each file a world of its own, as before (to run one alone).
