@@ -14,21 +14,7 @@ import pg from 'pg';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
-import { assistantTexts,
-  criticalViolations,
-  gates,
-  insertLongChats,
-  launchChromium,
-  newChat,
-  renameChat,
-  routeStreams,
-  screenshot,
-  shownAt,
-  startWebStack,
-  statusBadge,
-  streaming,
-  stubPushManager,
-  watchNewest, newContext } from './web-helpers.js';
+import { assistantTexts, criticalViolations, gates, insertLongChats, newChat, renameChat, routeStreams, screenshot, shownAt, statusBadge, streaming, stubPushManager, watchNewest, newContext, startBrowserAndStack, stopBrowserAndStack } from './web-helpers.js';
 
 const OWNER = { email: 'owner@example.com', username: 'owner', password: 'correct horse battery' };
 const MEMBER = { email: 'member@example.com', username: 'member', password: 'member password 1' };
@@ -40,16 +26,14 @@ let gate: ReturnType<typeof gates>;
 const started = performance.now();
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  stack = await startWebStack();
+  ({ browser, stack } = await startBrowserAndStack());
   gate = gates(stack.mockUrl);
   owner = await newContext(browser, { baseURL: stack.url, viewport: { width: 1280, height: 800 } });
 }, 180_000);
 
 afterAll(async () => {
   // Either may be missing when the start-up failed.
-  await (browser as Browser | undefined)?.close();
-  await (stack as LocalStack | undefined)?.stop();
+  await stopBrowserAndStack(browser, stack);
   console.log(`browser tests: ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
 }, 90_000);
 
