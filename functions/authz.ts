@@ -68,22 +68,24 @@ export type AuthedEnv = { Bindings: AppEnv['Bindings']; Variables: AppEnv['Varia
 
 /**
  * Authentication with per-IP limits on failure: an address this isolate knows to be over the limit is refused
- * before any lookup, and every 401 is counted (past the limit it becomes a 429 with Retry-After).
+ * before any lookup, and every 401 of a presented credential is counted (past the limit it becomes a 429 with
+ * Retry-After). A request that presents none is answered 401 without counting: it costs no lookup, and a logged-out
+ * page load (the web UI's first `GET /users/me`) must not count against everyone behind the same address.
  */
-async function authenticateCounted<T>(req: Request, env: Env, authenticate: () => Promise<T>): Promise<T> {
+async function authenticateCounted<T>(req: Request, env: Env, presented: boolean, authenticate: () => Promise<T>): Promise<T> {
   const client = clientOf(req);
   refuseIfBlocked(client);
   try {
     return await authenticate();
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) await countOrRefuse(env, client, 'auth_failure');
+    if (presented && e instanceof ApiError && e.status === 401) await countOrRefuse(env, client, 'auth_failure');
     throw e;
   }
 }
 
 /** The actor of a request's token (401 without a valid one), when it holds `permission` (403 without it). */
 async function authorized(req: Request, env: Env, token: string | undefined, permission: Permission): Promise<Actor> {
-  const actor = await authenticateCounted(req, env, () => authenticateToken(token, env));
+  const actor = await authenticateCounted(req, env, token !== undefined, () => authenticateToken(token, env));
   if (!can(actor, permission)) throw forbidden();
   return actor;
 }
@@ -141,7 +143,8 @@ export async function authenticateAgent(header: string | undefined, db: Queryabl
 /** Route middleware for agent routes: authenticates the agent (Bearer only; user tokens get 401). */
 export function authorizeAgent() {
   return createMiddleware<AgentEnv>(async (c, next) => {
-    c.set('agent', await authenticateCounted(c.req.raw, c.env, () => authenticateAgent(c.req.header('authorization'), c.var.db)));
+    const header = c.req.header('authorization');
+    c.set('agent', await authenticateCounted(c.req.raw, c.env, header !== undefined, () => authenticateAgent(header, c.var.db)));
     await next();
   });
 }

@@ -52,6 +52,21 @@ describe('failed authentication', () => {
     expect((await me(u.token, ipv6())).status).toBe(200);
   });
 
+  it('does not count a request that presents no credential: logged-out page loads never lock their address', async () => {
+    const u = await makeUser();
+    const ip = ipv6();
+    const headers = { 'cf-connecting-ip': ip };
+    // A logged-out page's first read (no cookie, no header), far past the limit of 4, and an agent call without a token.
+    for (let i = 0; i < 10; i++) expect((await call('GET', '/api/v2/users/me', { env: limits, headers })).status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await call('PUT', '/api/v2/agents/me/context', { env: limits, headers, body: { resources: [] } })).status).toBe(401);
+    expect((await call('GET', '/api/v2/users/me', { env: limits, token: u.token, headers })).status).toBe(200);
+    // A credential that is presented and fails still counts, an empty one too.
+    const empty = () => call('GET', '/api/v2/users/me', { env: limits, headers: { ...headers, authorization: 'Bearer ' } });
+    for (let i = 0; i < 4; i++) expect((await empty()).status).toBe(401);
+    expect429(await empty(), /too many failed authentications/i);
+    expect429(await call('GET', '/api/v2/users/me', { env: limits, token: u.token, headers }), /too many failed authentications/i);
+  });
+
   it('counts failed agent authentications too', async () => {
     const ip = ipv6();
     const push = () =>
