@@ -54,7 +54,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { REAL_PROVIDERS, seedDev, seedDevMcpServer } from './lib/dev-seed.mjs';
-import { localPgUrl, startLocalPostgres } from './lib/local-pg.mjs';
+import { startLocalPostgres } from './lib/local-pg.mjs';
 import { migrateUp } from './lib/migrate.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
 import { seedDevOidc, startDevOidc } from './lib/oidc-dev.mjs';
@@ -63,6 +63,7 @@ import { dataLocation } from './lib/pg-home.mjs';
 import { devOutput, Lifecycle, READY_LINE } from './lib/dev-lifecycle.mjs';
 import { devEncryptionKey, readDevVars } from './lib/dev-settings.mjs';
 import { startWrangler, WRANGLER_BIN } from './lib/dev-wrangler.mjs';
+import { localPgUrl } from './lib/pg-server.mjs';
 import { startPgWsProxy } from './lib/pg-ws-proxy.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 import { buildWeb, WEB_DIST } from './lib/web-build.mjs';
@@ -171,7 +172,8 @@ async function main() {
   // The WebSocket proxy (only useful, and only allowed, for a database on this machine). It forwards only to this
   // database's port, and only for clients with this run's token (the Worker gets it as the PG_WS_PROXY_TOKEN secret;
   // it is redacted from everything printed here).
-  let proxyLabel = 'none';
+  /** @type {string} */
+  let proxyLabel;
   const proxyToken = randomBytes(24).toString('base64url');
   if (devVars.PG_WS_PROXY !== undefined) {
     proxyLabel = `${devVars.PG_WS_PROXY || '(direct)'} from .dev.vars`;
@@ -220,6 +222,7 @@ async function main() {
   }
 
   // 6. wrangler dev, started now; the steps below run while it comes up.
+  await assertPortFree(port, 'wrangler dev', 'CHATD_PORT'); // again: the web build took a while
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled'];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   args.push(...process.argv.slice(2)); // `npm run dev -- --persist-to /tmp/x` reaches wrangler

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { appliedVersions, loadMigrations, migrateDown, migrateUp } from './lib/migrate.mjs';
+import { localPgUrl } from './lib/pg-server.mjs';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** The persistent data folder of the local dev Postgres. */
@@ -179,14 +180,13 @@ async function openTarget({ verbose, log }) {
     return { url: fromEnv, label: `${maskUrl(fromEnv)} (DATABASE_URL)`, secrets: urlSecrets(fromEnv), close: async () => {} };
   }
   const port = envPort('CHATD_PG_PORT', DEFAULT_PG_PORT);
-  const base = `postgres://postgres@127.0.0.1:${port}`;
-  const url = `${base}/${DEV_DATABASE}`;
+  const url = localPgUrl(port, DEV_DATABASE);
   const running = await probe(url);
   if (running.ok) return { url, label: `${url} (the running dev Postgres)`, secrets: [], close: async () => {} };
   if (!running.refused) {
     if (running.code === '3D000') {
       // The dev server runs but has no chatd database yet.
-      await ensureDatabase(`${base}/postgres`, DEV_DATABASE);
+      await ensureDatabase(localPgUrl(port, 'postgres'), DEV_DATABASE);
       log(`created database ${DEV_DATABASE} on 127.0.0.1:${port}`);
       return { url, label: `${url} (the running dev Postgres)`, secrets: [], close: async () => {} };
     }

@@ -3,7 +3,7 @@
  * Postgres with the migrations, the proxy, the mock LLM, the MCP server, the OpenID provider, a push service).
  *
  * Why a pool: vitest runs the projects' global setups one after another, and loads each one's module graph anew
- * (~2 s of imports) before it starts its world (~1.3 s): five worlds took ~16 s before the first test of any project.
+ * (~2 s of imports) before it starts its world (~1.3 s): five worlds took 18–26 s before the first test of any project.
  * So this file imports nothing at load, and the first project's setup loads test-world.ts once and starts the world of
  * every worker project at once; each setup, the first included, takes one. Worlds no project took (a run of some files
  * only) are stopped with the last world that was taken.

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PgStartError, binariesDir, dataLocation, ensureServerUser, makeFolders, prepareRelocated } from './pg-home.mjs';
-import { initCluster, signalAll, startServer, stopAll } from './pg-server.mjs';
+import { initCluster, localPgUrl, signalAll, startServer, stopAll } from './pg-server.mjs';
 import { assertPortFree } from './ports.mjs';
 
 export { PgStartError };
@@ -47,16 +47,6 @@ for (const [sig, code] of /** @type {const} */ ([['SIGHUP', 129], ['SIGINT', 130
  * @property {() => Promise<void>} resume  starts it again on the same port and data
  * @property {() => Promise<void>} stop
  */
-
-/**
- * The URL of database `name` on a local server started here, on `port` (known before the server runs: `npm run dev`
- * hands it to wrangler while Postgres starts).
- * @param {number} port
- * @param {string} name
- */
-export function localPgUrl(port, name) {
-  return `postgres://postgres@127.0.0.1:${port}/${name}`;
-}
 
 /**
  * @param {{ dataDir: string, port: number, persistent?: boolean, maxConnections?: number, crashSafe?: boolean, log?: (line: string) => void, notice?: (line: string) => void }} opts

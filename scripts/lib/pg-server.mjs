@@ -12,6 +12,17 @@ import { PgStartError } from './pg-home.mjs';
 
 const READY = 'database system is ready to accept connections';
 
+/**
+ * The URL of database `name` on a local server started here (scripts/lib/local-pg.mjs), on `port`: known before
+ * the server runs (`npm run dev` hands it to wrangler while Postgres starts).
+ * @param {number} port
+ * @param {string} name
+ */
+export function localPgUrl(port, name) {
+  return `postgres://postgres@127.0.0.1:${port}/${name}`;
+}
+
+
 /** @typedef {import('./pg-home.mjs').ServerUser} ServerUser */
 
 /** @type {Set<Proc>} every initdb and server this process started that has not exited yet */

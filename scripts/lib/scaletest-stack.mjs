@@ -17,7 +17,9 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { READY_LINE } from './dev-lifecycle.mjs';
+import { DEV_DATABASE } from '../migrate.mjs';
 import { dataLocation } from './pg-home.mjs';
+import { localPgUrl } from './pg-server.mjs';
 import { freePorts } from './ports.mjs';
 
 /**
@@ -120,7 +122,7 @@ async function startOnce({ root, wranglerArgs = [], env = {}, databaseUrl, log =
       }
     }
   }
-  const [port, pgPort, proxyPort, mockPort, mcpPort, oidcPort, inspectorPort] = /** @type {number[]} */ (await freePorts(7));
+  const [port, pgPort, proxyPort, mockPort, mcpPort, oidcPort, inspectorPort] = /** @type {[number, number, number, number, number, number, number]} */ (await freePorts(7));
   // wrangler dev's inspector takes 9229 unless told otherwise, and another stack on this machine may hold it.
   const inspector = wranglerArgs.includes('--inspector-port') ? [] : ['--inspector-port', String(inspectorPort)];
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
@@ -218,7 +220,7 @@ async function startOnce({ root, wranglerArgs = [], env = {}, databaseUrl, log =
   }
   return {
     url,
-    pgUrl: databaseUrl ?? `postgres://postgres@127.0.0.1:${pgPort}/chatd`,
+    pgUrl: databaseUrl ?? localPgUrl(pgPort, DEV_DATABASE),
     mockBaseUrl: `http://127.0.0.1:${mockPort}/v1`,
     mockUrl: `http://127.0.0.1:${mockPort}`,
     pid,
