@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
+import { chromium, type APIRequestContext, type APIResponse, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { startLocalStack, type LocalStack } from '../../scripts/lib/scaletest-stack.mjs';
 import { buildWebOnce, ROOT } from '../../scripts/lib/web-build.mjs';
 import { forgetStack, watchContext, watchStack } from './browser-trouble.js';
@@ -63,12 +63,35 @@ export async function startWebStack(): Promise<LocalStack> {
  */
 export const UI_BUDGET_MS = 90_000;
 
-/** A browser context with the UI budget as its default timeout (actions and navigations), its requests watched for a failure's report. */
+/**
+ * A browser context with the UI budget as its default timeout (actions and navigations), its requests watched for a
+ * failure's report, and its Node-side API calls (`context.request`, `page.request`) each on a connection of its own.
+ */
 export async function newContext(browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext> {
   const context = await browser.newContext(options);
   context.setDefaultTimeout(UI_BUDGET_MS);
   watchContext(context);
+  ownConnections(context.request);
   return context;
+}
+
+type RequestOptions = { headers?: Record<string, string> };
+type RequestCall = (target: string, options?: RequestOptions) => Promise<APIResponse>;
+const REQUEST_METHODS = ['fetch', 'get', 'post', 'put', 'patch', 'delete', 'head'] as const;
+
+/**
+ * Sends every call of `request` with `Connection: close`. workerd closes a kept-alive connection after 5 s idle, and
+ * Playwright's request agent keeps connections alive: a call made about 5 s after the one before could be written to
+ * a connection workerd was closing, and fail with ECONNRESET before the Worker saw it (a CI run did, stop 41). A
+ * browser retries such a request; Playwright's agent does not. A new connection per call costs under a millisecond
+ * on loopback. (Chromium's own requests are not affected: they go through the browser, not this agent.)
+ */
+function ownConnections(request: APIRequestContext): void {
+  for (const method of REQUEST_METHODS) {
+    const call = (request[method] as RequestCall).bind(request);
+    const closing: RequestCall = (target, options = {}) => call(target, { ...options, headers: { ...options.headers, connection: 'close' } });
+    Object.defineProperty(request, method, { value: closing });
+  }
 }
 
 export async function launchChromium(): Promise<Browser> {
