@@ -186,6 +186,16 @@ export function roomOf(chatId: string) {
   return env.CHAT_ROOM.getByName(chatId);
 }
 
+/**
+ * The sockets a chat's object still holds open. Revoking a credential or access closes the matching sockets inside the
+ * request that revokes it (the contract's "within a second"), with no timer or poll: right after that request
+ * answers, the count no longer has them. Tests check that instead of timing the client's close, which a loaded
+ * machine delays.
+ */
+export async function openSockets(chatId: string): Promise<number> {
+  return (await roomOf(chatId).stats()).sockets;
+}
+
 /** Starts a chat as `token` (through the SDK) and waits for its first turn to end. */
 export async function startChat(token: string, content: NewChat['content'] = 'hello world', extra: Omit<NewChat, 'content'> = {}): Promise<Chat> {
   const chat = await sdk(token).createChat({ content, ...extra });
