@@ -6,17 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { call, makeOwner, makeUser, openSockets, sdk, startChat, uniq, type TestUser } from './helpers';
 import { StreamClient } from './stream-client';
 
-async function open(chatId: string, token: string) {
-  const s = await StreamClient.must(chatId, token);
-  await s.waitFor('connect', (c) => c.frames.length > 0);
-  return s;
-}
-
-/** Waits for the client to see the close (5 s: a bound on a failure, not a measure). */
-async function closed(s: StreamClient): Promise<void> {
-  await s.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
-}
-
 /** A group with `member` in it, and a chat of `chatOwner` shared with the group. */
 async function sharedWithGroup(admin: TestUser, chatOwner: TestUser, member: TestUser) {
   const group = await sdk(admin.token).createGroup({ name: `team-${uniq()}` });
@@ -73,12 +62,12 @@ describe('groups', () => {
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: outsider.token })).status).toBe(404);
     expect((await call('PATCH', `/api/v2/chats/${chat.id}`, { token: member.token, body: { title: 'x' } })).status).toBe(403);
 
-    const watching = await open(chat.id, member.token);
-    const owning = await open(chat.id, owner.token);
+    const watching = await StreamClient.connected(chat.id, member.token);
+    const owning = await StreamClient.connected(chat.id, owner.token);
     await sdk(admin.token).removeGroupMember(group.id, member.user.id);
     // Closed by the removal itself (see openSockets): only the owner's socket is still open.
     expect(await openSockets(chat.id)).toBe(1);
-    await closed(watching);
+    await watching.waitClosed();
     expect(watching.closed?.code).toBe(4403);
     expect(owning.closed).toBeNull();
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: member.token })).status).toBe(404);
@@ -95,10 +84,10 @@ describe('groups', () => {
     const owner = await makeUser();
     const member = await makeUser();
     const { group, chat } = await sharedWithGroup(admin, owner, member);
-    const watching = await open(chat.id, member.token);
+    const watching = await StreamClient.connected(chat.id, member.token);
     await sdk(admin.token).deleteGroup(group.id);
     expect(await openSockets(chat.id)).toBe(0);
-    await closed(watching);
+    await watching.waitClosed();
     expect(watching.closed?.code).toBe(4403);
     expect((await call('GET', `/api/v2/chats/${chat.id}/messages`, { token: member.token })).status).toBe(404);
     expect(await sdk(owner.token).chatAcl(chat.id)).toEqual({ users: [], groups: [] });

@@ -16,12 +16,6 @@ async function shared(owner: TestUser, viewer: TestUser, title = 'shared chat') 
   return chat;
 }
 
-async function open(chatId: string, token: string) {
-  const s = await StreamClient.must(chatId, token);
-  await s.waitFor('connect', (c) => c.frames.length > 0);
-  return s;
-}
-
 describe('a chat shared with a viewer', () => {
   it('reads the chat, its messages and the shared list, and watches a turn live with the same frames as the owner', async () => {
     const owner = await makeUser();
@@ -36,8 +30,8 @@ describe('a chat shared with a viewer', () => {
     expect((await sdk(owner.token).listChats()).map((c) => [c.id, c.access])).toEqual([[chat.id, 'owner']]);
 
     const gate = mockGate();
-    const watching = await open(chat.id, viewer.token);
-    const owning = await open(chat.id, owner.token);
+    const watching = await StreamClient.connected(chat.id, viewer.token);
+    const owning = await StreamClient.connected(chat.id, owner.token);
     await sdk(owner.token).sendMessage(chat.id, { content: `go ${gate.directive(2)}` });
     await gate.waiting();
     await watching.waitFor('parts before the gate', (c) => c.events.some((e) => e.type === 'message_part'));
@@ -110,12 +104,12 @@ describe('a chat shared with a viewer', () => {
     const owner = await makeUser();
     const viewer = await makeUser();
     const chat = await shared(owner, viewer);
-    const watching = await open(chat.id, viewer.token);
-    const owning = await open(chat.id, owner.token);
+    const watching = await StreamClient.connected(chat.id, viewer.token);
+    const owning = await StreamClient.connected(chat.id, owner.token);
     await sdk(owner.token).updateChatAcl(chat.id, { users: { [viewer.user.id]: null } });
     // Closed by the ACL change itself (see openSockets): only the owner's socket is still open.
     expect(await openSockets(chat.id)).toBe(1);
-    await watching.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
+    await watching.waitClosed();
     expect(watching.closed?.code).toBe(4403);
     expect(owning.closed).toBeNull();
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token: viewer.token })).status).toBe(404);

@@ -65,12 +65,11 @@ describe('single sign-on', () => {
     const token = first.session ?? '';
     const chat = await startChat(world.owner.token, 'for engineering');
     await sdk(world.owner.token).updateChatAcl(chat.id, { groups: { [world.engineering]: 'viewer' } });
-    const watching = await StreamClient.must(chat.id, token);
-    await watching.waitFor('connect', (c) => c.frames.length > 0);
+    const watching = await StreamClient.connected(chat.id, token);
     await providerControl(`users/${id}`, { groups: [] });
     const second = await signIn(id);
     expect(second.session).not.toBeNull();
-    await watching.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
+    await watching.waitClosed();
     expect(watching.closed?.code).toBe(4403);
     expect((await call('GET', `/api/v2/chats/${chat.id}`, { token })).status).toBe(404);
   });

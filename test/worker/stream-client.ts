@@ -59,6 +59,18 @@ export class StreamClient {
     return c;
   }
 
+  /** A stream opened as `token` (refused: thrown), once its first frame has arrived. */
+  static async connected(chatId: string, token: string): Promise<StreamClient> {
+    const c = await StreamClient.must(chatId, token);
+    await c.waitFor('connect', (x) => x.frames.length > 0);
+    return c;
+  }
+
+  /** Waits for the socket's close (`closed`), 5 s at most: a bound on a failure, not a measure. */
+  async waitClosed(): Promise<void> {
+    await this.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
+  }
+
   /** Durable messages received, in arrival order (full refreshes replace them). */
   messages(): StreamMessage[] {
     let out: StreamMessage[] = [];

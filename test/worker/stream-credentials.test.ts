@@ -19,31 +19,20 @@ async function login(email: string, password: string) {
   return z.object({ session_token: z.string() }).parse(r.body).session_token;
 }
 
-async function open(chatId: string, token: string) {
-  const s = await StreamClient.must(chatId, token);
-  await s.waitFor('connect', (c) => c.frames.length > 0);
-  return s;
-}
-
-/** Waits for the client to see the close (5 s: a bound on a failure, not a measure). */
-async function closed(s: StreamClient) {
-  await s.waitFor('the socket to close', (c) => c.closed !== null, 5_000);
-}
-
 describe('streams outlive no credential', () => {
   it('logout closes the streams of that session within 1 s (4401), in every chat, and no other stream', async () => {
     const u = await makeUser();
     const other = await login(u.user.email, u.password);
     const a = await startChat(u.token, 'one');
     const b = await startChat(u.token, 'two');
-    const revokedA = await open(a.id, other);
-    const revokedB = await open(b.id, other);
-    const kept = await open(a.id, u.token);
+    const revokedA = await StreamClient.connected(a.id, other);
+    const revokedB = await StreamClient.connected(b.id, other);
+    const kept = await StreamClient.connected(a.id, u.token);
     expect((await call('POST', '/api/v2/users/logout', { token: other })).status).toBe(204);
     // Closed by the logout itself (see openSockets): only the kept socket is still open.
     expect([await openSockets(a.id), await openSockets(b.id)]).toEqual([1, 0]);
     for (const s of [revokedA, revokedB]) {
-      await closed(s);
+      await s.waitClosed();
       expect(s.closed?.code).toBe(4401);
     }
     expect(kept.closed).toBeNull();
@@ -57,18 +46,18 @@ describe('streams outlive no credential', () => {
     const chat = await startChat(u.token, 'keys');
     const made = await call('POST', '/api/v2/users/me/keys', { token: u.token, body: { name: 'ci' } });
     const key = KeyAnswer.parse(made.body);
-    const byKey = await open(chat.id, key.key);
+    const byKey = await StreamClient.connected(chat.id, key.key);
     const second = await login(u.user.email, u.password);
-    const bySecond = await open(chat.id, second);
-    const mine = await open(chat.id, u.token);
+    const bySecond = await StreamClient.connected(chat.id, second);
+    const mine = await StreamClient.connected(chat.id, u.token);
     expect((await call('DELETE', `/api/v2/users/me/keys/${key.id}`, { token: u.token })).status).toBe(204);
     expect(await openSockets(chat.id)).toBe(2);
-    await closed(byKey);
+    await byKey.waitClosed();
     expect(byKey.closed?.code).toBe(4401);
     expect(bySecond.closed).toBeNull();
     expect((await call('DELETE', '/api/v2/users/me/sessions', { token: u.token })).status).toBe(204);
     expect(await openSockets(chat.id)).toBe(1);
-    await closed(bySecond);
+    await bySecond.waitClosed();
     expect(bySecond.closed?.code).toBe(4401);
     expect(mine.closed).toBeNull();
     mine.close();
@@ -78,12 +67,12 @@ describe('streams outlive no credential', () => {
     const owner = await makeOwner();
     const u = await makeUser();
     const chats = [await startChat(u.token, 'a'), await startChat(u.token, 'b')];
-    const streams = await Promise.all(chats.map((c) => open(c.id, u.token)));
+    const streams = await Promise.all(chats.map((c) => StreamClient.connected(c.id, u.token)));
     const r = await call('PATCH', `/api/v2/users/${u.user.id}`, { token: owner.token, body: { suspended: true } });
     expect(r.status, r.text).toBe(200);
     expect(await Promise.all(chats.map((c) => openSockets(c.id)))).toEqual([0, 0]);
     for (const s of streams) {
-      await closed(s);
+      await s.waitClosed();
       expect(s.closed?.code).toBe(4401);
     }
   });
@@ -94,7 +83,7 @@ describe('streams outlive no credential', () => {
     const db = testDb();
     const short = await createKey(db, u.user.id, 'api_key', 'short', 2);
     await db.close();
-    const s = await open(chat.id, short.key);
+    const s = await StreamClient.connected(chat.id, short.key);
     // The object's alarm fires at the key's expiry; nothing polls.
     await s.waitFor('the expiry', (c) => c.closed !== null, 10_000);
     expect(s.closed).toEqual({ code: 4401, reason: 'credential expired' });
@@ -124,7 +113,7 @@ describe('streams outlive no credential', () => {
     const revoked = await byTicket(second);
     expect((await call('POST', '/api/v2/users/logout', { token: second })).status).toBe(204);
     expect(await openSockets(chat.id)).toBe(1);
-    await closed(revoked);
+    await revoked.waitClosed();
     expect(revoked.closed?.code).toBe(4401);
     await expiring.waitFor('the expiry', (c) => c.closed !== null, 10_000);
     expect(expiring.closed).toEqual({ code: 4401, reason: 'credential expired' });
