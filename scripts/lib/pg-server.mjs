@@ -22,7 +22,6 @@ export function localPgUrl(port, name) {
   return `postgres://postgres@127.0.0.1:${port}/${name}`;
 }
 
-
 /** @typedef {import('./pg-home.mjs').ServerUser} ServerUser */
 
 /** @type {Set<Proc>} every initdb and server this process started that has not exited yet */
